@@ -1,0 +1,123 @@
+/**
+ * Stage 2: the batch ring (ENGINE.md). Preallocated SharedArrayBuffer batches that the
+ * socket thread fills (one copy per datagram), workers verify in place, and the
+ * collector drains in dispatch order. Per-slot remote addresses stay on the socket
+ * thread (plain arrays holding the strings dgram already made).
+ *
+ * A batch moves FREE → FILLING → VERIFYING → VERIFIED → SENDING → FREE; only the
+ * socket thread changes states, so they are plain memory, not atomics.
+ */
+import { BatchLayout, M_FLAGS, M_LENGTH } from './layout.js';
+
+/** Not in use. */
+export const B_FREE = 0;
+/** Receiving datagrams. */
+export const B_FILLING = 1;
+/** Handed to the pool. */
+export const B_VERIFYING = 2;
+/** Verified, waiting for its turn at the in-order collector. */
+export const B_VERIFIED = 3;
+/** Collected; waiting for its replies to leave the socket before reuse. */
+export const B_SENDING = 4;
+
+/** The ring and its bookkeeping. */
+export class BatchRing {
+  /** Offsets. */
+  readonly layout: BatchLayout;
+  /** The shared memory. */
+  readonly sab: SharedArrayBuffer;
+  /** Int32 view (headers, slot metadata). */
+  readonly ints: Int32Array;
+  /** Float64 view (receive times). */
+  readonly times: Float64Array;
+  /** Byte view, a Buffer so dgram can send straight from it. */
+  readonly bytes: Buffer;
+  /** State of each batch (`B_*`). */
+  readonly state: Uint8Array;
+  /** Filled slot count of each batch. */
+  readonly count: Int32Array;
+  /** Remote address of each global slot. */
+  readonly addr: string[];
+  /** Remote port of each global slot. */
+  readonly port: Int32Array;
+  private readonly free: Int32Array;
+  private freeTop: number;
+  private readonly order: Int32Array; // batch indices in dispatch order (circular)
+  private orderHead = 0;
+  private orderLen = 0;
+
+  constructor(batches: number, slots: number, maxDatagram: number) {
+    this.layout = new BatchLayout(batches, slots, maxDatagram);
+    this.sab = new SharedArrayBuffer(this.layout.byteLength);
+    this.ints = new Int32Array(this.sab);
+    this.times = new Float64Array(this.sab);
+    this.bytes = Buffer.from(this.sab);
+    this.state = new Uint8Array(batches);
+    this.count = new Int32Array(batches);
+    this.addr = new Array<string>(batches * slots).fill('');
+    this.port = new Int32Array(batches * slots);
+    this.free = new Int32Array(batches);
+    for (let b = 0; b < batches; b++) this.free[b] = batches - 1 - b;
+    this.freeTop = batches;
+    this.order = new Int32Array(batches);
+  }
+
+  /** Number of free batches. */
+  get freeCount(): number {
+    return this.freeTop;
+  }
+
+  /** Take a free batch for filling, or -1 when every batch is in flight. */
+  take(): number {
+    if (this.freeTop === 0) return -1;
+    const b = this.free[--this.freeTop]!;
+    this.state[b] = B_FILLING;
+    this.count[b] = 0;
+    return b;
+  }
+
+  /**
+   * Copy one datagram into the next slot of filling batch `b` (the one copy ENGINE.md
+   * allows). Bytes beyond the slot are not copied: such a datagram is longer than
+   * `maxDatagram` and is judged `malformed` by length alone. Returns the new count.
+   */
+  put(b: number, msg: Uint8Array, recvUs: number, address: string, port: number): number {
+    const i = this.count[b]!;
+    const layout = this.layout;
+    const s = layout.slotNumber(b, i);
+    const mi = layout.metaIndex(s);
+    this.ints[mi + M_LENGTH] = msg.length;
+    this.ints[mi + M_FLAGS] = 0;
+    this.times[layout.timeIndex(s)] = recvUs;
+    const off = layout.datagramOffset(s);
+    if (msg.length <= layout.slotBytes) this.bytes.set(msg, off);
+    this.addr[s] = address;
+    this.port[s] = port;
+    this.count[b] = i + 1;
+    return i + 1;
+  }
+
+  /** Record that `b` was handed to the pool (dispatch order = collect order). */
+  dispatched(b: number): void {
+    this.state[b] = B_VERIFYING;
+    this.order[(this.orderHead + this.orderLen) % this.order.length] = b;
+    this.orderLen++;
+  }
+
+  /** The oldest dispatched, not yet collected batch, or -1. */
+  head(): number {
+    return this.orderLen === 0 ? -1 : this.order[this.orderHead]!;
+  }
+
+  /** Remove the head from the dispatch order (it is being collected). */
+  popHead(): void {
+    this.orderHead = (this.orderHead + 1) % this.order.length;
+    this.orderLen--;
+  }
+
+  /** Return `b` to the free list. */
+  release(b: number): void {
+    this.state[b] = B_FREE;
+    this.free[this.freeTop++] = b;
+  }
+}

@@ -1,0 +1,595 @@
+/**
+ * The dtmesh engine: receive, verify and answer mesh probes at line rate.
+ *
+ * Flow of one datagram (ENGINE.md):
+ *   1. socket (sequential, this thread): `dgram` hands us the datagram; it is copied
+ *      once into the next slot of the filling batch with its receive time. No free
+ *      batch → counted `overload` (nothing blocks, memory never grows).
+ *   2. batch (sequential, this thread): a full batch — or a partial one once a worker
+ *      is idle — pins the key table half, reserves reply nonces (PROTOCOL.md §3) and
+ *      is handed to the pool by index.
+ *   3. verify (PARALLEL, piscina workers): unconditional drops, key lookup, HMAC, clock
+ *      (PROTOCOL.md §4 u1–c3) in place; REPLYs of passing PROBEs signed into the slot.
+ *   4. collect (sequential, in batch dispatch order, this thread): replay check
+ *      (PROTOCOL.md §5), verdict counters, receive→verdict latency histogram.
+ *   5. reply (sequential, this thread): REPLYs of accepted PROBEs leave in nonce order;
+ *      accepted REPLYs and PUNCH_HINTs become events. The batch is reused once its
+ *      sends completed.
+ */
+import * as dgram from 'node:dgram';
+import { EventEmitter } from 'node:events';
+import * as os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import { B_SENDING, B_VERIFIED, BatchRing } from './batch.js';
+import { nowUs } from './clock.js';
+import { collectBatch, type CollectSink } from './collect.js';
+import { DtmeshError } from './errors.js';
+import { KeyRing } from './keyring.js';
+import { loadRootKey, parseHeartbeat, persistHeartbeat, type Heartbeat } from './keystore.js';
+import { KeyTable } from './keytable.js';
+import {
+  DEFAULT_MAX_DATAGRAM,
+  H_COUNT,
+  H_KEY_HALF,
+  H_NONCE_HI,
+  H_NONCE_LO,
+  KE_RAW_CUR,
+  KE_STATE_CUR,
+  M_ENTRY,
+  M_LENGTH,
+  M_PEER,
+  M_VERDICT,
+  MIN_DATAGRAM,
+  OFF_NONCE,
+  OFF_PAYLOAD,
+  OFF_PROBE_ID,
+  OFF_SEND_TS,
+  OFF_SENDER_ID,
+  TYPE_PROBE,
+  TYPE_PUNCH_HINT,
+  TYPE_REPLY,
+} from './layout.js';
+import { NonceCounter } from './nonce.js';
+import { readU32, readU64Number, writeHeader, writeU64Number } from './protocol/codec.js';
+import { assertValidId, senderIdOf } from './protocol/ids.js';
+import { macSeal } from './protocol/mac.js';
+import { assertReplayWindow, ReplayFilter } from './protocol/replay.js';
+import { Books, type EngineStats } from './stats.js';
+import type { VerifyConfig } from './verify.js';
+import { V_OVERLOAD } from './verdict.js';
+
+const TWO_32 = 4294967296;
+
+/** Engine options (the embedding API, ENGINE.md "Embedding"). */
+export interface EngineOptions {
+  /** Directory holding `mesh-root-key` (PROTOCOL.md §1) and the nonce ceiling. Required unless `rootKey` is given. */
+  stateDir?: string;
+  /** The tenant root key itself (embedding and tests); when given with `stateDir`, the file is not read. */
+  rootKey?: Uint8Array;
+  /** Tenant ID. */
+  tenant: string;
+  /** This agent's ID. */
+  agent: string;
+  /** The roster (may include `agent`, which is ignored). */
+  peers: readonly string[];
+  /** `HOST:PORT` or `[V6]:PORT` to bind; default `127.0.0.1:0` (an ephemeral loopback port). */
+  listen?: string;
+  /** Verification workers, 1–64; default min(2, cores). */
+  workers?: number;
+  /** Datagrams per batch, 1–4096; default 256. */
+  batchSize?: number;
+  /** Batch buffers in the ring, 2–1024; default 4 × workers + 4. */
+  batches?: number;
+  /** 0 = strict replay mode, else a window W (multiple of 64 up to 8192), PROTOCOL.md §5. */
+  replayWindow?: number;
+  /** Clock window in ms (PROTOCOL.md §4 c3); default 5000. */
+  clockWindowMs?: number;
+  /** How long the previous root's keys keep verifying after a rotation, ms; default 60000. */
+  rotationGraceMs?: number;
+  /** Largest accepted datagram, 50–65507; default 2048. */
+  maxDatagram?: number;
+  /** Most peers in the roster; default 4096. */
+  maxPeers?: number;
+  /** Socket receive buffer to ask for, bytes; default 4 MiB (the kernel may cap it). */
+  recvBufferBytes?: number;
+  /** @internal Worker entry file (tests inject faults with it). */
+  workerFile?: string;
+}
+
+/** An accepted REPLY (PROTOCOL.md §4), as delivered to the prober. */
+export interface ReplyEvent {
+  /** Agent ID of the replier. */
+  from: string;
+  /** probe_id copied from our PROBE. */
+  probeId: number;
+  /** Receive time, µs since the Unix epoch (our clock). */
+  recvUs: number;
+  /** Replier's send_ts_us. */
+  sendTsUs: number;
+  /** Datagram length. */
+  length: number;
+}
+
+/** An accepted PUNCH_HINT (PROTOCOL.md §2). */
+export interface PunchHintEvent {
+  /** Agent ID of the sender. */
+  from: string;
+  /** Target sender_id, hex. */
+  target: string;
+  /** 4 or 6. */
+  family: number;
+  /** Address to probe. */
+  address: string;
+  /** Port to probe. */
+  port: number;
+}
+
+function intOption(v: unknown, name: string, min: number, max: number, dflt: number): number {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw new RangeError(`options.${name} must be an integer from ${min} to ${max}`);
+  }
+  return v;
+}
+
+/** Parse `HOST:PORT` / `[V6]:PORT`. Throws a `TypeError` naming `what`. */
+export function parseHostPort(s: string, what = 'listen address'): { host: string; port: number } {
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(s) ?? /^([^:]+):(\d+)$/.exec(s);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new TypeError(`${what} must be HOST:PORT (or [IPv6]:PORT) with a port from 0 to 65535, got '${s}'`);
+  }
+  return { host: m[1]!, port };
+}
+
+const defaultWorkerFile = fileURLToPath(new URL('../workers/verify.js', import.meta.url));
+
+/**
+ * The engine. Create with {@link Engine.create}; it serves as soon as the promise
+ * resolves (socket bound, pool up). Events: `'reply'` ({@link ReplyEvent}),
+ * `'punch_hint'` ({@link PunchHintEvent}), `'warning'` (string).
+ */
+export class Engine extends EventEmitter {
+  /** Resolved options. */
+  readonly workers: number;
+  readonly batchSize: number;
+  readonly maxDatagram: number;
+  readonly rotationGraceMs: number;
+  /** Receiver start, µs (restart fence, PROTOCOL.md §5). */
+  readonly startUs: number;
+  private readonly stateDir: string | null;
+  private readonly keyring: KeyRing;
+  private readonly keyTable: KeyTable;
+  private readonly filter: ReplayFilter;
+  private readonly ring: BatchRing;
+  private readonly books = new Books();
+  private readonly nonces: NonceCounter;
+  private readonly selfId: Uint8Array;
+  private readonly socket: dgram.Socket;
+  private pool!: Piscina;
+  private filling = -1;
+  private inVerify = 0;
+  private flushScheduled = false;
+  private closing = false;
+  private closed: Promise<EngineStats> | null = null;
+  private drained: (() => void) | null = null;
+  private lastSentNonce = 0;
+  private sendsIssued = 0;
+  private sendsDone = 0;
+  private readonly releaseAt: Float64Array;
+  private readonly batchNonce: Float64Array; // first reserved reply nonce per batch
+  private readonly sendingQueue: number[] = [];
+  private graceTimer: NodeJS.Timeout | null = null;
+  private readonly peerIds = new Map<string, Uint8Array>();
+  /** REPLYs re-signed on this thread because a locally sent packet took a later nonce first (rare). */
+  resigned = 0;
+  /** Batches whose worker failed and that were run again. */
+  rerunBatches = 0;
+
+  private constructor(opts: EngineOptions, root: Uint8Array, socket: dgram.Socket) {
+    super();
+    const cores = os.availableParallelism();
+    this.workers = intOption(opts.workers, 'workers', 1, 64, Math.max(1, Math.min(2, cores)));
+    this.batchSize = intOption(opts.batchSize, 'batchSize', 1, 4096, 256);
+    const batches = intOption(opts.batches, 'batches', 2, 1024, 4 * this.workers + 4);
+    this.maxDatagram = intOption(opts.maxDatagram, 'maxDatagram', MIN_DATAGRAM, 65507, DEFAULT_MAX_DATAGRAM);
+    const clockWindowMs = intOption(opts.clockWindowMs, 'clockWindowMs', 1, 3_600_000, 5000);
+    this.rotationGraceMs = intOption(opts.rotationGraceMs, 'rotationGraceMs', 0, 86_400_000, 60_000);
+    const maxPeers = intOption(opts.maxPeers, 'maxPeers', 1, 1 << 20, 4096);
+    const replayWindow = opts.replayWindow ?? 0;
+    assertReplayWindow(replayWindow);
+    this.stateDir = opts.stateDir ?? null;
+    this.keyring = new KeyRing(opts.tenant, opts.agent, root, opts.peers);
+    this.selfId = this.keyring.selfId;
+    this.keyTable = new KeyTable(maxPeers);
+    this.filter = new ReplayFilter(replayWindow, Math.max(16, this.keyring.peerSlots));
+    this.publishKeys();
+    this.ring = new BatchRing(batches, this.batchSize, this.maxDatagram);
+    this.releaseAt = new Float64Array(batches);
+    this.batchNonce = new Float64Array(batches);
+    this.nonces = new NonceCounter(this.stateDir);
+    this.startUs = Math.floor(nowUs());
+    this.socket = socket;
+    this.clockWindowUs = clockWindowMs * 1000;
+  }
+  private readonly clockWindowUs: number;
+
+  /**
+   * Validate options, load the root key, bind the socket and start the pool. Throws
+   * `TypeError`/`RangeError` for bad options and {@link DtmeshError} for key files and
+   * sockets (one line, no secret).
+   */
+  static async create(opts: EngineOptions): Promise<Engine> {
+    if (typeof opts !== 'object' || opts === null) throw new TypeError('options must be an object');
+    assertValidId(opts.tenant, 'options.tenant');
+    assertValidId(opts.agent, 'options.agent');
+    if (opts.rootKey === undefined && opts.stateDir === undefined) {
+      throw new TypeError('options.stateDir (or options.rootKey) is required');
+    }
+    const root = opts.rootKey ?? loadRootKey(opts.stateDir!);
+    const { host, port } = parseHostPort(opts.listen ?? '127.0.0.1:0', 'options.listen');
+    const socket = dgram.createSocket({ type: host.includes(':') ? 'udp6' : 'udp4' });
+    const engine = new Engine(opts, root, socket);
+    await engine.bind(host, port, opts.recvBufferBytes ?? 4 * 1024 * 1024);
+    engine.startPool(opts.workerFile ?? defaultWorkerFile);
+    return engine;
+  }
+
+  private bind(host: string, port: number, recvBufferBytes: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onError = (e: NodeJS.ErrnoException): void => {
+        this.socket.close();
+        const why =
+          e.code === 'EADDRINUSE'
+            ? `${host}:${port} is already in use: pick another port with --listen or stop the other process`
+            : e.code === 'EADDRNOTAVAIL'
+              ? `${host} is not an address of this machine`
+              : e.code === 'EACCES'
+                ? `not allowed to bind ${host}:${port} (ports below 1024 need privileges)`
+                : `cannot bind ${host}:${port}: ${e.code ?? e.message}`;
+        reject(new DtmeshError(why));
+      };
+      this.socket.once('error', onError);
+      this.socket.bind(port, host, () => {
+        this.socket.off('error', onError);
+        this.socket.on('error', (e) => this.emit('warning', `socket error: ${e.message}`));
+        try {
+          this.socket.setRecvBufferSize(recvBufferBytes);
+        } catch {
+          // capped or refused by the system; the socket still works with its default
+        }
+        const got = this.socket.getRecvBufferSize();
+        // Linux reports double the requested size (bookkeeping overhead) when it is granted.
+        if (got < recvBufferBytes) {
+          this.recvBufferNote = `socket receive buffer is ${got} bytes, below the ${recvBufferBytes} asked for: raise net.core.rmem_max to absorb bursts`;
+        }
+        this.socket.on('message', this.onMessage);
+        resolve();
+      });
+    });
+  }
+  /** One line about a capped receive buffer, or null (shown by the CLI at start). */
+  recvBufferNote: string | null = null;
+
+  private startPool(filename: string): void {
+    const cfg: VerifyConfig = {
+      batchSab: this.ring.sab,
+      batches: this.ring.layout.batches,
+      slots: this.batchSize,
+      maxDatagram: this.maxDatagram,
+      keySab: this.keyTable.sab,
+      keyCapacity: this.keyTable.capacity,
+      selfId: this.selfId,
+      clockWindowUs: this.clockWindowUs,
+      startUs: this.startUs,
+    };
+    this.pool = new Piscina({
+      filename,
+      minThreads: this.workers,
+      maxThreads: this.workers,
+      idleTimeout: Infinity,
+      concurrentTasksPerWorker: 1,
+      workerData: cfg,
+    });
+  }
+
+  /** The bound address. */
+  get address(): { address: string; port: number; family: string } {
+    return this.socket.address();
+  }
+
+  /** This agent's ID. */
+  get agent(): string {
+    return this.keyring.agent;
+  }
+
+  /** This tenant's ID. */
+  get tenant(): string {
+    return this.keyring.tenant;
+  }
+
+  /** The roster (without this agent). */
+  get peers(): readonly string[] {
+    return this.keyring.peers;
+  }
+
+  /** Replace the roster. Invalid IDs throw and change nothing. */
+  setPeers(peers: readonly string[]): void {
+    this.keyring.setPeers(peers);
+    this.publishKeys();
+  }
+
+  /**
+   * Apply a heartbeat response `{"tenant_id", "mesh_root_key", "peers"?}` (PROTOCOL.md
+   * §1): validate, persist the key (when the engine has a state dir), rotate (the
+   * previous root keeps verifying for `rotationGraceMs`), update the roster. Invalid
+   * input throws and changes nothing. Returns whether the root changed.
+   */
+  applyHeartbeat(response: unknown): { rotated: boolean } {
+    const hb: Heartbeat = parseHeartbeat(response);
+    if (hb.tenant !== this.keyring.tenant) {
+      throw new TypeError(`heartbeat is for tenant '${hb.tenant}' but this engine serves '${this.keyring.tenant}'`);
+    }
+    if (this.stateDir !== null) persistHeartbeat(this.stateDir, hb);
+    if (hb.peers !== null) this.keyring.setPeers(hb.peers);
+    const rotated = this.keyring.rotate(hb.root);
+    if (rotated) {
+      if (this.graceTimer !== null) clearTimeout(this.graceTimer);
+      this.graceTimer = setTimeout(() => {
+        this.graceTimer = null;
+        this.keyring.endGrace();
+        this.publishKeys();
+      }, this.rotationGraceMs);
+      this.graceTimer.unref();
+    }
+    this.publishKeys();
+    return { rotated };
+  }
+
+  private publishKeys(): void {
+    this.keyTable.publish(this.keyring.entries());
+    this.filter.ensure(this.keyring.peerSlots);
+  }
+
+  /** Current stats (the `--stats-json` document). */
+  stats(): EngineStats {
+    return this.books.snapshot();
+  }
+
+  // ---- 1. socket ----------------------------------------------------------------
+
+  private readonly onMessage = (msg: Buffer, rinfo: dgram.RemoteInfo): void => {
+    const t = nowUs();
+    this.books.received++;
+    const ring = this.ring;
+    let b = this.filling;
+    if (b < 0) {
+      b = this.closing ? -1 : ring.take();
+      if (b < 0) {
+        this.books.verdicts[V_OVERLOAD]++; // every batch in flight (or shutting down): shed, counted
+        return;
+      }
+      this.filling = b;
+    }
+    if (ring.put(b, msg, t, rinfo.address, rinfo.port) === this.batchSize) this.dispatch();
+    else if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.onFlush);
+    }
+  };
+
+  /** After this loop turn's reads: hand over a partial batch if a worker is idle. */
+  private readonly onFlush = (): void => {
+    this.flushScheduled = false;
+    if (this.filling >= 0 && (this.inVerify < this.workers || this.closing)) this.dispatch();
+  };
+
+  // ---- 2. batch -----------------------------------------------------------------
+
+  private dispatch(): void {
+    const b = this.filling;
+    this.filling = -1;
+    const ring = this.ring;
+    const h = ring.layout.headerIndex(b);
+    const count = ring.count[b]!;
+    const nonce = this.nonces.take(count); // reserved in dispatch order = send order (PROTOCOL.md §3)
+    ring.ints[h + H_COUNT] = count;
+    ring.ints[h + H_KEY_HALF] = this.keyTable.pin();
+    ring.ints[h + H_NONCE_HI] = Math.floor(nonce / TWO_32);
+    ring.ints[h + H_NONCE_LO] = nonce % TWO_32;
+    this.batchNonce[b] = nonce;
+    ring.dispatched(b);
+    this.inVerify++;
+    this.verify(b, 0);
+  }
+
+  // ---- 3. verify (parallel) -----------------------------------------------------
+
+  private verify(b: number, attempt: number): void {
+    this.pool.run(b).then(
+      () => this.verified(b),
+      (err: unknown) => {
+        // A worker threw or died mid-batch: piscina replaces it; the batch is re-run
+        // (verification is idempotent: requests are never overwritten), twice at most,
+        // then counted as shed so that nothing vanishes.
+        if (attempt < 2 && !this.poolDestroyed) {
+          this.rerunBatches++;
+          this.emit('warning', `verification worker failed (${(err as Error)?.message ?? err}); re-running batch`);
+          this.verify(b, attempt + 1);
+          return;
+        }
+        const { layout, ints } = this.ring;
+        for (let i = 0; i < this.ring.count[b]!; i++) ints[layout.metaIndex(layout.slotNumber(b, i)) + M_VERDICT] = V_OVERLOAD;
+        this.verified(b);
+      },
+    );
+  }
+  private poolDestroyed = false;
+
+  private verified(b: number): void {
+    this.ring.state[b] = B_VERIFIED;
+    this.inVerify--;
+    this.collect();
+    if (this.filling >= 0 && this.inVerify < this.workers) this.dispatch();
+  }
+
+  // ---- 4. collect (in order) ----------------------------------------------------
+
+  private collect(): void {
+    const ring = this.ring;
+    for (let b = ring.head(); b >= 0 && ring.state[b] === B_VERIFIED; b = ring.head()) {
+      ring.popHead();
+      this.collecting = b;
+      collectBatch(ring, b, this.filter, this.books, this.sink, nowUs());
+      this.keyTable.unpin(ring.ints[ring.layout.headerIndex(b) + H_KEY_HALF]!);
+      ring.state[b] = B_SENDING;
+      this.releaseAt[b] = this.sendsIssued;
+      this.sendingQueue.push(b);
+    }
+    this.releaseSent();
+  }
+  private collecting = -1;
+
+  // ---- 5. reply -----------------------------------------------------------------
+
+  private readonly sink: CollectSink = {
+    reply: (s: number, i: number): void => {
+      const ring = this.ring;
+      const off = ring.layout.replyOffset(s);
+      const len = ring.ints[ring.layout.metaIndex(s) + M_LENGTH]!;
+      let nonce = this.batchNonce[this.collecting]! + i;
+      if (nonce <= this.lastSentNonce) nonce = this.resign(s, off, len);
+      this.lastSentNonce = nonce;
+      this.sendsIssued++;
+      this.books.replied++;
+      this.socket.send(ring.bytes, off, len, ring.port[s]!, ring.addr[s]!, this.onSent);
+    },
+    deliver: (s: number, type: number): void => {
+      if (type === TYPE_REPLY) {
+        if (this.listenerCount('reply') > 0) this.emit('reply', this.replyEvent(s));
+      } else if (type === TYPE_PUNCH_HINT) {
+        this.onPunchHint(s);
+      }
+    },
+  };
+
+  /** A reply whose reserved nonce was overtaken by a locally sent packet: fresh nonce, fresh MAC here. */
+  private resign(s: number, off: number, len: number): number {
+    const ring = this.ring;
+    const nonce = this.nonces.take();
+    writeU64Number(ring.bytes, off + OFF_NONCE, nonce);
+    const k = ring.ints[ring.layout.metaIndex(s) + M_ENTRY]!;
+    // The pinned half may have been rewritten since; look the requester up in the active half.
+    const req = ring.layout.datagramOffset(s);
+    const k2 = this.keyTable.lookup(ring.bytes.subarray(req + OFF_SENDER_ID, req + OFF_SENDER_ID + 8));
+    const entry = k2 >= 0 ? k2 : k;
+    macSeal(this.keyTable.keys, entry + KE_STATE_CUR, ring.bytes, off, len, this.keyTable.keyBytes, (entry + KE_RAW_CUR) * 4);
+    this.resigned++;
+    return nonce;
+  }
+
+  private replyEvent(s: number): ReplyEvent {
+    const ring = this.ring;
+    const off = ring.layout.datagramOffset(s);
+    const mi = ring.layout.metaIndex(s);
+    return {
+      from: this.keyring.agentOf(ring.ints[mi + M_PEER]!) ?? '',
+      probeId: readU32(ring.bytes, off + OFF_PROBE_ID),
+      recvUs: ring.times[ring.layout.timeIndex(s)]!,
+      sendTsUs: readU64Number(ring.bytes, off + OFF_SEND_TS),
+      length: ring.ints[mi + M_LENGTH]!,
+    };
+  }
+
+  /** Accepted PUNCH_HINT: an event (the burst itself is {@link onPunchHint}'s policy). */
+  protected onPunchHint(s: number): void {
+    const ring = this.ring;
+    const off = ring.layout.datagramOffset(s) + OFF_PAYLOAD;
+    const mi = ring.layout.metaIndex(s);
+    const family = ring.bytes[off + 8]!;
+    const port = (ring.bytes[off + 9]! << 8) | ring.bytes[off + 10]!;
+    const a = ring.bytes.subarray(off + 11, off + 11 + (family === 4 ? 4 : 16));
+    const address = family === 4 ? Array.from(a).join('.') : Buffer.from(a).toString('hex').replace(/(.{4})(?!$)/g, '$1:');
+    this.emit('punch_hint', {
+      from: this.keyring.agentOf(ring.ints[mi + M_PEER]!) ?? '',
+      target: ring.bytes.subarray(off, off + 8).toString('hex'),
+      family,
+      address,
+      port,
+    } satisfies PunchHintEvent);
+  }
+
+  private readonly onSent = (): void => {
+    this.sendsDone++;
+    this.releaseSent();
+  };
+
+  /** Free collected batches whose replies have all left (sends complete in FIFO order). */
+  private releaseSent(): void {
+    const q = this.sendingQueue;
+    while (q.length > 0 && this.releaseAt[q[0]!]! <= this.sendsDone) this.ring.release(q.shift()!);
+    if (this.drained !== null && this.idle()) this.drained();
+  }
+
+  private idle(): boolean {
+    return this.filling < 0 && this.ring.freeCount === this.ring.layout.batches && this.sendsDone === this.sendsIssued;
+  }
+
+  // ---- sending (prober, punch bursts) ----------------------------------------------
+
+  /**
+   * Send one v1 packet of `type` to `agent` at `host:port`, `size` bytes in all (50 …
+   * maxDatagram), under the next nonce and the newest pair key (PROTOCOL.md §3).
+   * `payload` (optional) fills the payload area from its start. Returns the nonce.
+   */
+  sendPacket(type: number, agent: string, host: string, port: number, probeId: number, size: number, payload?: Uint8Array): number {
+    let id = this.peerIds.get(agent);
+    if (id === undefined) {
+      id = senderIdOf(agent);
+      this.peerIds.set(agent, id);
+    }
+    const k = this.keyTable.lookup(id);
+    if (k < 0) throw new RangeError(`${agent} is not in the roster`);
+    if (!Number.isInteger(size) || size < MIN_DATAGRAM || size > this.maxDatagram) {
+      throw new RangeError(`size must be an integer from ${MIN_DATAGRAM} to ${this.maxDatagram}`);
+    }
+    const buf = Buffer.allocUnsafe(size);
+    const nonce = this.nonces.take();
+    writeHeader(buf, 0, type, this.selfId, nonce, probeId >>> 0, Math.floor(nowUs()));
+    buf.fill(0, OFF_PAYLOAD, size);
+    if (payload !== undefined) buf.set(payload.subarray(0, size - MIN_DATAGRAM), OFF_PAYLOAD);
+    macSeal(this.keyTable.keys, k + KE_STATE_CUR, buf, 0, size, this.keyTable.keyBytes, (k + KE_RAW_CUR) * 4);
+    this.lastSentNonce = nonce;
+    this.socket.send(buf, port, host);
+    return nonce;
+  }
+
+  /** Send a PROBE (see {@link sendPacket}). */
+  sendProbe(agent: string, host: string, port: number, probeId: number, size: number): number {
+    return this.sendPacket(TYPE_PROBE, agent, host, port, probeId, size);
+  }
+
+  // ---- shutdown -----------------------------------------------------------------
+
+  /**
+   * Stop receiving (datagrams arriving from now on are counted as `overload`), drain
+   * every in-flight batch, send its replies, stop the pool, close the socket; resolves
+   * with the final stats, where `received = accepted + Σ dropped`.
+   */
+  close(): Promise<EngineStats> {
+    if (this.closed !== null) return this.closed;
+    this.closing = true;
+    this.closed = (async () => {
+      if (this.graceTimer !== null) clearTimeout(this.graceTimer);
+      if (this.filling >= 0) this.dispatch();
+      if (!this.idle()) await new Promise<void>((resolve) => (this.drained = resolve));
+      this.drained = null;
+      this.poolDestroyed = true;
+      await this.pool.destroy();
+      await new Promise<void>((resolve) => this.socket.close(() => resolve()));
+      return this.stats();
+    })();
+    return this.closed;
+  }
+}

@@ -1,0 +1,192 @@
+/**
+ * The root key at rest (PROTOCOL.md §1 "Root key at rest") and heartbeat responses.
+ *
+ * `<StateDir>/mesh-root-key` holds exactly the 32 raw bytes, mode 0600, written
+ * atomically (temp file 0600 in the same directory, write, fsync, rename, fsync the
+ * directory). Loading refuses a wrong size, any group/other permission, a symlink or a
+ * non-regular file. No message ever contains key bytes.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { DtmeshError } from './errors.js';
+import { assertValidId } from './protocol/ids.js';
+import { ROOT_KEY_LEN } from './protocol/keys.js';
+
+/** Key file name inside the state directory. */
+export const ROOT_KEY_FILE = 'mesh-root-key';
+/** Non-secret tenant description written beside it (0644; never holds the key). */
+export const TENANT_FILE = 'tenant.json';
+
+/** Path of the root key file of `stateDir`. */
+export function rootKeyPath(stateDir: string): string {
+  return path.join(stateDir, ROOT_KEY_FILE);
+}
+
+function errno(e: unknown): string | undefined {
+  return (e as NodeJS.ErrnoException | undefined)?.code;
+}
+
+/**
+ * Read and check the root key (PROTOCOL.md §1). Throws a one-line {@link DtmeshError}
+ * naming the file and the fix when it is missing, unsafe or the wrong size.
+ */
+export function loadRootKey(stateDir: string): Uint8Array {
+  const file = rootKeyPath(stateDir);
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(file);
+  } catch (e) {
+    if (errno(e) === 'ENOENT') {
+      if (!fs.existsSync(stateDir)) {
+        throw new DtmeshError(`state directory ${stateDir} does not exist: create a key with 'dtmesh keys init --state-dir ${stateDir}'`);
+      }
+      throw new DtmeshError(`no root key at ${file}: run 'dtmesh keys init --state-dir ${stateDir}' or apply a heartbeat`);
+    }
+    if (errno(e) === 'EACCES') throw new DtmeshError(`cannot read ${file}: permission denied (run as the key's owner)`);
+    if (errno(e) === 'ENOTDIR') throw new DtmeshError(`state directory ${stateDir} is not a directory`);
+    throw new DtmeshError(`cannot read ${file}: ${errno(e) ?? String(e)}`);
+  }
+  if (st.isSymbolicLink()) {
+    throw new DtmeshError(`${file} is a symbolic link; the root key must be a regular file in the state directory (replace it with 'dtmesh keys init --force')`);
+  }
+  if (!st.isFile()) throw new DtmeshError(`${file} is not a regular file`);
+  if ((st.mode & 0o077) !== 0) {
+    const mode = (st.mode & 0o777).toString(8).padStart(4, '0');
+    throw new DtmeshError(`${file} has mode ${mode}; it must not be accessible by group or others: chmod 600 ${file}`);
+  }
+  let data: Buffer;
+  try {
+    const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    try {
+      data = fs.readFileSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch (e) {
+    if (errno(e) === 'EACCES') throw new DtmeshError(`cannot read ${file}: permission denied (run as the key's owner)`);
+    throw new DtmeshError(`cannot read ${file}: ${errno(e) ?? String(e)}`);
+  }
+  if (data.length !== ROOT_KEY_LEN) {
+    data.fill(0);
+    throw new DtmeshError(
+      `${file} is ${data.length} bytes; a root key file holds exactly ${ROOT_KEY_LEN} raw bytes (re-create it with 'dtmesh keys init --force' or apply a heartbeat)`,
+    );
+  }
+  const key = new Uint8Array(data);
+  data.fill(0);
+  return key;
+}
+
+/** Write `content` to `file` atomically with `mode`: temp + fsync + rename + directory fsync. */
+export function writeFileAtomic(file: string, content: Uint8Array | string, mode: number): void {
+  const dir = path.dirname(file);
+  const tmp = path.join(dir, `.${path.basename(file)}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
+  const fd = fs.openSync(tmp, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY, mode);
+  try {
+    try {
+      fs.fchmodSync(fd, mode); // the umask may have narrowed or (for 0644) kept the mode; make it exact
+      fs.writeSync(fd, typeof content === 'string' ? Buffer.from(content, 'utf8') : content);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+  const dfd = fs.openSync(dir, fs.constants.O_RDONLY);
+  try {
+    fs.fsyncSync(dfd);
+  } finally {
+    fs.closeSync(dfd);
+  }
+}
+
+/** Create `stateDir` (mode 0700) if needed; a clear error when it cannot be. */
+export function ensureStateDir(stateDir: string): void {
+  try {
+    fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  } catch (e) {
+    throw new DtmeshError(`cannot create state directory ${stateDir}: ${errno(e) ?? String(e)}`);
+  }
+  if (!fs.statSync(stateDir).isDirectory()) throw new DtmeshError(`state directory ${stateDir} is not a directory`);
+}
+
+/** Persist `root` as `<stateDir>/mesh-root-key` (PROTOCOL.md §1: 32 raw bytes, 0600, atomic). */
+export function saveRootKey(stateDir: string, root: Uint8Array): void {
+  if (root.length !== ROOT_KEY_LEN) throw new RangeError(`root key must be exactly ${ROOT_KEY_LEN} bytes`);
+  ensureStateDir(stateDir);
+  try {
+    writeFileAtomic(rootKeyPath(stateDir), root, 0o600);
+  } catch (e) {
+    throw new DtmeshError(`cannot write ${rootKeyPath(stateDir)}: ${errno(e) ?? String(e)}`);
+  }
+}
+
+/**
+ * `dtmesh keys init`: a fresh random root key in `stateDir`. Refuses to replace an
+ * existing key unless `force`.
+ */
+export function initRootKey(stateDir: string, force: boolean): Uint8Array {
+  const file = rootKeyPath(stateDir);
+  if (!force && fs.existsSync(file)) {
+    throw new DtmeshError(`${file} already exists; pass --force to replace it (every pair key changes)`);
+  }
+  const root = new Uint8Array(randomBytes(ROOT_KEY_LEN));
+  saveRootKey(stateDir, root);
+  return root;
+}
+
+/** A short, non-secret fingerprint of a root key: `SHA-256("dtmesh-root-fingerprint" || root)[0:8]`, hex. */
+export function rootFingerprint(root: Uint8Array): string {
+  return createHash('sha256').update('dtmesh-root-fingerprint').update(root).digest('hex').slice(0, 16);
+}
+
+/** A validated heartbeat response (PROTOCOL.md §1). */
+export interface Heartbeat {
+  /** `tenant_id`. */
+  tenant: string;
+  /** Decoded `mesh_root_key`, 32 bytes. */
+  root: Uint8Array;
+  /** `peers`, when present. */
+  peers: string[] | null;
+}
+
+const BASE64 = /^[A-Za-z0-9+/]{43}=$/;
+
+/**
+ * Validate a heartbeat response `{"tenant_id", "mesh_root_key", "peers"?}`: standard
+ * base64 decoding to exactly 32 bytes, valid IDs. Throws a `TypeError` saying what is
+ * wrong (never echoing the key).
+ */
+export function parseHeartbeat(response: unknown): Heartbeat {
+  if (typeof response !== 'object' || response === null || Array.isArray(response)) {
+    throw new TypeError('heartbeat response must be a JSON object with tenant_id and mesh_root_key');
+  }
+  const r = response as Record<string, unknown>;
+  assertValidId(r.tenant_id, 'heartbeat tenant_id');
+  if (typeof r.mesh_root_key !== 'string' || !BASE64.test(r.mesh_root_key)) {
+    throw new TypeError('heartbeat mesh_root_key must be standard base64 of exactly 32 bytes (44 characters)');
+  }
+  const root = new Uint8Array(Buffer.from(r.mesh_root_key, 'base64'));
+  if (root.length !== ROOT_KEY_LEN) throw new TypeError('heartbeat mesh_root_key must decode to exactly 32 bytes');
+  let peers: string[] | null = null;
+  if (r.peers !== undefined) {
+    if (!Array.isArray(r.peers)) throw new TypeError('heartbeat peers must be an array of agent IDs');
+    r.peers.forEach((p, i) => assertValidId(p, `heartbeat peers[${i}]`));
+    peers = r.peers as string[];
+  }
+  return { tenant: r.tenant_id as string, root, peers };
+}
+
+/**
+ * Persist what a heartbeat says to `stateDir`: the root key (atomic, 0600) and
+ * `tenant.json` (tenant and peers only, 0644 — never the key).
+ */
+export function persistHeartbeat(stateDir: string, hb: Heartbeat): void {
+  saveRootKey(stateDir, hb.root);
+  const tenant = { tenant_id: hb.tenant, peers: hb.peers ?? undefined, root_fingerprint: rootFingerprint(hb.root) };
+  writeFileAtomic(path.join(stateDir, TENANT_FILE), JSON.stringify(tenant, null, 2) + '\n', 0o644);
+}

@@ -1,0 +1,140 @@
+/**
+ * The shared key table: sender_id → pair keys (current, and the previous root's during
+ * rotation grace), precomputed HMAC states and a stable peer index, in a
+ * SharedArrayBuffer every worker reads (layout.ts `KE_*`).
+ *
+ * Double-buffered: a batch pins the active half at dispatch and its worker reads only
+ * that half; an update is written into the other half only once no in-flight batch
+ * pins it, then becomes active. Workers therefore never see a half being written.
+ */
+import {
+  KE_HAS_PREV,
+  KE_ID_HI,
+  KE_ID_LO,
+  KE_PEER,
+  KE_RAW_CUR,
+  KE_RAW_PREV,
+  KE_STATE_CUR,
+  KE_STATE_PREV,
+  KE_USED,
+  KE_WORDS,
+  keyEntryIndex,
+  keyTableBytes,
+  KT_ACTIVE_HALF,
+} from './layout.js';
+import { readU32 } from './protocol/codec.js';
+import { findKeyEntry } from './protocol/receive.js';
+import { hmacPrecompute } from './protocol/sha256.js';
+
+/** One roster member's keys, as published to the workers. */
+export interface KeyEntry {
+  /** The peer's 8-byte sender_id. */
+  senderId: Uint8Array;
+  /** Stable peer index (replay state). */
+  peer: number;
+  /** Pair key under the newest root. */
+  current: Uint8Array;
+  /** Pair key under the previous root while its grace period lasts, else null. */
+  previous: Uint8Array | null;
+}
+
+/** The smallest power of two ≥ 2 × `peers` (keeps linear probing short). */
+export function keyTableCapacity(peers: number): number {
+  let c = 2;
+  while (c < 2 * peers) c <<= 1;
+  return c;
+}
+
+/** Writer side of the shared key table (lives on the engine's thread). */
+export class KeyTable {
+  /** The SharedArrayBuffer handed to workers. */
+  readonly sab: SharedArrayBuffer;
+  /** Int32 view from byte 0. */
+  readonly keys: Int32Array;
+  /** Byte view from byte 0 (same base as `keys`). */
+  readonly keyBytes: Uint8Array;
+  /** Entries per half. */
+  readonly capacity: number;
+  private readonly pins = [0, 0];
+  private pending: KeyEntry[] | null = null;
+
+  constructor(
+    /** Most peers the table can hold. */
+    readonly maxPeers: number,
+  ) {
+    this.capacity = keyTableCapacity(maxPeers);
+    this.sab = new SharedArrayBuffer(keyTableBytes(this.capacity));
+    this.keys = new Int32Array(this.sab);
+    this.keyBytes = new Uint8Array(this.sab);
+  }
+
+  /** The half new batches read. */
+  get active(): number {
+    return Atomics.load(this.keys, KT_ACTIVE_HALF);
+  }
+
+  /** True while an update waits for in-flight batches to release the other half. */
+  get updatePending(): boolean {
+    return this.pending !== null;
+  }
+
+  /** Pin the active half for one batch; pair with {@link unpin}. */
+  pin(): number {
+    const h = this.active;
+    this.pins[h]!++;
+    return h;
+  }
+
+  /** Release a pin taken by {@link pin}; applies a waiting update once possible. */
+  unpin(half: number): void {
+    this.pins[half]!--;
+    if (this.pending !== null) this.flush();
+  }
+
+  /**
+   * Publish a new roster/key set. Takes effect at once when the inactive half is free,
+   * else as soon as the last batch pinning it completes.
+   */
+  publish(entries: KeyEntry[]): void {
+    if (entries.length > this.maxPeers) {
+      throw new RangeError(`roster has ${entries.length} peers; options.maxPeers is ${this.maxPeers}`);
+    }
+    this.pending = entries;
+    this.flush();
+  }
+
+  /** Word index of `senderId`'s entry in the active half, or -1 (engine thread only). */
+  lookup(senderId: Uint8Array): number {
+    return findKeyEntry(this.keys, this.capacity, this.active, readU32(senderId, 0) | 0, readU32(senderId, 4) | 0);
+  }
+
+  private flush(): void {
+    const next = 1 - this.active;
+    if (this.pending === null || this.pins[next] !== 0) return;
+    const entries = this.pending;
+    this.pending = null;
+    const keys = this.keys;
+    const first = keyEntryIndex(this.capacity, next, 0);
+    keys.fill(0, first, first + this.capacity * KE_WORDS);
+    const mask = this.capacity - 1;
+    for (const en of entries) {
+      const idHi = readU32(en.senderId, 0) | 0;
+      const idLo = readU32(en.senderId, 4) | 0;
+      let e = idLo & mask;
+      while (keys[keyEntryIndex(this.capacity, next, e) + KE_USED] !== 0) e = (e + 1) & mask;
+      const k = keyEntryIndex(this.capacity, next, e);
+      keys[k + KE_ID_HI] = idHi;
+      keys[k + KE_ID_LO] = idLo;
+      keys[k + KE_PEER] = en.peer;
+      hmacPrecompute(en.current, keys, k + KE_STATE_CUR);
+      this.keyBytes.set(en.current, (k + KE_RAW_CUR) * 4);
+      if (en.previous !== null) {
+        hmacPrecompute(en.previous, keys, k + KE_STATE_PREV);
+        this.keyBytes.set(en.previous, (k + KE_RAW_PREV) * 4);
+        keys[k + KE_HAS_PREV] = 1;
+      }
+      keys[k + KE_USED] = 1;
+    }
+    Atomics.store(keys, KT_ACTIVE_HALF, next);
+  }
+}

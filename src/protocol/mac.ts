@@ -1,0 +1,71 @@
+/**
+ * The datagram MAC: `HMAC-SHA256(pair_key, canonical)[0:16]`, canonical =
+ * `wire[0:34+N] || u32be(N)` (PROTOCOL.md §2), compared in constant time.
+ *
+ * Below {@link KERNEL_CROSSOVER_BYTES} of canonical input the JS kernel (keyed state
+ * precomputed once per key) is faster than node:crypto; at and above it node:crypto is,
+ * and these functions route there — that path allocates (a Hmac object and a digest),
+ * which is the price of its speed on large datagrams.
+ */
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { CANONICAL_SUFFIX_LEN, HEADER_LEN, MAC_LEN } from '../layout.js';
+import { PAIR_KEY_LEN } from './keys.js';
+import { hmacTag16, hmacVerify16, KERNEL_CROSSOVER_BYTES } from './sha256.js';
+
+export { KERNEL_CROSSOVER_BYTES };
+
+// Scratch for the node:crypto path's u32be(N) suffix; single-threaded per isolate, filled and consumed within one call.
+const suffix = Buffer.alloc(CANONICAL_SUFFIX_LEN);
+
+function nodeMac(keyBytes: Uint8Array, rawOff: number, buf: Uint8Array, off: number, body: number): Buffer {
+  suffix.writeUInt32BE(body - HEADER_LEN, 0);
+  return createHmac('sha256', keyBytes.subarray(rawOff, rawOff + PAIR_KEY_LEN))
+    .update(buf.subarray(off, off + body))
+    .update(suffix)
+    .digest();
+}
+
+/**
+ * True when the 16-byte trailer of the datagram `buf[off:off+len)` is the MAC of its
+ * canonical input under the key whose HMAC state is `state[stateOff..+16)` (the raw
+ * 32-byte key at `keyBytes[rawOff]`, used only at/above the crossover; `keyBytes` null
+ * forces the kernel). Never throws; `len >= 50` is the caller's.
+ */
+export function macVerify(
+  state: Int32Array,
+  stateOff: number,
+  keyBytes: Uint8Array | null,
+  rawOff: number,
+  buf: Uint8Array,
+  off: number,
+  len: number,
+): boolean {
+  const body = len - MAC_LEN;
+  if (keyBytes !== null && body + CANONICAL_SUFFIX_LEN >= KERNEL_CROSSOVER_BYTES) {
+    const tag = nodeMac(keyBytes, rawOff, buf, off, body);
+    return timingSafeEqual(tag.subarray(0, MAC_LEN), buf.subarray(off + body, off + len));
+  }
+  return hmacVerify16(state, stateOff, buf, off, body, body - HEADER_LEN, buf, off + body);
+}
+
+/**
+ * Write the MAC trailer of the datagram `buf[off:off+len)` (header and payload already
+ * in place) under the key `state[stateOff..+16)` (raw key at `keyBytes[rawOff]`, as
+ * in {@link macVerify}). PROTOCOL.md §2.
+ */
+export function macSeal(
+  state: Int32Array,
+  stateOff: number,
+  buf: Uint8Array,
+  off: number,
+  len: number,
+  keyBytes: Uint8Array | null = null,
+  rawOff = 0,
+): void {
+  const body = len - MAC_LEN;
+  if (keyBytes !== null && body + CANONICAL_SUFFIX_LEN >= KERNEL_CROSSOVER_BYTES) {
+    buf.set(nodeMac(keyBytes, rawOff, buf, off, body).subarray(0, MAC_LEN), off + body);
+    return;
+  }
+  hmacTag16(state, stateOff, buf, off, body, body - HEADER_LEN, buf, off + body);
+}

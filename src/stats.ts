@@ -1,0 +1,81 @@
+/**
+ * The books (ENGINE.md "nothing is lost silently"): one counter per verdict, received
+ * and replied, and an HDR histogram of receive→verdict latency in µs. The stats JSON
+ * has exactly the keys of the `serve --stats-json` contract; `received = accepted +
+ * Σ dropped` always.
+ */
+import * as hdr from 'hdr-histogram-js';
+import { DROP_REASONS, type DropReason, V_ACCEPT, VERDICT_COUNT } from './verdict.js';
+
+/** Drop counters by canonical reason. */
+export type DropCounts = Record<DropReason, number>;
+
+/** Latency summary in µs. */
+export interface LatencySummary {
+  count: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  p999: number;
+  max: number;
+}
+
+/** The engine's stats (the `--stats-json` document). */
+export interface EngineStats {
+  received: number;
+  accepted: number;
+  replied: number;
+  dropped: DropCounts;
+  latency_us: LatencySummary;
+  /** Datagrams the kernel dropped for this socket (receive buffer overflow), when known. */
+  kernel_drops?: number;
+}
+
+/** Build an HDR histogram for µs latencies (1 µs … auto-resizing, 3 significant digits). */
+export function latencyHistogram(): hdr.Histogram {
+  return hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 });
+}
+
+/** Summarise a latency histogram (µs). */
+export function summarize(h: hdr.Histogram): LatencySummary {
+  const n = h.totalCount;
+  const at = (p: number): number => (n === 0 ? 0 : h.getValueAtPercentile(p));
+  return { count: n, p50: at(50), p90: at(90), p99: at(99), p999: at(99.9), max: n === 0 ? 0 : h.maxValue };
+}
+
+/** Verdict counters plus received/replied. Float64 so no count ever wraps. */
+export class Books {
+  /** Indexed by verdict code (V_ACCEPT … V_OVERLOAD). */
+  readonly verdicts = new Float64Array(VERDICT_COUNT);
+  /** Datagrams taken from the socket. */
+  received = 0;
+  /** REPLYs handed to the socket. */
+  replied = 0;
+  /** Receive→verdict latency, µs. */
+  readonly latency = latencyHistogram();
+
+  /** Drop counters by name. */
+  dropped(): DropCounts {
+    const out = {} as DropCounts;
+    DROP_REASONS.forEach((r, i) => (out[r] = this.verdicts[i + 1]!));
+    return out;
+  }
+
+  /** Sum of every final verdict (must equal `received` once nothing is in flight). */
+  judged(): number {
+    let s = 0;
+    for (const v of this.verdicts) s += v;
+    return s;
+  }
+
+  /** The stats document. */
+  snapshot(): EngineStats {
+    return {
+      received: this.received,
+      accepted: this.verdicts[V_ACCEPT]!,
+      replied: this.replied,
+      dropped: this.dropped(),
+      latency_us: summarize(this.latency),
+    };
+  }
+}

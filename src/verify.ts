@@ -1,0 +1,131 @@
+/**
+ * Stage 3, parallel: verify one batch in place (ENGINE.md "Workers"). Runs inside each
+ * piscina worker (workers/verify.ts) and, in tests, on the main thread.
+ *
+ * For every slot: the stateless checks (PROTOCOL.md §4 u1–c3) write a verdict; a PROBE
+ * that passed gets its REPLY signed into the slot's reply area (PROTOCOL.md §3), under
+ * the nonce reserved for it at dispatch (`H_NONCE_*` + slot index), so that replies
+ * leave in nonce order once the in-order collector releases them. Nothing is
+ * allocated per datagram.
+ */
+import {
+  BatchLayout,
+  F_REPLY,
+  H_COUNT,
+  H_KEY_HALF,
+  H_NONCE_HI,
+  H_NONCE_LO,
+  KE_RAW_CUR,
+  KE_STATE_CUR,
+  M_ENTRY,
+  M_FLAGS,
+  M_LENGTH,
+  M_TYPE,
+  M_VERDICT,
+  OFF_NONCE,
+  OFF_SEND_TS,
+  OFF_SENDER_ID,
+  OFF_TYPE,
+  SENDER_ID_LEN,
+  TYPE_PROBE,
+  TYPE_REPLY,
+} from './layout.js';
+import { nowUs } from './clock.js';
+import { readU32, writeU64Number } from './protocol/codec.js';
+import { macSeal } from './protocol/mac.js';
+import { checkDatagram, type ReceiveContext } from './protocol/receive.js';
+import { V_PENDING_REPLAY } from './verdict.js';
+
+const TWO_32 = 4294967296;
+
+/** Everything a worker needs, passed once as piscina `workerData` (structured-clonable). */
+export interface VerifyConfig {
+  /** The batch ring. */
+  batchSab: SharedArrayBuffer;
+  /** Batches in the ring. */
+  batches: number;
+  /** Slots per batch. */
+  slots: number;
+  /** Largest accepted datagram. */
+  maxDatagram: number;
+  /** The key table. */
+  keySab: SharedArrayBuffer;
+  /** Entries per key-table half. */
+  keyCapacity: number;
+  /** This agent's sender_id (8 bytes). */
+  selfId: Uint8Array;
+  /** Clock window, µs. */
+  clockWindowUs: number;
+  /** Receiver start, µs since the Unix epoch. */
+  startUs: number;
+}
+
+/** Verifies batches of one ring; all views made once. */
+export class BatchVerifier {
+  private readonly layout: BatchLayout;
+  private readonly ints: Int32Array;
+  private readonly times: Float64Array;
+  private readonly bytes: Uint8Array;
+  private readonly ctx: ReceiveContext;
+  private readonly selfId: Uint8Array;
+
+  constructor(cfg: VerifyConfig) {
+    this.layout = new BatchLayout(cfg.batches, cfg.slots, cfg.maxDatagram);
+    this.ints = new Int32Array(cfg.batchSab);
+    this.times = new Float64Array(cfg.batchSab);
+    this.bytes = new Uint8Array(cfg.batchSab);
+    this.selfId = new Uint8Array(cfg.selfId);
+    const keyBytes = new Uint8Array(cfg.keySab);
+    this.ctx = {
+      keys: new Int32Array(cfg.keySab),
+      keyBytes,
+      capacity: cfg.keyCapacity,
+      selfHi: readU32(this.selfId, 0) | 0,
+      selfLo: readU32(this.selfId, 4) | 0,
+      maxDatagram: cfg.maxDatagram,
+      clockWindowUs: cfg.clockWindowUs,
+      startUs: cfg.startUs,
+    };
+  }
+
+  /**
+   * Verify batch `b` in place; returns the number of slots judged. `replyTsUs` is the
+   * `send_ts_us` written into REPLYs (the clock now, unless a test pins it).
+   */
+  run(b: number, replyTsUs = Math.floor(nowUs())): number {
+    const { layout, ints, times, bytes, ctx } = this;
+    const h = layout.headerIndex(b);
+    const count = ints[h + H_COUNT]!;
+    const half = ints[h + H_KEY_HALF]!;
+    const nonceBase = (ints[h + H_NONCE_HI]! >>> 0) * TWO_32 + (ints[h + H_NONCE_LO]! >>> 0);
+    const replyTs = replyTsUs; // replier's clock at sending (PROTOCOL.md §3), once per batch
+    for (let i = 0; i < count; i++) {
+      const s = layout.slotNumber(b, i);
+      const mi = layout.metaIndex(s);
+      const off = layout.datagramOffset(s);
+      const len = ints[mi + M_LENGTH]!;
+      const v = checkDatagram(ctx, half, bytes, off, len, times[layout.timeIndex(s)]!, ints, mi);
+      ints[mi + M_VERDICT] = v;
+      if (v === V_PENDING_REPLAY && ints[mi + M_TYPE] === TYPE_PROBE) {
+        this.signReply(off, layout.replyOffset(s), len, nonceBase + i, replyTs, ints[mi + M_ENTRY]!);
+        ints[mi + M_FLAGS] = ints[mi + M_FLAGS]! | F_REPLY;
+      }
+    }
+    return count;
+  }
+
+  /**
+   * REPLY to a verified PROBE (PROTOCOL.md §3): same probe_id and payload (so exactly
+   * as long as the request), our sender_id, `nonce`, `sendTsUs`, a fresh MAC under the
+   * requester's current pair key (entry word index `k`).
+   */
+  private signReply(req: number, rep: number, len: number, nonce: number, sendTsUs: number, k: number): void {
+    const bytes = this.bytes;
+    bytes.copyWithin(rep, req, req + len);
+    bytes[rep + OFF_TYPE] = TYPE_REPLY;
+    for (let j = 0; j < SENDER_ID_LEN; j++) bytes[rep + OFF_SENDER_ID + j] = this.selfId[j]!;
+    writeU64Number(bytes, rep + OFF_NONCE, nonce);
+    writeU64Number(bytes, rep + OFF_SEND_TS, sendTsUs);
+    macSeal(this.ctx.keys, k + KE_STATE_CUR, bytes, rep, len, this.ctx.keyBytes, (k + KE_RAW_CUR) * 4);
+  }
+}

@@ -1,0 +1,29 @@
+/** verdicts.json: every scenario, every step, through the engine's own verify + collect stages. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { hex, loadVectors, TestReceiver } from '../helpers.js';
+
+const { scenarios } = loadVectors('verdicts.json');
+
+test('verdicts.json has scenarios', () => assert.ok(scenarios.length >= 8));
+
+for (const sc of scenarios) {
+  test(`verdict scenario ${sc.name}`, () => {
+    const r = sc.receiver;
+    const rx = new TestReceiver({
+      root: hex(r.root),
+      prevRoot: r.prev_root === null ? null : hex(r.prev_root),
+      tenant: r.tenant,
+      me: r.me,
+      peers: r.peers,
+      startUs: Number(r.start_us),
+      replayWindow: r.replay_window,
+      maxDatagram: r.max_datagram,
+    });
+    sc.steps.forEach((st: { datagram: string; now_us: string; verdict: string }, i: number) => {
+      assert.equal(rx.judge(hex(st.datagram), Number(st.now_us)), st.verdict, `${sc.name} step ${i}`);
+    });
+    // the books balance
+    assert.equal(rx.books.judged(), sc.steps.length);
+  });
+}

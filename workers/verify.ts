@@ -1,0 +1,13 @@
+/**
+ * Piscina worker entry: verifies one batch of the shared ring per task. The task is the
+ * batch index — no bytes travel in messages (ENGINE.md). The logic is src/verify.ts.
+ */
+import { workerData } from 'node:worker_threads';
+import { BatchVerifier, type VerifyConfig } from '../src/verify.js';
+
+const verifier = new BatchVerifier(workerData as VerifyConfig);
+
+/** Verify batch `batch` in place; resolves with the number of slots judged. */
+export default function verifyBatch(batch: number): number {
+  return verifier.run(batch);
+}
