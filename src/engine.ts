@@ -231,8 +231,13 @@ export class Engine extends EventEmitter {
     const { host, port } = parseHostPort(opts.listen ?? '127.0.0.1:0', 'options.listen');
     const socket = dgram.createSocket({ type: host.includes(':') ? 'udp6' : 'udp4' });
     const engine = new Engine(opts, root, socket);
-    await engine.bind(host, port, opts.recvBufferBytes ?? 4 * 1024 * 1024);
-    engine.startPool(opts.workerFile ?? defaultWorkerFile);
+    await engine.startPool(opts.workerFile ?? defaultWorkerFile);
+    try {
+      await engine.bind(host, port, opts.recvBufferBytes ?? 4 * 1024 * 1024);
+    } catch (e) {
+      await engine.pool.destroy();
+      throw e;
+    }
     return engine;
   }
 
@@ -272,7 +277,8 @@ export class Engine extends EventEmitter {
   /** One line about a capped receive buffer, or null (shown by the CLI at start). */
   recvBufferNote: string | null = null;
 
-  private startPool(filename: string): void {
+  /** Start the pool and wait until every worker has loaded (one readiness task each). */
+  private async startPool(filename: string): Promise<void> {
     const cfg: VerifyConfig = {
       batchSab: this.ring.sab,
       batches: this.ring.layout.batches,
@@ -292,6 +298,7 @@ export class Engine extends EventEmitter {
       concurrentTasksPerWorker: 1,
       workerData: cfg,
     });
+    await Promise.all(Array.from({ length: this.workers }, () => this.pool.run(-1)));
   }
 
   /** The bound address. */

@@ -7,7 +7,7 @@ import { BatchVerifier, type VerifyConfig } from '../src/verify.js';
 
 const verifier = new BatchVerifier(workerData as VerifyConfig);
 
-/** Verify batch `batch` in place; resolves with the number of slots judged. */
+/** Verify batch `batch` in place; resolves with the number of slots judged. A negative index is the start-up readiness probe. */
 export default function verifyBatch(batch: number): number {
-  return verifier.run(batch);
+  return batch < 0 ? 0 : verifier.run(batch);
 }

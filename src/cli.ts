@@ -1,0 +1,60 @@
+/**
+ * The `dtmesh` command line: a thin layer over the public API. User errors print one
+ * line on stderr and exit 2 (usage) or 1 (runtime); never a stack trace, never a key.
+ */
+import { DtmeshError } from './errors.js';
+import { keysCommand } from './cli/keys.js';
+import { serveCommand } from './cli/serve.js';
+
+const HELP = `Usage: dtmesh <command> [flags]
+
+Commands:
+  keys init|apply-heartbeat|show   manage the tenant root key (see 'dtmesh keys --help')
+  serve                            run the authenticated responder
+  --help                           this text
+
+Each command takes --help.
+`;
+
+const commands: Record<string, (argv: string[]) => Promise<number>> = {
+  keys: keysCommand,
+  serve: serveCommand,
+};
+
+/** Run the CLI with `argv` (without node and script); resolves with the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    process.stdout.write(HELP);
+    return cmd === undefined ? 2 : 0;
+  }
+  const run = commands[cmd];
+  if (run === undefined) {
+    process.stderr.write(`dtmesh: unknown command '${cmd}' (see 'dtmesh --help')\n`);
+    return 2;
+  }
+  try {
+    return await run(rest);
+  } catch (e) {
+    if (e instanceof DtmeshError) {
+      process.stderr.write(`${e.message.startsWith('dtmesh') ? '' : `dtmesh ${cmd}: `}${e.message}\n`);
+      return e.exitCode;
+    }
+    if (e instanceof TypeError || e instanceof RangeError) {
+      process.stderr.write(`dtmesh ${cmd}: ${e.message}\n`);
+      return 2;
+    }
+    process.stderr.write(`dtmesh ${cmd}: unexpected error: ${(e as Error)?.message ?? String(e)}\n`);
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e) => {
+    process.stderr.write(`dtmesh: ${(e as Error)?.message ?? String(e)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,119 @@
+/**
+ * `dtmesh serve` — the responder: a thin layer over {@link Engine}.
+ */
+import * as fs from 'node:fs';
+import { DtmeshError } from '../errors.js';
+import { Engine, type EngineOptions } from '../engine.js';
+import type { EngineStats } from '../stats.js';
+import { DROP_REASONS } from '../verdict.js';
+import { asUsage, intFlag, parseFlags, required, usage } from './args.js';
+
+const HELP = `Usage: dtmesh serve --state-dir DIR --tenant T --agent A --peers B,C,... --listen HOST:PORT
+                    [--workers N] [--batch N] [--replay-window W] [--max-datagram N]
+                    [--clock-window-ms N] [--stats-json PATH]
+
+Receive, verify and answer mesh probes (PROTOCOL.md). Serving starts once the socket
+is bound and the worker pool is up. SIGTERM or SIGINT stops receiving, drains in-flight
+batches, writes the final stats to PATH (when given), prints a summary and exits 0.
+
+  --state-dir DIR        directory holding mesh-root-key (see 'dtmesh keys init')
+  --tenant T             tenant ID
+  --agent A              this agent's ID
+  --peers B,C,...        the roster, comma-separated (A itself is ignored)
+  --listen HOST:PORT     address to bind, e.g. 127.0.0.1:7000 or [::1]:7000
+  --workers N            verification workers, 1-64 (default: min(2, cores))
+  --batch N              datagrams per batch, 1-4096 (default 256)
+  --replay-window W      0 = strict (default) or a multiple of 64 up to 8192
+  --max-datagram N       largest accepted datagram, 50-65507 bytes (default 2048)
+  --clock-window-ms N    accepted clock skew in ms (default 5000)
+  --stats-json PATH      write the final stats here on shutdown
+  --help                 this text
+`;
+
+/** One-line human summary of stats. */
+export function summaryLine(s: EngineStats): string {
+  const drops = DROP_REASONS.filter((r) => s.dropped[r] > 0).map((r) => `${r} ${s.dropped[r]}`);
+  return (
+    `received ${s.received}, accepted ${s.accepted}, replied ${s.replied}, dropped ${DROP_REASONS.reduce((a, r) => a + s.dropped[r], 0)}` +
+    (drops.length ? ` (${drops.join(', ')})` : '') +
+    `; receive→verdict p50 ${s.latency_us.p50} µs, p99 ${s.latency_us.p99} µs`
+  );
+}
+
+/** Parse `--peers B,C,...`. */
+export function parsePeers(command: string, s: string): string[] {
+  const peers = s.split(',').map((p) => p.trim()).filter((p) => p !== '');
+  if (peers.length === 0) throw usage(command, '--peers needs at least one agent ID');
+  return peers;
+}
+
+/** Run `dtmesh serve`; resolves with the exit code once the engine has shut down. */
+export async function serveCommand(argv: string[]): Promise<number> {
+  const cmd = 'serve';
+  const v = parseFlags(cmd, argv, {
+    'state-dir': { type: 'string' },
+    tenant: { type: 'string' },
+    agent: { type: 'string' },
+    peers: { type: 'string' },
+    listen: { type: 'string' },
+    workers: { type: 'string' },
+    batch: { type: 'string' },
+    'replay-window': { type: 'string' },
+    'max-datagram': { type: 'string' },
+    'clock-window-ms': { type: 'string' },
+    'stats-json': { type: 'string' },
+  });
+  if (v.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const opts: EngineOptions = {
+    stateDir: required(cmd, v, 'state-dir'),
+    tenant: required(cmd, v, 'tenant'),
+    agent: required(cmd, v, 'agent'),
+    peers: parsePeers(cmd, required(cmd, v, 'peers')),
+    listen: required(cmd, v, 'listen'),
+    workers: intFlag(cmd, v, 'workers', 1, 64),
+    batchSize: intFlag(cmd, v, 'batch', 1, 4096),
+    replayWindow: intFlag(cmd, v, 'replay-window', 0, 8192),
+    maxDatagram: intFlag(cmd, v, 'max-datagram', 50, 65507),
+    clockWindowMs: intFlag(cmd, v, 'clock-window-ms', 1, 3_600_000),
+  };
+  const statsPath = typeof v['stats-json'] === 'string' ? v['stats-json'] : null;
+  let engine: Engine;
+  try {
+    engine = await Engine.create(opts);
+  } catch (e) {
+    throw asUsage(cmd, e);
+  }
+  engine.on('warning', (w: string) => process.stderr.write(`dtmesh serve: ${w}\n`));
+  const a = engine.address;
+  process.stdout.write(
+    `dtmesh serve: agent ${engine.agent} of tenant ${engine.tenant} listening on ${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port} ` +
+      `with ${engine.workers} workers, ${engine.peers.length} peers\n`,
+  );
+  if (engine.recvBufferNote !== null) process.stderr.write(`dtmesh serve: ${engine.recvBufferNote}\n`);
+  const progress = setInterval(() => process.stdout.write(`dtmesh serve: ${summaryLine(engine.stats())}\n`), 10_000);
+  progress.unref();
+  const stats = await new Promise<EngineStats>((resolve, reject) => {
+    const stop = (): void => {
+      process.off('SIGTERM', stop);
+      process.off('SIGINT', stop);
+      engine.close().then(resolve, reject);
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+  clearInterval(progress);
+  if (statsPath !== null) {
+    try {
+      fs.writeFileSync(statsPath, JSON.stringify(stats, null, 2) + '\n');
+    } catch (e) {
+      process.stdout.write(`dtmesh serve: ${summaryLine(stats)}\n`);
+      throw new DtmeshError(`cannot write stats to ${statsPath}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  }
+  process.stdout.write(`dtmesh serve: stopped. ${summaryLine(stats)}\n`);
+  if (statsPath !== null) process.stdout.write(`dtmesh serve: final stats written to ${statsPath}\n`);
+  return 0;
+}
