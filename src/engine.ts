@@ -224,11 +224,13 @@ export class Engine extends EventEmitter {
     if (typeof opts !== 'object' || opts === null) throw new TypeError('options must be an object');
     assertValidId(opts.tenant, 'options.tenant');
     assertValidId(opts.agent, 'options.agent');
+    if (!Array.isArray(opts.peers)) throw new TypeError('options.peers must be an array of agent IDs');
+    opts.peers.forEach((p, i) => assertValidId(p, `options.peers[${i}]`));
     if (opts.rootKey === undefined && opts.stateDir === undefined) {
       throw new TypeError('options.stateDir (or options.rootKey) is required');
     }
-    const root = opts.rootKey ?? loadRootKey(opts.stateDir!);
     const { host, port } = parseHostPort(opts.listen ?? '127.0.0.1:0', 'options.listen');
+    const root = opts.rootKey ?? loadRootKey(opts.stateDir!);
     const socket = dgram.createSocket({ type: host.includes(':') ? 'udp6' : 'udp4' });
     const engine = new Engine(opts, root, socket);
     await engine.startPool(opts.workerFile ?? defaultWorkerFile);

@@ -1,12 +1,18 @@
 /** Shared test helpers: vector loading, hex, and a one-datagram receiver built from the engine's own stages. */
+import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { BatchRing } from '../src/batch.js';
 import { collectBatch, type CollectSink } from '../src/collect.js';
 import { KeyRing } from '../src/keyring.js';
 import { KeyTable } from '../src/keytable.js';
 import { H_COUNT, H_KEY_HALF, H_NONCE_HI, H_NONCE_LO, M_LENGTH, M_VERDICT } from '../src/layout.js';
+import { encodePacket } from '../src/protocol/codec.js';
+import { senderIdOf } from '../src/protocol/ids.js';
+import { derivePairKey } from '../src/protocol/keys.js';
 import { ReplayFilter } from '../src/protocol/replay.js';
+import { HMAC_STATE_WORDS, hmacPrecompute } from '../src/protocol/sha256.js';
 import { Books } from '../src/stats.js';
 import { verdictName, type VerdictName } from '../src/verdict.js';
 import { BatchVerifier } from '../src/verify.js';
@@ -111,5 +117,84 @@ export class TestReceiver {
   /** Judge one datagram received at `nowUs`. */
   judge(datagram: Uint8Array, nowUs: number): VerdictName {
     return this.judgeAll([datagram], nowUs)[0]!;
+  }
+}
+
+/** µs since the Unix epoch, as the engine's clock reads it. */
+export function wallUs(): number {
+  return Math.floor((performance.timeOrigin + performance.now()) * 1000);
+}
+
+/**
+ * An independent test peer on 127.0.0.1: crafts datagrams with the protocol codec
+ * (valid or deliberately broken) and records everything sent back to it.
+ */
+export class TestPeer {
+  readonly socket: dgram.Socket;
+  readonly received: Buffer[] = [];
+  readonly senderId: Uint8Array;
+  private readonly state = new Int32Array(HMAC_STATE_WORDS);
+  private waiters: Array<() => void> = [];
+  nonce: bigint;
+
+  private constructor(socket: dgram.Socket, readonly agent: string, pairKey: Uint8Array) {
+    this.socket = socket;
+    this.senderId = senderIdOf(agent);
+    hmacPrecompute(pairKey, this.state, 0);
+    this.nonce = BigInt(wallUs()) * 1000n;
+    socket.on('message', (m) => {
+      this.received.push(m);
+      for (const w of this.waiters.splice(0)) w();
+    });
+  }
+
+  /** A peer `agent` holding the pair key it shares with `with_` under `root`. */
+  static async open(root: Uint8Array, tenant: string, agent: string, with_: string): Promise<TestPeer> {
+    const s = dgram.createSocket('udp4');
+    await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
+    s.setRecvBufferSize(4 << 20);
+    return new TestPeer(s, agent, derivePairKey(root, tenant, agent, with_));
+  }
+
+  /** A valid v1 datagram (next nonce unless given), `size` bytes in all. */
+  packet(o: { type?: number; probeId?: number; size?: number; nonce?: bigint; sendTsUs?: number; ver?: number; senderId?: Uint8Array } = {}): Uint8Array {
+    const size = o.size ?? 84;
+    const nonce = o.nonce ?? ++this.nonce;
+    return encodePacket(
+      {
+        type: o.type ?? 1,
+        ver: o.ver,
+        senderId: o.senderId ?? this.senderId,
+        nonce,
+        probeId: o.probeId ?? 0,
+        sendTsUs: BigInt(o.sendTsUs ?? wallUs()),
+        payload: new Uint8Array(size - 50).fill(0x5a),
+      },
+      this.state,
+    );
+  }
+
+  /** Send raw bytes to `port` on 127.0.0.1. */
+  send(d: Uint8Array, port: number): Promise<void> {
+    return new Promise((r) => this.socket.send(d, port, '127.0.0.1', () => r()));
+  }
+
+  /** Wait until `n` datagrams arrived or `ms` passed; returns how many arrived. */
+  async waitFor(n: number, ms: number): Promise<number> {
+    const end = Date.now() + ms;
+    while (this.received.length < n && Date.now() < end) {
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, Math.max(1, end - Date.now()));
+        this.waiters.push(() => {
+          clearTimeout(t);
+          r();
+        });
+      });
+    }
+    return this.received.length;
+  }
+
+  close(): void {
+    this.socket.close();
   }
 }

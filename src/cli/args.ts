@@ -70,7 +70,9 @@ const FLAG_OF: Record<string, string> = {
 export function asUsage(command: string, e: unknown): unknown {
   if (e instanceof TypeError || e instanceof RangeError) {
     const msg = e.message
+      .replace(/^options\.peers\[\d+\]/, '--peers entry')
       .replace(/^options\.(\w+)/, (_m, name: string) => FLAG_OF[name] ?? name)
+      .replace(/^options\.peers\[\d+\]/, '--peers entry')
       .replace(/^peers\[\d+\]/, '--peers entry');
     return usage(command, msg);
   }

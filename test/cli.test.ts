@@ -1,0 +1,134 @@
+/**
+ * The CLI contract: keys init, serve, SIGTERM drain with exact books in --stats-json,
+ * one-line errors with exit codes 2 (usage) and 1 (runtime), --help everywhere.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import { loadRootKey } from '../src/keystore.js';
+import { DROP_REASONS } from '../src/verdict.js';
+import { repoRoot, TestPeer } from './helpers.js';
+
+const cli = path.join(repoRoot, 'dist', 'cli.js');
+
+function run(args: string[], input?: string): { code: number | null; out: string; err: string } {
+  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', input, timeout: 30_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+function tmp(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'dtmesh-cli-'));
+}
+
+/** One line on stderr, no stack trace. */
+function oneLine(err: string): void {
+  assert.equal(err.trim().split('\n').length, 1, `one line: ${err}`);
+  assert.doesNotMatch(err, /\n\s+at /, 'no stack trace');
+}
+
+test('--help on every command', () => {
+  for (const args of [['--help'], ['keys', '--help'], ['keys', 'init', '--help'], ['keys', 'apply-heartbeat', '--help'], ['keys', 'show', '--help'], ['serve', '--help']]) {
+    const r = run(args);
+    assert.equal(r.code, 0, args.join(' '));
+    assert.match(r.out, /Usage/);
+  }
+});
+
+test('keys init writes a 0600 32-byte key, refuses to overwrite without --force', () => {
+  const dir = path.join(tmp(), 'state');
+  assert.equal(run(['keys', 'init', '--state-dir', dir]).code, 0);
+  const st = fs.statSync(path.join(dir, 'mesh-root-key'));
+  assert.equal(st.mode & 0o777, 0o600);
+  assert.equal(st.size, 32);
+  const first = loadRootKey(dir);
+  const again = run(['keys', 'init', '--state-dir', dir]);
+  assert.equal(again.code, 1);
+  oneLine(again.err);
+  assert.deepEqual(loadRootKey(dir), first, 'not overwritten');
+  assert.equal(run(['keys', 'init', '--state-dir', dir, '--force']).code, 0);
+  assert.notDeepEqual(loadRootKey(dir), first);
+});
+
+test('bad flags, invalid IDs, unsafe key file, port in use: one line, exit 2 or 1', async () => {
+  const dir = tmp();
+  run(['keys', 'init', '--state-dir', dir]);
+  const base = ['serve', '--state-dir', dir, '--tenant', 't', '--agent', 'a', '--peers', 'a,b'];
+  const cases: Array<[string[], number, RegExp]> = [
+    [['serve', '--bogus'], 2, /Unknown option '--bogus'/],
+    [[...base], 2, /--listen is required/],
+    [[...base, '--listen', 'nonsense'], 2, /HOST:PORT/],
+    [[...base, '--listen', '127.0.0.1:0', '--workers', '0'], 2, /--workers must be an integer from 1 to 64/],
+    [[...base, '--listen', '127.0.0.1:0', '--replay-window', '100'], 2, /--replay-window must be 0/],
+    [['serve', '--state-dir', dir, '--tenant', 'a|b', '--agent', 'a', '--peers', 'b', '--listen', '127.0.0.1:0'], 2, /--tenant must not contain '\|'/],
+    [['serve', '--state-dir', path.join(dir, 'nope'), '--tenant', 't', '--agent', 'a', '--peers', 'b', '--listen', '127.0.0.1:0'], 1, /does not exist/],
+    [['frobnicate'], 2, /unknown command/],
+  ];
+  for (const [args, code, re] of cases) {
+    const r = run(args);
+    assert.equal(r.code, code, `${args.join(' ')}: ${r.err}`);
+    oneLine(r.err);
+    assert.match(r.err, re);
+  }
+  fs.chmodSync(path.join(dir, 'mesh-root-key'), 0o644);
+  const unsafe = run([...base, '--listen', '127.0.0.1:0']);
+  assert.equal(unsafe.code, 1);
+  oneLine(unsafe.err);
+  assert.match(unsafe.err, /mode 0644.*chmod 600/);
+  fs.chmodSync(path.join(dir, 'mesh-root-key'), 0o600);
+  // a port in use
+  const holder = await TestPeer.open(new Uint8Array(32), 't', 'x', 'y');
+  try {
+    const busy = run([...base, '--listen', `127.0.0.1:${holder.socket.address().port}`]);
+    assert.equal(busy.code, 1);
+    oneLine(busy.err);
+    assert.match(busy.err, /already in use/);
+  } finally {
+    holder.close();
+  }
+});
+
+test('serve: SIGTERM mid-stream drains, writes stats with received = accepted + Σ dropped, exits 0', async () => {
+  const dir = tmp();
+  run(['keys', 'init', '--state-dir', dir]);
+  const statsPath = path.join(dir, 'stats.json');
+  const child = spawn(process.execPath, [cli, 'serve', '--state-dir', dir, '--tenant', 't', '--agent', 'resp', '--peers', 'resp,prober', '--listen', '127.0.0.1:0', '--stats-json', statsPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  let err = '';
+  child.stderr.on('data', (d) => (err += d));
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  const deadline = Date.now() + 15_000;
+  while (!/listening on 127\.0\.0\.1:(\d+)/.test(out) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  const port = Number(/listening on 127\.0\.0\.1:(\d+)/.exec(out)![1]);
+  const peer = await TestPeer.open(loadRootKey(dir), 't', 'prober', 'resp');
+  try {
+    let sent = 0;
+    const stop = Date.now() + 1500;
+    let killed = false;
+    while (Date.now() < stop) {
+      for (let i = 0; i < 50; i++, sent++) peer.socket.send(peer.packet({ probeId: sent }), port, '127.0.0.1');
+      if (!killed && Date.now() > stop - 1000) {
+        child.kill('SIGTERM'); // mid-stream: probes keep coming while it drains
+        killed = true;
+      }
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    assert.equal(await exited, 0, err);
+    const s = JSON.parse(fs.readFileSync(statsPath, 'utf8'));
+    assert.deepEqual(Object.keys(s), ['received', 'accepted', 'replied', 'dropped', 'latency_us']);
+    assert.deepEqual(Object.keys(s.dropped), [...DROP_REASONS]);
+    assert.deepEqual(Object.keys(s.latency_us), ['count', 'p50', 'p90', 'p99', 'p999', 'max']);
+    assert.ok(s.received > 0 && s.accepted > 0, `traffic was served (${s.received} received of ${sent} sent)`);
+    assert.equal(s.received, s.accepted + DROP_REASONS.reduce((a: number, r) => a + s.dropped[r], 0), 'received = accepted + Σ dropped');
+    assert.equal(s.replied, s.accepted);
+    assert.equal(s.dropped.replay, 0);
+    assert.match(out, /stopped\. received \d+, accepted \d+/);
+    assert.ok(!JSON.stringify(s).includes(Buffer.from(loadRootKey(dir)).toString('hex')));
+  } finally {
+    peer.close();
+    child.kill('SIGKILL');
+  }
+});
