@@ -1,0 +1,127 @@
+/** The root key at rest and heartbeat responses (PROTOCOL.md §1). */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import { Engine } from '../src/engine.js';
+import { DtmeshError } from '../src/errors.js';
+import { loadRootKey, parseHeartbeat, persistHeartbeat, rootKeyPath, saveRootKey, TENANT_FILE } from '../src/keystore.js';
+
+function tmp(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'dtmesh-ks-'));
+}
+
+function refuses(dir: string, re: RegExp): void {
+  assert.throws(() => loadRootKey(dir), (e: unknown) => e instanceof DtmeshError && re.test(e.message) && !e.message.includes('\n'));
+}
+
+test('save then load round-trips 32 bytes with mode 0600 and leaves no temp file', () => {
+  const dir = tmp();
+  const key = new Uint8Array(randomBytes(32));
+  saveRootKey(dir, key);
+  assert.deepEqual(loadRootKey(dir), key);
+  assert.equal(fs.statSync(rootKeyPath(dir)).mode & 0o777, 0o600);
+  assert.deepEqual(fs.readdirSync(dir), ['mesh-root-key']);
+});
+
+test('loading refuses: missing dir, missing file, wrong size (a crash-truncated key), group/other mode, symlink, directory', () => {
+  const dir = tmp();
+  refuses(path.join(dir, 'absent'), /does not exist/);
+  refuses(dir, /no root key/);
+  fs.writeFileSync(rootKeyPath(dir), randomBytes(17), { mode: 0o600 });
+  refuses(dir, /is 17 bytes; a root key file holds exactly 32/);
+  fs.writeFileSync(rootKeyPath(dir), randomBytes(33), { mode: 0o600 });
+  refuses(dir, /is 33 bytes/);
+  fs.writeFileSync(rootKeyPath(dir), randomBytes(32));
+  fs.chmodSync(rootKeyPath(dir), 0o644);
+  refuses(dir, /mode 0644.*chmod 600/);
+  fs.chmodSync(rootKeyPath(dir), 0o640);
+  refuses(dir, /mode 0640/);
+  fs.rmSync(rootKeyPath(dir));
+  const elsewhere = path.join(tmp(), 'k');
+  fs.writeFileSync(elsewhere, randomBytes(32), { mode: 0o600 });
+  fs.symlinkSync(elsewhere, rootKeyPath(dir));
+  refuses(dir, /symbolic link/);
+  fs.rmSync(rootKeyPath(dir));
+  fs.mkdirSync(rootKeyPath(dir));
+  refuses(dir, /not a regular file/);
+});
+
+test('an error never contains key bytes', () => {
+  const dir = tmp();
+  const key = randomBytes(31);
+  fs.writeFileSync(rootKeyPath(dir), key, { mode: 0o600 });
+  assert.throws(() => loadRootKey(dir), (e: Error) => !e.message.includes(key.toString('hex')) && !e.message.includes(key.toString('base64')));
+});
+
+test('an interrupted write never replaces the key: the old key stays whole', () => {
+  const dir = tmp();
+  const old = new Uint8Array(randomBytes(32));
+  saveRootKey(dir, old);
+  // a crash between writing the temp file and renaming it leaves a stray temp file, never a partial key
+  fs.writeFileSync(path.join(dir, '.mesh-root-key.tmp-1-abc'), randomBytes(7), { mode: 0o600 });
+  assert.deepEqual(loadRootKey(dir), old);
+  assert.throws(() => saveRootKey(dir, new Uint8Array(31)), RangeError);
+  assert.deepEqual(loadRootKey(dir), old);
+});
+
+const good = { tenant_id: 'tenant-1', mesh_root_key: Buffer.from(randomBytes(32)).toString('base64'), peers: ['a', 'b'] };
+
+test('heartbeat validation: base64 of exactly 32 bytes, valid IDs; the message never echoes the key', () => {
+  assert.equal(parseHeartbeat(good).root.length, 32);
+  assert.equal(parseHeartbeat({ ...good, peers: undefined }).peers, null);
+  const bad: unknown[] = [
+    null,
+    [],
+    'x',
+    { ...good, tenant_id: 'a|b' },
+    { ...good, tenant_id: '' },
+    { ...good, mesh_root_key: Buffer.from(randomBytes(31)).toString('base64') },
+    { ...good, mesh_root_key: Buffer.from(randomBytes(33)).toString('base64') },
+    { ...good, mesh_root_key: good.mesh_root_key.replace(/.$/, '') },
+    { ...good, mesh_root_key: good.mesh_root_key.replace(/^./, '-') }, // base64url is not standard base64
+    { ...good, mesh_root_key: 42 },
+    { ...good, peers: 'a,b' },
+    { ...good, peers: ['ok', 'bad\n'] },
+  ];
+  for (const b of bad) {
+    assert.throws(
+      () => parseHeartbeat(b),
+      (e: Error) => e instanceof TypeError && !e.message.includes(good.mesh_root_key.slice(0, 20)),
+      JSON.stringify(b),
+    );
+  }
+});
+
+test('tenant.json is 0644 and never holds the key', () => {
+  const dir = tmp();
+  const hb = parseHeartbeat(good);
+  persistHeartbeat(dir, hb);
+  const text = fs.readFileSync(path.join(dir, TENANT_FILE), 'utf8');
+  assert.equal(fs.statSync(path.join(dir, TENANT_FILE)).mode & 0o777, 0o644);
+  assert.equal(JSON.parse(text).tenant_id, 'tenant-1');
+  for (const enc of ['hex', 'base64', 'base64url'] as const) assert.ok(!text.includes(Buffer.from(hb.root).toString(enc)), enc);
+  assert.deepEqual(loadRootKey(dir), hb.root);
+});
+
+test('engine.applyHeartbeat: invalid input changes nothing; a new root persists, rotates and updates the roster', async () => {
+  const dir = tmp();
+  const first = new Uint8Array(randomBytes(32));
+  saveRootKey(dir, first);
+  const engine = await Engine.create({ stateDir: dir, tenant: 'tenant-1', agent: 'a', peers: ['a', 'b'], workers: 1 });
+  try {
+    assert.throws(() => engine.applyHeartbeat({ ...good, peers: ['ok', 'bad|'] }), TypeError);
+    assert.throws(() => engine.applyHeartbeat({ ...good, tenant_id: 'tenant-2' }), /tenant/);
+    assert.deepEqual(loadRootKey(dir), first, 'nothing persisted');
+    assert.deepEqual(engine.peers, ['b']);
+    assert.deepEqual(engine.applyHeartbeat(good), { rotated: true });
+    assert.deepEqual(loadRootKey(dir), parseHeartbeat(good).root);
+    assert.deepEqual(engine.peers, ['b']);
+    assert.deepEqual(engine.applyHeartbeat({ ...good, peers: ['a', 'b', 'c'] }), { rotated: false });
+    assert.deepEqual(engine.peers, ['b', 'c']);
+  } finally {
+    await engine.close();
+  }
+});
