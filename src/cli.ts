@@ -4,6 +4,7 @@
  */
 import { DtmeshError } from './errors.js';
 import { keysCommand } from './cli/keys.js';
+import { probeCommand } from './cli/probe.js';
 import { serveCommand } from './cli/serve.js';
 
 const HELP = `Usage: dtmesh <command> [flags]
@@ -11,6 +12,7 @@ const HELP = `Usage: dtmesh <command> [flags]
 Commands:
   keys init|apply-heartbeat|show   manage the tenant root key (see 'dtmesh keys --help')
   serve                            run the authenticated responder
+  probe                            send authenticated probe bursts and report RTT, loss, jitter
   --help                           this text
 
 Each command takes --help.
@@ -19,6 +21,7 @@ Each command takes --help.
 const commands: Record<string, (argv: string[]) => Promise<number>> = {
   keys: keysCommand,
   serve: serveCommand,
+  probe: probeCommand,
 };
 
 /** Run the CLI with `argv` (without node and script); resolves with the exit code. */

@@ -391,7 +391,7 @@ export class Engine extends EventEmitter {
   /** After this loop turn's reads: hand over a partial batch if a worker is idle. */
   private readonly onFlush = (): void => {
     this.flushScheduled = false;
-    if (this.filling >= 0 && (this.inVerify < this.workers || this.closing)) this.dispatch();
+    if (this.filling >= 0 && (this.inVerify === 0 || this.closing)) this.dispatch();
   };
 
   // ---- 2. batch -----------------------------------------------------------------
@@ -440,7 +440,7 @@ export class Engine extends EventEmitter {
     this.ring.state[b] = B_VERIFIED;
     this.inVerify--;
     this.collect();
-    if (this.filling >= 0 && this.inVerify < this.workers) this.dispatch();
+    if (this.filling >= 0 && this.inVerify === 0) this.dispatch();
   }
 
   // ---- 4. collect (in order) ----------------------------------------------------
