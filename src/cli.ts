@@ -3,6 +3,7 @@
  * line on stderr and exit 2 (usage) or 1 (runtime); never a stack trace, never a key.
  */
 import { DtmeshError } from './errors.js';
+import { demoCommand } from './cli/demo.js';
 import { keysCommand } from './cli/keys.js';
 import { probeCommand } from './cli/probe.js';
 import { serveCommand } from './cli/serve.js';
@@ -13,6 +14,7 @@ Commands:
   keys init|apply-heartbeat|show   manage the tenant root key (see 'dtmesh keys --help')
   serve                            run the authenticated responder
   probe                            send authenticated probe bursts and report RTT, loss, jitter
+  demo                             a whole dev mesh on loopback, no setup (npm start)
   --help                           this text
 
 Each command takes --help.
@@ -22,6 +24,7 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   keys: keysCommand,
   serve: serveCommand,
   probe: probeCommand,
+  demo: demoCommand,
 };
 
 /** Run the CLI with `argv` (without node and script); resolves with the exit code. */

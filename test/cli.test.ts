@@ -30,7 +30,7 @@ function oneLine(err: string): void {
 }
 
 test('--help on every command', () => {
-  for (const args of [['--help'], ['keys', '--help'], ['keys', 'init', '--help'], ['keys', 'apply-heartbeat', '--help'], ['keys', 'show', '--help'], ['serve', '--help']]) {
+  for (const args of [['--help'], ['keys', '--help'], ['keys', 'init', '--help'], ['keys', 'apply-heartbeat', '--help'], ['keys', 'show', '--help'], ['serve', '--help'], ['probe', '--help'], ['demo', '--help']]) {
     const r = run(args);
     assert.equal(r.code, 0, args.join(' '));
     assert.match(r.out, /Usage/);
@@ -130,5 +130,43 @@ test('serve: SIGTERM mid-stream drains, writes stats with received = accepted + 
   } finally {
     peer.close();
     child.kill('SIGKILL');
+  }
+});
+
+test('npm start (dtmesh demo): finishes well under 30 s with every hostile probe dropped by the right check, and cleans up', () => {
+  const before = fs.readdirSync(os.tmpdir()).filter((f) => f.startsWith('dtmesh-demo-'));
+  const t0 = Date.now();
+  const r = spawnSync(process.execPath, [cli, 'demo', '--duration', '1'], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.ok(Date.now() - t0 < 30_000);
+  assert.match(r.stdout, /sent \d+, received \d+, lost 0/);
+  for (const v of ['replay', 'bad_mac', 'stale', 'downgrade', 'unknown_sender', 'reflected']) assert.match(r.stdout, new RegExp(`\\s${v}\\s+${v}\\s+ok`));
+  assert.doesNotMatch(r.stdout, /MISMATCH/);
+  assert.match(r.stdout, /sent back to the hostile socket: 1 /);
+  const after = fs.readdirSync(os.tmpdir()).filter((f) => f.startsWith('dtmesh-demo-'));
+  assert.deepEqual(after, before, 'temp state dir removed');
+});
+
+test('keys apply-heartbeat (file and stdin) and keys show: fingerprint, never the key', () => {
+  const dir = tmp();
+  const key = Buffer.alloc(32, 7);
+  const hb = JSON.stringify({ tenant_id: 'tn', mesh_root_key: key.toString('base64'), peers: ['a', 'b'] });
+  const f = path.join(dir, 'hb.json');
+  fs.writeFileSync(f, hb);
+  const a = run(['keys', 'apply-heartbeat', '--state-dir', dir, '--file', f]);
+  assert.equal(a.code, 0, a.err);
+  assert.deepEqual(Buffer.from(loadRootKey(dir)), key);
+  const b = run(['keys', 'apply-heartbeat', '--state-dir', dir], hb.replace('"tn"', '"tn2"'));
+  assert.equal(b.code, 0, b.err);
+  const bad = run(['keys', 'apply-heartbeat', '--state-dir', dir], JSON.stringify({ tenant_id: 'tn', mesh_root_key: 'short' }));
+  assert.equal(bad.code, 1);
+  oneLine(bad.err);
+  assert.match(bad.err, /nothing was changed/);
+  const show = run(['keys', 'show', '--state-dir', dir, '--tenant', 'tn', '--agent', 'agent-a']);
+  assert.equal(show.code, 0);
+  assert.match(show.out, /sender_id a51d7389ba2cb760/);
+  assert.match(show.out, /root fingerprint [0-9a-f]{16}/);
+  for (const enc of ['hex', 'base64'] as const) {
+    for (const o of [a.out, b.out, show.out]) assert.ok(!o.includes(key.toString(enc)));
   }
 });

@@ -3,14 +3,16 @@
  */
 import * as fs from 'node:fs';
 import { DtmeshError } from '../errors.js';
-import { Engine, type EngineOptions } from '../engine.js';
+import * as http from 'node:http';
+import { Engine, parseHostPort, type EngineOptions } from '../engine.js';
+import { serveMetrics } from '../metrics.js';
 import type { EngineStats } from '../stats.js';
 import { DROP_REASONS } from '../verdict.js';
 import { asUsage, intFlag, parseFlags, required, usage } from './args.js';
 
 const HELP = `Usage: dtmesh serve --state-dir DIR --tenant T --agent A --peers B,C,... --listen HOST:PORT
                     [--workers N] [--batch N] [--replay-window W] [--max-datagram N]
-                    [--clock-window-ms N] [--stats-json PATH]
+                    [--clock-window-ms N] [--stats-json PATH] [--metrics HOST:PORT]
 
 Receive, verify and answer mesh probes (PROTOCOL.md). Serving starts once the socket
 is bound and the worker pool is up. SIGTERM or SIGINT stops receiving, drains in-flight
@@ -27,6 +29,8 @@ batches, writes the final stats to PATH (when given), prints a summary and exits
   --max-datagram N       largest accepted datagram, 50-65507 bytes (default 2048)
   --clock-window-ms N    accepted clock skew in ms (default 5000)
   --stats-json PATH      write the final stats here on shutdown
+  --metrics HOST:PORT    serve the counters and latency summary in Prometheus text
+                         format at http://HOST:PORT/metrics (e.g. 127.0.0.1:9464)
   --help                 this text
 `;
 
@@ -62,6 +66,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     'max-datagram': { type: 'string' },
     'clock-window-ms': { type: 'string' },
     'stats-json': { type: 'string' },
+    metrics: { type: 'string' },
   });
   if (v.help) {
     process.stdout.write(HELP);
@@ -80,6 +85,12 @@ export async function serveCommand(argv: string[]): Promise<number> {
     clockWindowMs: intFlag(cmd, v, 'clock-window-ms', 1, 3_600_000),
   };
   const statsPath = typeof v['stats-json'] === 'string' ? v['stats-json'] : null;
+  let metricsAt: { host: string; port: number } | null = null;
+  try {
+    if (typeof v.metrics === 'string') metricsAt = parseHostPort(v.metrics, '--metrics');
+  } catch (e) {
+    throw asUsage(cmd, e);
+  }
   let engine: Engine;
   try {
     engine = await Engine.create(opts);
@@ -87,6 +98,17 @@ export async function serveCommand(argv: string[]): Promise<number> {
     throw asUsage(cmd, e);
   }
   engine.on('warning', (w: string) => process.stderr.write(`dtmesh serve: ${w}\n`));
+  let metrics: http.Server | null = null;
+  if (metricsAt !== null) {
+    try {
+      metrics = await serveMetrics(() => engine.stats(), metricsAt.host, metricsAt.port);
+    } catch (e) {
+      await engine.close();
+      throw e;
+    }
+    const ma = metrics.address() as { address: string; port: number };
+    process.stdout.write(`dtmesh serve: metrics at http://${ma.address.includes(':') ? `[${ma.address}]` : ma.address}:${ma.port}/metrics\n`);
+  }
   const a = engine.address;
   process.stdout.write(
     `dtmesh serve: agent ${engine.agent} of tenant ${engine.tenant} listening on ${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port} ` +
@@ -105,6 +127,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     process.on('SIGINT', stop);
   });
   clearInterval(progress);
+  metrics?.close();
   if (statsPath !== null) {
     try {
       fs.writeFileSync(statsPath, JSON.stringify(stats, null, 2) + '\n');
