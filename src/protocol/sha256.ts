@@ -56,7 +56,7 @@ export const HMAC_STATE_WORDS = 16;
  * Measured by `node dist/bench/mac.js` (crossover sweep):
  * @CROSSOVER_NOTE@
  */
-export const KERNEL_CROSSOVER_BYTES: number = /*@CROSSOVER@*/0;
+export const KERNEL_CROSSOVER_BYTES: number = /*@CROSSOVER@*/696;
 
 /** FIPS 180-4 §5.3.3 initial hash value H(0) for SHA-256. */
 const IV = Int32Array.of(
