@@ -14,16 +14,16 @@
  * live in a SharedArrayBuffer), builds the 4-byte length suffix and the padding in
  * module scratch, and allocates nothing.
  *
- * Speed notes (all measured on this project's CI box: "Intel(R) Xeon(R) Processor"
+ * Speed notes (all measured on the development machine: "Intel(R) Xeon(R) Processor"
  * 2.6 GHz with SHA-NI/AVX-512, 2 cores, Node v20.20.2; best of 7 runs of 10^5-10^6 calls):
  * - The compression is fully unrolled with the working variables renamed per round
  *   instead of shifted and the schedule W_t in a rolling window of 16 locals:
- *   ≈ 165-178 ns per 64-byte block; an 84-byte datagram (3 compressions) ≈ 500-525 ns
- *   against ≈ 1.8-2.2 µs for node:crypto createHmac.
+ *   ≈ 165-178 ns per 64-byte block; an 84-byte datagram (3 compressions) ≈ 490-525 ns
+ *   against node:crypto createHmac ≈ 1.5-1.7 µs (p50) / 1.7-2.1 µs (mean, with its GC).
  * - Σ0/Σ1/σ0/σ1 are evaluated nested, e.g. Σ1(e) = ROTR6(e ^ ROTR5(e ^ ROTR14(e)))
- *   (same value as FIPS 180-4 (4.5)): fewer register copies on x86, 571 → 510 ns per
- *   84-byte MAC. Maj(a,b,c) = b ^ ((a ^ b) & (b ^ c)) reusing the previous round's
- *   a ^ b: ≈ 2 % more.
+ *   (same value as FIPS 180-4 (4.5)): fewer register copies on x86, 571-584 → 508-517
+ *   ns per 84-byte MAC. Maj(a,b,c) = b ^ ((a ^ b) & (b ^ c)), reusing the previous
+ *   round's a ^ b: ≈ 2 % more.
  * - Slower alternatives tried: W[64] in an Int32Array with a 64-round loop ≈ 310-325
  *   ns/block; 8-round unrolled loop ≈ 275-280; 16-round unrolled loop ≈ 198-215 (these
  *   three before the nested Σ); schedule in an Int32Array with unrolled rounds ≈ 250; an
@@ -50,13 +50,19 @@ export const HMAC_STATE_WORDS = 16;
  *
  * The kernel's cost is a step function — `ceil((L + 9) / 64) + 1` compressions of
  * ≈ 170 ns, one step up at each L ≡ 56 (mod 64) — while node:crypto (OpenSSL with
- * SHA-NI) costs a fixed ≈ 1.7-2.2 µs per call plus ≈ 0.5 ns/byte. Within a step the
+ * SHA-NI) costs a fixed ≈ 1.5-2.0 µs per call plus ≈ 0.5 ns/byte. Within a step the
  * kernel's time is flat and node:crypto's grows, so the kernel is worst off at a step's
  * first length, and the crossover is the first step start where node:crypto wins.
- * Measured by `node dist/bench/mac.js` (crossover sweep):
- * @CROSSOVER_NOTE@
+ * Measured with `node dist/bench/mac.js` (sweep over L = 56, 120, …, 1400; p50 of
+ * 256-call batches; node:crypto given one `update` of a contiguous canonical view) on
+ * "Intel(R) Xeon(R) Processor" 2.6 GHz with SHA-NI, 2 cores, Node v20.20.2, 5 runs: the
+ * first step start where node:crypto won was 504, 568, 632, 632, 696. At L = 504
+ * (10 compressions) kernel 1.69-1.85 µs vs node:crypto 1.69-2.05 µs (ratio 1.00-1.11);
+ * at L = 440 (9 compressions) ratio 1.10-1.23; at L = 1388 (1400-byte datagram) kernel
+ * ≈ 4.0-4.2 µs vs node:crypto ≈ 2.3-2.7 µs. The lowest run is taken, so the kernel is
+ * never the slower path (L = 504 is a 516-byte datagram).
  */
-export const KERNEL_CROSSOVER_BYTES: number = /*@CROSSOVER@*/696;
+export const KERNEL_CROSSOVER_BYTES: number = 504;
 
 /** FIPS 180-4 §5.3.3 initial hash value H(0) for SHA-256. */
 const IV = Int32Array.of(
