@@ -87,7 +87,7 @@ export function parseProcNetUdp(text: string, family: 4 | 6): ProcUdpRow[] {
   return rows;
 }
 
-/** Read and parse the proc table of `family`, or null when it cannot be read. */
+/** Read and parse `/proc/net/udp` (4) or `/proc/net/udp6` (6), or null off Linux / when unreadable (for {@link readKernelDrops}; ENGINE.md "Nothing is lost silently"). */
 export function readProcNetUdp(family: 4 | 6): ProcUdpRow[] | null {
   if (process.platform !== 'linux') return null;
   try {

@@ -183,7 +183,7 @@ export interface PunchPolicyOptions {
   overallPerMinute?: number;
   /** Allow 127.0.0.0/8 and ::1 as burst targets (tests, single-host meshes); default false. */
   allowLoopback?: boolean;
-  /** Most targets whose bucket is remembered, 1–1,048,576; default 4096. Bounds memory (see {@link PunchPolicy}). */
+  /** Most targets whose bucket is remembered, 1–1,048,576; default 1024 (≈ 100 KiB of typed arrays). Bounds memory (see {@link PunchPolicy}). */
   maxTargets?: number;
 }
 
@@ -273,7 +273,7 @@ export class PunchPolicy {
     this.punchBurst = intOption(options.punchBurst, 'punchBurst', 1, 64, 4);
     this.perTargetPerMinute = intOption(options.perTargetPerMinute, 'perTargetPerMinute', 0, 1_000_000, 6);
     this.overallPerMinute = intOption(options.overallPerMinute, 'overallPerMinute', 0, 1_000_000, 60);
-    this.maxTargets = intOption(options.maxTargets, 'maxTargets', 1, 1 << 20, 4096);
+    this.maxTargets = intOption(options.maxTargets, 'maxTargets', 1, 1 << 20, 1024);
     if (options.allowLoopback !== undefined && typeof options.allowLoopback !== 'boolean') {
       throw new TypeError('options.allowLoopback must be a boolean');
     }

@@ -98,6 +98,10 @@ export class ReplayFilter {
       return V_ACCEPT;
     }
     if (this.words === 0) return V_REPLAY; // strict mode
+    // Restart fence in window mode (PROTOCOL.md §5): below the mark, a datagram sent
+    // before this process started may have been accepted by the previous one — whose
+    // bitmap is gone — so it counts as seen.
+    if (preStart) return V_REPLAY;
     // distance d = hwm - nonce >= 0; inside the window when d < W
     const dHi = mLo >= lo ? mHi - hi : mHi - hi - 1;
     const dLo = (mLo - lo) >>> 0;

@@ -79,6 +79,14 @@ test('restart fence: a sender with no mark yet is stale when sent before the sta
   assert.equal(f.mark(1), null);
 });
 
+test('restart fence in window mode: once a sender has a mark, a pre-start nonce below it is a replay', () => {
+  const f = new ReplayFilter(64, 1);
+  assert.equal(f.check(0, 0, 100, false), V_ACCEPT);
+  assert.equal(f.check(0, 0, 99, true), V_REPLAY, 'sent before the start: the previous process may have seen it');
+  assert.equal(f.check(0, 0, 98, false), V_ACCEPT, 'sent after the start: ordinary window rules');
+  assert.equal(f.check(0, 0, 101, true), V_ACCEPT, 'above the mark it is new whenever it was sent');
+});
+
 test('replay windows outside the spec are refused', () => {
   for (const w of [-64, 1, 63, 100, 8256, 1.5]) assert.throws(() => new ReplayFilter(w), RangeError);
 });
