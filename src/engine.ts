@@ -17,6 +17,7 @@
  *      sends completed.
  */
 import * as dgram from 'node:dgram';
+import { performance } from 'node:perf_hooks';
 import { EventEmitter } from 'node:events';
 import * as os from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -34,6 +35,11 @@ import {
   H_KEY_HALF,
   H_NONCE_HI,
   H_NONCE_LO,
+  HINT_OFF_ADDR,
+  HINT_OFF_FAMILY,
+  HINT_OFF_PORT,
+  HINT_OFF_TARGET,
+  KE_PEER,
   KE_RAW_CUR,
   KE_STATE_CUR,
   M_ENTRY,
@@ -50,10 +56,13 @@ import {
   TYPE_PUNCH_HINT,
   TYPE_REPLY,
 } from './layout.js';
+import { readKernelDrops, recvBufferNote } from './kernel.js';
 import { NonceCounter } from './nonce.js';
+import { formatHintAddress, PunchPolicy, punchRefusalName, type PunchPolicyOptions } from './punch.js';
 import { readU32, readU64Number, writeHeader, writeU64Number } from './protocol/codec.js';
 import { assertValidId, senderIdOf } from './protocol/ids.js';
 import { macSeal } from './protocol/mac.js';
+import { findKeyEntry } from './protocol/receive.js';
 import { assertReplayWindow, ReplayFilter } from './protocol/replay.js';
 import { Books, type EngineStats } from './stats.js';
 import type { VerifyConfig } from './verify.js';
@@ -93,6 +102,11 @@ export interface EngineOptions {
   maxPeers?: number;
   /** Socket receive buffer to ask for, bytes; default 4 MiB (the kernel may cap it). */
   recvBufferBytes?: number;
+  /**
+   * PUNCH_HINT policy (PROTOCOL.md §2): burst size, per-target and overall rate limits,
+   * loopback targets; `false` ignores every hint (they are still verified and counted).
+   */
+  punch?: PunchPolicyOptions | false;
   /** @internal Worker entry file (tests inject faults with it). */
   workerFile?: string;
 }
@@ -123,6 +137,18 @@ export interface PunchHintEvent {
   address: string;
   /** Port to probe. */
   port: number;
+  /** What the engine did: `'sent'` (a burst of PROBEs) or the policy's refusal reason. */
+  decision: string;
+}
+
+/** probe_ids of punch-burst PROBEs: the top 256 values (the prober never uses them). */
+export const PUNCH_PROBE_ID_BASE = 0xffffff00;
+
+/** Punch-hint bookkeeping (see {@link PunchPolicy}). */
+export interface PunchStats {
+  granted: number;
+  probes: number;
+  refused: Record<string, number>;
 }
 
 function intOption(v: unknown, name: string, min: number, max: number, dflt: number): number {
@@ -182,6 +208,7 @@ export class Engine extends EventEmitter {
   private readonly sendingQueue: number[] = [];
   private graceTimer: NodeJS.Timeout | null = null;
   private readonly peerIds = new Map<string, Uint8Array>();
+  private readonly punch: PunchPolicy | null;
   /** REPLYs re-signed on this thread because a locally sent packet took a later nonce first (rare). */
   resigned = 0;
   /** Batches whose worker failed and that were run again. */
@@ -200,6 +227,7 @@ export class Engine extends EventEmitter {
     const replayWindow = opts.replayWindow ?? 0;
     assertReplayWindow(replayWindow);
     this.stateDir = opts.stateDir ?? null;
+    this.punch = opts.punch === false ? null : new PunchPolicy(opts.punch ?? {});
     this.keyring = new KeyRing(opts.tenant, opts.agent, root, opts.peers);
     this.selfId = this.keyring.selfId;
     this.keyTable = new KeyTable(maxPeers);
@@ -266,11 +294,7 @@ export class Engine extends EventEmitter {
         } catch {
           // capped or refused by the system; the socket still works with its default
         }
-        const got = this.socket.getRecvBufferSize();
-        // Linux reports double the requested size (bookkeeping overhead) when it is granted.
-        if (got < recvBufferBytes) {
-          this.recvBufferNote = `socket receive buffer is ${got} bytes, below the ${recvBufferBytes} asked for: raise net.core.rmem_max to absorb bursts`;
-        }
+        this.recvBufferNote = recvBufferNote(recvBufferBytes, this.socket.getRecvBufferSize());
         this.socket.on('message', this.onMessage);
         resolve();
       });
@@ -361,9 +385,30 @@ export class Engine extends EventEmitter {
     this.filter.ensure(this.keyring.peerSlots);
   }
 
-  /** Current stats (the `--stats-json` document). */
+  /**
+   * Current stats: the books (the `--stats-json` document) plus, on Linux,
+   * `kernel_drops` — datagrams the kernel dropped for this socket before the engine
+   * could read them (receive buffer overflow) — and the punch-hint counters.
+   */
   stats(): EngineStats {
-    return this.books.snapshot();
+    const s = this.books.snapshot();
+    const kd = this.socketClosed ? this.finalKernelDrops : this.kernelDrops();
+    if (kd !== null) s.kernel_drops = kd;
+    if (this.punch !== null) s.punch = this.punchStats();
+    return s;
+  }
+
+  private kernelDrops(): number | null {
+    const a = this.socket.address();
+    return readKernelDrops(a.port, a.family as 'IPv4' | 'IPv6', a.address);
+  }
+  private socketClosed = false;
+  private finalKernelDrops: number | null = null;
+
+  /** Punch-hint decisions so far (PROTOCOL.md §2). */
+  punchStats(): PunchStats {
+    const p = this.punch;
+    return p === null ? { granted: 0, probes: 0, refused: {} } : { granted: p.granted, probes: p.probesGranted, refused: { ...p.refused } };
   }
 
   // ---- 1. socket ----------------------------------------------------------------
@@ -511,21 +556,37 @@ export class Engine extends EventEmitter {
     };
   }
 
-  /** Accepted PUNCH_HINT: an event (the burst itself is {@link onPunchHint}'s policy). */
-  protected onPunchHint(s: number): void {
+  /**
+   * Accepted PUNCH_HINT (PROTOCOL.md §2): the policy decides (known target, permitted
+   * address, rate limits); a granted hint sends `punchBurst` PROBEs to the target at the
+   * given address. Either way a `punch_hint` event says what happened.
+   */
+  private onPunchHint(s: number): void {
     const ring = this.ring;
+    const bytes = ring.bytes;
     const off = ring.layout.datagramOffset(s) + OFF_PAYLOAD;
+    const kt = this.keyTable;
+    const k = findKeyEntry(kt.keys, kt.capacity, kt.active, readU32(bytes, off + HINT_OFF_TARGET) | 0, readU32(bytes, off + HINT_OFF_TARGET + 4) | 0);
+    const family = bytes[off + HINT_OFF_FAMILY]!;
+    const port = (bytes[off + HINT_OFF_PORT]! << 8) | bytes[off + HINT_OFF_PORT + 1]!;
+    const n = this.punch === null ? 0 : this.punch.judgeHint(bytes, off, k >= 0, performance.now());
+    let decision: string = this.punch === null ? 'ignored' : n < 0 ? punchRefusalName(n) : 'sent';
+    if (n > 0) {
+      if ((family === 6) === (this.address.family === 'IPv6')) {
+        const agent = this.keyring.agentOf(kt.keys[k + KE_PEER]!)!;
+        const host = formatHintAddress(family, bytes, off + HINT_OFF_ADDR);
+        for (let i = 0; i < n; i++) this.sendProbe(agent, host, port, PUNCH_PROBE_ID_BASE + i, MIN_DATAGRAM);
+      } else decision = 'wrong_family'; // this socket cannot reach that address family
+    }
+    if (this.listenerCount('punch_hint') === 0) return;
     const mi = ring.layout.metaIndex(s);
-    const family = ring.bytes[off + 8]!;
-    const port = (ring.bytes[off + 9]! << 8) | ring.bytes[off + 10]!;
-    const a = ring.bytes.subarray(off + 11, off + 11 + (family === 4 ? 4 : 16));
-    const address = family === 4 ? Array.from(a).join('.') : Buffer.from(a).toString('hex').replace(/(.{4})(?!$)/g, '$1:');
     this.emit('punch_hint', {
       from: this.keyring.agentOf(ring.ints[mi + M_PEER]!) ?? '',
-      target: ring.bytes.subarray(off, off + 8).toString('hex'),
+      target: bytes.subarray(off + HINT_OFF_TARGET, off + HINT_OFF_TARGET + 8).toString('hex'),
       family,
-      address,
+      address: formatHintAddress(family, bytes, off + HINT_OFF_ADDR),
       port,
+      decision,
     } satisfies PunchHintEvent);
   }
 
@@ -596,6 +657,8 @@ export class Engine extends EventEmitter {
       this.drained = null;
       this.poolDestroyed = true;
       await this.pool.destroy();
+      this.finalKernelDrops = this.kernelDrops();
+      this.socketClosed = true;
       await new Promise<void>((resolve) => this.socket.close(() => resolve()));
       return this.stats();
     })();

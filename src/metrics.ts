@@ -21,6 +21,11 @@ export function prometheusText(s: EngineStats): string {
   if (s.kernel_drops !== undefined) {
     counter('dtmesh_kernel_drops_total', 'Datagrams the kernel dropped for this socket (receive buffer full).', s.kernel_drops);
   }
+  if (s.punch !== undefined) {
+    counter('dtmesh_punch_granted_total', 'PUNCH_HINTs granted (each sends a burst of PROBEs).', s.punch.granted);
+    lines.push('# HELP dtmesh_punch_refused_total PUNCH_HINTs refused by the policy, by reason.', '# TYPE dtmesh_punch_refused_total counter');
+    for (const [r, v] of Object.entries(s.punch.refused)) lines.push(`dtmesh_punch_refused_total{reason="${r}"} ${v}`);
+  }
   const l = s.latency_us;
   lines.push('# HELP dtmesh_verdict_latency_us Receive to verdict latency in microseconds.', '# TYPE dtmesh_verdict_latency_us summary');
   for (const [q, v] of [['0.5', l.p50], ['0.9', l.p90], ['0.99', l.p99], ['0.999', l.p999], ['1', l.max]] as const) {

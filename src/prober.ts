@@ -66,7 +66,6 @@ export interface ProbeReport {
   unmatched: number;
 }
 
-const TWO_32 = 4294967296;
 /** Most probes sent per event-loop turn, so replies keep being read while pacing catches up. */
 const SEND_CHUNK = 64;
 
@@ -92,7 +91,7 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
   let cap = count !== Infinity ? count : Math.max(1024, Math.ceil((rate || 100_000) * (durationUs / 1e6) * 1.1));
   let sentAt = new Float64Array(cap);
   let got = new Uint8Array(cap);
-  const probeBase = (Math.random() * TWO_32) >>> 0;
+  const probeBase = (Math.random() * 2 ** 31) >>> 0; // far below the punch-burst ids (engine.ts PUNCH_PROBE_ID_BASE)
   const rtt = latencyHistogram();
   let sent = 0;
   let received = 0;

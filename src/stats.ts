@@ -27,8 +27,18 @@ export interface EngineStats {
   replied: number;
   dropped: DropCounts;
   latency_us: LatencySummary;
-  /** Datagrams the kernel dropped for this socket (receive buffer overflow), when known. */
+  /** Datagrams the kernel dropped for this socket (receive buffer overflow), when known (Linux). */
   kernel_drops?: number;
+  /** Punch-hint decisions (PROTOCOL.md §2), when the policy is on. */
+  punch?: { granted: number; probes: number; refused: Record<string, number> };
+}
+
+/**
+ * The `--stats-json` document: exactly the keys of the CLI contract, in order
+ * (`kernel_drops` and punch counters are in `stats()` and the metrics, not here).
+ */
+export function statsDocument(s: EngineStats): Pick<EngineStats, 'received' | 'accepted' | 'replied' | 'dropped' | 'latency_us'> {
+  return { received: s.received, accepted: s.accepted, replied: s.replied, dropped: s.dropped, latency_us: s.latency_us };
 }
 
 /** Build an HDR histogram for µs latencies (1 µs … auto-resizing, 3 significant digits). */

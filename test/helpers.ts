@@ -157,7 +157,7 @@ export class TestPeer {
   }
 
   /** A valid v1 datagram (next nonce unless given), `size` bytes in all. */
-  packet(o: { type?: number; probeId?: number; size?: number; nonce?: bigint; sendTsUs?: number; ver?: number; senderId?: Uint8Array } = {}): Uint8Array {
+  packet(o: { type?: number; probeId?: number; size?: number; nonce?: bigint; sendTsUs?: number; ver?: number; senderId?: Uint8Array; payload?: Uint8Array } = {}): Uint8Array {
     const size = o.size ?? 84;
     const nonce = o.nonce ?? ++this.nonce;
     return encodePacket(
@@ -168,7 +168,7 @@ export class TestPeer {
         nonce,
         probeId: o.probeId ?? 0,
         sendTsUs: BigInt(o.sendTsUs ?? wallUs()),
-        payload: new Uint8Array(size - 50).fill(0x5a),
+        payload: o.payload ?? new Uint8Array(size - 50).fill(0x5a),
       },
       this.state,
     );

@@ -6,7 +6,7 @@ import { DtmeshError } from '../errors.js';
 import * as http from 'node:http';
 import { Engine, parseHostPort, type EngineOptions } from '../engine.js';
 import { serveMetrics } from '../metrics.js';
-import type { EngineStats } from '../stats.js';
+import { statsDocument, type EngineStats } from '../stats.js';
 import { DROP_REASONS } from '../verdict.js';
 import { asUsage, intFlag, parseFlags, required, usage } from './args.js';
 
@@ -40,7 +40,8 @@ export function summaryLine(s: EngineStats): string {
   return (
     `received ${s.received}, accepted ${s.accepted}, replied ${s.replied}, dropped ${DROP_REASONS.reduce((a, r) => a + s.dropped[r], 0)}` +
     (drops.length ? ` (${drops.join(', ')})` : '') +
-    `; receive→verdict p50 ${s.latency_us.p50} µs, p99 ${s.latency_us.p99} µs`
+    `; receive→verdict p50 ${s.latency_us.p50} µs, p99 ${s.latency_us.p99} µs` +
+    (s.kernel_drops !== undefined ? `; kernel drops ${s.kernel_drops}` : '')
   );
 }
 
@@ -130,7 +131,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   metrics?.close();
   if (statsPath !== null) {
     try {
-      fs.writeFileSync(statsPath, JSON.stringify(stats, null, 2) + '\n');
+      fs.writeFileSync(statsPath, JSON.stringify(statsDocument(stats), null, 2) + '\n');
     } catch (e) {
       process.stdout.write(`dtmesh serve: ${summaryLine(stats)}\n`);
       throw new DtmeshError(`cannot write stats to ${statsPath}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
