@@ -260,7 +260,13 @@ export class Engine extends EventEmitter {
     const { host, port } = parseHostPort(opts.listen ?? '127.0.0.1:0', 'options.listen');
     const root = opts.rootKey ?? loadRootKey(opts.stateDir!);
     const socket = dgram.createSocket({ type: host.includes(':') ? 'udp6' : 'udp4' });
-    const engine = new Engine(opts, root, socket);
+    let engine: Engine;
+    try {
+      engine = new Engine(opts, root, socket);
+    } catch (e) {
+      socket.close();
+      throw e;
+    }
     await engine.startPool(opts.workerFile ?? defaultWorkerFile);
     try {
       await engine.bind(host, port, opts.recvBufferBytes ?? 4 * 1024 * 1024);
