@@ -126,3 +126,29 @@ test('when every batch is in flight, datagrams are shed as overload and the book
     await engine.close();
   }
 });
+
+test('construction validates every option and names it; invalid roster updates change nothing', async () => {
+  const base = { rootKey: root, tenant, agent: 'resp', peers: ['b'] };
+  const bad: Array<[object, RegExp]> = [
+    [{ workers: 0 }, /options\.workers must be an integer from 1 to 64/],
+    [{ batchSize: 5000 }, /options\.batchSize/],
+    [{ replayWindow: 100 }, /options\.replayWindow/],
+    [{ maxDatagram: 49 }, /options\.maxDatagram/],
+    [{ clockWindowMs: 0 }, /options\.clockWindowMs/],
+    [{ listen: 'nowhere' }, /options\.listen/],
+    [{ tenant: 'a|b' }, /options\.tenant/],
+    [{ peers: ['ok', 'bad\u0001'] }, /options\.peers\[1\]/],
+    [{ rootKey: new Uint8Array(31) }, /root key must be exactly 32 bytes/],
+    [{ punch: { punchBurst: 0 } }, /options\.punchBurst/],
+  ];
+  for (const [o, re] of bad) await assert.rejects(Engine.create({ ...base, ...o }), re, JSON.stringify(o));
+  const engine = await Engine.create({ ...base, workers: 1 });
+  try {
+    assert.throws(() => engine.setPeers(['c', '']), TypeError);
+    assert.deepEqual(engine.peers, ['b']);
+    engine.setPeers(['resp', 'c', 'c']);
+    assert.deepEqual(engine.peers, ['c'], 'self ignored, duplicates folded');
+  } finally {
+    await engine.close();
+  }
+});
