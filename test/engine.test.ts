@@ -19,8 +19,9 @@ function sumDrops(d: Record<string, number>): number {
   return DROP_REASONS.reduce((a, r) => a + d[r]!, 0);
 }
 
-test('10,000 in-order probes from one sender through 2 workers: 10,000 verified replies, no replay drop, reply nonces strictly increasing, each reply as long as its request', async () => {
-  const engine = await Engine.create({ rootKey: root, tenant, agent: 'resp', peers: ['resp', 'prober'], workers: 2 });
+for (const [inlineBelow, path] of [[0, 'every batch through the pool'], [undefined, 'small batches verified inline (default)']] as const) {
+test(`10,000 in-order probes from one sender through 2 workers (${path}): 10,000 verified replies, no replay drop, reply nonces strictly increasing, each reply as long as its request`, async () => {
+  const engine = await Engine.create({ rootKey: root, tenant, agent: 'resp', peers: ['resp', 'prober'], workers: 2, inlineBelow });
   const peer = await TestPeer.open(root, tenant, 'prober', 'resp');
   const state = new Int32Array(HMAC_STATE_WORDS);
   hmacPrecompute(derivePairKey(root, tenant, 'prober', 'resp'), state, 0);
@@ -47,6 +48,8 @@ test('10,000 in-order probes from one sender through 2 workers: 10,000 verified 
       assert.ok(macVerify(state, 0, null, 0, m, 0, m.length), 'reply MAC verifies under the pair key');
     });
     const s = await engine.close();
+    if (inlineBelow === 0) assert.ok(engine.pooledBatches > 0 && engine.inlineBatches === 0, 'every batch went through the pool');
+    else assert.ok(engine.inlineBatches > 0, 'small batches were verified inline');
     assert.equal(s.received, N);
     assert.equal(s.accepted, N);
     assert.equal(s.replied, N);
@@ -58,6 +61,7 @@ test('10,000 in-order probes from one sender through 2 workers: 10,000 verified 
     await engine.close();
   }
 });
+}
 
 test('a mixed stream of every drop reason: each counter exact, nothing sent back for any drop', async () => {
   const engine = await Engine.create({ rootKey: root, tenant, agent: 'resp', peers: ['resp', 'prober', 'silent'], workers: 2 });
@@ -109,7 +113,7 @@ test('a mixed stream of every drop reason: each counter exact, nothing sent back
 });
 
 test('when every batch is in flight, datagrams are shed as overload and the books still balance', async () => {
-  const engine = await Engine.create({ rootKey: root, tenant, agent: 'resp', peers: ['resp', 'prober'], workers: 1, batches: 2, batchSize: 1 });
+  const engine = await Engine.create({ rootKey: root, tenant, agent: 'resp', peers: ['resp', 'prober'], workers: 1, batches: 2, batchSize: 1, inlineBelow: 0 });
   const peer = await TestPeer.open(root, tenant, 'prober', 'resp');
   try {
     const port = engine.address.port;

@@ -71,7 +71,7 @@ test('poisoned batches: a worker that throws or exits before or after verifying 
   const faultDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dtmesh-faults-'));
   const root = new Uint8Array(randomBytes(32));
   await withFaultEnv({ DTMESH_FAULT_DIR: faultDir, DTMESH_FAULT_SCHEDULE: '' }, async () => {
-    const engine = await Engine.create({ rootKey: root, tenant, agent: 'resp', peers: ['resp', 'prober'], workers: 2, batchSize: 8, workerFile });
+    const engine = await Engine.create({ rootKey: root, tenant, agent: 'resp', peers: ['resp', 'prober'], workers: 2, batchSize: 8, workerFile, inlineBelow: 0 });
     const peer = await TestPeer.open(root, tenant, 'prober', 'resp');
     const warnings: string[] = [];
     engine.on('warning', (w: string) => warnings.push(w));
@@ -120,7 +120,7 @@ test('a worker schedule of "throw on task 3, process.exit(1) on task 5" (each re
   const root = new Uint8Array(randomBytes(32));
   await withFaultEnv({ DTMESH_FAULT_SCHEDULE: '3:throw,5:exit', DTMESH_FAULT_DIR: '' }, async () => {
     delete process.env.DTMESH_FAULT_DIR;
-    const engine = await Engine.create({ rootKey: root, tenant, agent: 'resp', peers: ['resp', 'prober'], workers: 2, batchSize: 16, workerFile });
+    const engine = await Engine.create({ rootKey: root, tenant, agent: 'resp', peers: ['resp', 'prober'], workers: 2, batchSize: 16, workerFile, inlineBelow: 0 });
     engine.on('warning', () => {});
     const peer = await TestPeer.open(root, tenant, 'prober', 'resp');
     try {

@@ -58,7 +58,7 @@ test('junk flood under capacity: every valid probe answered, every junk datagram
 });
 
 test('junk flood over capacity: shedding counted as overload, books balance, valid probes answered after', async () => {
-  const engine = await Engine.create({ rootKey: root, tenant, agent: 'resp', peers: ['prober', 'flood-member'], workers: 1, batches: 2, batchSize: 64 });
+  const engine = await Engine.create({ rootKey: root, tenant, agent: 'resp', peers: ['prober', 'flood-member'], workers: 1, batches: 2, batchSize: 64, inlineBelow: 0 });
   const peer = await TestPeer.open(root, tenant, 'prober', 'resp');
   try {
     const port = engine.address.port;
