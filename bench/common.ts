@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { MAC_LEN, MIN_DATAGRAM, OFF_PAYLOAD, TYPE_PROBE } from '../src/layout.js';
+import { MAC_LEN, OFF_PAYLOAD, TYPE_PROBE } from '../src/layout.js';
 import { writeHeader } from '../src/protocol/codec.js';
 import { senderIdOf } from '../src/protocol/ids.js';
 import { derivePairKey } from '../src/protocol/keys.js';
@@ -106,11 +106,6 @@ export class ProbeWriter {
     macSeal(this.state, 0, buf, off, size);
     return nonce;
   }
-}
-
-/** Check a datagram size flag: 50 … 1400 bytes. */
-export function checkSize(size: number): void {
-  if (size < MIN_DATAGRAM) throw new UsageError(`--size must be at least ${MIN_DATAGRAM} bytes`);
 }
 
 // ---- flags ----------------------------------------------------------------------------
@@ -280,4 +275,86 @@ export function percentile(sorted: ArrayLike<number>, p: number): number {
 /** Resolve after `ms`. */
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+// ---- background load ------------------------------------------------------------------------
+
+/** Jiffies of the whole machine: busy (user…softirq), steal, total. */
+function machineJiffies(): { busy: number; steal: number; total: number } | null {
+  try {
+    const f = fs.readFileSync('/proc/stat', 'utf8');
+    const cpu = f.slice(0, f.indexOf('\n')).split(/\s+/).slice(1).map(Number);
+    const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = cpu;
+    const busy = user + nice + system + irq + softirq;
+    return { busy, steal, total: busy + idle + iowait + steal };
+  } catch {
+    return null;
+  }
+}
+
+/** utime+stime (+ cutime+cstime of reaped children when `withChildren`) of `pid`, jiffies. */
+function procJiffies(pid: number | 'self', withChildren: boolean): number {
+  try {
+    const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ').map(Number);
+    // fields 14-17 of proc(5): utime stime cutime cstime (rest[] starts at field 3)
+    return rest[11]! + rest[12]! + (withChildren ? rest[13]! + rest[14]! : 0);
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * How much CPU other processes used while a benchmark ran: machine busy time minus
+ * this process and its children (live ones by pid, reaped ones through cutime/cstime).
+ * Another benchmark running on a 2-core machine makes every number here meaningless,
+ * so the result is printed with each run.
+ */
+export class LoadWatch {
+  private readonly m0 = machineJiffies();
+  private readonly t0 = performance.now();
+  private ours0: number;
+  private readonly live = new Map<number, number>(); // child pid → jiffies at first sight
+  private lastLive = new Map<number, number>();
+
+  constructor() {
+    this.ours0 = procJiffies('self', true);
+  }
+
+  /** Note a child process (call when it starts, and `sample` before it exits). */
+  child(pid: number | undefined): void {
+    if (pid === undefined || this.live.has(pid)) return;
+    this.live.set(pid, procJiffies(pid, false));
+  }
+
+  /** Record the live children's CPU (call just before ending a child). */
+  sample(): void {
+    for (const pid of this.live.keys()) {
+      const j = procJiffies(pid, false);
+      if (j > 0) this.lastLive.set(pid, j);
+    }
+  }
+
+  /** Stop: CPU of other processes in cores (null when /proc is not there) and a one-line note. */
+  stop(): { otherCores: number | null; stealCores: number | null; note: string } {
+    this.sample();
+    const m1 = machineJiffies();
+    const secs = (performance.now() - this.t0) / 1000;
+    if (this.m0 === null || m1 === null || secs <= 0) return { otherCores: null, stealCores: null, note: 'background load: unknown (no /proc/stat)' };
+    // reaped children are in cutime/cstime; still-live ones by pid (minus their CPU before we started watching)
+    let ours = procJiffies('self', true) - this.ours0;
+    for (const [pid, j0] of this.live) {
+      const alive = procJiffies(pid, false);
+      if (alive > 0) ours += alive - j0;
+      else if (j0 > 0) ours -= j0; // reaped: cutime holds its whole life, remove what predates us
+    }
+    const hz = 100;
+    const other = Math.max(0, (m1.busy - this.m0.busy - ours) / hz / secs);
+    const steal = (m1.steal - this.m0.steal) / hz / secs;
+    const note =
+      `background load: other processes used ${other.toFixed(2)} cores on average during the run` +
+      (steal > 0.01 ? `, hypervisor steal ${steal.toFixed(2)} cores` : '') +
+      (other > 0.1 ? ' — WARNING: the machine was not quiet, these numbers are unreliable' : '');
+    return { otherCores: round(other), stealCores: round(steal), note };
+  }
 }

@@ -7,7 +7,7 @@
  * shared memory (one verdict word per slot, as a verifier would write) and hands the
  * index back.
  */
-import { workerData } from 'node:worker_threads';
+import { isMainThread, workerData } from 'node:worker_threads';
 
 /** Control words of the two single-producer/single-consumer rings. */
 export const R_REQ_HEAD = 0;
@@ -35,15 +35,19 @@ export interface HandoffConfig {
   meta: SharedArrayBuffer;
   /** Slots per batch. */
   slots: number;
+  /** Ring mode: µs to spin on an empty queue before sleeping in Atomics.wait (0 = sleep at once). */
+  spinUs?: number;
 }
 
-const cfg = workerData as HandoffConfig;
-const meta = new Int32Array(cfg.meta);
+// (micro.ts imports the constants above on the main thread, where there is no config)
+const cfg = (isMainThread ? null : workerData) as HandoffConfig | null;
+const meta = cfg === null ? new Int32Array(0) : new Int32Array(cfg.meta);
+const slots = cfg?.slots ?? 0;
 
 /** Write a verdict word into every slot of batch `b` (the work a verifier leaves behind). */
 function touch(b: number): void {
-  const base = b * cfg.slots * META_WORDS;
-  for (let i = 0; i < cfg.slots; i++) meta[base + i * META_WORDS + 1] = 9;
+  const base = b * slots * META_WORDS;
+  for (let i = 0; i < slots; i++) meta[base + i * META_WORDS + 1] = 9;
 }
 
 /** Piscina task: touch batch `b`, return it. */
@@ -52,19 +56,27 @@ export default function handoff(b: number): number {
   return b;
 }
 
-if (cfg?.mode === 'ring') {
+if (cfg !== null && cfg.mode === 'ring') {
   const ctrl = new Int32Array(cfg.ctrl!);
   const mask = cfg.depth! - 1;
   const req = R_QUEUES;
   const resp = R_QUEUES + cfg.depth!;
+  const spinMs = (cfg.spinUs ?? 0) / 1000;
+  let idleSince = -1;
   for (;;) {
     const head = Atomics.load(ctrl, R_REQ_HEAD);
     const tail = Atomics.load(ctrl, R_REQ_TAIL);
     if (Atomics.load(ctrl, R_STOP) !== 0) break;
     if (head === tail) {
+      if (spinMs > 0) {
+        const now = performance.now();
+        if (idleSince < 0) idleSince = now;
+        if (now - idleSince < spinMs) continue;
+      }
       Atomics.wait(ctrl, R_REQ_TAIL, tail, 1000);
       continue;
     }
+    idleSince = -1;
     const b = ctrl[req + (head & mask)]!;
     Atomics.store(ctrl, R_REQ_HEAD, head + 1);
     touch(b);

@@ -15,6 +15,7 @@ Commands:
   serve                            run the authenticated responder
   probe                            send authenticated probe bursts and report RTT, loss, jitter
   demo                             a whole dev mesh on loopback, no setup (npm start)
+  bench                            end-to-end benchmark: engine vs naive vs echo (npm run bench)
   --help                           this text
 
 Each command takes --help.
@@ -25,6 +26,16 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   serve: serveCommand,
   probe: probeCommand,
   demo: demoCommand,
+  bench: async (argv) => {
+    // The benchmarks live in bench/ (built beside src/ in a clone), not in the package.
+    let mod: { benchCommand: (argv: string[]) => Promise<number> };
+    try {
+      mod = await import('../bench/e2e.js');
+    } catch {
+      throw new DtmeshError("the benchmarks run from a clone of the dtmesh repository: 'npm install && npm run bench' there");
+    }
+    return mod.benchCommand(argv);
+  },
 };
 
 /** Run the CLI with `argv` (without node and script); resolves with the exit code. */

@@ -1,0 +1,306 @@
+/**
+ * The verification pool without sockets: prebuilt valid datagrams in SharedArrayBuffer
+ * batches (BatchRing, KeyRing, KeyTable), verified by the real worker file
+ * dist/workers/verify.js through piscina configured exactly as Engine.startPool does
+ * (workerData = VerifyConfig). Reports datagrams verified per second for 1 … cores
+ * workers and batch sizes 64/256/1024 (84-byte datagrams by default).
+ *
+ * The pool is never idle: `depth` batches per worker are kept in flight; a batch is
+ * re-dispatched the moment it completes (verification is idempotent on a batch).
+ * Two dispatch modes:
+ *   engine     concurrentTasksPerWorker 1, as the engine has it: the extra batches wait
+ *              in piscina's queue on the main thread, so a worker gets its next batch
+ *              only after the main thread has handled the previous result
+ *   pipelined  concurrentTasksPerWorker = depth: the batches wait in the worker's port,
+ *              so a worker goes from one batch to the next without a round trip
+ * and two workloads: PROBE (verify + sign the REPLY: two HMACs, the responder's real
+ * work) and REPLY (verify only: one HMAC).
+ *
+ *   npm run bench:pool                                  # ≈ 30 s
+ *   node dist/bench/pool.js --quick                     # ≈ 6 s
+ *   node dist/bench/pool.js --workers 2 --batch-sizes 256 --time 3000 --json pool.json
+ */
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import { BatchRing } from '../src/batch.js';
+import { KeyRing } from '../src/keyring.js';
+import { KeyTable } from '../src/keytable.js';
+import { F_REPLY, H_COUNT, H_KEY_HALF, H_NONCE_HI, H_NONCE_LO, M_FLAGS, M_VERDICT, TYPE_PROBE, TYPE_REPLY } from '../src/layout.js';
+import { V_PENDING_REPLAY, VERDICT_NAMES } from '../src/verdict.js';
+import type { VerifyConfig } from '../src/verify.js';
+import {
+  BENCH_RESPONDER,
+  BENCH_TENANT,
+  benchPeer,
+  benchRoot,
+  intFlag,
+  intListFlag,
+  isMain,
+  LoadWatch,
+  machine,
+  machineLine,
+  type MachineInfo,
+  parseFlags,
+  printTable,
+  ProbeWriter,
+  round,
+  runCommand,
+  threadCpu,
+  UsageError,
+  wallUs,
+  writeJson,
+} from './common.js';
+
+const HELP = `Usage: node dist/bench/pool.js [--quick] [--time MS] [--workers LIST] [--batch-sizes LIST]
+                                [--depth N] [--size N] [--types LIST] [--modes LIST] [--json PATH]
+
+Datagrams verified per second by the real verification workers (piscina, as the engine
+configures them), no sockets.
+
+  --time MS           measuring time per cell (default 1000; --quick 200)
+  --workers LIST      worker counts (default 1..${'availableParallelism'})
+  --batch-sizes LIST  datagrams per batch (default 64,256,1024)
+  --depth N           batches in flight per worker (default 4)
+  --size N            datagram size in bytes, 50-2048 (default 84)
+  --types LIST        probe (verify + sign), reply (verify only); default probe,reply
+  --modes LIST        engine (concurrentTasksPerWorker 1), pipelined; default both
+  --quick             short cells (smoke runs)
+  --json PATH         also write the results as JSON
+  --help              this text
+`;
+
+/** Goal of the issue: datagrams verified per second with 2 workers. */
+export const POOL_GOAL_2_WORKERS = 1_500_000;
+
+type Mode = 'engine' | 'pipelined';
+type Kind = 'probe' | 'reply';
+
+/** One measured cell. */
+export interface PoolCell {
+  type: Kind;
+  mode: Mode;
+  workers: number;
+  batch: number;
+  /** Datagrams verified per second. */
+  per_s: number;
+  /** Main-thread CPU per batch (piscina dispatch + completion), µs. */
+  main_us_per_batch: number;
+  /** Worker-thread CPU per datagram, ns (all other threads of the process). */
+  worker_ns_per_datagram: number;
+  batches: number;
+  seconds: number;
+}
+
+/** The JSON document of `pool --json`. */
+export interface PoolReport {
+  machine: MachineInfo;
+  size: number;
+  depth: number;
+  time_ms: number;
+  cells: PoolCell[];
+  /** Best datagrams/s with 2 workers per type, and whether the goal (1.5 M/s) is met. */
+  goal: Record<Kind, { best_2_workers: number | null; goal: number; met: boolean | null }>;
+  /** CPU used by other processes during the run, in cores (> 0.1: numbers are unreliable). */
+  other_load_cores: number | null;
+}
+
+const workerFile = fileURLToPath(new URL('../workers/verify.js', import.meta.url));
+
+/** Fill every batch of a fresh ring with valid datagrams and start a pool as the engine does. */
+async function setup(kind: Kind, mode: Mode, workers: number, slots: number, depth: number, size: number) {
+  const root = benchRoot();
+  const peers = Array.from({ length: 16 }, (_, i) => benchPeer(i));
+  const keyring = new KeyRing(BENCH_TENANT, BENCH_RESPONDER, root, peers);
+  const keyTable = new KeyTable(4096); // engine default maxPeers
+  keyTable.publish(keyring.entries());
+  const batches = workers * depth;
+  const ring = new BatchRing(batches, slots, 2048);
+  const writers = peers.map((p) => new ProbeWriter(root, BENCH_TENANT, p, BENCH_RESPONDER));
+  const startUs = Math.floor(wallUs()) - 1_000_000;
+  const msg = Buffer.alloc(size);
+  for (let b = 0; b < batches; b++) {
+    if (ring.take() !== b) throw new Error('ring order');
+    const now = wallUs();
+    for (let i = 0; i < slots; i++) {
+      writers[i % writers.length]!.write(msg, 0, size, i, now, kind === 'probe' ? TYPE_PROBE : TYPE_REPLY);
+      ring.put(b, msg, now, '127.0.0.1', 40000 + (i % 16));
+    }
+    const h = ring.layout.headerIndex(b);
+    ring.ints[h + H_COUNT] = slots;
+    ring.ints[h + H_KEY_HALF] = keyTable.pin();
+    ring.ints[h + H_NONCE_HI] = 0x10000;
+    ring.ints[h + H_NONCE_LO] = b * slots;
+    ring.dispatched(b);
+  }
+  const cfg: VerifyConfig = {
+    batchSab: ring.sab,
+    batches,
+    slots,
+    maxDatagram: 2048,
+    keySab: keyTable.sab,
+    keyCapacity: keyTable.capacity,
+    selfId: keyring.selfId,
+    clockWindowUs: 5_000_000,
+    startUs,
+  };
+  const pool = new Piscina({
+    filename: workerFile,
+    minThreads: workers,
+    maxThreads: workers,
+    idleTimeout: Infinity,
+    concurrentTasksPerWorker: mode === 'engine' ? 1 : depth,
+    workerData: cfg,
+  });
+  await Promise.all(Array.from({ length: workers }, () => pool.run(-1)));
+  // every slot must verify (and every PROBE get its REPLY signed), or the numbers mean nothing
+  await Promise.all(Array.from({ length: batches }, (_, b) => pool.run(b)));
+  for (let b = 0; b < batches; b++) {
+    for (let i = 0; i < slots; i++) {
+      const mi = ring.layout.metaIndex(ring.layout.slotNumber(b, i));
+      const v = ring.ints[mi + M_VERDICT]!;
+      if (v !== V_PENDING_REPLAY) throw new Error(`batch ${b} slot ${i} judged ${VERDICT_NAMES[v] ?? v}, expected a pass`);
+      if (kind === 'probe' && (ring.ints[mi + M_FLAGS]! & F_REPLY) === 0) throw new Error(`batch ${b} slot ${i}: no REPLY signed`);
+    }
+  }
+  return { pool, batches };
+}
+
+/** Keep every batch in flight for `ms` (after `warmMs`); returns the cell. */
+async function measure(kind: Kind, mode: Mode, workers: number, slots: number, depth: number, size: number, ms: number, warmMs: number): Promise<PoolCell> {
+  const { pool, batches } = await setup(kind, mode, workers, slots, depth, size);
+  try {
+    let done = 0;
+    let counting = false;
+    let stopAt = Infinity;
+    let inflight = 0;
+    let finish!: () => void;
+    const finished = new Promise<void>((r) => (finish = r));
+    let failure: unknown = null;
+    const issue = (b: number): void => {
+      inflight++;
+      pool.run(b).then(
+        () => {
+          inflight--;
+          if (counting) done++;
+          if (performance.now() < stopAt) issue(b);
+          else if (inflight === 0) finish();
+        },
+        (e: unknown) => {
+          failure = e;
+          inflight--;
+          stopAt = 0;
+          if (inflight === 0) finish();
+        },
+      );
+    };
+    for (let b = 0; b < batches; b++) issue(b);
+    await new Promise((r) => setTimeout(r, warmMs));
+    counting = true;
+    const cpu0 = threadCpu();
+    const t0 = performance.now();
+    stopAt = t0 + ms;
+    await finished;
+    const t1 = performance.now();
+    const cpu1 = threadCpu();
+    if (failure !== null) throw failure;
+    const seconds = (t1 - t0) / 1000;
+    return {
+      type: kind,
+      mode,
+      workers,
+      batch: slots,
+      per_s: Math.round((done * slots) / seconds),
+      main_us_per_batch: round((cpu1.mainUs - cpu0.mainUs) / Math.max(1, done), 1),
+      worker_ns_per_datagram: round(((cpu1.otherUs - cpu0.otherUs) * 1000) / Math.max(1, done * slots), 0),
+      batches: done,
+      seconds: round(seconds, 3),
+    };
+  } finally {
+    await pool.destroy();
+  }
+}
+
+/** `pool` entry: parse flags, run every cell, print the tables; resolves with an exit code. */
+export async function poolCommand(argv: string[]): Promise<number> {
+  return runCommand('bench:pool', async () => {
+    const v = parseFlags(argv, {
+      quick: { type: 'boolean' },
+      time: { type: 'string' },
+      workers: { type: 'string' },
+      'batch-sizes': { type: 'string' },
+      depth: { type: 'string' },
+      size: { type: 'string' },
+      types: { type: 'string' },
+      modes: { type: 'string' },
+      json: { type: 'string' },
+    });
+    if (v.help) {
+      process.stdout.write(HELP);
+      return 0;
+    }
+    const m = machine();
+    const quick = v.quick === true;
+    const timeMs = intFlag(v, 'time', 10, 60_000, quick ? 200 : 1000);
+    const workerCounts = intListFlag(v, 'workers', 1, 64, Array.from({ length: m.cores }, (_, i) => i + 1));
+    const sizes = intListFlag(v, 'batch-sizes', 1, 4096, [64, 256, 1024]);
+    const depth = intFlag(v, 'depth', 1, 64, 4);
+    const size = intFlag(v, 'size', 50, 2048, 84);
+    const list = <T extends string>(name: string, all: readonly T[]): T[] => {
+      const x = v[name];
+      if (x === undefined) return [...all];
+      const want = String(x).split(',').map((s) => s.trim());
+      if (want.length === 0 || want.some((w) => !(all as readonly string[]).includes(w))) throw new UsageError(`--${name} takes a comma-separated subset of ${all.join(', ')}`);
+      return want as T[];
+    };
+    const kinds = list<Kind>('types', ['probe', 'reply']);
+    const modes = list<Mode>('modes', ['engine', 'pipelined']);
+    const warmMs = quick ? 50 : 300;
+
+    process.stdout.write(`${machineLine(m)}\n`);
+    process.stdout.write(`pool: ${size}-byte datagrams, ${depth} batches in flight per worker, ${timeMs} ms per cell (after ${warmMs} ms warm-up)\n`);
+    const watch = new LoadWatch();
+    const cells: PoolCell[] = [];
+    for (const kind of kinds) {
+      for (const mode of modes) {
+        for (const w of workerCounts) {
+          for (const s of sizes) cells.push(await measure(kind, mode, w, s, depth, size, timeMs, warmMs));
+        }
+      }
+    }
+    const load = watch.stop();
+
+    const goal = {} as PoolReport['goal'];
+    for (const kind of kinds) {
+      const title = kind === 'probe' ? `PROBE ${size} B: verify + sign the REPLY (2 HMACs)` : `REPLY ${size} B: verify only (1 HMAC)`;
+      process.stdout.write(`\n${title} — datagrams verified per second\n`);
+      const mid = sizes.includes(256) ? 256 : sizes[0]!;
+      printTable(
+        ['mode', 'workers', ...sizes.map((s) => `batch ${s}`), `main µs/batch @${mid}`, `worker ns/dgram @${mid}`],
+        modes.flatMap((mode) =>
+          workerCounts.map((w) => {
+            const row = cells.filter((c) => c.type === kind && c.mode === mode && c.workers === w);
+            const at = row.find((c) => c.batch === mid)!;
+            return [mode, w, ...sizes.map((s) => (row.find((c) => c.batch === s)!.per_s / 1e6).toFixed(2) + ' M'), at.main_us_per_batch.toFixed(1), String(at.worker_ns_per_datagram)];
+          }),
+        ),
+      );
+      const two = cells.filter((c) => c.type === kind && c.workers === 2);
+      const best = two.length ? Math.max(...two.map((c) => c.per_s)) : null;
+      goal[kind] = { best_2_workers: best, goal: POOL_GOAL_2_WORKERS, met: best === null ? null : best >= POOL_GOAL_2_WORKERS };
+      if (best !== null) {
+        process.stdout.write(`best with 2 workers: ${(best / 1e6).toFixed(2)} M/s — goal ${(POOL_GOAL_2_WORKERS / 1e6).toFixed(1)} M/s ${best >= POOL_GOAL_2_WORKERS ? 'met' : 'NOT met'} (ratio ${(best / POOL_GOAL_2_WORKERS).toFixed(2)})\n`);
+      }
+    }
+    process.stdout.write(`${load.note}\n`);
+    if (typeof v.json === 'string') {
+      const doc: PoolReport = { machine: m, size, depth, time_ms: timeMs, cells, goal, other_load_cores: load.otherCores };
+      writeJson(v.json, doc);
+      process.stdout.write(`wrote ${v.json}\n`);
+    }
+    return 0;
+  });
+}
+
+if (isMain(import.meta.url)) {
+  process.exitCode = await poolCommand(process.argv.slice(2));
+}

@@ -1,0 +1,113 @@
+/**
+ * Smoke test of the benchmarks: every entry runs in its quickest mode with tiny bounds,
+ * prints its comparison and writes a JSON with the expected keys — so the bench code
+ * cannot rot. Numbers are not checked (they mean nothing at these bounds), only shape.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, test } from 'node:test';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const benchDir = fileURLToPath(new URL('../bench/', import.meta.url));
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dtmesh-bench-test-'));
+after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+function node(args: string[], timeoutMs = 30_000): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: timeoutMs });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Run `benchCommand(argv)` of dist/bench/e2e.js in a fresh process (what `dtmesh bench` does). */
+function e2e(argv: string[], timeoutMs = 30_000): { code: number | null; stdout: string; stderr: string } {
+  const url = pathToFileURL(path.join(benchDir, 'e2e.js')).href;
+  const script = `const m = await import(${JSON.stringify(url)}); process.exitCode = await m.benchCommand(${JSON.stringify(argv)});`;
+  return node(['--input-type=module', '-e', script], timeoutMs);
+}
+
+function readJson(file: string): any {
+  return JSON.parse(fs.readFileSync(file, 'utf8'));
+}
+
+function assertMachine(m: any): void {
+  assert.equal(typeof m.cpu, 'string');
+  assert.ok(Number.isInteger(m.cores) && m.cores >= 1);
+  assert.match(m.node, /^v\d+/);
+}
+
+test('micro: every group runs, prints the kernel/node:crypto ratio per size and the machine, JSON has the ratios', () => {
+  const json = path.join(tmp, 'micro.json');
+  const r = node([path.join(benchDir, 'micro.js'), '--quick', '--time', '5', '--json', json]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^machine: .*cores, node v/m);
+  assert.match(r.stdout, /kernel vs node:crypto/);
+  assert.match(r.stdout, /unknown_sender costs/);
+  assert.match(r.stdout, /piscina \/ ring = /);
+  const doc = readJson(json);
+  assertMachine(doc.machine);
+  assert.deepEqual(Object.keys(doc.mac_ratio).sort(), ['1400', '50', '512', '84']);
+  for (const g of ['codec', 'keys', 'replay', 'drops', 'stages', 'mac', 'dgram', 'handoff']) {
+    assert.ok(doc.rows.some((row: any) => row.group === g && row.ns > 0), `group ${g} measured`);
+  }
+  for (const reason of ['malformed', 'downgrade', 'reflected', 'unknown_sender', 'bad_mac', 'stale', 'valid']) {
+    assert.ok(doc.rows.some((row: any) => row.group === 'drops' && row.name.startsWith(reason)), `drop reason ${reason}`);
+  }
+  assert.equal(typeof doc.unknown_vs_bad_mac, 'number');
+  assert.equal(typeof doc.handoff_ratio.one, 'number');
+});
+
+test('pool: the real worker file through piscina verifies prebuilt batches; table, goal line and JSON', () => {
+  const json = path.join(tmp, 'pool.json');
+  const r = node([path.join(benchDir, 'pool.js'), '--quick', '--time', '40', '--workers', '1', '--batch-sizes', '64', '--types', 'probe', '--json', json]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^machine: /m);
+  assert.match(r.stdout, /datagrams verified per second/);
+  const doc = readJson(json);
+  assertMachine(doc.machine);
+  assert.equal(doc.cells.length, 2, 'engine and pipelined modes');
+  for (const c of doc.cells) assert.ok(c.per_s > 0 && c.batches > 0, JSON.stringify(c));
+  assert.ok('probe' in doc.goal);
+});
+
+test('e2e (dtmesh bench): engine, naive and echo under the load generator; ratios printed and in the JSON', () => {
+  const json = path.join(tmp, 'e2e.json');
+  const r = e2e([
+    '--quick', '--start-rate', '1000', '--max-rate', '1000', '--duration', '100', '--warmup', '50',
+    '--half-duration', '100', '--bisect', '0', '--budget', '30', '--breakdown', '--json', json,
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^machine: /m);
+  assert.match(r.stdout, /engine\/naive = /);
+  assert.match(r.stdout, /engine\/echo = /);
+  assert.match(r.stdout, /receive→verdict p99 at half rate/);
+  const doc = readJson(json);
+  assertMachine(doc.machine);
+  for (const k of ['engine', 'naive', 'echo']) {
+    const res = doc.responders[k];
+    assert.ok(res, `responder ${k}`);
+    assert.equal(typeof res.max_rate, 'number');
+    assert.ok(res.steps.length >= 1);
+    assert.ok(res.steps.every((s: any) => s.bad_replies === 0), `${k}: every checked reply is a valid REPLY`);
+  }
+  assert.ok('engine_naive' in doc.ratios && 'engine_echo' in doc.ratios);
+  assert.deepEqual(Object.keys(doc.goals).sort(), ['engine_echo', 'engine_naive', 'verdict_p99_us']);
+  if (doc.responders.engine.max_rate > 0) {
+    assert.equal(typeof doc.responders.engine.half_rate.verdict_p99_us, 'number');
+    assert.ok(doc.breakdown, 'breakdown requested');
+    assert.equal(typeof doc.breakdown.main_us, 'number');
+  }
+});
+
+test('e2e (dtmesh bench): --help exits 0; a bad flag is one line on stderr and exit 2', () => {
+  const help = e2e(['--help']);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /Usage: dtmesh bench/);
+  for (const argv of [['--bogus'], ['--duration', 'abc'], ['--responders', 'engine,nope']]) {
+    const r = e2e(argv);
+    assert.equal(r.code, 2, `${argv.join(' ')}: ${r.stderr}`);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.equal(r.stdout, '');
+  }
+});
