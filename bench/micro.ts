@@ -19,6 +19,7 @@
  * a batch, reported through `overriddenDuration`), since one call is close to the
  * timer's own cost.
  */
+import { TASKS_PER_WORKER } from '../src/engine.js';
 import { createHmac, randomBytes } from 'node:crypto';
 import * as dgram from 'node:dgram';
 import { fileURLToPath } from 'node:url';
@@ -483,7 +484,7 @@ async function handoffGroup(c: Ctx, cleanups: Array<() => Promise<void>>): Promi
   const ring = await startRing(workerFile, metaSab, SLOTS, 0);
   const spin = await startRing(workerFile, metaSab, SLOTS, RING_SPIN_US);
   const pcfg: HandoffConfig = { mode: 'piscina', meta: metaSab, slots: SLOTS };
-  const pool = new Piscina({ filename: workerFile, minThreads: 1, maxThreads: 1, idleTimeout: Infinity, concurrentTasksPerWorker: 1, workerData: pcfg });
+  const pool = new Piscina({ filename: workerFile, minThreads: 1, maxThreads: 1, idleTimeout: Infinity, concurrentTasksPerWorker: TASKS_PER_WORKER, workerData: pcfg });
   const pool4 = new Piscina({ filename: workerFile, minThreads: 1, maxThreads: 1, idleTimeout: Infinity, concurrentTasksPerWorker: 4, workerData: pcfg });
   await Promise.all([pool.run(0), pool4.run(0)]);
   cleanups.push(async () => {
@@ -518,7 +519,7 @@ async function handoffGroup(c: Ctx, cleanups: Array<() => Promise<void>>): Promi
   addAsyncOp(c, 'handoff', `ring, spin ${RING_SPIN_US} µs then Atomics.wait, 1 in flight`, 64, viaRing(spin, 1, false));
   addAsyncOp(c, 'handoff', `ring, spin ${RING_SPIN_US} µs then Atomics.wait, 4 in flight`, 64, viaRing(spin, 4, false));
   addAsyncOp(c, 'handoff', 'piscina task round trip, 1 in flight', 64, viaPool(pool, 1));
-  addAsyncOp(c, 'handoff', 'piscina, 4 in flight, concurrentTasksPerWorker 1 (engine)', 64, viaPool(pool, 4));
+  addAsyncOp(c, 'handoff', `piscina, 4 in flight, concurrentTasksPerWorker ${TASKS_PER_WORKER} (engine)`, 64, viaPool(pool, 4));
   addAsyncOp(c, 'handoff', 'piscina, 4 in flight, concurrentTasksPerWorker 4', 64, viaPool(pool4, 4));
 }
 
@@ -590,7 +591,7 @@ export async function microCommand(argv: string[]): Promise<number> {
     const handoff = { one: NaN, pipelined: NaN };
     if (groups.includes('handoff')) {
       handoff.one = find('handoff', 'piscina task round trip, 1') / find('handoff', 'ring, Atomics.wait both sides, 1');
-      handoff.pipelined = find('handoff', 'piscina, 4 in flight, concurrentTasksPerWorker 1') / find('handoff', 'ring, Atomics.wait both sides, 4');
+      handoff.pipelined = find('handoff', `piscina, 4 in flight, concurrentTasksPerWorker ${TASKS_PER_WORKER}`) / find('handoff', 'ring, Atomics.wait both sides, 4');
       process.stdout.write(
         `handoff: piscina / ring = ${handoff.one.toFixed(2)} (1 in flight), ${handoff.pipelined.toFixed(2)} (4 in flight, engine's piscina config)\n`,
       );

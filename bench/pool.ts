@@ -8,9 +8,8 @@
  * The pool is never idle: `depth` batches per worker are kept in flight; a batch is
  * re-dispatched the moment it completes (verification is idempotent on a batch).
  * Two dispatch modes:
- *   engine     concurrentTasksPerWorker 1, as the engine has it: the extra batches wait
- *              in piscina's queue on the main thread, so a worker gets its next batch
- *              only after the main thread has handled the previous result
+ *   engine     concurrentTasksPerWorker = TASKS_PER_WORKER (src/engine.ts), as the engine
+ *              has it: batches beyond that wait in piscina's queue on the main thread
  *   pipelined  concurrentTasksPerWorker = depth: the batches wait in the worker's port,
  *              so a worker goes from one batch to the next without a round trip
  * and two workloads: PROBE (verify + sign the REPLY: two HMACs, the responder's real
@@ -20,6 +19,7 @@
  *   node dist/bench/pool.js --quick                     # ≈ 6 s
  *   node dist/bench/pool.js --workers 2 --batch-sizes 256 --time 3000 --json pool.json
  */
+import { TASKS_PER_WORKER } from '../src/engine.js';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { BatchRing } from '../src/batch.js';
@@ -63,7 +63,7 @@ configures them), no sockets.
   --depth N           batches in flight per worker (default 4)
   --size N            datagram size in bytes, 50-2048 (default 84)
   --types LIST        probe (verify + sign), reply (verify only); default probe,reply
-  --modes LIST        engine (concurrentTasksPerWorker 1), pipelined; default both
+  --modes LIST        engine (concurrentTasksPerWorker as the engine), pipelined; default both
   --quick             short cells (smoke runs)
   --json PATH         also write the results as JSON
   --help              this text
@@ -148,7 +148,7 @@ async function setup(kind: Kind, mode: Mode, workers: number, slots: number, dep
     minThreads: workers,
     maxThreads: workers,
     idleTimeout: Infinity,
-    concurrentTasksPerWorker: mode === 'engine' ? 1 : depth,
+    concurrentTasksPerWorker: mode === 'engine' ? TASKS_PER_WORKER : depth,
     workerData: cfg,
   });
   await Promise.all(Array.from({ length: workers }, () => pool.run(-1)));
