@@ -213,6 +213,7 @@ export class Engine extends EventEmitter {
   private pool!: Piscina;
   private inlineVerifier!: BatchVerifier;
   private readonly inlineBelow: number;
+  private readonly recvBufferBytes: number;
   private filling = -1;
   private inVerify = 0;
   private flushScheduled = false;
@@ -248,6 +249,7 @@ export class Engine extends EventEmitter {
     this.rotationGraceMs = intOption(opts.rotationGraceMs, 'rotationGraceMs', 0, 86_400_000, 60_000);
     const maxPeers = intOption(opts.maxPeers, 'maxPeers', 1, 1 << 20, 4096);
     this.inlineBelow = intOption(opts.inlineBelow, 'inlineBelow', 0, 4096, 64);
+    this.recvBufferBytes = intOption(opts.recvBufferBytes, 'recvBufferBytes', 4096, 1 << 30, 4 * 1024 * 1024);
     const replayWindow = opts.replayWindow ?? 0;
     assertReplayWindow(replayWindow);
     this.stateDir = opts.stateDir ?? null;
@@ -293,7 +295,7 @@ export class Engine extends EventEmitter {
     }
     await engine.startPool(opts.workerFile ?? defaultWorkerFile);
     try {
-      await engine.bind(host, port, opts.recvBufferBytes ?? 4 * 1024 * 1024);
+      await engine.bind(host, port, engine.recvBufferBytes);
     } catch (e) {
       await engine.pool.destroy();
       throw e;

@@ -90,6 +90,24 @@ test('bad flags, invalid IDs, unsafe key file, port in use: one line, exit 2 or 
   }
 });
 
+test('serve says in one line at start when the system caps the receive buffer it asks for', { skip: process.platform !== 'linux' && 'net.core.rmem_max is Linux' }, async () => {
+  const dir = tmp();
+  run(['keys', 'init', '--state-dir', dir]);
+  const rmemMax = Number(fs.readFileSync('/proc/sys/net/core/rmem_max', 'utf8'));
+  const child = spawn(process.execPath, [cli, 'serve', '--state-dir', dir, '--tenant', 't', '--agent', 'a', '--peers', 'b', '--listen', '127.0.0.1:0', '--recv-buffer', String(rmemMax * 2)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (err += d));
+  const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+  const deadline = Date.now() + 15_000;
+  while (!/listening on/.test(out) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  child.kill('SIGINT');
+  assert.equal(await exited, 0);
+  oneLine(err);
+  assert.match(err, new RegExp(`capped by net\\.core\\.rmem_max = ${rmemMax}`));
+});
+
 test('serve: SIGTERM mid-stream drains, writes stats with received = accepted + Σ dropped, exits 0', async () => {
   const dir = tmp();
   run(['keys', 'init', '--state-dir', dir]);

@@ -47,6 +47,9 @@ test('loading refuses: missing dir, missing file, wrong size (a crash-truncated 
   fs.rmSync(rootKeyPath(dir));
   fs.mkdirSync(rootKeyPath(dir));
   refuses(dir, /not a regular file/);
+  const aFile = path.join(tmp(), 'not-a-dir');
+  fs.writeFileSync(aFile, 'x');
+  refuses(aFile, /not a directory/);
 });
 
 test('an error never contains key bytes', () => {

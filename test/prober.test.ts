@@ -145,7 +145,7 @@ test('CLI: probe --count 20000 --rate 20000 against serve → 20000 received, 0 
   child.stdout.on('data', (d) => (out += d));
   try {
     const deadline = Date.now() + 15_000;
-    while (!/metrics at http:\/\/127\.0\.0\.1:(\d+)/.test(out) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while (!(/metrics at http:\/\/127\.0\.0\.1:(\d+)/.test(out) && /listening on 127\.0\.0\.1:(\d+)/.test(out)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     const port = Number(/listening on 127\.0\.0\.1:(\d+)/.exec(out)![1]);
     const mport = Number(/metrics at http:\/\/127\.0\.0\.1:(\d+)/.exec(out)![1]);
     const json = path.join(dir, 'probe.json');
@@ -167,6 +167,7 @@ test('CLI: probe --count 20000 --rate 20000 against serve → 20000 received, 0 
     assert.equal(r.lost, 0);
     assert.equal(r.duplicates, 0);
     assert.equal(r.reordered, 0);
+    assert.ok(Math.abs(r.offered_pps - 20000) <= 400, `paced within 2 % of --rate (offered ${r.offered_pps} pps)`);
     assert.match(p.out, /sent 20000, received 20000, lost 0/);
     const text = await new Promise<string>((resolve, reject) =>
       http.get(`http://127.0.0.1:${mport}/metrics`, (res) => {

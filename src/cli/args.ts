@@ -64,6 +64,7 @@ const FLAG_OF: Record<string, string> = {
   replayWindow: '--replay-window',
   maxDatagram: '--max-datagram',
   clockWindowMs: '--clock-window-ms',
+  recvBufferBytes: '--recv-buffer',
 };
 
 /** Turn an error from the API (TypeError/RangeError about `options.X`) into a usage error naming the flag. */

@@ -12,7 +12,8 @@ import { asUsage, intFlag, parseFlags, required, usage } from './args.js';
 
 const HELP = `Usage: dtmesh serve --state-dir DIR --tenant T --agent A --peers B,C,... --listen HOST:PORT
                     [--workers N] [--batch N] [--replay-window W] [--max-datagram N]
-                    [--clock-window-ms N] [--stats-json PATH] [--metrics HOST:PORT]
+                    [--clock-window-ms N] [--recv-buffer BYTES] [--stats-json PATH]
+                    [--metrics HOST:PORT]
 
 Receive, verify and answer mesh probes (PROTOCOL.md). Serving starts once the socket
 is bound and the worker pool is up. SIGTERM or SIGINT stops receiving, drains in-flight
@@ -28,6 +29,8 @@ batches, writes the final stats to PATH (when given), prints a summary and exits
   --replay-window W      0 = strict (default) or a multiple of 64 up to 8192
   --max-datagram N       largest accepted datagram, 50-65507 bytes (default 2048)
   --clock-window-ms N    accepted clock skew in ms (default 5000)
+  --recv-buffer BYTES    socket receive buffer to ask for (default 4194304); a cap by
+                         net.core.rmem_max is reported in one line at start
   --stats-json PATH      write the final stats here on shutdown
   --metrics HOST:PORT    serve the counters and latency summary in Prometheus text
                          format at http://HOST:PORT/metrics (e.g. 127.0.0.1:9464)
@@ -67,6 +70,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     'max-datagram': { type: 'string' },
     'clock-window-ms': { type: 'string' },
     'stats-json': { type: 'string' },
+    'recv-buffer': { type: 'string' },
     metrics: { type: 'string' },
   });
   if (v.help) {
@@ -84,6 +88,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     replayWindow: intFlag(cmd, v, 'replay-window', 0, 8192),
     maxDatagram: intFlag(cmd, v, 'max-datagram', 50, 65507),
     clockWindowMs: intFlag(cmd, v, 'clock-window-ms', 1, 3_600_000),
+    recvBufferBytes: intFlag(cmd, v, 'recv-buffer', 4096, 1 << 30),
   };
   const statsPath = typeof v['stats-json'] === 'string' ? v['stats-json'] : null;
   let metricsAt: { host: string; port: number } | null = null;
@@ -99,6 +104,21 @@ export async function serveCommand(argv: string[]): Promise<number> {
     throw asUsage(cmd, e);
   }
   engine.on('warning', (w: string) => process.stderr.write(`dtmesh serve: ${w}\n`));
+  // signals are handled from the moment the engine exists: a stop always drains
+  const stopped = new Promise<EngineStats>((resolve, reject) => {
+    const stop = (): void => {
+      process.off('SIGTERM', stop);
+      process.off('SIGINT', stop);
+      engine.close().then(resolve, reject);
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+  const a = engine.address;
+  process.stdout.write(
+    `dtmesh serve: agent ${engine.agent} of tenant ${engine.tenant} listening on ${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port} ` +
+      `with ${engine.workers} workers, ${engine.peers.length} peers\n`,
+  );
   let metrics: http.Server | null = null;
   if (metricsAt !== null) {
     try {
@@ -110,23 +130,10 @@ export async function serveCommand(argv: string[]): Promise<number> {
     const ma = metrics.address() as { address: string; port: number };
     process.stdout.write(`dtmesh serve: metrics at http://${ma.address.includes(':') ? `[${ma.address}]` : ma.address}:${ma.port}/metrics\n`);
   }
-  const a = engine.address;
-  process.stdout.write(
-    `dtmesh serve: agent ${engine.agent} of tenant ${engine.tenant} listening on ${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port} ` +
-      `with ${engine.workers} workers, ${engine.peers.length} peers\n`,
-  );
   if (engine.recvBufferNote !== null) process.stderr.write(`dtmesh serve: ${engine.recvBufferNote}\n`);
   const progress = setInterval(() => process.stdout.write(`dtmesh serve: ${summaryLine(engine.stats())}\n`), 10_000);
   progress.unref();
-  const stats = await new Promise<EngineStats>((resolve, reject) => {
-    const stop = (): void => {
-      process.off('SIGTERM', stop);
-      process.off('SIGINT', stop);
-      engine.close().then(resolve, reject);
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
-  });
+  const stats = await stopped;
   clearInterval(progress);
   metrics?.close();
   if (statsPath !== null) {
