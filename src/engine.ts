@@ -61,7 +61,7 @@ import { NonceCounter } from './nonce.js';
 import { formatHintAddress, PunchPolicy, punchRefusalName, type PunchPolicyOptions } from './punch.js';
 import { readU32, readU64Number, writeHeader, writeU64Number } from './protocol/codec.js';
 import { assertValidId, senderIdOf } from './protocol/ids.js';
-import { macSeal } from './protocol/mac.js';
+import { macSeal, warmUpMac } from './protocol/mac.js';
 import { findKeyEntry } from './protocol/receive.js';
 import { assertReplayWindow, ReplayFilter } from './protocol/replay.js';
 import { Books, type EngineStats } from './stats.js';
@@ -349,6 +349,7 @@ export class Engine extends EventEmitter {
       startUs: this.startUs,
     };
     this.inlineVerifier = new BatchVerifier(cfg);
+    warmUpMac(); // this thread verifies small batches and signs outgoing probes
     this.pool = new Piscina({
       filename,
       minThreads: this.workers,
