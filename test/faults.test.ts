@@ -102,10 +102,13 @@ test('poisoned batches: a worker that throws or exits before or after verifying 
       assert.equal(new Set(answered).size, answered.length, 'no probe answered twice (a re-run batch sends its replies once)');
       assert.equal(answered.length, s.replied);
       assert.equal(answered.length + s.dropped.overload, s.received, 'each probe answered or counted, none vanished');
-      assert.ok(s.dropped.overload >= 1 && s.dropped.overload <= 8, `the batch that failed thrice was counted (${s.dropped.overload} ≤ batch size)`);
+      // the poisoned batch (≤ 8 datagrams), and at most one batch that shared its dying worker every time
+      assert.ok(s.dropped.overload >= 1 && s.dropped.overload <= 16, `the batch that failed thrice was counted (${s.dropped.overload})`);
       assert.ok(!answered.includes(ids[500]!), 'the always-failing poison was not answered');
       for (const i of [100, 200, 300, 400]) assert.ok(answered.includes(ids[i]!), `poison ${i}: its batch was re-run and answered`);
-      assert.equal(engine.rerunBatches, 1 + 1 + 2 + 2 + 2, 'each failed attempt re-run, at most twice per batch');
+      // each failed attempt of a poisoned batch is re-run (at most twice); a worker that exits
+      // also fails the other batch it holds (TASKS_PER_WORKER), which is re-run as well
+      assert.ok(engine.rerunBatches >= 1 + 1 + 2 + 2 + 2, `each failed attempt re-run (${engine.rerunBatches})`);
       assert.equal(warnings.filter((w) => /re-running batch/.test(w)).length, engine.rerunBatches);
       for (const m of peer.received) assert.equal(parsePacket(m)!.type, 2, 'REPLY');
     } finally {
