@@ -628,7 +628,11 @@ export class Engine extends EventEmitter {
       if ((family === 6) === (this.address.family === 'IPv6')) {
         const agent = this.keyring.agentOf(kt.keys[k + KE_PEER]!)!;
         const host = formatHintAddress(family, bytes, off + HINT_OFF_ADDR);
-        for (let i = 0; i < n; i++) this.sendProbe(agent, host, port, PUNCH_PROBE_ID_BASE + i, MIN_DATAGRAM);
+        try {
+          for (let i = 0; i < n; i++) this.sendProbe(agent, host, port, PUNCH_PROBE_ID_BASE + i, MIN_DATAGRAM);
+        } catch {
+          decision = 'send_failed'; // the collector never throws: a burst that cannot be sent is reported, not fatal
+        }
       } else decision = 'wrong_family'; // this socket cannot reach that address family
     }
     if (this.listenerCount('punch_hint') === 0) return;
