@@ -49,11 +49,6 @@ export class KeyRing {
     return this.peerIndex.size;
   }
 
-  /** True while the previous root is kept for its grace period. */
-  get inGrace(): boolean {
-    return this.previous !== null;
-  }
-
   /** Replace the roster; validates every ID first, so invalid input changes nothing. */
   setPeers(peers: readonly string[]): void {
     if (!Array.isArray(peers)) throw new TypeError('peers must be an array of agent IDs');

@@ -73,11 +73,6 @@ export class KeyTable {
     return Atomics.load(this.keys, KT_ACTIVE_HALF);
   }
 
-  /** True while an update waits for in-flight batches to release the other half. */
-  get updatePending(): boolean {
-    return this.pending !== null;
-  }
-
   /** Pin the active half for one batch; pair with {@link unpin}. */
   pin(): number {
     const h = this.active;

@@ -39,11 +39,6 @@ export class NonceCounter {
     if (this.file !== null) this.persist();
   }
 
-  /** The value the next {@link take} returns. */
-  peek(): number {
-    return this.nextValue;
-  }
-
   /** Take `n` consecutive nonces; returns the first. */
   take(n = 1): number {
     const first = this.nextValue;
