@@ -156,3 +156,35 @@ test('construction validates every option and names it; invalid roster updates c
     await engine.close();
   }
 });
+
+test('one outgoing nonce counter: REPLYs and the engine\'s own PROBEs to the same peer leave in strictly increasing nonce order', async () => {
+  // pool path: a reply's nonce is reserved at dispatch and sent after the worker returns, so probes sent
+  // meanwhile take later nonces and the reply must be re-signed
+  const engine = await Engine.create({ rootKey: root, tenant, agent: 'resp', peers: ['prober'], workers: 2, inlineBelow: 0 });
+  const peer = await TestPeer.open(root, tenant, 'prober', 'resp');
+  try {
+    const port = engine.address.port;
+    const peerPort = peer.socket.address().port;
+    const N = 3000;
+    for (let i = 0; i < N; i++) {
+      peer.socket.send(peer.packet({ probeId: i }), port, '127.0.0.1');
+      if (i % 3 === 0) engine.sendProbe('prober', '127.0.0.1', peerPort, 1_000_000 + i, 60); // interleaved with replies in flight
+      if (i % 100 === 99) await new Promise((r) => setImmediate(r));
+    }
+    const want = N + Math.ceil(N / 3);
+    assert.equal(await peer.waitFor(want, 10_000), want);
+    const state = new Int32Array(HMAC_STATE_WORDS);
+    hmacPrecompute(derivePairKey(root, tenant, 'prober', 'resp'), state, 0);
+    let last = -1n;
+    for (const m of peer.received) {
+      const p = parsePacket(m)!;
+      assert.ok(p.nonce > last, 'strictly increasing on the wire, across PROBEs and REPLYs');
+      assert.ok(macVerify(state, 0, null, 0, m, 0, m.length), 're-signed replies verify too');
+      last = p.nonce;
+    }
+    assert.ok(engine.resigned > 0, 'some replies were overtaken by a probe and re-signed under a fresh nonce');
+  } finally {
+    peer.close();
+    await engine.close();
+  }
+});
