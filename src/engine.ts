@@ -67,6 +67,7 @@ import { assertReplayWindow, ReplayFilter } from './protocol/replay.js';
 import { Books, type EngineStats } from './stats.js';
 import { BatchVerifier, type VerifyConfig } from './verify.js';
 import { V_OVERLOAD } from './verdict.js';
+import { intOption } from './options.js';
 
 const TWO_32 = 4294967296;
 
@@ -159,14 +160,6 @@ export interface PunchStats {
   granted: number;
   probes: number;
   refused: Record<string, number>;
-}
-
-function intOption(v: unknown, name: string, min: number, max: number, dflt: number): number {
-  if (v === undefined) return dflt;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    throw new RangeError(`options.${name} must be an integer from ${min} to ${max}`);
-  }
-  return v;
 }
 
 /** Parse `HOST:PORT` / `[V6]:PORT`. Throws a `TypeError` naming `what`. */

@@ -22,6 +22,7 @@
  */
 import { HINT_LEN_V4, HINT_LEN_V6, HINT_OFF_ADDR, HINT_OFF_FAMILY, HINT_OFF_PORT, HINT_OFF_TARGET, SENDER_ID_LEN } from './layout.js';
 import { readU32 } from './protocol/codec.js';
+import { intOption } from './options.js';
 
 // ---- refusal codes -------------------------------------------------------------------
 
@@ -209,13 +210,6 @@ export type PunchDecision =
   | { send: false; reason: PunchRefusal };
 
 const MS_PER_MINUTE = 60_000;
-
-function intOption(v: unknown, name: string, min: number, max: number, dflt: number): number {
-  if (v === undefined) return dflt;
-  if (typeof v !== 'number') throw new TypeError(`options.${name} must be a number (an integer from ${min} to ${max})`);
-  if (!Number.isInteger(v) || v < min || v > max) throw new RangeError(`options.${name} must be an integer from ${min} to ${max}`);
-  return v;
-}
 
 /**
  * Decides PUNCH_HINTs (PROTOCOL.md §2): known target, sane address, loopback only when
