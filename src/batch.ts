@@ -46,7 +46,12 @@ export class BatchRing {
   private orderHead = 0;
   private orderLen = 0;
 
-  constructor(batches: number, slots: number, maxDatagram: number) {
+  /**
+   * `owned` (default all): batches `0 … owned-1` are this thread's to fill; the rest
+   * belong to extra socket threads (`serve --sockets`), which fill them with
+   * {@link writeSlot} and hand them over by index.
+   */
+  constructor(batches: number, slots: number, maxDatagram: number, readonly owned = batches) {
     this.layout = new BatchLayout(batches, slots, maxDatagram);
     this.sab = new SharedArrayBuffer(this.layout.byteLength);
     this.ints = new Int32Array(this.sab);
@@ -57,8 +62,8 @@ export class BatchRing {
     this.addr = new Array<string>(batches * slots).fill('');
     this.port = new Int32Array(batches * slots);
     this.free = new Int32Array(batches);
-    for (let b = 0; b < batches; b++) this.free[b] = batches - 1 - b;
-    this.freeTop = batches;
+    for (let b = 0; b < owned; b++) this.free[b] = owned - 1 - b;
+    this.freeTop = owned;
     this.order = new Int32Array(batches);
   }
 
@@ -83,14 +88,8 @@ export class BatchRing {
    */
   put(b: number, msg: Uint8Array, recvUs: number, address: string, port: number): number {
     const i = this.count[b]!;
-    const layout = this.layout;
-    const s = layout.slotNumber(b, i);
-    const mi = layout.metaIndex(s);
-    this.ints[mi + M_LENGTH] = msg.length;
-    this.ints[mi + M_FLAGS] = 0;
-    this.times[layout.timeIndex(s)] = recvUs;
-    const off = layout.datagramOffset(s);
-    if (msg.length <= layout.slotBytes) this.bytes.set(msg, off);
+    const s = this.layout.slotNumber(b, i);
+    writeSlot(this.layout, this.ints, this.times, this.bytes, s, msg, recvUs);
     this.addr[s] = address;
     this.port[s] = port;
     this.count[b] = i + 1;
@@ -120,4 +119,18 @@ export class BatchRing {
     this.state[b] = B_FREE;
     this.free[this.freeTop++] = b;
   }
+}
+
+/**
+ * Copy one received datagram into global slot `s`: length, cleared flags, receive time,
+ * bytes (the one copy ENGINE.md allows; a datagram longer than the slot keeps only its
+ * length and is judged `malformed`). Shared by the engine's socket thread and the extra
+ * socket threads of `serve --sockets`. No allocation.
+ */
+export function writeSlot(layout: BatchLayout, ints: Int32Array, times: Float64Array, bytes: Uint8Array, s: number, msg: Uint8Array, recvUs: number): void {
+  const mi = layout.metaIndex(s);
+  ints[mi + M_LENGTH] = msg.length;
+  ints[mi + M_FLAGS] = 0;
+  times[layout.timeIndex(s)] = recvUs;
+  if (msg.length <= layout.slotBytes) bytes.set(msg, layout.datagramOffset(s));
 }

@@ -21,8 +21,9 @@ import { performance } from 'node:perf_hooks';
 import { EventEmitter } from 'node:events';
 import * as os from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import { B_SENDING, B_VERIFIED, BatchRing } from './batch.js';
+import { B_FREE, B_SENDING, B_VERIFIED, BatchRing } from './batch.js';
 import { nowUs } from './clock.js';
 import { collectBatch, type CollectSink } from './collect.js';
 import { DtmeshError } from './errors.js';
@@ -31,6 +32,7 @@ import { loadRootKey, parseHeartbeat, persistHeartbeat, type Heartbeat } from '.
 import { KeyTable } from './keytable.js';
 import {
   DEFAULT_MAX_DATAGRAM,
+  F_SEND,
   H_COUNT,
   H_KEY_HALF,
   H_NONCE_HI,
@@ -43,6 +45,7 @@ import {
   KE_RAW_CUR,
   KE_STATE_CUR,
   M_ENTRY,
+  M_FLAGS,
   M_LENGTH,
   M_PEER,
   M_VERDICT,
@@ -64,6 +67,7 @@ import { assertValidId, senderIdOf } from './protocol/ids.js';
 import { macSeal, warmUpMac } from './protocol/mac.js';
 import { findKeyEntry } from './protocol/receive.js';
 import { assertReplayWindow, ReplayFilter } from './protocol/replay.js';
+import { reusePortSupported, type EngineToSocketMessage, type SocketThreadConfig, type SocketThreadMessage } from './sockets.js';
 import { Books, type EngineStats } from './stats.js';
 import { BatchVerifier, type VerifyConfig } from './verify.js';
 import { V_OVERLOAD } from './verdict.js';
@@ -89,8 +93,20 @@ export interface EngineOptions {
   workers?: number;
   /** Datagrams per batch, 1–4096; default 256. */
   batchSize?: number;
-  /** Batch buffers in the ring, 2–1024; default 4 × workers + 4. */
+  /** Batch buffers in the ring, 2–1024, per socket; default 4 × workers + 4. */
   batches?: number;
+  /**
+   * Sockets on the listen port, 1–64, default 1: the engine's own plus N-1 socket threads,
+   * all bound with `reusePort` and sharing one pool and one in-order collector
+   * (src/sockets.ts). Needs Node ≥ 22.12 / 23.1; on older Node the engine serves on one
+   * socket and says so in {@link Engine.socketsNote}.
+   */
+  sockets?: number;
+  /**
+   * @internal Tests on Node without `reusePort`: each extra socket thread binds its own
+   * ephemeral port on the listen host instead (the hand-off is the same).
+   */
+  separatePorts?: boolean;
   /** 0 = strict replay mode, else a window W (multiple of 64 up to 8192), PROTOCOL.md §5. */
   replayWindow?: number;
   /** Clock window in ms (PROTOCOL.md §4 c3); default 5000. */
@@ -152,6 +168,19 @@ export interface PunchHintEvent {
   decision: string;
 }
 
+/** The engine's handle on one extra socket thread. */
+interface SocketLane {
+  worker: Worker;
+  /** Bound port (reported by the thread). */
+  port: number;
+  /** Reported `drained` after `stop` (or died). */
+  drained: boolean;
+  /** Reported `closed` (or died). */
+  closed: boolean;
+  /** Resolves the wait for `closed`. */
+  done: (() => void) | null;
+}
+
 /** probe_ids of punch-burst PROBEs: the top 256 values (the prober never uses them). */
 export const PUNCH_PROBE_ID_BASE = 0xffffff00;
 
@@ -189,6 +218,12 @@ const defaultWorkerFile = fileURLToPath(new URL('../workers/verify.js', import.m
 export class Engine extends EventEmitter {
   /** Resolved options. */
   readonly workers: number;
+  /** Sockets serving (1 unless `sockets` was asked for and Node has `reusePort`). */
+  readonly sockets: number;
+  /** One line when `sockets` could not be honoured (Node without `reusePort`), else null. */
+  readonly socketsNote: string | null;
+  private readonly separatePorts: boolean;
+  private readonly batchesPerSocket: number;
   readonly batchSize: number;
   readonly maxDatagram: number;
   readonly rotationGraceMs: number;
@@ -230,6 +265,8 @@ export class Engine extends EventEmitter {
   inlineBatches = 0;
   /** Batches handed to the worker pool. */
   pooledBatches = 0;
+  /** Batches filled by the extra socket threads (`sockets` > 1). */
+  threadBatches = 0;
 
   private constructor(opts: EngineOptions, root: Uint8Array, socket: dgram.Socket) {
     super();
@@ -237,6 +274,15 @@ export class Engine extends EventEmitter {
     this.workers = intOption(opts.workers, 'workers', 1, 64, Math.max(1, Math.min(2, cores)));
     this.batchSize = intOption(opts.batchSize, 'batchSize', 1, 4096, 256);
     const batches = intOption(opts.batches, 'batches', 2, 1024, 4 * this.workers + 4);
+    const socketsAsked = intOption(opts.sockets, 'sockets', 1, 64, 1);
+    this.separatePorts = opts.separatePorts === true;
+    const canReuse = this.separatePorts || reusePortSupported();
+    this.sockets = canReuse ? socketsAsked : 1;
+    this.socketsNote =
+      socketsAsked > 1 && !canReuse
+        ? `${socketsAsked} sockets asked for, but Node ${process.version} has no reusePort (Node >= 22.12 or >= 23.1): serving on one socket`
+        : null;
+    this.batchesPerSocket = batches;
     this.maxDatagram = intOption(opts.maxDatagram, 'maxDatagram', MIN_DATAGRAM, 65507, DEFAULT_MAX_DATAGRAM);
     const clockWindowMs = intOption(opts.clockWindowMs, 'clockWindowMs', 1, 3_600_000, 5000);
     this.rotationGraceMs = intOption(opts.rotationGraceMs, 'rotationGraceMs', 0, 86_400_000, 60_000);
@@ -252,9 +298,9 @@ export class Engine extends EventEmitter {
     this.keyTable = new KeyTable(maxPeers);
     this.filter = new ReplayFilter(replayWindow, Math.max(16, this.keyring.peerSlots));
     this.publishKeys();
-    this.ring = new BatchRing(batches, this.batchSize, this.maxDatagram);
-    this.releaseAt = new Float64Array(batches);
-    this.batchNonce = new Float64Array(batches);
+    this.ring = new BatchRing(batches * this.sockets, this.batchSize, this.maxDatagram, batches);
+    this.releaseAt = new Float64Array(batches * this.sockets);
+    this.batchNonce = new Float64Array(batches * this.sockets);
     this.nonces = new NonceCounter(this.stateDir);
     this.startUs = Math.floor(nowUs());
     this.socket = socket;
@@ -278,7 +324,9 @@ export class Engine extends EventEmitter {
     }
     const { host, port } = parseHostPort(opts.listen ?? '127.0.0.1:0', 'options.listen');
     const root = opts.rootKey ?? loadRootKey(opts.stateDir!);
-    const socket = dgram.createSocket({ type: host.includes(':') ? 'udp6' : 'udp4' });
+    // every socket on a shared port needs SO_REUSEPORT, the engine's own included
+    const reusePort = typeof opts.sockets === 'number' && opts.sockets > 1 && opts.separatePorts !== true && reusePortSupported();
+    const socket = dgram.createSocket({ type: host.includes(':') ? 'udp6' : 'udp4', reusePort } as dgram.SocketOptions);
     let engine: Engine;
     try {
       engine = new Engine(opts, root, socket);
@@ -291,6 +339,12 @@ export class Engine extends EventEmitter {
       await engine.bind(host, port, engine.recvBufferBytes);
     } catch (e) {
       await engine.pool.destroy();
+      throw e;
+    }
+    try {
+      await engine.startSocketThreads(host, reusePort);
+    } catch (e) {
+      await engine.close();
       throw e;
     }
     return engine;
@@ -352,6 +406,79 @@ export class Engine extends EventEmitter {
       workerData: cfg,
     });
     await Promise.all(Array.from({ length: this.workers }, () => this.pool.run(-1)));
+  }
+
+  /**
+   * Start the extra socket threads (`sockets` > 1) on the bound port and wait until each
+   * has bound. Thread k fills batches `k × batches … (k+1) × batches - 1`.
+   */
+  private async startSocketThreads(host: string, reusePort: boolean): Promise<void> {
+    const file = fileURLToPath(new URL('../workers/socket.js', import.meta.url));
+    const per = this.batchesPerSocket;
+    const waits: Promise<void>[] = [];
+    for (let k = 1; k < this.sockets; k++) {
+      const cfg: SocketThreadConfig = {
+        index: k,
+        batchSab: this.ring.sab,
+        batches: this.ring.layout.batches,
+        slots: this.batchSize,
+        maxDatagram: this.maxDatagram,
+        own: Array.from({ length: per }, (_, i) => k * per + i),
+        type: this.socket.address().family === 'IPv6' ? 'udp6' : 'udp4',
+        host,
+        port: reusePort ? this.socket.address().port : 0,
+        reusePort,
+        recvBufferBytes: this.recvBufferBytes,
+      };
+      const lane: SocketLane = { worker: new Worker(file, { workerData: cfg }), port: 0, drained: false, closed: false, done: null };
+      this.lanes.push(lane);
+      waits.push(
+        new Promise<void>((resolve, reject) => {
+          lane.worker.on('message', (m: SocketThreadMessage) => {
+            if (m.t === 'ready') {
+              lane.port = m.port;
+              resolve();
+            } else if (m.t === 'error') {
+              lane.drained = lane.closed = true;
+              reject(new DtmeshError(m.message));
+            } else this.onLane(k, lane, m);
+          });
+          lane.worker.on('error', (e) => {
+            // a socket thread that crashed: its batches in the pipeline are still collected; its port stops serving
+            lane.drained = lane.closed = true;
+            this.emit('warning', `socket thread ${k} failed: ${e.message}`);
+            lane.done?.();
+            this.checkDrained();
+            reject(new DtmeshError(`socket thread ${k} failed: ${e.message}`));
+          });
+        }),
+      );
+    }
+    await Promise.all(waits);
+  }
+
+  /** A message from socket thread `k`: a filled batch, or its drain/close report (counts are deltas). */
+  private onLane(k: number, lane: SocketLane, m: SocketThreadMessage): void {
+    if (m.t === 'ready' || m.t === 'error') return;
+    this.books.received += m.received;
+    this.books.verdicts[V_OVERLOAD] += m.overload;
+    if (m.t === 'batch') {
+      this.threadBatches++;
+      this.ring.count[m.b] = m.count;
+      this.dispatchBatch(m.b);
+    } else if (m.t === 'drained') {
+      lane.drained = true;
+      this.checkDrained();
+    } else {
+      lane.closed = true;
+      lane.done?.();
+    }
+  }
+  private readonly lanes: SocketLane[] = [];
+
+  /** Ports of the extra socket threads (the listen port itself when they share it). @internal tests */
+  socketThreadPorts(): number[] {
+    return this.lanes.map((l) => l.port);
   }
 
   /** The bound address. */
@@ -481,6 +608,11 @@ export class Engine extends EventEmitter {
   private dispatch(): void {
     const b = this.filling;
     this.filling = -1;
+    this.dispatchBatch(b);
+  }
+
+  /** Hand filled batch `b` (this thread's or a socket thread's) to verification. */
+  private dispatchBatch(b: number): void {
     const ring = this.ring;
     const h = ring.layout.headerIndex(b);
     const count = ring.count[b]!;
@@ -543,6 +675,14 @@ export class Engine extends EventEmitter {
       this.collecting = b;
       collectBatch(ring, b, this.filter, this.books, this.sink, nowUs());
       this.keyTable.unpin(ring.ints[ring.layout.headerIndex(b) + H_KEY_HALF]!);
+      const k = Math.floor(b / this.batchesPerSocket);
+      if (k > 0) {
+        // a socket thread's batch: it sends the REPLYs marked F_SEND and reuses the batch
+        ring.state[b] = B_FREE;
+        const lane = this.lanes[k - 1]!;
+        if (!lane.closed) lane.worker.postMessage({ t: 'send', b } satisfies EngineToSocketMessage);
+        continue;
+      }
       ring.state[b] = B_SENDING;
       this.releaseAt[b] = this.sendsIssued;
       this.sendingQueue.push(b);
@@ -561,8 +701,13 @@ export class Engine extends EventEmitter {
       let nonce = this.batchNonce[this.collecting]! + i;
       if (nonce <= this.lastSentNonce) nonce = this.resign(s, off, len);
       this.lastSentNonce = nonce;
-      this.sendsIssued++;
       this.books.replied++;
+      if (this.collecting >= this.batchesPerSocket) {
+        const mi = ring.layout.metaIndex(s);
+        ring.ints[mi + M_FLAGS] = ring.ints[mi + M_FLAGS]! | F_SEND; // the batch's socket thread sends it
+        return;
+      }
+      this.sendsIssued++;
       this.socket.send(ring.bytes, off, len, ring.port[s]!, ring.addr[s]!, this.onSent);
     },
     deliver: (s: number, type: number): void => {
@@ -649,11 +794,22 @@ export class Engine extends EventEmitter {
   private releaseSent(): void {
     const q = this.sendingQueue;
     while (q.length > 0 && this.releaseAt[q[0]!]! <= this.sendsDone) this.ring.release(q.shift()!);
+    this.checkDrained();
+  }
+
+  private checkDrained(): void {
     if (this.drained !== null && this.idle()) this.drained();
   }
 
+  /** Nothing filling, in flight or sending, here or in any socket thread (once told to stop). */
   private idle(): boolean {
-    return this.filling < 0 && this.ring.freeCount === this.ring.layout.batches && this.sendsDone === this.sendsIssued;
+    return (
+      this.filling < 0 &&
+      this.ring.freeCount === this.ring.owned &&
+      this.ring.head() < 0 &&
+      this.sendsDone === this.sendsIssued &&
+      this.lanes.every((l) => l.drained)
+    );
   }
 
   // ---- sending (prober, punch bursts) ----------------------------------------------
@@ -702,6 +858,7 @@ export class Engine extends EventEmitter {
     this.closing = true;
     this.closed = (async () => {
       if (this.graceTimer !== null) clearTimeout(this.graceTimer);
+      for (const l of this.lanes) if (!l.closed) l.worker.postMessage({ t: 'stop' } satisfies EngineToSocketMessage);
       if (this.filling >= 0) this.dispatch();
       if (!this.idle()) await new Promise<void>((resolve) => (this.drained = resolve));
       this.drained = null;
@@ -709,6 +866,18 @@ export class Engine extends EventEmitter {
       await this.pool.destroy();
       this.finalKernelDrops = this.kernelDrops();
       this.socketClosed = true;
+      // socket threads close their sockets and report what arrived since they drained (overload)
+      await Promise.all(
+        this.lanes.map(async (l) => {
+          if (!l.closed) {
+            await new Promise<void>((resolve) => {
+              l.done = resolve;
+              l.worker.postMessage({ t: 'close' } satisfies EngineToSocketMessage);
+            });
+          }
+          await l.worker.terminate();
+        }),
+      );
       await new Promise<void>((resolve) => this.socket.close(() => resolve()));
       return this.stats();
     })();

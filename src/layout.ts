@@ -99,6 +99,11 @@ export const M_ENTRY = 7;
 export const F_PRE_START = 1;
 /** Flag: a signed REPLY of the same length waits in the slot's reply area. */
 export const F_REPLY = 2;
+/**
+ * Flag set by the in-order collector: this REPLY passed the replay check and must be
+ * sent. The socket thread that received the batch sends exactly these (`serve --sockets`).
+ */
+export const F_SEND = 4;
 
 /** Round up to a multiple of 8 (keeps every region aligned for any typed array). */
 function align8(n: number): number {

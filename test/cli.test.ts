@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { loadRootKey } from '../src/keystore.js';
+import { reusePortSupported } from '../src/sockets.js';
 import { DROP_REASONS } from '../src/verdict.js';
 import { repoRoot, TestPeer } from './helpers.js';
 
@@ -106,6 +107,35 @@ test('serve says in one line at start when the system caps the receive buffer it
   assert.equal(await exited, 0);
   oneLine(err);
   assert.match(err, new RegExp(`capped by net\\.core\\.rmem_max = ${rmemMax}`));
+});
+
+test('serve --sockets 2: two sockets where Node has reusePort, else one and a one-line note; bad counts are usage errors', async () => {
+  const dir = tmp();
+  run(['keys', 'init', '--state-dir', dir]);
+  for (const bad of ['0', '65', 'x']) {
+    const r = run(['serve', '--state-dir', dir, '--tenant', 't', '--agent', 'a', '--peers', 'b', '--listen', '127.0.0.1:0', '--sockets', bad]);
+    assert.equal(r.code, 2, `--sockets ${bad}`);
+    oneLine(r.err);
+    assert.match(r.err, /--sockets/);
+  }
+  const child = spawn(process.execPath, [cli, 'serve', '--state-dir', dir, '--tenant', 't', '--agent', 'a', '--peers', 'b', '--listen', '127.0.0.1:0', '--sockets', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (err += d));
+  const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+  const deadline = Date.now() + 15_000;
+  while (!/listening on/.test(out) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  child.kill('SIGTERM');
+  assert.equal(await exited, 0);
+  if (reusePortSupported()) {
+    assert.match(out, /with \d+ workers, 2 sockets,/);
+    assert.equal(err, '');
+  } else {
+    assert.match(out, /with \d+ workers, 1 socket,/);
+    oneLine(err);
+    assert.match(err, /^dtmesh serve: 2 sockets asked for, but Node v[\d.]+ has no reusePort .*: serving on one socket$/m);
+  }
 });
 
 test('serve: SIGTERM mid-stream drains, writes stats with received = accepted + Σ dropped, exits 0', async () => {
