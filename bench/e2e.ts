@@ -45,6 +45,7 @@ import {
 import type { LoadgenMessage, LoadgenRequest, LoadResult, LoadSpec } from './loadgen.js';
 import { MAX_RUN_BYTES } from './loadgen.js';
 import type { ResponderKind, ResponderMessage, ResponderReport, ResponderRequest, ResponderSpec } from './responder.js';
+import { reusePortSupported } from '../src/sockets.js';
 
 const HELP = `Usage: dtmesh bench [--quick] [--json PATH] [flags]
 
@@ -80,6 +81,9 @@ and engine/echo. About 2 minutes; --quick about 20 s.
   --inline-below N     the engine's inlineBelow option, 0-4096 (default: the engine's
                        default, 64): batches under N datagrams are verified on the
                        socket thread; 0 sends every batch through the worker pool
+  --sockets N          the engine's sockets option, 1-64 (default 1; needs Node >= 22.12 /
+                       23.1, else the engine serves on one and says so); with N > 1 the
+                       generator sends from one socket per peer (--peers default 16)
   --pacing MODE        load generator between bursts: sleep (default; leaves the CPU
                        to the responder, adds the wake-up latency to RTTs) or spin
   --profile DIR        also CPU-profile the engine process at its max rate (node
@@ -265,6 +269,10 @@ interface Config {
   profileDir: string | null;
   inlineBelow?: number;
   pacing: 'sleep' | 'spin';
+  /** Engine sockets (`serve --sockets`); with more than 1, the generator sends from one socket per peer. */
+  sockets: number;
+  /** Generator source sockets (flows the kernel can spread over reusePort sockets). */
+  sources: number;
 }
 
 function parseConfig(argv: string[]): Config | null {
@@ -291,6 +299,7 @@ function parseConfig(argv: string[]): Config | null {
     profile: { type: 'string' },
     'inline-below': { type: 'string' },
     pacing: { type: 'string' },
+    sockets: { type: 'string' },
   });
   if (v.help) return null;
   const quick = v.quick === true;
@@ -319,6 +328,8 @@ function parseConfig(argv: string[]): Config | null {
     budgetS: intFlag(v, 'budget', 1, 3600, quick ? 25 : 170),
     size: intFlag(v, 'size', 50, 1400, 84),
     peers: intFlag(v, 'peers', 1, 64, 4),
+    sockets: intFlag(v, 'sockets', 1, 64, 1),
+    sources: 1,
     workers: v.workers === undefined ? undefined : intFlag(v, 'workers', 1, 64, 2),
     batchSize: v.batch === undefined ? undefined : intFlag(v, 'batch', 1, 4096, 256),
     breakdown: v.breakdown === true ? 'always' : v['skip-breakdown'] === true ? 'never' : 'auto',
@@ -326,6 +337,11 @@ function parseConfig(argv: string[]): Config | null {
     inlineBelow: v['inline-below'] === undefined ? undefined : intFlag(v, 'inline-below', 0, 4096, 64),
     pacing: v.pacing === undefined || v.pacing === 'sleep' ? 'sleep' : v.pacing === 'spin' ? 'spin' : (() => { throw new UsageError('--pacing must be sleep or spin'); })(),
   };
+  if (cfg.sockets > 1) {
+    // reusePort spreads flows by 4-tuple: give the kernel 16 of them unless --peers says otherwise
+    if (v.peers === undefined) cfg.peers = 16;
+    cfg.sources = cfg.peers;
+  }
   if (cfg.startRate > cfg.maxRate) throw new UsageError('--start-rate must not exceed --max-rate');
   const longest = Math.max(cfg.durationMs, cfg.halfDurationMs) + cfg.warmupMs;
   if (((cfg.maxRate * longest) / 1000) * cfg.size > MAX_RUN_BYTES) {
@@ -378,7 +394,7 @@ class Bench {
 
   private async stepOnce(resp: Responder, kind: ResponderKind, rate: number, durationMs: number, stages: boolean, label: string): Promise<StepResult> {
     const c = this.cfg;
-    const spec: ResponderSpec = { kind, peers: c.peers, workers: c.workers, batchSize: c.batchSize, stages, inlineBelow: kind === 'engine' ? c.inlineBelow : undefined };
+    const spec: ResponderSpec = { kind, peers: c.peers, workers: c.workers, batchSize: c.batchSize, stages, inlineBelow: kind === 'engine' ? c.inlineBelow : undefined, sockets: kind === 'engine' ? c.sockets : undefined };
     resp.send({ type: 'start', spec });
     const { port } = await resp.next('ready', 15_000);
     const load: LoadSpec = {
@@ -390,6 +406,7 @@ class Bench {
       drainMs: c.drainMs,
       size: c.size,
       peers: c.peers,
+      sources: c.sources,
       verifyEvery: kind === 'echo' ? 0 : 16,
       spin: c.pacing === 'spin',
     };
@@ -585,7 +602,12 @@ class Bench {
     this.log(
       `e2e: ${c.size}-byte PROBEs from ${c.peers} peers; steps of ${c.warmupMs} ms warm-up + ${c.durationMs} ms measured; ` +
         `held = loss < ${c.lossPct} % and RTT p99 < ${c.maxRttMs} ms; half-rate run ${c.halfDurationMs} ms; generator pacing ${c.pacing}; budget ${c.budgetS} s\n` +
-        (c.inlineBelow !== undefined ? `engine option inlineBelow = ${c.inlineBelow} (not the default)\n` : ''),
+        (c.inlineBelow !== undefined ? `engine option inlineBelow = ${c.inlineBelow} (not the default)\n` : '') +
+        (c.sockets > 1
+          ? `engine option sockets = ${c.sockets}` +
+            (reusePortSupported() ? '' : ` (Node ${process.version} has no reusePort, >= 22.12 / 23.1: the engine serves on one socket)`) +
+            `; the generator sends from ${c.sources} sockets (one per peer) for every responder\n`
+          : ''),
     );
     this.loadgen = Child.spawn(loadgenFile, 'load generator');
     this.watch.child(this.loadgen.proc.pid);
@@ -677,6 +699,8 @@ class Bench {
             batch: c.batchSize ?? 'default',
             inline_below: c.inlineBelow ?? 'default',
             pacing: c.pacing,
+            sockets: c.sockets,
+            sources: c.sources,
           },
           responders: res,
           ratios,

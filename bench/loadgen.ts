@@ -35,6 +35,8 @@ export interface LoadSpec {
   size: number;
   /** Distinct senders (round-robin). */
   peers: number;
+  /** Source sockets (default 1); peer p always sends from socket p mod sources, so each peer is one flow. */
+  sources?: number;
   /** Check type and MAC of every n-th reply (0: never — the echo server returns PROBEs). */
   verifyEvery: number;
   /** Never sleep between bursts (keeps a core busy; replies are read at once). */
@@ -100,18 +102,24 @@ export class LoadGenerator {
     if (size < MIN_DATAGRAM) throw new RangeError(`datagram size must be at least ${MIN_DATAGRAM}`);
     for (let p = 0; p < peers; p++) this.writer(p);
 
-    const socket = dgram.createSocket('udp4');
-    await new Promise<void>((r) => socket.bind(0, '127.0.0.1', () => r()));
-    try {
-      socket.setRecvBufferSize(4 << 20);
-      socket.setSendBufferSize(4 << 20);
-    } catch {
-      // capped by the system; fine
-    }
+    const nSources = Math.max(1, Math.min(peers, spec.sources ?? 1));
     let sendErrors = 0;
-    socket.on('error', () => void sendErrors++);
-    socket.connect(spec.port, spec.host);
-    await new Promise<void>((r) => socket.once('connect', () => r()));
+    const sockets: dgram.Socket[] = [];
+    for (let k = 0; k < nSources; k++) {
+      const socket = dgram.createSocket('udp4');
+      sockets.push(socket);
+      await new Promise<void>((r) => socket.bind(0, '127.0.0.1', () => r()));
+      try {
+        socket.setRecvBufferSize(4 << 20);
+        socket.setSendBufferSize(4 << 20);
+      } catch {
+        // capped by the system; fine
+      }
+      socket.on('error', () => void sendErrors++);
+      socket.connect(spec.port, spec.host);
+      await new Promise<void>((r) => socket.once('connect', () => r()));
+    }
+    const socket = sockets[0]!;
 
     // Seal everything first, each datagram stamped with its scheduled send time.
     const intervalUs = 1e6 / rate;
@@ -134,7 +142,7 @@ export class LoadGenerator {
     let bad = 0;
     let verified = 0;
     let checkCountdown = spec.verifyEvery;
-    socket.on('message', (m: Buffer) => {
+    const onReply = (m: Buffer): void => {
       const now = performance.now();
       if (m.length < OFF_PROBE_ID + 4) return void unmatched++;
       const id = readU32(m, OFF_PROBE_ID);
@@ -152,7 +160,8 @@ export class LoadGenerator {
         replies++;
         rtts[nRtt++] = now - sendT[id]!;
       }
-    });
+    };
+    for (const s of sockets) s.on('message', onReply);
 
     // Wait for the planned start, then pace.
     while (wallUs() < t0Wall - 1000) await new Promise((r) => setTimeout(r, 1));
@@ -176,7 +185,8 @@ export class LoadGenerator {
             onWarm();
           }
           sendT[i] = performance.now();
-          socket.send(views[i]!);
+          if (nSources === 1) socket.send(views[i]!);
+          else sockets[(i % peers) % nSources]!.send(views[i]!);
           i++;
           burst++;
         }
@@ -207,7 +217,7 @@ export class LoadGenerator {
     const cpuEnd = threadCpu();
     const drainUntil = performance.now() + spec.drainMs;
     while (replies + warmReplies < N && performance.now() < drainUntil) await new Promise((r) => setTimeout(r, 2));
-    socket.close();
+    for (const s of sockets) s.close();
 
     const windowMs = Math.max(1e-3, tEnd - tWarm);
     const achieved = measN > 1 ? ((measN - 1) * 1000) / windowMs : rate;

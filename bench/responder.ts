@@ -37,6 +37,8 @@ export interface ResponderSpec {
   stages?: boolean;
   /** The engine's `inlineBelow` option (undefined: its default). */
   inlineBelow?: number;
+  /** The engine's `sockets` option (undefined: 1). */
+  sockets?: number;
 }
 
 /** Socket-thread time per stage, µs per received datagram (exclusive of nested stages). */
@@ -184,6 +186,7 @@ async function start(spec: ResponderSpec): Promise<Running> {
       workers: spec.workers,
       batchSize: spec.batchSize,
       inlineBelow: spec.inlineBelow,
+      sockets: spec.sockets,
     });
     engine.on('warning', () => undefined);
     const clock = spec.stages ? instrumentEngine(engine) : null;
