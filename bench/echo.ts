@@ -1,11 +1,12 @@
 /**
  * The ceiling of one Node.js UDP socket: a crypto-free echo server. Every datagram is
  * sent straight back to where it came from, the way the responders reply (`send(msg,
- * port, address)`), so the end-to-end benchmark can tell how much of a responder's
+ * port, address)`, with the engine's socket options), so the end-to-end benchmark can tell how much of a responder's
  * cost is the socket itself (one `recvmsg` and one `sendmsg` per datagram, ENGINE.md
  * "Platform facts").
  */
 import * as dgram from 'node:dgram';
+import { literalLookup } from '../src/udp.js';
 
 /** Counters of a baseline responder (echo or naive). */
 export interface BaselineCounts {
@@ -30,7 +31,8 @@ export class EchoResponder {
 
   /** Bind on `host:port` (default an ephemeral loopback port) with a `recvBufferBytes` receive buffer. */
   static async start(host = '127.0.0.1', port = 0, recvBufferBytes = 4 << 20): Promise<EchoResponder> {
-    const socket = dgram.createSocket('udp4');
+    // the ceiling of one socket uses the engine's socket options (src/udp.ts)
+    const socket = dgram.createSocket({ type: 'udp4', lookup: literalLookup } as dgram.SocketOptions);
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);
       socket.bind(port, host, () => {

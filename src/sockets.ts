@@ -20,6 +20,7 @@ import * as dgram from 'node:dgram';
 import { writeSlot } from './batch.js';
 import { nowUs } from './clock.js';
 import { BatchLayout, F_SEND, M_FLAGS, M_LENGTH } from './layout.js';
+import { literalLookup } from './udp.js';
 
 /** `reusePort` needs Node ≥ 22.12 (22.x) or ≥ 23.1 (ENGINE.md "Platform facts"). */
 export function reusePortSupported(version: string = process.versions.node): boolean {
@@ -102,7 +103,7 @@ export class SocketThread {
     this.count = new Int32Array(cfg.batches);
     this.releaseAt = new Float64Array(cfg.batches);
     // reusePort is typed from @types/node 22 on; Node 20 would ignore it (we never ask it there)
-    this.socket = dgram.createSocket({ type: cfg.type, reusePort: cfg.reusePort } as dgram.SocketOptions);
+    this.socket = dgram.createSocket({ type: cfg.type, reusePort: cfg.reusePort, lookup: literalLookup } as dgram.SocketOptions);
   }
 
   /** Bind; posts `ready` (with the bound port) or `error` (one line). */
@@ -196,12 +197,19 @@ export class SocketThread {
     this.inFlight--;
     const { layout, ints } = this;
     const n = this.count[b]!;
-    for (let i = 0; i < n; i++) {
-      const s = layout.slotNumber(b, i);
-      const mi = layout.metaIndex(s);
-      if ((ints[mi + M_FLAGS]! & F_SEND) === 0) continue;
-      this.sendsIssued++;
-      this.socket.send(this.bytes, layout.replyOffset(s), ints[mi + M_LENGTH]!, this.port[s]!, this.addr[s]!, this.onSent);
+    let held = -1; // only the batch's last REPLY is sent with a completion callback (as in the engine)
+    for (let i = 0; i <= n; i++) {
+      const s = i < n ? layout.slotNumber(b, i) : -1;
+      if (s >= 0 && (ints[layout.metaIndex(s) + M_FLAGS]! & F_SEND) === 0) continue;
+      if (held >= 0) {
+        const len = ints[layout.metaIndex(held) + M_LENGTH]!;
+        if (s >= 0) this.socket.send(this.bytes, layout.replyOffset(held), len, this.port[held]!, this.addr[held]!);
+        else {
+          this.sendsIssued++;
+          this.socket.send(this.bytes, layout.replyOffset(held), len, this.port[held]!, this.addr[held]!, this.onSent);
+        }
+      }
+      held = s;
     }
     this.releaseAt[b] = this.sendsIssued;
     this.sending.push(b);
