@@ -20,6 +20,7 @@ import { senderIdOf } from '../src/protocol/ids.js';
 import { derivePairKey } from '../src/protocol/keys.js';
 import { macSeal } from '../src/protocol/mac.js';
 import { HMAC_STATE_WORDS, hmacPrecompute, KERNEL_CROSSOVER_BYTES } from '../src/protocol/sha256.js';
+import { macRoute } from '../src/protocol/mac.js';
 
 // ---- machine --------------------------------------------------------------------------
 
@@ -29,8 +30,10 @@ export interface MachineInfo {
   cores: number;
   node: string;
   platform: string;
-  /** The MAC route of the build measured: canonical bytes at/above which node:crypto is used. */
+  /** The MAC route of the build measured: canonical bytes at/above which node:crypto is used when the native kernel is not. */
   kernel_crossover_bytes: number;
+  /** The MAC route in one line (native kernel, or JS kernel + node:crypto and why). */
+  mac_route: string;
 }
 
 /** The machine the benchmark runs on. */
@@ -41,15 +44,13 @@ export function machine(): MachineInfo {
     node: process.version,
     platform: `${os.platform()} ${os.arch()}`,
     kernel_crossover_bytes: KERNEL_CROSSOVER_BYTES,
+    mac_route: macRoute(),
   };
 }
 
 /** One line: `machine: <cpu>, <n> cores, node vX (linux x64); MAC route …`. */
 export function machineLine(m: MachineInfo = machine()): string {
-  const route =
-    m.kernel_crossover_bytes <= 0
-      ? 'MAC route: node:crypto for every size (KERNEL_CROSSOVER_BYTES = 0)'
-      : `MAC route: JS kernel below ${m.kernel_crossover_bytes} canonical bytes, node:crypto above`;
+  const route = m.mac_route;
   return `machine: ${m.cpu}, ${m.cores} cores, node ${m.node} (${m.platform}); ${route}`;
 }
 

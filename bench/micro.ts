@@ -6,7 +6,7 @@
  *   replay     ReplayFilter.check, strict and window 1024 (PROTOCOL.md §5, RFC 6479)
  *   drops      checkDatagram per verdict (PROTOCOL.md §4): every drop reason and a valid one
  *   stages     socket-thread work per datagram: BatchRing.put, collectBatch; worker: BatchVerifier.run
- *   mac        JS kernel hmacTag16 vs node:crypto createHmac at 50/84/512/1400 bytes
+ *   mac        native kernel and JS kernel hmacTag16 vs node:crypto createHmac at 50/84/512/1400 bytes
  *   dgram      one socket.send on 127.0.0.1: with an address vs connected
  *   handoff    a 256-slot batch index between two threads: SharedArrayBuffer ring with
  *              Atomics.wait/notify vs a piscina task round trip, one and 4 in flight
@@ -49,6 +49,7 @@ import { encodePacket, parsePacket, readU32, writeHeader } from '../src/protocol
 import { senderIdOf } from '../src/protocol/ids.js';
 import { derivePairKey } from '../src/protocol/keys.js';
 import { macSeal } from '../src/protocol/mac.js';
+import { nativeMac, nativeMacStatus } from '../src/protocol/native.js';
 import { checkDatagram, type ReceiveContext } from '../src/protocol/receive.js';
 import { ReplayFilter } from '../src/protocol/replay.js';
 import { HMAC_STATE_WORDS, hmacPrecompute, hmacTag16 } from '../src/protocol/sha256.js';
@@ -105,8 +106,10 @@ export interface MicroReport {
   machine: MachineInfo;
   time_ms: number;
   rows: MicroRow[];
-  /** node:crypto time / kernel time, per datagram size (bytes). */
+  /** node:crypto time / the engine's kernel's time (native where built, else JS), per datagram size (bytes). */
   mac_ratio: Record<string, number>;
+  /** node:crypto time / JS kernel time, per datagram size. */
+  mac_ratio_js: Record<string, number>;
   /** Cost of an unknown_sender drop relative to a bad_mac drop (≪ 1: a table lookup, no HMAC). */
   unknown_vs_bad_mac: number;
   /** Piscina round trip time / ring round trip time, one in flight and pipelined (4 in flight). */
@@ -382,6 +385,15 @@ function macGroup(c: Ctx): void {
       hmacTag16(state, 0, mem, (i & 15) * 2048, body, body - 34, out, 0);
       sink ^= out[0]!;
     });
+    if (nativeMac !== null) {
+      const nat = nativeMac;
+      nat.tag16(state, 0, mem, 0, body, body - 34, out, 0);
+      if (Buffer.compare(ref.subarray(0, 16), Buffer.from(out)) !== 0) throw new Error(`native kernel and node:crypto disagree at ${size} B`);
+      addOp(c, 'mac', `native tag16 ${size} B`, batch, (i) => {
+        nat.tag16(state, 0, mem, (i & 15) * 2048, body, body - 34, out, 0);
+        sink ^= out[0]!;
+      });
+    }
     addOp(c, 'mac', `node:crypto createHmac ${size} B`, batch, (i) => {
       suffix.writeUInt32BE(body - 34, 0);
       sink ^= createHmac('sha256', keyBuf).update(views[i & 15]!).update(suffix).digest()[0]!;
@@ -571,15 +583,18 @@ export async function microCommand(argv: string[]): Promise<number> {
       printTable(['operation', 'ns/op', '±%', 'ops/s'], rs.map((r) => [r.name, r.ns >= 100 ? r.ns.toFixed(0) : r.ns.toFixed(1), r.rme.toFixed(1), r.ops_per_s.toLocaleString('en-US')]));
     }
     const macRatio: Record<string, number> = {};
+    const macRatioJs: Record<string, number> = {};
     if (groups.includes('mac')) {
-      process.stdout.write('\nmac: kernel vs node:crypto (ratio = node:crypto time / kernel time; > 1: kernel faster)\n');
+      process.stdout.write(`\nmac: kernels vs node:crypto (ratio = node:crypto time / kernel time; > 1: kernel faster); native kernel: ${nativeMacStatus}\n`);
       printTable(
-        ['datagram', 'kernel ns', 'node:crypto ns', 'ratio'],
+        ['datagram', 'native ns', 'JS kernel ns', 'node:crypto ns', 'node:crypto / native', 'node:crypto / JS'],
         MAC_SIZES.map((s) => {
           const k = find('mac', `kernel hmacTag16 ${s} B`);
           const n = find('mac', `node:crypto createHmac ${s} B`);
-          macRatio[String(s)] = round(n / k);
-          return [`${s} B`, k.toFixed(0), n.toFixed(0), (n / k).toFixed(2)];
+          const nat = nativeMac !== null ? find('mac', `native tag16 ${s} B`) : NaN;
+          macRatioJs[String(s)] = round(n / k);
+          macRatio[String(s)] = round(n / (nativeMac !== null ? nat : k));
+          return [`${s} B`, nativeMac !== null ? nat.toFixed(0) : '-', k.toFixed(0), n.toFixed(0), nativeMac !== null ? (n / nat).toFixed(2) : '-', (n / k).toFixed(2)];
         }),
       );
     }
@@ -602,6 +617,7 @@ export async function microCommand(argv: string[]): Promise<number> {
         time_ms: timeMs,
         rows,
         mac_ratio: macRatio,
+        mac_ratio_js: macRatioJs,
         unknown_vs_bad_mac: round(unknownVsBad, 3),
         handoff_ratio: { one: round(handoff.one), pipelined: round(handoff.pipelined) },
       };

@@ -42,12 +42,14 @@ test('micro: every group runs, prints the kernel/node:crypto ratio per size and 
   const r = node([path.join(benchDir, 'micro.js'), '--quick', '--time', '5', '--json', json]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /^machine: .*cores, node v/m);
-  assert.match(r.stdout, /kernel vs node:crypto/);
+  assert.match(r.stdout, /kernels vs node:crypto/);
+  assert.match(r.stdout, /node:crypto \/ native +node:crypto \/ JS/);
   assert.match(r.stdout, /unknown_sender costs/);
   assert.match(r.stdout, /piscina \/ ring = /);
   const doc = readJson(json);
   assertMachine(doc.machine);
   assert.deepEqual(Object.keys(doc.mac_ratio).sort(), ['1400', '50', '512', '84']);
+  assert.deepEqual(Object.keys(doc.mac_ratio_js).sort(), ['1400', '50', '512', '84']);
   for (const g of ['codec', 'keys', 'replay', 'drops', 'stages', 'mac', 'dgram', 'handoff']) {
     assert.ok(doc.rows.some((row: any) => row.group === g && row.ns > 0), `group ${g} measured`);
   }

@@ -2,17 +2,27 @@
  * The datagram MAC: `HMAC-SHA256(pair_key, canonical)[0:16]`, canonical =
  * `wire[0:34+N] || u32be(N)` (PROTOCOL.md §2), compared in constant time.
  *
- * Below {@link KERNEL_CROSSOVER_BYTES} of canonical input the JS kernel (keyed state
- * precomputed once per key) is faster than node:crypto; at and above it node:crypto is,
- * and these functions route there — that path allocates (a Hmac object and a digest),
- * which is the price of its speed on large datagrams.
+ * Where the native kernel was built (./native.ts: OpenSSL's SHA-256 inside Node, keyed
+ * state precomputed once per key, no allocation) it is used for every size: it is the
+ * fastest at all of them. Otherwise, below {@link KERNEL_CROSSOVER_BYTES} of canonical
+ * input the JS kernel (same keyed state) is faster than node:crypto; at and above it
+ * node:crypto is, and these functions route there — that path allocates (a Hmac object
+ * and a digest), which is the price of its speed on large datagrams.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { CANONICAL_SUFFIX_LEN, HEADER_LEN, MAC_LEN } from '../layout.js';
 import { PAIR_KEY_LEN } from './keys.js';
+import { nativeMac, nativeMacStatus } from './native.js';
 import { hmacPrecompute, hmacTag16, hmacVerify16, HMAC_STATE_WORDS, KERNEL_CROSSOVER_BYTES } from './sha256.js';
 
 export { KERNEL_CROSSOVER_BYTES };
+
+/** Which MAC code runs, in one line (benchmarks print it beside the machine). */
+export function macRoute(): string {
+  return nativeMac !== null
+    ? 'MAC route: native kernel (OpenSSL SHA-256 in Node) for every size'
+    : `MAC route: JS kernel below ${KERNEL_CROSSOVER_BYTES} canonical bytes, node:crypto above (native kernel ${nativeMacStatus})`;
+}
 
 // Scratch for the node:crypto path's u32be(N) suffix; single-threaded per isolate, filled and consumed within one call.
 const suffix = Buffer.alloc(CANONICAL_SUFFIX_LEN);
@@ -41,6 +51,7 @@ export function macVerify(
   len: number,
 ): boolean {
   const body = len - MAC_LEN;
+  if (nativeMac !== null) return nativeMac.verify16(state, stateOff, buf, off, body, body - HEADER_LEN, buf, off + body);
   if (keyBytes !== null && body + CANONICAL_SUFFIX_LEN >= KERNEL_CROSSOVER_BYTES) {
     const tag = nodeMac(keyBytes, rawOff, buf, off, body);
     return timingSafeEqual(tag.subarray(0, MAC_LEN), buf.subarray(off + body, off + len));
@@ -63,6 +74,10 @@ export function macSeal(
   rawOff = 0,
 ): void {
   const body = len - MAC_LEN;
+  if (nativeMac !== null) {
+    nativeMac.tag16(state, stateOff, buf, off, body, body - HEADER_LEN, buf, off + body);
+    return;
+  }
   if (keyBytes !== null && body + CANONICAL_SUFFIX_LEN >= KERNEL_CROSSOVER_BYTES) {
     buf.set(nodeMac(keyBytes, rawOff, buf, off, body).subarray(0, MAC_LEN), off + body);
     return;

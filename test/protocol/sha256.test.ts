@@ -12,6 +12,17 @@ import {
   hmacVerify16,
   sha256,
 } from '../../src/protocol/sha256.js';
+import { nativeMac, nativeMacStatus, type NativeMac } from '../../src/protocol/native.js';
+
+/** The kernels under test: the JS kernel always; the native one where it was built (CI must build it). */
+const KERNELS: Array<[string, NativeMac | null, string | false]> = [
+  ['JS kernel', { tag16: hmacTag16, verify16: hmacVerify16 }, false],
+  [
+    'native kernel',
+    nativeMac,
+    nativeMac === null && !process.env.CI ? `native kernel ${nativeMacStatus} (a machine without a C compiler or Node headers)` : false,
+  ],
+];
 
 const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 const unhex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'hex'));
@@ -29,15 +40,15 @@ function loadRfc(): { hmac_sha256: { key: string; data: string; mac: string }[] 
 }
 
 /** Tag and verify `data` (as canonical = data[0:n-4] || u32be(last 4 bytes)) with a fresh key state. */
-function kernelTag(key: Uint8Array, data: Uint8Array): Uint8Array {
+function kernelTag(key: Uint8Array, data: Uint8Array, k: NativeMac = KERNELS[0]![1]!): Uint8Array {
   assert.ok(data.length >= 4);
   const state = new Int32Array(HMAC_STATE_WORDS);
   hmacPrecompute(key, state, 0);
   const n = data.length - 4;
   const suffix = new DataView(data.buffer, data.byteOffset).getUint32(n);
   const out = new Uint8Array(16);
-  hmacTag16(state, 0, data, 0, n, suffix, out, 0);
-  assert.equal(hmacVerify16(state, 0, data, 0, n, suffix, out, 0), true);
+  k.tag16(state, 0, data, 0, n, suffix, out, 0);
+  assert.equal(k.verify16(state, 0, data, 0, n, suffix, out, 0), true);
   return out;
 }
 
@@ -49,6 +60,7 @@ test('RFC 4231 HMAC-SHA256 table (test/vectors/rfc.json)', () => {
     const d = unhex(data);
     assert.equal(hex(hmacSha256(k, d)), mac, `hmacSha256 key=${key.slice(0, 16)}…`);
     assert.equal(hex(kernelTag(k, d)), mac.slice(0, 32), `hmacTag16 key=${key.slice(0, 16)}…`);
+    if (nativeMac !== null) assert.equal(hex(kernelTag(k, d, nativeMac)), mac.slice(0, 32), `native tag16 key=${key.slice(0, 16)}…`);
   }
 });
 
@@ -56,6 +68,7 @@ test('RFC 4231 §4.6 test case 5: output truncated to 128 bits', () => {
   const key = new Uint8Array(20).fill(0x0c);
   const data = new TextEncoder().encode('Test With Truncation');
   assert.equal(hex(kernelTag(key, data)), 'a3b6167473100ee06e0c796c2955552b');
+  if (nativeMac !== null) assert.equal(hex(kernelTag(key, data, nativeMac)), 'a3b6167473100ee06e0c796c2955552b');
   assert.equal(hex(hmacSha256(key, data)).slice(0, 32), 'a3b6167473100ee06e0c796c2955552b');
 });
 
@@ -81,7 +94,11 @@ function rng(seed: number): () => number {
   };
 }
 
-test('differential vs node:crypto: ≥ 200,000 random (key, message, suffix) cases over SharedArrayBuffer views', () => {
+for (const [kernelName, kernel, skip] of KERNELS) {
+test(`${kernelName}: differential vs node:crypto: ≥ 200,000 random (key, message, suffix) cases over SharedArrayBuffer views`, { skip }, () => {
+  assert.ok(kernel !== null, `native kernel ${nativeMacStatus}: CI builds it (npm ci runs the build through prepare)`);
+  const hmacTag16 = kernel.tag16;
+  const hmacVerify16 = kernel.verify16;
   const seed = Number(process.env.SHA256_TEST_SEED ?? 0x5eed2024);
   const next = rng(seed);
   const below = (n: number): number => next() % n;
@@ -183,6 +200,7 @@ test('differential vs node:crypto: ≥ 200,000 random (key, message, suffix) cas
   }
   assert.ok(flips > 20_000);
 });
+}
 
 test('hmacTag16 / hmacVerify16 reuse one state: many keys side by side in one Int32Array', () => {
   const keys = [new Uint8Array(0), new Uint8Array(32).fill(1), new Uint8Array(64).fill(2), new Uint8Array(65).fill(3), new Uint8Array(131).fill(4)];

@@ -1,0 +1,10 @@
+{
+  "targets": [
+    {
+      "target_name": "dtmesh_mac",
+      "sources": ["mac.c"],
+      "cflags": ["-O2"],
+      "defines": ["NAPI_VERSION=8"]
+    }
+  ]
+}

@@ -1,0 +1,47 @@
+/**
+ * The native MAC kernel's edges (its bulk differential test against node:crypto is in
+ * sha256.test.ts), and the fallback route: with `DTMESH_NATIVE=0` every shared vector
+ * still passes on the JS kernel + node:crypto route.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { macRoute } from '../../src/protocol/mac.js';
+import { nativeMac, nativeMacStatus } from '../../src/protocol/native.js';
+import { HMAC_STATE_WORDS, hmacPrecompute, hmacTag16 } from '../../src/protocol/sha256.js';
+
+const skip = nativeMac === null && !process.env.CI ? `native kernel ${nativeMacStatus}` : false;
+
+test('native kernel: arguments out of range write nothing and verify nothing', { skip }, () => {
+  assert.ok(nativeMac !== null, `native kernel ${nativeMacStatus}: CI builds it`);
+  const state = new Int32Array(HMAC_STATE_WORDS);
+  hmacPrecompute(new Uint8Array(32).fill(7), state, 0);
+  const buf = new Uint8Array(128).fill(1);
+  const out = new Uint8Array(32).fill(0xee);
+  hmacTag16(state, 0, buf, 0, 68, 34, out, 0);
+  const good = out.slice(0, 16);
+  out.fill(0xee);
+  for (const [so, off, len, oo] of [[1, 0, 68, 0], [0, 100, 68, 0], [0, 0, 129, 0], [0, 0, 68, 17], [-1, 0, 68, 0], [0, -1, 68, 0]] as const) {
+    nativeMac.tag16(state, so, buf, off, len, 34, out, oo);
+    assert.ok(out.every((b) => b === 0xee), `nothing written for (${so}, ${off}, ${len}, ${oo})`);
+  }
+  out.set(good);
+  assert.equal(nativeMac.verify16(state, 0, buf, 0, 68, 34, out, 0), true, 'in range: verifies');
+  assert.equal(nativeMac.verify16(state, 0, buf, 0, 129, 34, out, 0), false, 'message beyond the buffer: false');
+  assert.equal(nativeMac.verify16(state, 0, buf, 0, 68, 34, out, 17), false, 'tag beyond the buffer: false');
+  assert.equal(nativeMac.verify16(state, 9, buf, 0, 68, 34, out, 0), false, 'state beyond the array: false');
+  assert.match(macRoute(), /native kernel/);
+});
+
+test('DTMESH_NATIVE=0: the JS kernel + node:crypto route passes every shared vector', () => {
+  const vectors = fileURLToPath(new URL('../vectors.test.js', import.meta.url));
+  const env: NodeJS.ProcessEnv = { ...process.env, DTMESH_NATIVE: '0' };
+  delete env.NODE_TEST_CONTEXT; // a child of the runner would otherwise report to it, not print TAP
+  const r = spawnSync(process.execPath, ['--test', '--test-reporter=tap', vectors], { encoding: 'utf8', env, timeout: 120_000 });
+  assert.equal(r.status, 0, r.stdout.slice(-2000));
+  assert.match(r.stdout, /# fail 0/);
+  assert.match(r.stdout, /# pass [1-9]/);
+  const route = spawnSync(process.execPath, ['-e', `import('${new URL('../../src/protocol/mac.js', import.meta.url).href}').then((m) => console.log(m.macRoute()))`], { encoding: 'utf8', env });
+  assert.match(route.stdout, /JS kernel below \d+ canonical bytes, node:crypto above \(native kernel off \(DTMESH_NATIVE=0\)\)/);
+});
