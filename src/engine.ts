@@ -67,7 +67,7 @@ import { assertValidId, senderIdOf } from './protocol/ids.js';
 import { macSeal, warmUpMac } from './protocol/mac.js';
 import { findKeyEntry } from './protocol/receive.js';
 import { assertReplayWindow, ReplayFilter } from './protocol/replay.js';
-import { reusePortSupported, type EngineToSocketMessage, type SocketThreadConfig, type SocketThreadMessage } from './sockets.js';
+import { replyView, reusePortSupported, type EngineToSocketMessage, type SocketThreadConfig, type SocketThreadMessage } from './sockets.js';
 import { Books, type EngineStats } from './stats.js';
 import { literalLookup } from './udp.js';
 import { BatchVerifier, type VerifyConfig } from './verify.js';
@@ -301,6 +301,7 @@ export class Engine extends EventEmitter {
     this.publishKeys();
     this.ring = new BatchRing(batches * this.sockets, this.batchSize, this.maxDatagram, batches);
     this.releaseAt = new Float64Array(batches * this.sockets);
+    this.replyViews = new Array<Buffer | undefined>(batches * this.sockets * this.batchSize).fill(undefined); // dense, not a sparse dictionary
     this.batchNonce = new Float64Array(batches * this.sockets);
     this.nonces = new NonceCounter(this.stateDir);
     this.startUs = Math.floor(nowUs());
@@ -728,12 +729,13 @@ export class Engine extends EventEmitter {
    */
   private sendReply(s: number, track: boolean): void {
     const ring = this.ring;
-    const len = ring.ints[ring.layout.metaIndex(s) + M_LENGTH]!;
+    const view = replyView(this.replyViews, ring.bytes, ring.layout.replyOffset(s), s, ring.ints[ring.layout.metaIndex(s) + M_LENGTH]!);
     if (track) {
       this.sendsIssued++;
-      this.socket.send(ring.bytes, ring.layout.replyOffset(s), len, ring.port[s]!, ring.addr[s]!, this.onSent);
-    } else this.socket.send(ring.bytes, ring.layout.replyOffset(s), len, ring.port[s]!, ring.addr[s]!);
+      this.socket.send(view, ring.port[s]!, ring.addr[s]!, this.onSent);
+    } else this.socket.send(view, ring.port[s]!, ring.addr[s]!);
   }
+  private readonly replyViews: Array<Buffer | undefined>;
 
   /** The REPLY held back as its batch's last (see {@link sendReply}), or -1. */
   private held = -1;
@@ -892,6 +894,7 @@ export class Engine extends EventEmitter {
       this.drained = null;
       this.poolDestroyed = true;
       await this.pool.destroy();
+      this.inlineVerifier.close();
       this.finalKernelDrops = this.kernelDrops();
       this.socketClosed = true;
       // socket threads close their sockets and report what arrived since they drained (overload)

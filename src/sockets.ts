@@ -28,6 +28,20 @@ export function reusePortSupported(version: string = process.versions.node): boo
   return major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
 }
 
+/**
+ * The REPLY of global slot `s` (`len` bytes at `bytes[off]`) as a Buffer view to send,
+ * kept per slot and remade only when the length changes: `send(buf, offset, length, …)`
+ * would make a new view for every datagram. Probes of one size reuse one view per slot.
+ */
+export function replyView(views: Array<Buffer | undefined>, bytes: Buffer, off: number, s: number, len: number): Buffer {
+  let v = views[s];
+  if (v === undefined || v.length !== len) {
+    v = bytes.subarray(off, off + len);
+    views[s] = v;
+  }
+  return v;
+}
+
 /** What one extra socket thread is given (`workerData`). */
 export interface SocketThreadConfig {
   /** Thread number, 1 … N-1 (0 is the engine's own socket). */
@@ -87,6 +101,7 @@ export class SocketThread {
   private sendsDone = 0;
   private readonly sending: number[] = []; // batches waiting for their sends, FIFO
   private readonly releaseAt: Float64Array;
+  private readonly replyViews: Array<Buffer | undefined>;
 
   constructor(
     private readonly cfg: SocketThreadConfig,
@@ -102,6 +117,7 @@ export class SocketThread {
     this.free = cfg.own.slice().reverse();
     this.count = new Int32Array(cfg.batches);
     this.releaseAt = new Float64Array(cfg.batches);
+    this.replyViews = new Array<Buffer | undefined>(slotsTotal).fill(undefined); // dense, not a sparse dictionary
     // reusePort is typed from @types/node 22 on; Node 20 would ignore it (we never ask it there)
     this.socket = dgram.createSocket({ type: cfg.type, reusePort: cfg.reusePort, lookup: literalLookup } as dgram.SocketOptions);
   }
@@ -202,11 +218,11 @@ export class SocketThread {
       const s = i < n ? layout.slotNumber(b, i) : -1;
       if (s >= 0 && (ints[layout.metaIndex(s) + M_FLAGS]! & F_SEND) === 0) continue;
       if (held >= 0) {
-        const len = ints[layout.metaIndex(held) + M_LENGTH]!;
-        if (s >= 0) this.socket.send(this.bytes, layout.replyOffset(held), len, this.port[held]!, this.addr[held]!);
+        const view = replyView(this.replyViews, this.bytes, layout.replyOffset(held), held, ints[layout.metaIndex(held) + M_LENGTH]!);
+        if (s >= 0) this.socket.send(view, this.port[held]!, this.addr[held]!);
         else {
           this.sendsIssued++;
-          this.socket.send(this.bytes, layout.replyOffset(held), len, this.port[held]!, this.addr[held]!, this.onSent);
+          this.socket.send(view, this.port[held]!, this.addr[held]!, this.onSent);
         }
       }
       held = s;

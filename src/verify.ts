@@ -32,7 +32,7 @@ import {
 } from './layout.js';
 import { nowUs } from './clock.js';
 import { readU32, writeU64Number } from './protocol/codec.js';
-import { macSeal } from './protocol/mac.js';
+import { BoundMac } from './protocol/mac.js';
 import { checkDatagram, type ReceiveContext } from './protocol/receive.js';
 import { V_PENDING_REPLAY } from './verdict.js';
 
@@ -68,6 +68,7 @@ export class BatchVerifier {
   private readonly bytes: Uint8Array;
   private readonly ctx: ReceiveContext;
   private readonly selfId: Uint8Array;
+  private readonly mac: BoundMac;
 
   constructor(cfg: VerifyConfig) {
     this.layout = new BatchLayout(cfg.batches, cfg.slots, cfg.maxDatagram);
@@ -76,9 +77,12 @@ export class BatchVerifier {
     this.bytes = new Uint8Array(cfg.batchSab);
     this.selfId = new Uint8Array(cfg.selfId);
     const keyBytes = new Uint8Array(cfg.keySab);
+    const keys = new Int32Array(cfg.keySab);
+    this.mac = new BoundMac(keys, keyBytes, this.bytes);
     this.ctx = {
-      keys: new Int32Array(cfg.keySab),
+      keys,
       keyBytes,
+      mac: this.mac,
       capacity: cfg.keyCapacity,
       selfHi: readU32(this.selfId, 0) | 0,
       selfLo: readU32(this.selfId, 4) | 0,
@@ -126,6 +130,11 @@ export class BatchVerifier {
     for (let j = 0; j < SENDER_ID_LEN; j++) bytes[rep + OFF_SENDER_ID + j] = this.selfId[j]!;
     writeU64Number(bytes, rep + OFF_NONCE, nonce);
     writeU64Number(bytes, rep + OFF_SEND_TS, sendTsUs);
-    macSeal(this.ctx.keys, k + KE_STATE_CUR, bytes, rep, len, this.ctx.keyBytes, (k + KE_RAW_CUR) * 4);
+    this.mac.seal(k + KE_STATE_CUR, (k + KE_RAW_CUR) * 4, rep, len);
+  }
+
+  /** Release the native MAC binding (the engine's own verifier, at close; workers end with their thread). */
+  close(): void {
+    this.mac.close();
   }
 }

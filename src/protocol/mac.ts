@@ -86,6 +86,51 @@ export function macSeal(
 }
 
 /**
+ * {@link macVerify} and {@link macSeal} bound to one key-state array (the key table, with
+ * its raw keys `keyBytes`) and one byte array holding the datagrams (a batch ring):
+ * the native kernel is then called with integers only (./native.ts). Without the native
+ * kernel — or when the thread's bindings are taken — the same calls go through
+ * macVerify/macSeal. {@link close} releases the binding.
+ */
+export class BoundMac {
+  private binding: number;
+
+  constructor(
+    readonly state: Int32Array,
+    readonly keyBytes: Uint8Array,
+    /** The only array {@link verify} and {@link seal} read and write. */
+    readonly buf: Uint8Array,
+  ) {
+    this.binding = nativeMac !== null ? nativeMac.bind(state, buf) : -1;
+  }
+
+  /** {@link macVerify} of `buf[off:off+len)` under the key state at `stateOff` (raw key at `keyBytes[rawOff]`). */
+  verify(stateOff: number, rawOff: number, off: number, len: number): boolean {
+    if (this.binding >= 0) {
+      const body = len - MAC_LEN;
+      return nativeMac!.verifyAt(this.binding, stateOff, off, body, body - HEADER_LEN, off + body);
+    }
+    return macVerify(this.state, stateOff, this.keyBytes, rawOff, this.buf, off, len);
+  }
+
+  /** {@link macSeal} of `buf[off:off+len)`. */
+  seal(stateOff: number, rawOff: number, off: number, len: number): void {
+    if (this.binding >= 0) {
+      const body = len - MAC_LEN;
+      nativeMac!.tagAt(this.binding, stateOff, off, body, body - HEADER_LEN, off + body);
+      return;
+    }
+    macSeal(this.state, stateOff, this.buf, off, len, this.keyBytes, rawOff);
+  }
+
+  /** Release the native binding (later calls take the unbound route). */
+  close(): void {
+    if (this.binding >= 0) nativeMac!.unbind(this.binding);
+    this.binding = -1;
+  }
+}
+
+/**
  * Run the kernel `iterations` times on scratch bytes so that V8 has optimised it before
  * the first real datagram: the unrolled compression is large and, until optimised, costs
  * tens of µs per call — enough for a 50 k pps burst to queue up behind it (measured:

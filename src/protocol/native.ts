@@ -26,15 +26,29 @@ export interface NativeMac {
   verify16(state: Int32Array, stateOffset: number, buf: Uint8Array, offset: number, length: number, suffix: number, tag: Uint8Array, tagOffset: number): boolean;
 }
 
+/**
+ * The addon's bound calls: `bind(state, bytes)` once per (key table, batch ring) —
+ * a binding number, or -1 when the thread's 64 bindings are taken — then integers only
+ * per call (≈ 50 ns less per MAC: 168 vs 218 ns at 84 B, same machine as above).
+ * The tag is read from / written to `bytes` too. `unbind` releases the arrays.
+ */
+export interface NativeMacBound {
+  bind(state: Int32Array, bytes: Uint8Array): number;
+  unbind(binding: number): void;
+  tagAt(binding: number, stateOffset: number, offset: number, length: number, suffix: number, outOffset: number): void;
+  verifyAt(binding: number, stateOffset: number, offset: number, length: number, suffix: number, tagOffset: number): boolean;
+}
+
 /** Where the build puts the addon and its status (dist/native/, beside dist/src/). */
 const ADDON = fileURLToPath(new URL('../../native/dtmesh_mac.node', import.meta.url));
 const STATUS = fileURLToPath(new URL('../../native/status.json', import.meta.url));
 
-function load(): { mac: NativeMac | null; status: string } {
+function load(): { mac: (NativeMac & NativeMacBound) | null; status: string } {
   if (process.env.DTMESH_NATIVE === '0') return { mac: null, status: 'off (DTMESH_NATIVE=0)' };
   try {
-    const mac = createRequire(import.meta.url)(ADDON) as NativeMac;
-    if (typeof mac.tag16 !== 'function' || typeof mac.verify16 !== 'function') return { mac: null, status: 'not usable (the addon lacks tag16/verify16)' };
+    const mac = createRequire(import.meta.url)(ADDON) as NativeMac & NativeMacBound;
+    const fns = ['tag16', 'verify16', 'bind', 'unbind', 'tagAt', 'verifyAt'] as const;
+    if (fns.some((f) => typeof mac[f] !== 'function')) return { mac: null, status: 'not usable (an older build: run npm run build)' };
     return { mac, status: 'native' };
   } catch {
     let why = 'not built';
@@ -51,7 +65,7 @@ function load(): { mac: NativeMac | null; status: string } {
 const loaded = load();
 
 /** The native kernel, or null (then the JS kernel and node:crypto are used). */
-export const nativeMac: NativeMac | null = loaded.mac;
+export const nativeMac: (NativeMac & NativeMacBound) | null = loaded.mac;
 
 /** `'native'`, or why not (one line, for the benchmarks' machine line and the tests). */
 export const nativeMacStatus: string = loaded.status;

@@ -50,7 +50,7 @@ import {
   V_UNKNOWN_SENDER,
 } from '../verdict.js';
 import { readU32, readU64Number } from './codec.js';
-import { macVerify } from './mac.js';
+import { macVerify, type BoundMac } from './mac.js';
 
 /** What the stateless checks need; the same object serves every datagram of a thread. */
 export interface ReceiveContext {
@@ -58,6 +58,8 @@ export interface ReceiveContext {
   readonly keys: Int32Array;
   /** Byte view of the same buffer (raw keys for the large-datagram MAC path). */
   readonly keyBytes: Uint8Array;
+  /** MAC calls bound to `keys` and the batch ring (used when `buf` is that ring), or null. */
+  readonly mac?: BoundMac | null;
   /** Entries per key-table half (a power of two). */
   readonly capacity: number;
   /** The receiver's own sender_id as two big-endian u32. */
@@ -132,9 +134,12 @@ export function checkDatagram(
   const k = findKeyEntry(keys, ctx.capacity, half, idHi, idLo);
   if (k < 0) return V_UNKNOWN_SENDER;
   // c2 bad_mac: current key, then the previous root's during its grace period
-  if (!macVerify(keys, k + KE_STATE_CUR, ctx.keyBytes, (k + KE_RAW_CUR) * 4, buf, off, len)) {
+  const bound = ctx.mac != null && ctx.mac.buf === buf ? ctx.mac : null;
+  if (!(bound !== null ? bound.verify(k + KE_STATE_CUR, (k + KE_RAW_CUR) * 4, off, len) : macVerify(keys, k + KE_STATE_CUR, ctx.keyBytes, (k + KE_RAW_CUR) * 4, buf, off, len))) {
     if (keys[k + KE_HAS_PREV] === 0) return V_BAD_MAC;
-    if (!macVerify(keys, k + KE_STATE_PREV, ctx.keyBytes, (k + KE_RAW_PREV) * 4, buf, off, len)) return V_BAD_MAC;
+    if (!(bound !== null ? bound.verify(k + KE_STATE_PREV, (k + KE_RAW_PREV) * 4, off, len) : macVerify(keys, k + KE_STATE_PREV, ctx.keyBytes, (k + KE_RAW_PREV) * 4, buf, off, len))) {
+      return V_BAD_MAC;
+    }
   }
   // c3 stale: clock window; the restart fence needs replay state, so it is flagged here
   const ts = readU64Number(buf, off + OFF_SEND_TS);

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { createHmac, randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { macRoute } from '../../src/protocol/mac.js';
@@ -32,6 +33,51 @@ test('native kernel: arguments out of range write nothing and verify nothing', {
   assert.equal(nativeMac.verify16(state, 0, buf, 0, 68, 34, out, 17), false, 'tag beyond the buffer: false');
   assert.equal(nativeMac.verify16(state, 9, buf, 0, 68, 34, out, 0), false, 'state beyond the array: false');
   assert.match(macRoute(), /native kernel/);
+});
+
+test('native kernel, bound calls: same MAC as node:crypto on 20,000 random cases; out of range and unbound write nothing; 64 bindings per thread', { skip }, () => {
+  assert.ok(nativeMac !== null, `native kernel ${nativeMacStatus}: CI builds it`);
+  const state = new Int32Array(new SharedArrayBuffer(4 * HMAC_STATE_WORDS * 4));
+  const bytes = new Uint8Array(new SharedArrayBuffer(4096));
+  const h = nativeMac.bind(state, bytes);
+  assert.ok(h >= 0);
+  const keys = Array.from({ length: 4 }, (_, i) => {
+    const key = randomBytes(i === 3 ? 100 : 32);
+    hmacPrecompute(key, state, i * HMAC_STATE_WORDS);
+    return key;
+  });
+  const sfx = Buffer.alloc(4);
+  for (let c = 0; c < 20_000; c++) {
+    const ki = c & 3;
+    const n = c < 2100 ? c % 2100 : (c * 7919) % 2100;
+    const off = 1 + (c % 61);
+    bytes.set(randomBytes(n), off);
+    const suffix = (c * 2654435761) >>> 0;
+    sfx.writeUInt32BE(suffix);
+    const ref = createHmac('sha256', keys[ki]!).update(bytes.subarray(off, off + n)).update(sfx).digest();
+    const out = 2200 + (c % 100);
+    nativeMac.tagAt(h, ki * HMAC_STATE_WORDS, off, n, suffix, out);
+    assert.ok(Buffer.from(bytes.subarray(out, out + 16)).equals(ref.subarray(0, 16)), `case ${c}, n ${n}`);
+    assert.equal(nativeMac.verifyAt(h, ki * HMAC_STATE_WORDS, off, n, suffix, out), true);
+    bytes[out + (c % 16)]! ^= 1 << (c % 8);
+    assert.equal(nativeMac.verifyAt(h, ki * HMAC_STATE_WORDS, off, n, suffix, out), false, `flipped tag accepted, case ${c}`);
+  }
+  bytes.fill(0xee, 3000, 3100);
+  for (const [so, off, len, oo] of [[4 * HMAC_STATE_WORDS - 15, 0, 68, 3000], [0, 4090, 68, 3000], [0, 0, 68, 4081], [-1, 0, 68, 3000], [0, -5, 68, 3000]] as const) {
+    nativeMac.tagAt(h, so, off, len, 34, oo);
+    assert.equal(nativeMac.verifyAt(h, so, off, len, 34, oo), false);
+  }
+  nativeMac.tagAt(h + 1000, 0, 0, 68, 34, 3000);
+  assert.ok(bytes.subarray(3000, 3100).every((b) => b === 0xee), 'nothing written out of range or for a bad binding');
+  nativeMac.unbind(h);
+  nativeMac.tagAt(h, 0, 0, 68, 34, 3000);
+  assert.ok(bytes.subarray(3000, 3016).every((b) => b === 0xee), 'an unbound binding writes nothing');
+  const taken: number[] = [];
+  for (let i = 0; i < 70; i++) taken.push(nativeMac.bind(state, bytes));
+  assert.ok(taken.includes(-1), 'bindings are bounded');
+  assert.ok(taken.filter((t) => t >= 0).length <= 64);
+  for (const t of taken) if (t >= 0) nativeMac.unbind(t);
+  assert.ok(nativeMac.bind(state, bytes) >= 0, 'unbound slots are reused');
 });
 
 test('DTMESH_NATIVE=0: the JS kernel + node:crypto route passes every shared vector', () => {
