@@ -122,6 +122,58 @@ export class BatchRing {
 }
 
 /**
+ * Stage 5's bookkeeping (ENGINE.md "reply"): which collected batches still have REPLYs on
+ * their way out. A batch's bytes may be reused only once its sends completed; sends on one
+ * socket complete in order, so a batch is free once the completed count reaches the count
+ * issued when it was closed. Only tracked sends (those with a completion callback) count.
+ * Kept by the engine's thread and by each extra socket thread for its own socket.
+ */
+export class SendLedger {
+  /** Tracked sends issued. */
+  issued = 0;
+  /** Tracked sends completed. */
+  done = 0;
+  private readonly releaseAt: Float64Array;
+  private readonly queue: number[] = []; // closed batches, oldest first
+
+  /**
+   * `free` gets each batch whose sends completed; `after` runs once a completion has been
+   * handled (the owner checks whether it has drained).
+   */
+  constructor(
+    batches: number,
+    private readonly free: (b: number) => void,
+    private readonly after: () => void,
+  ) {
+    this.releaseAt = new Float64Array(batches);
+  }
+
+  /** The completion callback of a tracked send. */
+  readonly onSent = (): void => {
+    this.done++;
+    this.release();
+    this.after();
+  };
+
+  /** Every send of batch `b` has been issued (possibly none). */
+  closeBatch(b: number): void {
+    this.releaseAt[b] = this.issued;
+    this.queue.push(b);
+  }
+
+  /** Hand every batch whose sends all completed, oldest first, to `free`. */
+  release(): void {
+    const q = this.queue;
+    while (q.length > 0 && this.releaseAt[q[0]!]! <= this.done) this.free(q.shift()!);
+  }
+
+  /** No batch waiting for its sends, and every tracked send completed. */
+  get idle(): boolean {
+    return this.queue.length === 0 && this.done === this.issued;
+  }
+}
+
+/**
  * Copy one received datagram into global slot `s`: length, cleared flags, receive time,
  * bytes (the one copy ENGINE.md allows; a datagram longer than the slot keeps only its
  * length and is judged `malformed`). Shared by the engine's socket thread and the extra

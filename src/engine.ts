@@ -27,7 +27,7 @@ import * as os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import { B_FREE, B_SENDING, B_VERIFIED, BatchRing } from './batch.js';
+import { B_FREE, B_SENDING, B_VERIFIED, BatchRing, SendLedger } from './batch.js';
 import { nowUs } from './clock.js';
 import { collectBatch, type CollectSink } from './collect.js';
 import { DtmeshError } from './errors.js';
@@ -254,11 +254,8 @@ export class Engine extends EventEmitter {
   private closed: Promise<EngineStats> | null = null;
   private drained: (() => void) | null = null;
   private lastSentNonce = 0;
-  private sendsIssued = 0;
-  private sendsDone = 0;
-  private readonly releaseAt: Float64Array;
+  private readonly sends: SendLedger;
   private readonly batchNonce: Float64Array; // first reserved reply nonce per batch
-  private readonly sendingQueue: number[] = [];
   private graceTimer: NodeJS.Timeout | null = null;
   private readonly peerIds = new Map<string, Uint8Array>();
   private readonly punch: PunchPolicy | null;
@@ -304,7 +301,7 @@ export class Engine extends EventEmitter {
     this.filter = new ReplayFilter(replayWindow, Math.max(16, this.keyring.peerSlots));
     this.publishKeys();
     this.ring = new BatchRing(batches * this.sockets, this.batchSize, this.maxDatagram, batches);
-    this.releaseAt = new Float64Array(batches * this.sockets);
+    this.sends = new SendLedger(batches * this.sockets, (b) => this.ring.release(b), () => this.checkDrained());
     this.replyViews = new Array<Buffer | undefined>(batches * this.sockets * this.batchSize).fill(undefined); // dense, not a sparse dictionary
     this.batchNonce = new Float64Array(batches * this.sockets);
     this.nonces = new NonceCounter(this.stateDir);
@@ -691,8 +688,7 @@ export class Engine extends EventEmitter {
         continue;
       }
       ring.state[b] = B_SENDING;
-      this.releaseAt[b] = this.sendsIssued;
-      this.sendingQueue.push(b);
+      this.sends.closeBatch(b);
     }
     this.releaseSent();
   }
@@ -736,8 +732,8 @@ export class Engine extends EventEmitter {
     const ring = this.ring;
     const view = replyView(this.replyViews, ring.bytes, ring.layout.replyOffset(s), s, ring.ints[ring.layout.metaIndex(s) + M_LENGTH]!);
     if (track) {
-      this.sendsIssued++;
-      this.socket.send(view, ring.port[s]!, ring.addr[s]!, this.onSent);
+      this.sends.issued++;
+      this.socket.send(view, ring.port[s]!, ring.addr[s]!, this.sends.onSent);
     } else this.socket.send(view, ring.port[s]!, ring.addr[s]!);
   }
   private readonly replyViews: Array<Buffer | undefined>;
@@ -819,15 +815,9 @@ export class Engine extends EventEmitter {
     } satisfies PunchHintEvent);
   }
 
-  private readonly onSent = (): void => {
-    this.sendsDone++;
-    this.releaseSent();
-  };
-
   /** Free collected batches whose replies have all left (sends complete in FIFO order). */
   private releaseSent(): void {
-    const q = this.sendingQueue;
-    while (q.length > 0 && this.releaseAt[q[0]!]! <= this.sendsDone) this.ring.release(q.shift()!);
+    this.sends.release();
     this.checkDrained();
   }
 
@@ -841,7 +831,7 @@ export class Engine extends EventEmitter {
       this.filling < 0 &&
       this.ring.freeCount === this.ring.owned &&
       this.ring.head() < 0 &&
-      this.sendsDone === this.sendsIssued &&
+      this.sends.idle &&
       this.lanes.every((l) => l.drained)
     );
   }

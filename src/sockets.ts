@@ -17,7 +17,7 @@
  * every message, so the books stay exact (`received = accepted + Σ dropped`).
  */
 import * as dgram from 'node:dgram';
-import { writeSlot } from './batch.js';
+import { SendLedger, writeSlot } from './batch.js';
 import { nowUs } from './clock.js';
 import { BatchLayout, F_SEND, M_FLAGS, M_LENGTH } from './layout.js';
 import { literalLookup } from './udp.js';
@@ -97,10 +97,7 @@ export class SocketThread {
   private stopping = false;
   private received = 0;
   private overload = 0;
-  private sendsIssued = 0;
-  private sendsDone = 0;
-  private readonly sending: number[] = []; // batches waiting for their sends, FIFO
-  private readonly releaseAt: Float64Array;
+  private readonly sends: SendLedger;
   private readonly replyViews: Array<Buffer | undefined>;
 
   constructor(
@@ -116,7 +113,7 @@ export class SocketThread {
     this.port = new Int32Array(slotsTotal);
     this.free = cfg.own.slice().reverse();
     this.count = new Int32Array(cfg.batches);
-    this.releaseAt = new Float64Array(cfg.batches);
+    this.sends = new SendLedger(cfg.batches, (b) => void this.free.push(b), () => this.checkDrained());
     this.replyViews = new Array<Buffer | undefined>(slotsTotal).fill(undefined); // dense, not a sparse dictionary
     // reusePort is typed from @types/node 22 on; Node 20 would ignore it (we never ask it there)
     this.socket = dgram.createSocket({ type: cfg.type, reusePort: cfg.reusePort, lookup: literalLookup } as dgram.SocketOptions);
@@ -221,33 +218,23 @@ export class SocketThread {
         const view = replyView(this.replyViews, this.bytes, layout.replyOffset(held), held, ints[layout.metaIndex(held) + M_LENGTH]!);
         if (s >= 0) this.socket.send(view, this.port[held]!, this.addr[held]!);
         else {
-          this.sendsIssued++;
-          this.socket.send(view, this.port[held]!, this.addr[held]!, this.onSent);
+          this.sends.issued++;
+          this.socket.send(view, this.port[held]!, this.addr[held]!, this.sends.onSent);
         }
       }
       held = s;
     }
-    this.releaseAt[b] = this.sendsIssued;
-    this.sending.push(b);
-    this.releaseSent();
+    this.sends.closeBatch(b);
+    this.sends.release();
+    this.checkDrained();
     if (this.filling >= 0 && this.inFlight === 0) this.post();
   }
 
-  private readonly onSent = (): void => {
-    this.sendsDone++;
-    this.releaseSent();
-  };
-
-  private releaseSent(): void {
-    const q = this.sending;
-    while (q.length > 0 && this.releaseAt[q[0]!]! <= this.sendsDone) this.free.push(q.shift()!);
-    this.checkDrained();
-  }
 
   private drainedSent = false;
 
   private checkDrained(): void {
-    if (!this.stopping || this.drainedSent || this.inFlight > 0 || this.filling >= 0 || this.sending.length > 0) return;
+    if (!this.stopping || this.drainedSent || this.inFlight > 0 || this.filling >= 0 || !this.sends.idle) return;
     this.drainedSent = true;
     this.out.postMessage({ t: 'drained', received: this.takeReceived(), overload: this.takeOverload() });
   }

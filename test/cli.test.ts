@@ -91,11 +91,9 @@ test('bad flags, invalid IDs, unsafe key file, port in use: one line, exit 2 or 
   }
 });
 
-test('serve says in one line at start when the system caps the receive buffer it asks for', { skip: process.platform !== 'linux' && 'net.core.rmem_max is Linux' }, async () => {
-  const dir = tmp();
-  run(['keys', 'init', '--state-dir', dir]);
-  const rmemMax = Number(fs.readFileSync('/proc/sys/net/core/rmem_max', 'utf8'));
-  const child = spawn(process.execPath, [cli, 'serve', '--state-dir', dir, '--tenant', 't', '--agent', 'a', '--peers', 'b', '--listen', '127.0.0.1:0', '--recv-buffer', String(rmemMax * 2)], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Start `serve args`, wait (≤ 15 s) until it listens, stop it with `signal`; its exit code and output. */
+async function serveStartStop(args: string[], signal: NodeJS.Signals): Promise<{ code: number | null; out: string; err: string }> {
+  const child = spawn(process.execPath, [cli, 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout.on('data', (d) => (out += d));
@@ -103,8 +101,17 @@ test('serve says in one line at start when the system caps the receive buffer it
   const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
   const deadline = Date.now() + 15_000;
   while (!/listening on/.test(out) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  child.kill('SIGINT');
-  assert.equal(await exited, 0);
+  child.kill(signal);
+  const code = await exited;
+  return { code, out, err };
+}
+
+test('serve says in one line at start when the system caps the receive buffer it asks for', { skip: process.platform !== 'linux' && 'net.core.rmem_max is Linux' }, async () => {
+  const dir = tmp();
+  run(['keys', 'init', '--state-dir', dir]);
+  const rmemMax = Number(fs.readFileSync('/proc/sys/net/core/rmem_max', 'utf8'));
+  const { code, err } = await serveStartStop(['--state-dir', dir, '--tenant', 't', '--agent', 'a', '--peers', 'b', '--listen', '127.0.0.1:0', '--recv-buffer', String(rmemMax * 2)], 'SIGINT');
+  assert.equal(code, 0);
   oneLine(err);
   assert.match(err, new RegExp(`capped by net\\.core\\.rmem_max = ${rmemMax}`));
 });
@@ -118,16 +125,8 @@ test('serve --sockets 2: two sockets where Node has reusePort, else one and a on
     oneLine(r.err);
     assert.match(r.err, /--sockets/);
   }
-  const child = spawn(process.execPath, [cli, 'serve', '--state-dir', dir, '--tenant', 't', '--agent', 'a', '--peers', 'b', '--listen', '127.0.0.1:0', '--sockets', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (err += d));
-  const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
-  const deadline = Date.now() + 15_000;
-  while (!/listening on/.test(out) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  child.kill('SIGTERM');
-  assert.equal(await exited, 0);
+  const { code, out, err } = await serveStartStop(['--state-dir', dir, '--tenant', 't', '--agent', 'a', '--peers', 'b', '--listen', '127.0.0.1:0', '--sockets', '2'], 'SIGTERM');
+  assert.equal(code, 0);
   if (reusePortSupported()) {
     assert.match(out, /with \d+ workers, 2 sockets,/);
     assert.equal(err, '');

@@ -77,24 +77,37 @@ static int compute(napi_env env, napi_callback_info info, uint8_t **tagp, uint8_
   return 0;
 }
 
-static napi_value tag16(napi_env env, napi_callback_info info) {
+/* Reads a call's arguments and computes its MAC (compute / compute_at below). */
+typedef int (*compute_fn)(napi_env env, napi_callback_info info, uint8_t **tagp, uint8_t mac32[32]);
+
+/* Write the 16-byte tag where the call says; nothing when an argument is out of range. */
+static napi_value tag_with(napi_env env, napi_callback_info info, compute_fn f) {
   uint8_t m[32];
   uint8_t *out;
-  if (compute(env, info, &out, m) == 0) memcpy(out, m, 16);
+  if (f(env, info, &out, m) == 0) memcpy(out, m, 16);
   return NULL;
 }
 
-static napi_value verify16(napi_env env, napi_callback_info info) {
+/* Compare with the tag where the call says: OR of XORs, no early exit; false when out of range. */
+static napi_value verify_with(napi_env env, napi_callback_info info, compute_fn f) {
   uint8_t m[32];
   uint8_t *tag;
   napi_value r;
   uint8_t d = 1;
-  if (compute(env, info, &tag, m) == 0) {
+  if (f(env, info, &tag, m) == 0) {
     d = 0;
-    for (int i = 0; i < 16; i++) d |= (uint8_t)(m[i] ^ tag[i]); /* no early exit */
+    for (int i = 0; i < 16; i++) d |= (uint8_t)(m[i] ^ tag[i]);
   }
   napi_get_boolean(env, d == 0, &r);
   return r;
+}
+
+static napi_value tag16(napi_env env, napi_callback_info info) {
+  return tag_with(env, info, compute);
+}
+
+static napi_value verify16(napi_env env, napi_callback_info info) {
+  return verify_with(env, info, compute);
 }
 
 /*
@@ -191,23 +204,11 @@ static int compute_at(napi_env env, napi_callback_info info, uint8_t **tagp, uin
 }
 
 static napi_value tag_at(napi_env env, napi_callback_info info) {
-  uint8_t m[32];
-  uint8_t *out;
-  if (compute_at(env, info, &out, m) == 0) memcpy(out, m, 16);
-  return NULL;
+  return tag_with(env, info, compute_at);
 }
 
 static napi_value verify_at(napi_env env, napi_callback_info info) {
-  uint8_t m[32];
-  uint8_t *tag;
-  napi_value r;
-  uint8_t d = 1;
-  if (compute_at(env, info, &tag, m) == 0) {
-    d = 0;
-    for (int i = 0; i < 16; i++) d |= (uint8_t)(m[i] ^ tag[i]); /* no early exit */
-  }
-  napi_get_boolean(env, d == 0, &r);
-  return r;
+  return verify_with(env, info, compute_at);
 }
 
 NAPI_MODULE_INIT() {
