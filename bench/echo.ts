@@ -1,9 +1,9 @@
 /**
  * The ceiling of one Node.js UDP socket: a crypto-free echo server. Every datagram is
  * sent straight back to where it came from, the way the responders reply (`send(msg,
- * port, address)`, with the engine's socket options), so the end-to-end benchmark can tell how much of a responder's
- * cost is the socket itself (one `recvmsg` and one `sendmsg` per datagram, ENGINE.md
- * "Platform facts").
+ * port, address)`, with the engine's socket options, src/udp.ts), so the end-to-end
+ * benchmark can tell how much of a responder's cost is the socket itself (one `recvmsg`
+ * and one `sendmsg` per datagram, ENGINE.md "Platform facts").
  */
 import * as dgram from 'node:dgram';
 import { literalLookup } from '../src/udp.js';
