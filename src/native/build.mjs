@@ -17,7 +17,11 @@ fs.rmSync(path.join(out, 'dtmesh_mac.node'), { force: true });
 const gyp =
   process.env.npm_config_node_gyp ??
   path.join(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
-const r = spawnSync(process.execPath, [gyp, 'rebuild', `--directory=${here}`], { encoding: 'utf8' });
+const args = [gyp, 'rebuild', `--directory=${here}`];
+// without npm's nodedir setting, use this Node's own headers when it has them (no download)
+const prefix = path.resolve(path.dirname(process.execPath), '..');
+if (!process.env.npm_config_nodedir && fs.existsSync(path.join(prefix, 'include', 'node', 'node_api.h'))) args.push(`--nodedir=${prefix}`);
+const r = spawnSync(process.execPath, args, { encoding: 'utf8' });
 const built = path.join(here, 'build', 'Release', 'dtmesh_mac.node');
 let status;
 if (r.status === 0 && fs.existsSync(built)) {
