@@ -126,10 +126,11 @@ export interface EngineOptions {
    * Batches of fewer datagrams than this are verified on the engine's own thread, by the
    * same code the workers run; larger ones go to the pool. 0–4096, default 64. A pool
    * round trip costs this thread 20–57 µs plus ≈ 40 µs of wake-up latency each way, while
-   * verifying one datagram costs ≈ 1.2 µs, so a task must carry ≥ 64 datagrams to pay
-   * off (ENGINE.md platform facts; measured with `npm run bench`: max held rate 140 k →
-   * 170 k/s, receive→verdict p99 at half rate 3767 → 96 µs, 2-core Xeon VM, Node 20).
-   * 0 sends every batch to the pool.
+   * verifying a PROBE and signing its REPLY costs ≈ 0.35 µs with the native MAC kernel
+   * (≈ 1.2 µs with the JS one), so a task must carry ≥ 64 datagrams to pay off (ENGINE.md
+   * platform facts). Measured with `npm run bench -- --quick --inline-below N` (2-core Xeon
+   * VM, Node 20, native kernel): max held rate 70 k/s with 0, 200 k/s with 64 and with 256;
+   * receive→verdict p99 at half rate 440, 73 and 119 µs. 0 sends every batch to the pool.
    */
   inlineBelow?: number;
   /** Socket receive buffer to ask for, bytes; default 4 MiB (the kernel may cap it). */
