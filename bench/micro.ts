@@ -50,6 +50,7 @@ import { senderIdOf } from '../src/protocol/ids.js';
 import { derivePairKey } from '../src/protocol/keys.js';
 import { macSeal } from '../src/protocol/mac.js';
 import { nativeMac, nativeMacStatus } from '../src/protocol/native.js';
+import { literalLookup } from '../src/udp.js';
 import { checkDatagram, type ReceiveContext } from '../src/protocol/receive.js';
 import { ReplayFilter } from '../src/protocol/replay.js';
 import { HMAC_STATE_WORDS, hmacPrecompute, hmacTag16 } from '../src/protocol/sha256.js';
@@ -393,6 +394,12 @@ function macGroup(c: Ctx): void {
         nat.tag16(state, 0, mem, (i & 15) * 2048, body, body - 34, out, 0);
         sink ^= out[0]!;
       });
+      // as the engine calls it: bound once to the key state and the bytes (tag written after each datagram's body)
+      const binding = nat.bind(state, mem);
+      addOp(c, 'mac', `native bound tagAt ${size} B (the engine)`, batch, (i) => {
+        nat.tagAt(binding, 0, (i & 15) * 2048, body, body - 34, (i & 15) * 2048 + body);
+        sink ^= mem[(i & 15) * 2048 + body]!;
+      });
     }
     addOp(c, 'mac', `node:crypto createHmac ${size} B`, batch, (i) => {
       suffix.writeUInt32BE(body - 34, 0);
@@ -402,27 +409,39 @@ function macGroup(c: Ctx): void {
 }
 
 async function dgramGroup(c: Ctx, cleanups: Array<() => Promise<void>>): Promise<void> {
-  const bind = async (): Promise<dgram.Socket> => {
-    const s = dgram.createSocket('udp4');
+  const bind = async (opts: Partial<dgram.SocketOptions> = {}): Promise<dgram.Socket> => {
+    const s = dgram.createSocket({ type: 'udp4', ...opts } as dgram.SocketOptions);
     await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
     return s;
   };
   const target = await bind(); // never read: the kernel drops what overflows, the sender's cost is the same
   const a = await bind();
   const b = await bind();
+  const e = await bind({ lookup: literalLookup }); // the engine's socket options (src/udp.ts)
   const port = target.address().port;
   b.connect(port, '127.0.0.1');
   await new Promise<void>((r) => b.once('connect', () => r()));
   const msg = Buffer.alloc(84, 0x5a);
   cleanups.push(async () => {
-    for (const s of [a, b, target]) s.close();
+    for (const s of [a, b, e, target]) s.close();
   });
-  // each sample ends when the last send of its batch has been handed to the kernel
-  addAsyncOp(c, 'dgram', 'send 84 B to HOST, PORT (as the responders reply)', 64, (n) => new Promise((resolve) => {
-    let left = n;
-    const done = (): void => void (--left === 0 && resolve());
-    for (let i = 0; i < n; i++) a.send(msg, port, '127.0.0.1', done);
-  }));
+  // Each sample ends when the last send of its batch has been handed to the kernel (sends
+  // complete in order). `everyCallback` false is what the engine's socket thread does: a
+  // completion callback on a batch's last send only; socket `e` has its lookup (src/udp.ts).
+  const toHostPort = (name: string, s: dgram.Socket, everyCallback: boolean): void =>
+    addAsyncOp(c, 'dgram', name, 64, (n) => new Promise((resolve) => {
+      let left = n;
+      const done = (): void => void (--left === 0 && resolve());
+      for (let i = 0; i < n - 1; i++) {
+        if (everyCallback) s.send(msg, port, '127.0.0.1', done);
+        else s.send(msg, port, '127.0.0.1');
+      }
+      s.send(msg, port, '127.0.0.1', everyCallback ? done : () => resolve());
+    }));
+  toHostPort('send 84 B to HOST, PORT (as the responders reply)', a, true);
+  toHostPort('send 84 B to HOST, PORT, callback on the last of 64 only', a, false);
+  toHostPort('send 84 B to HOST, PORT, literalLookup (engine sockets)', e, true);
+  toHostPort('send 84 B to HOST, PORT, literalLookup, callback on the last only (the engine)', e, false);
   addAsyncOp(c, 'dgram', 'send 84 B on a connected socket', 64, (n) => new Promise((resolve) => {
     let left = n;
     const done = (): void => void (--left === 0 && resolve());

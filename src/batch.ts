@@ -186,3 +186,17 @@ export function writeSlot(layout: BatchLayout, ints: Int32Array, times: Float64A
   times[layout.timeIndex(s)] = recvUs;
   if (msg.length <= layout.slotBytes) bytes.set(msg, layout.datagramOffset(s));
 }
+
+/**
+ * The REPLY of global slot `s` (`len` bytes at `bytes[off]`) as a Buffer view to send,
+ * kept per slot and remade only when the length changes: `send(buf, offset, length, …)`
+ * would make a new view for every datagram. Probes of one size reuse one view per slot.
+ */
+export function replyView(views: Array<Buffer | undefined>, bytes: Buffer, off: number, s: number, len: number): Buffer {
+  let v = views[s];
+  if (v === undefined || v.length !== len) {
+    v = bytes.subarray(off, off + len);
+    views[s] = v;
+  }
+  return v;
+}

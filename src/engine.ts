@@ -27,7 +27,7 @@ import * as os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import { B_FREE, B_SENDING, B_VERIFIED, BatchRing, SendLedger } from './batch.js';
+import { B_FREE, B_SENDING, B_VERIFIED, BatchRing, replyView, SendLedger } from './batch.js';
 import { nowUs } from './clock.js';
 import { collectBatch, type CollectSink } from './collect.js';
 import { DtmeshError } from './errors.js';
@@ -71,7 +71,7 @@ import { assertValidId, senderIdOf } from './protocol/ids.js';
 import { macSeal, warmUpMac } from './protocol/mac.js';
 import { findKeyEntry } from './protocol/receive.js';
 import { assertReplayWindow, ReplayFilter } from './protocol/replay.js';
-import { replyView, reusePortSupported, type EngineToSocketMessage, type SocketThreadConfig, type SocketThreadMessage } from './sockets.js';
+import { reusePortSupported, type EngineToSocketMessage, type SocketThreadConfig, type SocketThreadMessage } from './sockets.js';
 import { Books, type EngineStats } from './stats.js';
 import { literalLookup } from './udp.js';
 import { BatchVerifier, type VerifyConfig } from './verify.js';
@@ -228,8 +228,6 @@ export class Engine extends EventEmitter {
   readonly sockets: number;
   /** One line when `sockets` could not be honoured (Node without `reusePort`), else null. */
   readonly socketsNote: string | null;
-  private readonly separatePorts: boolean;
-  private readonly batchesPerSocket: number;
   readonly batchSize: number;
   readonly maxDatagram: number;
   readonly rotationGraceMs: number;
@@ -278,14 +276,12 @@ export class Engine extends EventEmitter {
     this.batchSize = intOption(opts.batchSize, 'batchSize', 1, 4096, 256);
     const batches = intOption(opts.batches, 'batches', 2, 1024, 4 * this.workers + 4);
     const socketsAsked = intOption(opts.sockets, 'sockets', 1, 64, 1);
-    this.separatePorts = opts.separatePorts === true;
-    const canReuse = this.separatePorts || reusePortSupported();
+    const canReuse = opts.separatePorts === true || reusePortSupported();
     this.sockets = canReuse ? socketsAsked : 1;
     this.socketsNote =
       socketsAsked > 1 && !canReuse
         ? `${socketsAsked} sockets asked for, but Node ${process.version} has no reusePort (Node >= 22.12 or >= 23.1): serving on one socket`
         : null;
-    this.batchesPerSocket = batches;
     this.maxDatagram = intOption(opts.maxDatagram, 'maxDatagram', MIN_DATAGRAM, 65507, DEFAULT_MAX_DATAGRAM);
     const clockWindowMs = intOption(opts.clockWindowMs, 'clockWindowMs', 1, 3_600_000, 5000);
     this.rotationGraceMs = intOption(opts.rotationGraceMs, 'rotationGraceMs', 0, 86_400_000, 60_000);
@@ -418,7 +414,7 @@ export class Engine extends EventEmitter {
    */
   private async startSocketThreads(host: string, reusePort: boolean): Promise<void> {
     const file = fileURLToPath(new URL('../workers/socket.js', import.meta.url));
-    const per = this.batchesPerSocket;
+    const per = this.ring.owned; // batches per socket: the engine's own are 0 … per-1
     const waits: Promise<void>[] = [];
     for (let k = 1; k < this.sockets; k++) {
       const cfg: SocketThreadConfig = {
@@ -680,7 +676,7 @@ export class Engine extends EventEmitter {
       collectBatch(ring, b, this.filter, this.books, this.sink, nowUs());
       this.flushHeld();
       this.keyTable.unpin(ring.ints[ring.layout.headerIndex(b) + H_KEY_HALF]!);
-      const k = Math.floor(b / this.batchesPerSocket);
+      const k = Math.floor(b / ring.owned);
       if (k > 0) {
         // a socket thread's batch: it sends the REPLYs marked F_SEND and reuses the batch
         ring.state[b] = B_FREE;
@@ -706,7 +702,7 @@ export class Engine extends EventEmitter {
       if (nonce <= this.lastSentNonce) nonce = this.resign(s, off, len);
       this.lastSentNonce = nonce;
       this.books.replied++;
-      if (this.collecting >= this.batchesPerSocket) {
+      if (this.collecting >= ring.owned) {
         const mi = ring.layout.metaIndex(s);
         ring.ints[mi + M_FLAGS] = ring.ints[mi + M_FLAGS]! | F_SEND; // the batch's socket thread sends it
         return;
@@ -726,8 +722,8 @@ export class Engine extends EventEmitter {
   /**
    * Send the REPLY in slot `s`. Only the last REPLY of a batch is sent with a completion
    * callback (sends complete in order, so its completion frees the batch): a callback
-   * costs a `process.nextTick` per send (0.1–0.2 µs of this thread: a 200,000-send loop
-   * on loopback, 2.80 vs 2.68 µs per send, 2-core Xeon VM, Node 20).
+   * costs a `process.nextTick` per send (0.05–0.13 µs of this thread over 4 runs of `npm
+   * run bench:micro -- --only dgram`, e.g. 1317 vs 1257 ns per send, 2-core Xeon VM, Node 20).
    */
   private sendReply(s: number, track: boolean): void {
     const ring = this.ring;

@@ -17,7 +17,7 @@
  * every message, so the books stay exact (`received = accepted + Σ dropped`).
  */
 import * as dgram from 'node:dgram';
-import { SendLedger, writeSlot } from './batch.js';
+import { replyView, SendLedger, writeSlot } from './batch.js';
 import { nowUs } from './clock.js';
 import { BatchLayout, F_SEND, M_FLAGS, M_LENGTH } from './layout.js';
 import { literalLookup } from './udp.js';
@@ -26,20 +26,6 @@ import { literalLookup } from './udp.js';
 export function reusePortSupported(version: string = process.versions.node): boolean {
   const [major = 0, minor = 0] = version.split('.').map(Number);
   return major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
-}
-
-/**
- * The REPLY of global slot `s` (`len` bytes at `bytes[off]`) as a Buffer view to send,
- * kept per slot and remade only when the length changes: `send(buf, offset, length, …)`
- * would make a new view for every datagram. Probes of one size reuse one view per slot.
- */
-export function replyView(views: Array<Buffer | undefined>, bytes: Buffer, off: number, s: number, len: number): Buffer {
-  let v = views[s];
-  if (v === undefined || v.length !== len) {
-    v = bytes.subarray(off, off + len);
-    views[s] = v;
-  }
-  return v;
 }
 
 /** What one extra socket thread is given (`workerData`). */

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { BatchRing, SendLedger } from '../src/batch.js';
+import { BatchRing, replyView, SendLedger } from '../src/batch.js';
 
 test('a ring owning 3 of 6 batches hands out only those three, then -1; released ones come back', () => {
   const ring = new BatchRing(6, 4, 100, 3);
@@ -38,4 +38,18 @@ test('send ledger: a batch is free only once every tracked send issued before it
   assert.deepEqual(freed, [2, 0, 3]);
   assert.equal(after, 1);
   assert.equal(l.idle, true);
+});
+
+test('replyView: one view per slot, reused while the length stays, remade when it changes', () => {
+  const bytes = Buffer.from(new SharedArrayBuffer(1024));
+  const views: Array<Buffer | undefined> = new Array(4).fill(undefined);
+  const v1 = replyView(views, bytes, 100, 2, 84);
+  assert.equal(v1.length, 84);
+  assert.equal(v1.byteOffset, 100);
+  assert.equal(replyView(views, bytes, 100, 2, 84), v1, 'same length: the same view, nothing allocated');
+  const v2 = replyView(views, bytes, 100, 2, 60);
+  assert.notEqual(v2, v1);
+  assert.equal(v2.length, 60);
+  bytes[100] = 7;
+  assert.equal(v2[0], 7, 'a view over the ring, not a copy');
 });

@@ -7,9 +7,9 @@
  * Why native code: on the socket thread the MAC is most of what the engine adds to a
  * bare socket (two per datagram: verify the PROBE, sign the REPLY), and no library
  * offers a keyed-state HMAC without a per-call object. Measured (`npm run bench:micro`,
- * Intel Xeon 2.6 GHz with SHA-NI, 2-core VM, Node v20.20.2): 84-byte datagram 206 ns vs
- * 489 ns for the JS kernel and ≈ 2.5 µs for `createHmac`; 1400 bytes 855 ns vs 3955 ns
- * (JS) and ≈ 3.0 µs (`createHmac`). It is tested differentially against node:crypto on
+ * Intel Xeon 2.6 GHz with SHA-NI, 2-core VM, Node v20.20.2): 84-byte datagram 216 ns vs
+ * 498 ns for the JS kernel and 1901 ns for `createHmac`; 1400 bytes 872 ns vs 3954 ns
+ * (JS) and 2652 ns (`createHmac`). It is tested differentially against node:crypto on
  * the same 200,000 cases as the JS kernel (test/protocol/sha256.test.ts).
  *
  * `npm install` builds it (`src/native/build.mjs`, node-gyp); where that is impossible
@@ -29,7 +29,8 @@ export interface NativeMac {
 /**
  * The addon's bound calls: `bind(state, bytes)` once per (key table, batch ring) —
  * a binding number, or -1 when the thread's 64 bindings are taken — then integers only
- * per call (≈ 50 ns less per MAC: 168 vs 218 ns at 84 B, same machine as above).
+ * per call (≈ 50 ns less per MAC: 165 vs 217 ns at 84 B, `bench:micro` "native bound tagAt",
+ * same machine as above).
  * The tag is read from / written to `bytes` too. `unbind` releases the arrays.
  */
 export interface NativeMacBound {
