@@ -7,7 +7,8 @@
  * A batch moves FREE → FILLING → VERIFYING → VERIFIED → SENDING → FREE; only the
  * socket thread changes states, so they are plain memory, not atomics.
  */
-import { BatchLayout, M_FLAGS, M_LENGTH } from './layout.js';
+import { BatchLayout, F_UNANSWERABLE, M_FLAGS, M_LENGTH } from './layout.js';
+import { unanswerable } from './udp.js';
 
 /** Not in use. */
 export const B_FREE = 0;
@@ -89,7 +90,7 @@ export class BatchRing {
   put(b: number, msg: Uint8Array, recvUs: number, address: string, port: number): number {
     const i = this.count[b]!;
     const s = this.layout.slotNumber(b, i);
-    writeSlot(this.layout, this.ints, this.times, this.bytes, s, msg, recvUs);
+    writeSlot(this.layout, this.ints, this.times, this.bytes, s, msg, recvUs, unanswerable(address, port));
     this.addr[s] = address;
     this.port[s] = port;
     this.count[b] = i + 1;
@@ -121,6 +122,11 @@ export class BatchRing {
   }
 }
 
+/** The part of `dgram.Socket` the send path uses. */
+export interface UdpSender {
+  send(msg: Uint8Array, port: number, address: string, cb?: (err: Error | null) => void): void;
+}
+
 /**
  * Stage 5's bookkeeping (ENGINE.md "reply"): which collected batches still have REPLYs on
  * their way out. A batch's bytes may be reused only once its sends completed; sends on one
@@ -136,6 +142,9 @@ export class SendLedger {
   private readonly releaseAt: Float64Array;
   private readonly queue: number[] = []; // closed batches, oldest first
 
+  /** Sends the kernel or Node refused (PROTOCOL.md §4: counted as `send_errors`, the batch moves on). */
+  errors = 0;
+
   /**
    * `free` gets each batch whose sends completed; `after` runs once a completion has been
    * handled (the owner checks whether it has drained).
@@ -148,11 +157,44 @@ export class SendLedger {
     this.releaseAt = new Float64Array(batches);
   }
 
-  /** The completion callback of a tracked send. */
-  readonly onSent = (): void => {
+  /** The completion callback of a tracked send (an error still completes it: the batch moves on). */
+  readonly onSent = (err?: Error | null): void => {
+    if (err) this.errors++;
     this.done++;
     this.release();
     this.after();
+  };
+
+  /**
+   * Send `view` with `send`, tracked (with the completion callback) or not. A send Node
+   * refuses synchronously is counted in {@link errors} and never throws: a tracked one
+   * then simply is not issued, so the batch is freed with the sends before it (a
+   * synchronous refusal means libuv never took the request). `onSent` (default
+   * {@link onSent}) is the tracked send's callback. Returns whether the send was issued.
+   *
+   * Untracked sends get a callback too, one that only counts errors: Node 20 drops the
+   * error of a send without a callback (no `'error'` event; seen here with EACCES for a
+   * broadcast and EINVAL for an unroutable address), so only a callback can count it.
+   * It costs a `process.nextTick` per send: 0.05–0.13 µs of the socket thread (4 runs of
+   * `npm run bench:micro -- --only dgram`, 2-core Xeon VM, Node 20) — the price of
+   * `send_errors` being exact.
+   */
+  send(socket: UdpSender, view: Uint8Array, port: number, address: string, track: boolean, onSent: (err?: Error | null) => void = this.onSent): boolean {
+    try {
+      if (track) {
+        socket.send(view, port, address, onSent);
+        this.issued++;
+      } else socket.send(view, port, address, this.onUntracked);
+      return true;
+    } catch {
+      this.errors++;
+      return false;
+    }
+  }
+
+  /** The callback of an untracked send: counts a refusal, nothing else. */
+  readonly onUntracked = (err?: Error | null): void => {
+    if (err) this.errors++;
   };
 
   /** Every send of batch `b` has been issued (possibly none). */
@@ -177,12 +219,13 @@ export class SendLedger {
  * Copy one received datagram into global slot `s`: length, cleared flags, receive time,
  * bytes (the one copy ENGINE.md allows; a datagram longer than the slot keeps only its
  * length and is judged `malformed`). Shared by the engine's socket thread and the extra
- * socket threads of `serve --sockets`. No allocation.
+ * socket threads of `serve --sockets`. `noReply` marks a source no reply can go to
+ * ({@link F_UNANSWERABLE}: judged `malformed` before any crypto). No allocation.
  */
-export function writeSlot(layout: BatchLayout, ints: Int32Array, times: Float64Array, bytes: Uint8Array, s: number, msg: Uint8Array, recvUs: number): void {
+export function writeSlot(layout: BatchLayout, ints: Int32Array, times: Float64Array, bytes: Uint8Array, s: number, msg: Uint8Array, recvUs: number, noReply: boolean): void {
   const mi = layout.metaIndex(s);
   ints[mi + M_LENGTH] = msg.length;
-  ints[mi + M_FLAGS] = 0;
+  ints[mi + M_FLAGS] = noReply ? F_UNANSWERABLE : 0;
   times[layout.timeIndex(s)] = recvUs;
   if (msg.length <= layout.slotBytes) bytes.set(msg, layout.datagramOffset(s));
 }

@@ -23,6 +23,7 @@
 import * as dgram from 'node:dgram';
 import { performance } from 'node:perf_hooks';
 import { EventEmitter } from 'node:events';
+import { inspect } from 'node:util';
 import * as os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -72,6 +73,7 @@ import { macSeal, warmUpMac } from './protocol/mac.js';
 import { findKeyEntry } from './protocol/receive.js';
 import { assertReplayWindow, ReplayFilter } from './protocol/replay.js';
 import { reusePortSupported, type EngineToSocketMessage, type SocketThreadConfig, type SocketThreadMessage } from './sockets.js';
+import { SendOrder } from './sendorder.js';
 import { Books, type EngineStats } from './stats.js';
 import { literalLookup } from './udp.js';
 import { BatchVerifier, type VerifyConfig } from './verify.js';
@@ -258,6 +260,12 @@ export class Engine extends EventEmitter {
   private graceTimer: NodeJS.Timeout | null = null;
   private readonly peerIds = new Map<string, Uint8Array>();
   private readonly punch: PunchPolicy | null;
+  private readonly maxPeers: number;
+  /** Nonce order across sockets (`sockets` > 1): each batch's REPLYs and each own packet is one unit. */
+  private readonly order = new SendOrder();
+  /** Events raised while collecting, emitted once the batch is settled (see {@link notify}). */
+  private readonly events: Array<{ name: string; payload: unknown }> = [];
+  private emitting = false;
   /** REPLYs re-signed on this thread because a locally sent packet took a later nonce first (rare). */
   resigned = 0;
   /** Batches whose worker failed and that were run again. */
@@ -286,6 +294,7 @@ export class Engine extends EventEmitter {
     const clockWindowMs = intOption(opts.clockWindowMs, 'clockWindowMs', 1, 3_600_000, 5000);
     this.rotationGraceMs = intOption(opts.rotationGraceMs, 'rotationGraceMs', 0, 86_400_000, 60_000);
     const maxPeers = intOption(opts.maxPeers, 'maxPeers', 1, 1 << 20, 4096);
+    this.maxPeers = maxPeers;
     this.inlineBelow = intOption(opts.inlineBelow, 'inlineBelow', 0, 4096, 64);
     this.recvBufferBytes = intOption(opts.recvBufferBytes, 'recvBufferBytes', 4096, 1 << 30, 4 * 1024 * 1024);
     const replayWindow = opts.replayWindow ?? 0;
@@ -367,7 +376,8 @@ export class Engine extends EventEmitter {
       this.socket.once('error', onError);
       this.socket.bind(port, host, () => {
         this.socket.off('error', onError);
-        this.socket.on('error', (e) => this.emit('warning', `socket error: ${e.message}`));
+        // every send has a callback that counts refusals; anything the socket still reports is counted the same way, never fatal
+        this.socket.on('error', () => void this.books.sendErrors++);
         try {
           this.socket.setRecvBufferSize(recvBufferBytes);
         } catch {
@@ -446,7 +456,8 @@ export class Engine extends EventEmitter {
           lane.worker.on('error', (e) => {
             // a socket thread that crashed: its batches in the pipeline are still collected; its port stops serving
             lane.drained = lane.closed = true;
-            this.emit('warning', `socket thread ${k} failed: ${e.message}`);
+            this.notify('warning', `socket thread ${k} failed: ${e.message}`);
+            this.order.dropLane(k);
             lane.done?.();
             this.checkDrained();
             reject(new DtmeshError(`socket thread ${k} failed: ${e.message}`));
@@ -462,10 +473,14 @@ export class Engine extends EventEmitter {
     if (m.t === 'ready' || m.t === 'error') return;
     this.books.received += m.received;
     this.books.verdicts[V_OVERLOAD] += m.overload;
+    this.books.sendErrors += m.sendErrors;
     if (m.t === 'batch') {
       this.threadBatches++;
       this.ring.count[m.b] = m.count;
       this.dispatchBatch(m.b);
+    } else if (m.t === 'sent') {
+      this.order.complete(k); // that batch's REPLYs left: the next socket's packets may go
+      this.checkDrained();
     } else if (m.t === 'drained') {
       lane.drained = true;
       this.checkDrained();
@@ -479,6 +494,20 @@ export class Engine extends EventEmitter {
   /** Ports of the extra socket threads (the listen port itself when they share it). @internal tests */
   socketThreadPorts(): number[] {
     return this.lanes.map((l) => l.port);
+  }
+
+  /**
+   * What `util.inspect` / `console.log` show: who, where and the books — never a key,
+   * a keyed state or the shared key table (PROTOCOL.md §1 "the key never appears …").
+   */
+  [inspect.custom](): string {
+    return `Engine ${inspect(this.toJSON())}`;
+  }
+
+  /** What `JSON.stringify` shows: the same non-secret summary as {@link inspect.custom}. */
+  toJSON(): { tenant: string; agent: string; peers: number; address: string; port: number; workers: number; sockets: number; stats: EngineStats } {
+    const a = this.socketClosed ? { address: '', port: 0 } : this.socket.address();
+    return { tenant: this.tenant, agent: this.agent, peers: this.peers.length, address: a.address, port: a.port, workers: this.workers, sockets: this.sockets, stats: this.stats() };
   }
 
   /** The bound address. */
@@ -501,10 +530,19 @@ export class Engine extends EventEmitter {
     return this.keyring.peers;
   }
 
-  /** Replace the roster. Invalid IDs throw and change nothing. */
+  /** Replace the roster. Invalid IDs, or more peers than `maxPeers`, throw and change nothing. */
   setPeers(peers: readonly string[]): void {
+    this.assertRoster(peers, 'peers');
     this.keyring.setPeers(peers);
     this.publishKeys();
+  }
+
+  /** Everything that could make a roster change fail later, checked before anything changes. */
+  private assertRoster(peers: readonly string[], what: string): void {
+    if (!Array.isArray(peers)) throw new TypeError(`${what} must be an array of agent IDs`);
+    peers.forEach((p, i) => assertValidId(p, `${what}[${i}]`));
+    const n = new Set(peers.filter((p) => p !== this.keyring.agent)).size;
+    if (n > this.maxPeers) throw new RangeError(`${what} has ${n} peers; options.maxPeers is ${this.maxPeers}`);
   }
 
   /**
@@ -514,10 +552,13 @@ export class Engine extends EventEmitter {
    * input throws and changes nothing. Returns whether the root changed.
    */
   applyHeartbeat(response: unknown): { rotated: boolean } {
+    // all or nothing: every check first, then the file, then memory (which cannot fail after the checks)
     const hb: Heartbeat = parseHeartbeat(response);
     if (hb.tenant !== this.keyring.tenant) {
       throw new TypeError(`heartbeat is for tenant '${hb.tenant}' but this engine serves '${this.keyring.tenant}'`);
     }
+    if (hb.peers !== null) this.assertRoster(hb.peers, 'heartbeat peers');
+    if (this.closing) throw new DtmeshError('engine is closed: heartbeat not applied');
     if (this.stateDir !== null) persistHeartbeat(this.stateDir, hb);
     if (hb.peers !== null) this.keyring.setPeers(hb.peers);
     const rotated = this.keyring.rotate(hb.root);
@@ -546,6 +587,7 @@ export class Engine extends EventEmitter {
    */
   stats(): EngineStats {
     const s = this.books.snapshot();
+    s.send_errors += this.sends.errors;
     const kd = this.socketClosed ? this.finalKernelDrops : this.kernelDrops();
     if (kd !== null) s.kernel_drops = kd;
     if (this.punch !== null) s.punch = this.punchStats();
@@ -647,7 +689,7 @@ export class Engine extends EventEmitter {
         // then counted as shed so that nothing vanishes.
         if (attempt < 2 && !this.poolDestroyed) {
           this.rerunBatches++;
-          this.emit('warning', `verification worker failed (${(err as Error)?.message ?? err}); re-running batch`);
+          this.notify('warning', `verification worker failed (${(err as Error)?.message ?? err}); re-running batch`);
           this.verify(b, attempt + 1);
           return;
         }
@@ -668,28 +710,83 @@ export class Engine extends EventEmitter {
 
   // ---- 4. collect (in order) ----------------------------------------------------
 
+  /**
+   * Collect every verified batch at the head of the dispatch order. Nothing in here runs
+   * app code (events wait for {@link flushEvents}) and no send throws, so a batch is
+   * always counted, unpinned and handed to its sender whole.
+   */
   private collect(): void {
     const ring = this.ring;
-    for (let b = ring.head(); b >= 0 && ring.state[b] === B_VERIFIED; b = ring.head()) {
-      ring.popHead();
-      this.collecting = b;
-      collectBatch(ring, b, this.filter, this.books, this.sink, nowUs());
-      this.flushHeld();
-      this.keyTable.unpin(ring.ints[ring.layout.headerIndex(b) + H_KEY_HALF]!);
-      const k = Math.floor(b / ring.owned);
-      if (k > 0) {
-        // a socket thread's batch: it sends the REPLYs marked F_SEND and reuses the batch
-        ring.state[b] = B_FREE;
-        const lane = this.lanes[k - 1]!;
-        if (!lane.closed) lane.worker.postMessage({ t: 'send', b } satisfies EngineToSocketMessage);
-        continue;
+    this.collectingDepth++;
+    try {
+      for (let b = ring.head(); b >= 0 && ring.state[b] === B_VERIFIED; b = ring.head()) {
+        ring.popHead();
+        this.collecting = b;
+        collectBatch(ring, b, this.filter, this.books, this.sink, nowUs());
+        this.flushHeld();
+        this.keyTable.unpin(ring.ints[ring.layout.headerIndex(b) + H_KEY_HALF]!);
+        if (this.lanes.length > 0) {
+          this.orderBatchSends(b);
+          continue;
+        }
+        ring.state[b] = B_SENDING;
+        this.sends.closeBatch(b);
       }
-      ring.state[b] = B_SENDING;
-      this.sends.closeBatch(b);
+      this.releaseSent();
+    } finally {
+      this.collectingDepth--;
     }
-    this.releaseSent();
+    this.flushEvents();
   }
   private collecting = -1;
+  private collectingDepth = 0;
+
+  /**
+   * With several sockets (`sockets` > 1) every collected batch's REPLYs (marked
+   * {@link F_SEND}) leave as one unit of the {@link SendOrder}, from the socket that
+   * received the batch, once every earlier unit on another socket completed: nonce
+   * order across sockets (PROTOCOL.md §3).
+   */
+  private orderBatchSends(b: number): void {
+    const ring = this.ring;
+    const k = Math.floor(b / ring.owned);
+    if (k === 0) {
+      ring.state[b] = B_SENDING;
+      this.order.submit(0, () => this.sendMarked(b));
+      return;
+    }
+    // a socket thread's batch: it sends the REPLYs marked F_SEND, reuses the batch and reports `sent`
+    ring.state[b] = B_FREE;
+    const lane = this.lanes[k - 1]!;
+    if (lane.closed) return; // gone: nothing of its batches can be sent
+    this.order.submit(k, () => {
+      if (lane.closed) this.order.complete(k);
+      else lane.worker.postMessage({ t: 'send', b } satisfies EngineToSocketMessage);
+    });
+  }
+
+  /** Send this socket's batch `b`'s REPLYs marked {@link F_SEND}, in slot (= nonce) order; the last one completes the unit. */
+  private sendMarked(b: number): void {
+    const ring = this.ring;
+    const { layout, ints } = ring;
+    const n = ring.count[b]!;
+    let last = -1;
+    for (let i = 0; i < n; i++) {
+      const s = layout.slotNumber(b, i);
+      if ((ints[layout.metaIndex(s) + M_FLAGS]! & F_SEND) === 0) continue;
+      if (last >= 0) this.sendReply(last, false);
+      last = s;
+    }
+    if (last < 0 || !this.sendReply(last, true, this.onUnitSent)) this.order.complete(0); // nothing (more) to wait for
+    this.sends.closeBatch(b);
+    this.releaseSent();
+  }
+
+  /** Tracked completion of the engine socket's last send of a {@link SendOrder} unit. */
+  private readonly onUnitSent = (err?: Error | null): void => {
+    this.order.complete(0);
+    this.sends.onSent(err);
+  };
 
   // ---- 5. reply -----------------------------------------------------------------
 
@@ -702,9 +799,9 @@ export class Engine extends EventEmitter {
       if (nonce <= this.lastSentNonce) nonce = this.resign(s, off, len);
       this.lastSentNonce = nonce;
       this.books.replied++;
-      if (this.collecting >= ring.owned) {
+      if (this.lanes.length > 0) {
         const mi = ring.layout.metaIndex(s);
-        ring.ints[mi + M_FLAGS] = ring.ints[mi + M_FLAGS]! | F_SEND; // the batch's socket thread sends it
+        ring.ints[mi + M_FLAGS] = ring.ints[mi + M_FLAGS]! | F_SEND; // sent as the batch's unit, in nonce order across sockets
         return;
       }
       if (this.held >= 0) this.sendReply(this.held, false);
@@ -712,7 +809,7 @@ export class Engine extends EventEmitter {
     },
     deliver: (s: number, type: number): void => {
       if (type === TYPE_REPLY) {
-        if (this.listenerCount('reply') > 0) this.emit('reply', this.replyEvent(s));
+        if (this.listenerCount('reply') > 0) this.notify('reply', this.replyEvent(s));
       } else if (type === TYPE_PUNCH_HINT) {
         this.onPunchHint(s);
       }
@@ -725,13 +822,10 @@ export class Engine extends EventEmitter {
    * costs a `process.nextTick` per send (0.05–0.13 µs of this thread over 4 runs of `npm
    * run bench:micro -- --only dgram`, e.g. 1317 vs 1257 ns per send, 2-core Xeon VM, Node 20).
    */
-  private sendReply(s: number, track: boolean): void {
+  private sendReply(s: number, track: boolean, onSent?: (err?: Error | null) => void): boolean {
     const ring = this.ring;
     const view = replyView(this.replyViews, ring.bytes, ring.layout.replyOffset(s), s, ring.ints[ring.layout.metaIndex(s) + M_LENGTH]!);
-    if (track) {
-      this.sends.issued++;
-      this.socket.send(view, ring.port[s]!, ring.addr[s]!, this.sends.onSent);
-    } else this.socket.send(view, ring.port[s]!, ring.addr[s]!);
+    return this.sends.send(this.socket, view, ring.port[s]!, ring.addr[s]!, track, onSent); // a refused send is counted, never thrown
   }
   private readonly replyViews: Array<Buffer | undefined>;
 
@@ -787,22 +881,27 @@ export class Engine extends EventEmitter {
     const k = findKeyEntry(kt.keys, kt.capacity, kt.active, readU32(bytes, off + HINT_OFF_TARGET) | 0, readU32(bytes, off + HINT_OFF_TARGET + 4) | 0);
     const family = bytes[off + HINT_OFF_FAMILY]!;
     const port = (bytes[off + HINT_OFF_PORT]! << 8) | bytes[off + HINT_OFF_PORT + 1]!;
-    const n = this.punch === null ? 0 : this.punch.judgeHint(bytes, off, k >= 0, performance.now());
-    let decision: string = this.punch === null ? 'ignored' : n < 0 ? punchRefusalName(n) : 'sent';
-    if (n > 0) {
-      if ((family === 6) === (this.address.family === 'IPv6')) {
+    let decision: string;
+    if (this.punch === null) decision = 'ignored';
+    else if ((family === 6) !== (this.address.family === 'IPv6')) decision = 'wrong_family'; // this socket cannot reach that family: judged before any token is charged
+    else {
+      const n = this.punch.judgeHint(bytes, off, k >= 0, performance.now());
+      decision = n < 0 ? punchRefusalName(n) : 'sent';
+      if (n > 0) {
         const agent = this.keyring.agentOf(kt.keys[k + KE_PEER]!)!;
         const host = formatHintAddress(family, bytes, off + HINT_OFF_ADDR);
-        try {
-          for (let i = 0; i < n; i++) this.sendProbe(agent, host, port, PUNCH_PROBE_ID_BASE + i, MIN_DATAGRAM);
-        } catch {
-          decision = 'send_failed'; // the collector never throws: a burst that cannot be sent is reported, not fatal
+        let sent = 0;
+        for (let i = 0; i < n; i++) if (this.trySendPacket(TYPE_PROBE, agent, host, port, PUNCH_PROBE_ID_BASE + i, MIN_DATAGRAM) >= 0) sent++;
+        if (sent === 0) {
+          // nothing left: the tokens are given back (charged only for a burst actually sent) and the collector goes on
+          this.punch.refund(readU32(bytes, off + HINT_OFF_TARGET) | 0, readU32(bytes, off + HINT_OFF_TARGET + 4) | 0);
+          decision = 'send_failed';
         }
-      } else decision = 'wrong_family'; // this socket cannot reach that address family
+      }
     }
     if (this.listenerCount('punch_hint') === 0) return;
     const mi = ring.layout.metaIndex(s);
-    this.emit('punch_hint', {
+    this.notify('punch_hint', {
       from: this.keyring.agentOf(ring.ints[mi + M_PEER]!) ?? '',
       target: bytes.subarray(off + HINT_OFF_TARGET, off + HINT_OFF_TARGET + 8).toString('hex'),
       family,
@@ -829,8 +928,55 @@ export class Engine extends EventEmitter {
       this.ring.freeCount === this.ring.owned &&
       this.ring.head() < 0 &&
       this.sends.idle &&
+      this.order.pending === 0 &&
       this.lanes.every((l) => l.drained)
     );
+  }
+
+  // ---- events -------------------------------------------------------------------
+
+  /**
+   * Emit `name` once the pipeline is settled: events raised while a batch is collected
+   * are queued and emitted after it (its verdicts counted, its key-table half unpinned,
+   * its sends issued), so app code — a listener that throws, or calls `close()`,
+   * `setPeers()`, `applyHeartbeat()` — never runs inside a stage. A listener's exception
+   * goes to the `'error'` listeners when there are any, else it is thrown on a later
+   * tick (as Node's own emitters do with no `'error'` listener); the engine is whole
+   * either way.
+   */
+  private notify(name: string, payload: unknown): void {
+    this.events.push({ name, payload });
+    if (this.collectingDepth === 0) this.flushEvents();
+  }
+
+  private flushEvents(): void {
+    if (this.emitting || this.collectingDepth > 0) return; // the outer flush takes what a listener queues
+    this.emitting = true;
+    try {
+      for (let e = this.events.shift(); e !== undefined; e = this.events.shift()) {
+        try {
+          this.emit(e.name, e.payload);
+        } catch (err) {
+          this.listenerFailed(err);
+        }
+      }
+    } finally {
+      this.emitting = false;
+    }
+  }
+
+  private listenerFailed(err: unknown): void {
+    if (this.listenerCount('error') > 0) {
+      try {
+        this.emit('error', err);
+        return;
+      } catch (again) {
+        err = again;
+      }
+    }
+    setImmediate(() => {
+      throw err;
+    });
   }
 
   // ---- sending (prober, punch bursts) ----------------------------------------------
@@ -838,9 +984,14 @@ export class Engine extends EventEmitter {
   /**
    * Send one v1 packet of `type` to `agent` at `host:port`, `size` bytes in all (50 …
    * maxDatagram), under the next nonce and the newest pair key (PROTOCOL.md §3).
-   * `payload` (optional) fills the payload area from its start. Returns the nonce.
+   * `payload` (optional) fills the payload area from its start. Returns the nonce, or
+   * -1 when Node refused the send at once (counted in `send_errors`, like every send
+   * the kernel refuses later: PROTOCOL.md §4). Throws a `RangeError` for an agent not in
+   * the roster, a size or a port out of range. With several sockets the packet waits
+   * until every REPLY with a smaller nonce left the other sockets (PROTOCOL.md §3).
    */
   sendPacket(type: number, agent: string, host: string, port: number, probeId: number, size: number, payload?: Uint8Array): number {
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new RangeError(`port must be an integer from 1 to 65535, got ${port}`);
     let id = this.peerIds.get(agent);
     if (id === undefined) {
       id = senderIdOf(agent);
@@ -859,9 +1010,50 @@ export class Engine extends EventEmitter {
     if (payload !== undefined) buf.set(payload.subarray(0, size - MIN_DATAGRAM), OFF_PAYLOAD);
     macSeal(this.keyTable.keys, k + KE_STATE_CUR, buf, 0, size, this.keyTable.keyBytes, (k + KE_RAW_CUR) * 4);
     this.lastSentNonce = nonce;
-    this.socket.send(buf, port, host);
-    return nonce;
+    if (this.lanes.length > 0) {
+      // after every earlier REPLY of the other sockets left (nonce order across sockets, PROTOCOL.md §3)
+      this.order.submit(0, () => {
+        if (!this.sendOwn(buf, port, host, this.onOwnSent)) this.order.complete(0);
+      });
+      return nonce;
+    }
+    return this.sendOwn(buf, port, host) ? nonce : -1;
   }
+
+  /**
+   * {@link sendPacket} for the engine's own callers on the hot path (punch bursts): -1
+   * instead of an exception for a peer left the roster or a refused send.
+   */
+  private trySendPacket(type: number, agent: string, host: string, port: number, probeId: number, size: number): number {
+    try {
+      return this.sendPacket(type, agent, host, port, probeId, size);
+    } catch {
+      return -1;
+    }
+  }
+
+  /** Put an own packet on the socket; a refused send is counted (`send_errors`), never thrown. Returns whether it was issued. */
+  private sendOwn(buf: Buffer, port: number, host: string, onSent: (err: Error | null) => void = this.onOwnError): boolean {
+    try {
+      this.socket.send(buf, port, host, onSent);
+      return true;
+    } catch {
+      this.books.sendErrors++;
+      return false;
+    }
+  }
+
+  /** Completion of an own packet: only a refusal counts (Node drops the error of a send without a callback). */
+  private readonly onOwnError = (err: Error | null): void => {
+    if (err) this.books.sendErrors++;
+  };
+
+  /** Completion of an own packet sent as a {@link SendOrder} unit. */
+  private readonly onOwnSent = (err: Error | null): void => {
+    if (err) this.books.sendErrors++;
+    this.order.complete(0);
+    this.checkDrained();
+  };
 
   /** Send a PROBE (see {@link sendPacket}). */
   sendProbe(agent: string, host: string, port: number, probeId: number, size: number): number {

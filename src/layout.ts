@@ -89,7 +89,7 @@ export const M_PEER = 2;
 export const M_NONCE_HI = 3;
 /** Slot word: nonce low u32. */
 export const M_NONCE_LO = 4;
-/** Slot word: flag bits ({@link F_PRE_START}, {@link F_REPLY}). */
+/** Slot word: flag bits ({@link F_PRE_START}, {@link F_REPLY}, {@link F_SEND}, {@link F_UNANSWERABLE}). */
 export const M_FLAGS = 5;
 /** Slot word: datagram type byte. */
 export const M_TYPE = 6;
@@ -104,6 +104,12 @@ export const F_REPLY = 2;
  * sent. The socket thread that received the batch sends exactly these (`serve --sockets`).
  */
 export const F_SEND = 4;
+/**
+ * Flag set by the socket stage: the source is one no reply can go to (UDP port 0, an
+ * unspecified, multicast or broadcast address; src/udp.ts `unanswerable`). The verifier
+ * judges the slot `malformed` before any crypto (PROTOCOL.md §4 u1).
+ */
+export const F_UNANSWERABLE = 8;
 
 /** Round up to a multiple of 8 (keeps every region aligned for any typed array). */
 function align8(n: number): number {

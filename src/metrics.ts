@@ -18,6 +18,7 @@ export function prometheusText(s: EngineStats): string {
   counter('dtmesh_replied_total', 'REPLYs sent for accepted PROBEs.', s.replied);
   lines.push('# HELP dtmesh_dropped_total Datagrams dropped, by canonical reason.', '# TYPE dtmesh_dropped_total counter');
   for (const r of DROP_REASONS) lines.push(`dtmesh_dropped_total{reason="${r}"} ${s.dropped[r]}`);
+  counter('dtmesh_send_errors_total', 'Sends the kernel or Node refused (REPLYs, punch bursts, own PROBEs); counted, never fatal.', s.send_errors);
   if (s.kernel_drops !== undefined) {
     counter('dtmesh_kernel_drops_total', 'Datagrams the kernel dropped for this socket (receive buffer full).', s.kernel_drops);
   }

@@ -357,6 +357,21 @@ export class PunchPolicy {
   }
 
   /**
+   * Give back what the last grant for target `targetHi:targetLo` charged, when its burst
+   * could not be sent at all (PROTOCOL.md §2: a token pays for a burst that leaves). The
+   * buckets never exceed their size; `granted`/`probesGranted` drop by that grant.
+   * Never throws, logs or allocates.
+   */
+  refund(targetHi: number, targetLo: number): void {
+    const slot = this.find(targetHi | 0, targetLo | 0);
+    if (slot < 0 || this.granted === 0) return;
+    this.tokens[slot] = Math.min(this.perTargetPerMinute, this.tokens[slot]! + 1);
+    this.overallTokens = Math.min(this.overallPerMinute, this.overallTokens + 1);
+    this.granted--;
+    this.probesGranted -= this.punchBurst;
+  }
+
+  /**
    * {@link judge} a PUNCH_HINT payload in place: `target_sender_id(8) | family(1) |
    * port(2) | address(4|16)` at `buf[off]` (PROTOCOL.md §2, layout.ts `HINT_OFF_*`). The
    * receive path already guaranteed it parses; a payload that would run past `buf` is

@@ -20,7 +20,8 @@ import * as dgram from 'node:dgram';
 import { replyView, SendLedger, writeSlot } from './batch.js';
 import { nowUs } from './clock.js';
 import { BatchLayout, F_SEND, M_FLAGS, M_LENGTH } from './layout.js';
-import { literalLookup } from './udp.js';
+import { literalLookup, unanswerable } from './udp.js';
+import type { SendOrder } from './sendorder.js';
 
 /** `reusePort` needs Node ≥ 22.12 (22.x) or ≥ 23.1 (ENGINE.md "Platform facts"). */
 export function reusePortSupported(version: string = process.versions.node): boolean {
@@ -46,13 +47,26 @@ export interface SocketThreadConfig {
   recvBufferBytes: number;
 }
 
-/** Socket thread → engine. Counts are deltas since the previous message. */
+/** The counts every socket-thread report carries: deltas since the previous message. */
+export interface LaneCounts {
+  received: number;
+  overload: number;
+  /** Sends the kernel or Node refused (PROTOCOL.md §4 `send_errors`). */
+  sendErrors: number;
+}
+
+/**
+ * Socket thread → engine. Counts are deltas since the previous message. `sent` follows
+ * each `send` once that batch's REPLYs completed (the engine's {@link SendOrder} then lets
+ * the next socket's packets go: nonce order across sockets, PROTOCOL.md §3).
+ */
 export type SocketThreadMessage =
   | { t: 'ready'; port: number }
   | { t: 'error'; message: string }
-  | { t: 'batch'; b: number; count: number; received: number; overload: number }
-  | { t: 'drained'; received: number; overload: number }
-  | { t: 'closed'; received: number; overload: number };
+  | ({ t: 'batch'; b: number; count: number } & LaneCounts)
+  | ({ t: 'sent'; b: number } & LaneCounts)
+  | ({ t: 'drained' } & LaneCounts)
+  | ({ t: 'closed' } & LaneCounts);
 
 /** Engine → socket thread. */
 export type EngineToSocketMessage = { t: 'send'; b: number } | { t: 'stop' } | { t: 'close' };
@@ -83,6 +97,10 @@ export class SocketThread {
   private stopping = false;
   private received = 0;
   private overload = 0;
+  /** Untracked sends the kernel refused (the socket's `'error'` events). */
+  private sendErrors = 0;
+  /** Send errors already reported to the engine (the socket's plus its ledger's). */
+  private sendErrorsReported = 0;
   private readonly sends: SendLedger;
   private readonly replyViews: Array<Buffer | undefined>;
 
@@ -99,7 +117,14 @@ export class SocketThread {
     this.port = new Int32Array(slotsTotal);
     this.free = cfg.own.slice().reverse();
     this.count = new Int32Array(cfg.batches);
-    this.sends = new SendLedger(cfg.batches, (b) => void this.free.push(b), () => this.checkDrained());
+    this.sends = new SendLedger(
+      cfg.batches,
+      (b) => {
+        this.free.push(b);
+        this.out.postMessage({ t: 'sent', b, ...this.takeCounts() }); // its REPLYs left: the engine's next unit may go
+      },
+      () => this.checkDrained(),
+    );
     this.replyViews = new Array<Buffer | undefined>(slotsTotal).fill(undefined); // dense, not a sparse dictionary
     // reusePort is typed from @types/node 22 on; Node 20 would ignore it (we never ask it there)
     this.socket = dgram.createSocket({ type: cfg.type, reusePort: cfg.reusePort, lookup: literalLookup } as dgram.SocketOptions);
@@ -114,7 +139,7 @@ export class SocketThread {
     this.socket.once('error', onError);
     this.socket.bind(this.cfg.port, this.cfg.host, () => {
       this.socket.off('error', onError);
-      this.socket.on('error', () => {}); // a failed send is the peer's loss, as on the engine's socket
+      this.socket.on('error', () => void this.sendErrors++); // refusals come through the send callbacks; anything else is counted the same way
       try {
         this.socket.setRecvBufferSize(this.cfg.recvBufferBytes);
       } catch {
@@ -133,7 +158,7 @@ export class SocketThread {
       if (this.filling >= 0) this.post();
       this.checkDrained();
     } else {
-      this.socket.close(() => this.out.postMessage({ t: 'closed', received: this.takeReceived(), overload: this.takeOverload() }));
+      this.socket.close(() => this.out.postMessage({ t: 'closed', ...this.takeCounts() }));
     }
   }
 
@@ -154,7 +179,7 @@ export class SocketThread {
     }
     const i = this.count[b]!;
     const s = this.layout.slotNumber(b, i);
-    writeSlot(this.layout, this.ints, this.times, this.bytes, s, msg, t);
+    writeSlot(this.layout, this.ints, this.times, this.bytes, s, msg, t, unanswerable(rinfo.address, rinfo.port));
     this.addr[s] = rinfo.address;
     this.port[s] = rinfo.port;
     this.count[b] = i + 1;
@@ -175,20 +200,19 @@ export class SocketThread {
     const b = this.filling;
     this.filling = -1;
     this.inFlight++;
-    this.out.postMessage({ t: 'batch', b, count: this.count[b]!, received: this.takeReceived(), overload: this.takeOverload() });
+    this.out.postMessage({ t: 'batch', b, count: this.count[b]!, ...this.takeCounts() });
   }
 
-  private takeReceived(): number {
-    const n = this.received;
+  /** The counts since the last report (every message carries them, so the books stay exact). */
+  private takeCounts(): LaneCounts {
+    const errors = this.sendErrors + this.sends.errors;
+    const c = { received: this.received, overload: this.overload, sendErrors: errors - this.sendErrorsReported };
     this.received = 0;
-    return n;
+    this.overload = 0;
+    this.sendErrorsReported = errors;
+    return c;
   }
 
-  private takeOverload(): number {
-    const n = this.overload;
-    this.overload = 0;
-    return n;
-  }
 
   // ---- 5. reply (this thread, the batch's collector decisions) ----
 
@@ -202,11 +226,7 @@ export class SocketThread {
       if (s >= 0 && (ints[layout.metaIndex(s) + M_FLAGS]! & F_SEND) === 0) continue;
       if (held >= 0) {
         const view = replyView(this.replyViews, this.bytes, layout.replyOffset(held), held, ints[layout.metaIndex(held) + M_LENGTH]!);
-        if (s >= 0) this.socket.send(view, this.port[held]!, this.addr[held]!);
-        else {
-          this.sends.issued++;
-          this.socket.send(view, this.port[held]!, this.addr[held]!, this.sends.onSent);
-        }
+        this.sends.send(this.socket, view, this.port[held]!, this.addr[held]!, s < 0); // a refused send is counted, never thrown
       }
       held = s;
     }
@@ -222,6 +242,6 @@ export class SocketThread {
   private checkDrained(): void {
     if (!this.stopping || this.drainedSent || this.inFlight > 0 || this.filling >= 0 || !this.sends.idle) return;
     this.drainedSent = true;
-    this.out.postMessage({ t: 'drained', received: this.takeReceived(), overload: this.takeOverload() });
+    this.out.postMessage({ t: 'drained', ...this.takeCounts() });
   }
 }

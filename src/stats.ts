@@ -27,6 +27,12 @@ export interface EngineStats {
   replied: number;
   dropped: DropCounts;
   latency_us: LatencySummary;
+  /**
+   * Sends the kernel or Node refused (bad port, EPERM, ENETUNREACH, EMSGSIZE, …): REPLYs,
+   * punch bursts and the agent's own PROBEs (PROTOCOL.md §4). Counted, never thrown; not a
+   * `--stats-json` contract key.
+   */
+  send_errors: number;
   /** Datagrams the kernel dropped for this socket (receive buffer overflow), when known (Linux). */
   kernel_drops?: number;
   /** Punch-hint decisions (PROTOCOL.md §2), when the policy is on. */
@@ -61,6 +67,8 @@ export class Books {
   received = 0;
   /** REPLYs handed to the socket. */
   replied = 0;
+  /** Sends refused (see {@link EngineStats.send_errors}); a socket's send ledger keeps its own share. */
+  sendErrors = 0;
   /** Receive→verdict latency, µs. */
   readonly latency = latencyHistogram();
 
@@ -86,6 +94,7 @@ export class Books {
       replied: this.replied,
       dropped: this.dropped(),
       latency_us: summarize(this.latency),
+      send_errors: this.sendErrors,
     };
   }
 }

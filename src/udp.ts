@@ -19,3 +19,37 @@ export function literalLookup(address: string, family: number | dns.LookupOneOpt
   if (f !== 0) callback(null, address, f);
   else dns.lookup(address, family as dns.LookupOneOptions, callback);
 }
+
+/**
+ * True when no reply can go to `address:port` (PROTOCOL.md §4 u1, updated): UDP source
+ * port 0, or an unspecified, multicast or broadcast source address — `0.0.0.0/8`,
+ * `224.0.0.0/4` (multicast), `240.0.0.0/4` (reserved, with `255.255.255.255`), `::`,
+ * `ff00::/8`, and those inside IPv4-mapped IPv6 (`::ffff:a.b.c.d`). A datagram from such
+ * a source is judged `malformed` before any crypto; the kernel never lets one be
+ * answered (`send` to port 0 throws `ERR_SOCKET_BAD_PORT`), and answering one would make
+ * the agent a reflector. A subnet's directed broadcast cannot be told from a host
+ * address without the interface table; the kernel refuses to send there without
+ * `SO_BROADCAST` (counted as `send_errors`).
+ *
+ * Hot path (runs per datagram on the socket thread, with `rinfo`'s strings): a few
+ * character reads, no allocation, never throws.
+ */
+export function unanswerable(address: string, port: number): boolean {
+  if (port <= 0 || port > 65535) return true;
+  let i = 0;
+  const n = address.length;
+  if (n > 7 && address.charCodeAt(0) === 58 /* : */ && address.startsWith('::ffff:') && address.indexOf('.', 7) > 0) i = 7; // IPv4-mapped
+  else if (address.indexOf(':') >= 0) {
+    if (address === '::') return true;
+    // ff00::/8 multicast: a first group of four hex digits starting with `ff` (`ff02::1`; `ff::1` is not)
+    return (address.charCodeAt(0) | 0x20) === 102 && (address.charCodeAt(1) | 0x20) === 102 && address.indexOf(':') === 4;
+  }
+  // IPv4 dotted quad from i: the first octet decides
+  let first = 0;
+  for (; i < n; i++) {
+    const c = address.charCodeAt(i);
+    if (c === 46 /* . */) break;
+    first = first * 10 + (c - 48);
+  }
+  return first === 0 || first >= 224;
+}

@@ -11,6 +11,7 @@
 import {
   BatchLayout,
   F_REPLY,
+  F_UNANSWERABLE,
   H_COUNT,
   H_KEY_HALF,
   H_NONCE_HI,
@@ -34,7 +35,7 @@ import { nowUs } from './clock.js';
 import { readU32, writeU64Number } from './protocol/codec.js';
 import { BoundMac } from './protocol/mac.js';
 import { checkDatagram, type ReceiveContext } from './protocol/receive.js';
-import { V_PENDING_REPLAY } from './verdict.js';
+import { V_MALFORMED, V_PENDING_REPLAY } from './verdict.js';
 
 const TWO_32 = 4294967296;
 
@@ -108,7 +109,8 @@ export class BatchVerifier {
       const mi = layout.metaIndex(s);
       const off = layout.datagramOffset(s);
       const len = ints[mi + M_LENGTH]!;
-      const v = checkDatagram(ctx, half, bytes, off, len, times[layout.timeIndex(s)]!, ints, mi);
+      // u1: a source no reply can go to is malformed before any crypto (PROTOCOL.md §4)
+      const v = (ints[mi + M_FLAGS]! & F_UNANSWERABLE) !== 0 ? V_MALFORMED : checkDatagram(ctx, half, bytes, off, len, times[layout.timeIndex(s)]!, ints, mi);
       ints[mi + M_VERDICT] = v;
       if (v === V_PENDING_REPLAY && ints[mi + M_TYPE] === TYPE_PROBE) {
         this.signReply(off, layout.replyOffset(s), len, nonceBase + i, replyTs, ints[mi + M_ENTRY]!);
