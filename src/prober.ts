@@ -20,7 +20,7 @@ import { nowUs } from './clock.js';
 import { MIN_DATAGRAM } from './layout.js';
 import { type DropCounts, latencyHistogram } from './stats.js';
 
-/** What to probe and how. */
+/** What to probe and how (MEASUREMENT.md §1 for what each figure it yields means). */
 export interface ProbeOptions {
   /** Agent ID of the responder. */
   agent: string;

@@ -169,6 +169,24 @@ test('a reply after its deadline is late: never received, never an RTT; in-fligh
   }
 });
 
+test('the default deadline follows the RTT: every reply held 400 ms raises it above its 1000 ms floor, none is late', async () => {
+  const engine = await proberEngine();
+  const resp = await scriptedResponder((_id, send, _later, sendAfterMs) => sendAfterMs(400));
+  try {
+    const r = await within('probe run', RUN_MS, probe(engine, { agent: 'resp', host: '127.0.0.1', port: resp.address().port, count: 20, rate: 100 }));
+    assert.equal(r.received, 20, 'a 400 ms RTT is within the 1000 ms floor');
+    assert.equal(r.late, 0);
+    assert.equal(r.grace_rule, 'max(1000 ms, 3 × RTT p99 so far), never lowered, at most 60000 ms');
+    // Every RTT is ≥ 400 ms (a timer never fires early), so 3 × p99 ≥ 1200 ms; 1140 allows
+    // the histogram's 3 significant digits and timer rounding.
+    assert.ok(r.grace_ms >= 1140, `deadline ${r.grace_ms} ms = 3 × p99 ${r.rtt_us.p99} µs, above the floor`);
+    assert.ok(r.grace_ms <= (3 * r.rtt_us.max) / 1000 + 1, `deadline ${r.grace_ms} ms never exceeds 3 × the largest RTT ${r.rtt_us.max} µs`);
+  } finally {
+    resp.close();
+    await within('engine close', 10_000, engine.close());
+  }
+});
+
 test('a send that throws mid-run is counted in send_errors, not sent, and the run finishes', async () => {
   const engine = await proberEngine();
   const resp = await scriptedResponder((_id, send) => send());

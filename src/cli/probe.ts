@@ -48,7 +48,7 @@ export function parseTarget(s: string): { agent: string; host: string; port: num
   return { agent: m[1]!, host: m[2]!.replace(/^\[|\]$/g, ''), port };
 }
 
-/** The report's human form. */
+/** The report's human form: the figures of MEASUREMENT.md §1–2, loss percentage of probes sent. */
 export function formatReport(r: ProbeReport): string {
   const pct = r.sent > 0 ? ((100 * r.lost) / r.sent).toFixed(3) : '0';
   const drops = DROP_REASONS.filter((k) => r.dropped[k] > 0).map((k) => `${k} ${r.dropped[k]}`);
@@ -83,7 +83,7 @@ function progressLine(p: ProbeProgress, tty: boolean): string {
   return `[${'#'.repeat(done)}${'.'.repeat(width - done)}] ${head}`;
 }
 
-/** Run `dtmesh probe`. */
+/** Run `dtmesh probe`: flags → {@link probe} → the report (MEASUREMENT.md §1–2). */
 export async function probeCommand(argv: string[]): Promise<number> {
   const cmd = 'probe';
   const v = parseFlags(cmd, argv, {
