@@ -1,7 +1,9 @@
 /**
- * The prober: exact loss / reorder / duplicate accounting against scripted responders,
- * forged and replayed replies dropped by the engine's verification (never matched), and
- * the CLI pair `serve` + `probe --json`, and `--metrics`.
+ * The prober: exact loss / late / reorder / duplicate accounting against scripted
+ * responders (MEASUREMENT.md §1), send errors counted, RTT percentiles against scripted
+ * delays, forged and replayed replies dropped by the engine's verification (never
+ * matched), and the CLI pair `serve` + `probe --json`, and `--metrics`.
+ * Every wait is bounded ({@link within}, {@link until}) and fails naming what hung.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -13,7 +15,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { Engine } from '../src/engine.js';
-import { probe } from '../src/prober.js';
+import { probe, type ProbeProgress } from '../src/prober.js';
 import { encodePacket, parsePacket } from '../src/protocol/codec.js';
 import { senderIdOf } from '../src/protocol/ids.js';
 import { derivePairKey } from '../src/protocol/keys.js';
@@ -25,23 +27,68 @@ const tenant = 't-probe';
 const root = new Uint8Array(randomBytes(32));
 
 /**
- * A scripted responder "resp" (not the engine): answers PROBEs with correctly signed
- * REPLYs, but `script` may drop, hold back or duplicate them.
+ * Every wait in this file goes through here: `p` settles within `ms` or the test fails
+ * naming what never came (a hung promise would otherwise only meet the runner's timeout).
  */
-async function scriptedResponder(script: (probeId: number, send: () => void, sendLater: (afterProbeId: number) => void) => void) {
+async function within<T>(what: string, ms: number, p: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([p, limit]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Poll `cond` every 5 ms; fail naming `what` if it is still false after `ms`. */
+async function until(what: string, ms: number, cond: () => boolean): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** Bound on one probe() run here: the longest runs send for ~1 s and wait out a ≤ 0.5 s deadline; 30 s is far beyond any slow machine. */
+const RUN_MS = 30_000;
+
+/**
+ * A scripted responder "resp" (not the engine): answers PROBEs with correctly signed
+ * REPLYs, but `script` may drop, hold back, delay or duplicate them. Every REPLY is
+ * signed when it leaves (fresh nonce), so one held back is still accepted by the
+ * prober's strict replay filter — it is the matcher that must judge it.
+ */
+async function scriptedResponder(
+  script: (probeId: number, send: () => void, sendLater: (afterProbeId: number) => void, sendAfterMs: (ms: number) => void) => void,
+) {
   const sock = dgram.createSocket('udp4');
-  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+  await within('responder bind', 5000, new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r())));
   const state = new Int32Array(HMAC_STATE_WORDS);
   hmacPrecompute(derivePairKey(root, tenant, 'resp', 'prober'), state, 0);
   let nonce = BigInt(wallUs());
   const held = new Map<number, () => void>(); // after probe id → send
+  const timers = new Set<NodeJS.Timeout>();
+  sock.on('close', () => timers.forEach(clearTimeout));
   sock.on('message', (m, rinfo) => {
     const p = parsePacket(m)!;
     const send = (): void => {
       const reply = encodePacket({ type: 2, senderId: senderIdOf('resp'), nonce: ++nonce, probeId: p.probeId, sendTsUs: BigInt(wallUs()), payload: p.payload }, state);
-      sock.send(reply, rinfo.port, rinfo.address);
+      try {
+        sock.send(reply, rinfo.port, rinfo.address);
+      } catch {
+        // the socket was closed: the test is over
+      }
     };
-    script(p.probeId, send, (after) => held.set(after, send));
+    const sendAfterMs = (ms: number): void => {
+      const t = setTimeout(() => {
+        timers.delete(t);
+        send();
+      }, ms);
+      timers.add(t);
+    };
+    script(p.probeId, send, (after) => held.set(after, send), sendAfterMs);
     const h = held.get(p.probeId);
     if (h) {
       held.delete(p.probeId);
@@ -52,7 +99,7 @@ async function scriptedResponder(script: (probeId: number, send: () => void, sen
 }
 
 async function proberEngine(): Promise<Engine> {
-  return Engine.create({ rootKey: root, tenant, agent: 'prober', peers: ['resp'], workers: 1 });
+  return within('prober engine start', 10_000, Engine.create({ rootKey: root, tenant, agent: 'prober', peers: ['resp'], workers: 1 }));
 }
 
 test('loss is exact: a responder that drops chosen probes', async () => {
@@ -64,15 +111,116 @@ test('loss is exact: a responder that drops chosen probes', async () => {
     if (!dropped.has((id - first) >>> 0)) send();
   });
   try {
-    const r = await probe(engine, { agent: 'resp', host: '127.0.0.1', port: resp.address().port, count: 500, rate: 5000, graceMs: 300 });
+    const r = await within('probe run', RUN_MS, probe(engine, { agent: 'resp', host: '127.0.0.1', port: resp.address().port, count: 500, rate: 5000, graceMs: 300 }));
     assert.equal(r.sent, 500);
     assert.equal(r.received, 496);
     assert.equal(r.lost, 4);
+    assert.equal(r.late, 0);
+    assert.equal(r.in_flight, 0);
     assert.equal(r.duplicates, 0);
     assert.equal(r.reordered, 0);
   } finally {
     resp.close();
-    await engine.close();
+    await within('engine close', 10_000, engine.close());
+  }
+});
+
+test('a reply after its deadline is late: never received, never an RTT; in-flight probes are never lost (MEASUREMENT.md §1)', async () => {
+  const engine = await proberEngine();
+  let first = -1;
+  const graceMs = 400;
+  // Held back 700 ms: a timer never fires early, so these arrive ≥ 300 ms past their
+  // deadline; they are early probes (sent in the first 0.1 s of a 1 s run whose end waits
+  // ≥ 0.45 s more), so each reaches the prober while it is still listening.
+  const delayed = new Set([2, 5, 9]);
+  const resp = await scriptedResponder((id, send, _later, sendAfterMs) => {
+    if (first < 0) first = id;
+    if (delayed.has((id - first) >>> 0)) sendAfterMs(700);
+    else send();
+  });
+  const progress: ProbeProgress[] = [];
+  try {
+    const r = await within(
+      'probe run',
+      RUN_MS,
+      probe(engine, { agent: 'resp', host: '127.0.0.1', port: resp.address().port, count: 100, rate: 100, graceMs, progressMs: 50, onProgress: (p) => progress.push(p) }),
+    );
+    assert.equal(r.sent, 100);
+    assert.equal(r.received, 97, 'late replies are never received');
+    assert.equal(r.lost, 3, 'a late reply leaves its probe lost');
+    assert.ok(r.rtt_us.max < graceMs * 1000, `RTT max ${r.rtt_us.max} µs: late replies never enter the RTT figures`);
+    assert.equal(r.late, 3, 'each held-back reply came after its deadline');
+    assert.equal(r.in_flight, 0);
+    assert.equal(r.sent, r.received + r.lost + r.in_flight);
+    assert.equal(r.duplicates, 0, 'late is not duplicate');
+    assert.equal(r.unmatched, 0, 'late is not unmatched');
+    assert.equal(r.grace_ms, graceMs);
+    assert.equal(r.grace_rule, '--grace-ms');
+    assert.ok(progress.length > 0, 'progress was reported');
+    for (const p of progress) assert.equal(p.sent, p.received + p.lost + p.inFlight, `sent = received + lost + in flight in ${JSON.stringify(p)}`);
+    // Before 0.4 s no probe is past its deadline (the first left at 0 s), so nothing may be
+    // lost yet — the held-back ones are in flight, not lost.
+    const early = progress.filter((p) => p.elapsedS < graceMs / 1000);
+    assert.ok(early.length > 0, 'a progress line came before the first deadline');
+    for (const p of early) assert.equal(p.lost, 0, `nothing lost before any deadline (in flight ${p.inFlight}) at ${p.elapsedS} s`);
+  } finally {
+    resp.close();
+    await within('engine close', 10_000, engine.close());
+  }
+});
+
+test('the default deadline follows the RTT: every reply held 400 ms raises it above its 1000 ms floor, none is late', async () => {
+  const engine = await proberEngine();
+  const resp = await scriptedResponder((_id, send, _later, sendAfterMs) => sendAfterMs(400));
+  try {
+    const r = await within('probe run', RUN_MS, probe(engine, { agent: 'resp', host: '127.0.0.1', port: resp.address().port, count: 20, rate: 100 }));
+    assert.equal(r.received, 20, 'a 400 ms RTT is within the 1000 ms floor');
+    assert.equal(r.late, 0);
+    assert.equal(r.grace_rule, 'max(1000 ms, 3 × RTT p99 so far), never lowered, at most 60000 ms');
+    // Every RTT is ≥ 400 ms (a timer never fires early), so 3 × p99 ≥ 1200 ms; 1140 allows
+    // the histogram's 3 significant digits and timer rounding.
+    assert.ok(r.grace_ms >= 1140, `deadline ${r.grace_ms} ms = 3 × p99 ${r.rtt_us.p99} µs, above the floor`);
+    assert.ok(r.grace_ms <= (3 * r.rtt_us.max) / 1000 + 1, `deadline ${r.grace_ms} ms never exceeds 3 × the largest RTT ${r.rtt_us.max} µs`);
+  } finally {
+    resp.close();
+    await within('engine close', 10_000, engine.close());
+  }
+});
+
+test('a send that throws mid-run is counted in send_errors, not sent, and the run finishes', async () => {
+  const engine = await proberEngine();
+  const resp = await scriptedResponder((_id, send) => send());
+  let removed = false;
+  try {
+    const r = await within(
+      'probe run',
+      RUN_MS,
+      probe(engine, {
+        agent: 'resp',
+        host: '127.0.0.1',
+        port: resp.address().port,
+        count: 40,
+        rate: 200,
+        graceMs: 200,
+        progressMs: 50,
+        onProgress: (p) => {
+          // Mid-run roster change: from here on engine.sendProbe throws a RangeError.
+          if (!removed && p.sent >= 5) {
+            removed = true;
+            engine.setPeers([]);
+          }
+        },
+      }),
+    );
+    assert.ok(removed, 'the roster was changed during the run');
+    assert.ok(r.send_errors > 0, 'sends after the roster change failed');
+    assert.equal(r.sent + r.send_errors, 40, 'every scheduled probe is either sent or a send error');
+    assert.equal(r.received + r.lost, r.sent);
+    assert.equal(r.in_flight, 0);
+    assert.equal(r.unmatched, 0);
+  } finally {
+    resp.close();
+    await within('engine close', 10_000, engine.close());
   }
 });
 
@@ -89,15 +237,42 @@ test('reordering and duplicates are exact: a responder that swaps two replies an
     } else send();
   });
   try {
-    const r = await probe(engine, { agent: 'resp', host: '127.0.0.1', port: resp.address().port, count: 100, rate: 2000, graceMs: 300 });
+    const r = await within('probe run', RUN_MS, probe(engine, { agent: 'resp', host: '127.0.0.1', port: resp.address().port, count: 100, rate: 2000, graceMs: 300 }));
     assert.equal(r.received, 100);
     assert.equal(r.lost, 0);
+    assert.equal(r.late, 0, 'a duplicate is not late');
     assert.equal(r.reordered, 1);
     assert.equal(r.duplicates, 1);
-    assert.ok(r.rtt_us.p50 > 0 && r.rtt_us.max >= r.rtt_us.p99 && r.rtt_us.p99 >= r.rtt_us.p50);
   } finally {
     resp.close();
-    await engine.close();
+    await within('engine close', 10_000, engine.close());
+  }
+});
+
+test('RTT percentiles land where scripted delays put them: every 5th reply held 100 ms', async () => {
+  const engine = await proberEngine();
+  let first = -1;
+  const resp = await scriptedResponder((id, send, _later, sendAfterMs) => {
+    if (first < 0) first = id;
+    if (((id - first) >>> 0) % 5 === 2) sendAfterMs(100);
+    else send();
+  });
+  try {
+    const r = await within('probe run', RUN_MS, probe(engine, { agent: 'resp', host: '127.0.0.1', port: resp.address().port, count: 200, rate: 400, graceMs: 500 }));
+    assert.equal(r.received, 200);
+    // 80 % are answered at once: loopback RTT is well under 1 ms, so a p50 under 50 ms
+    // leaves 50× for a noisy 2-core machine and still tells the two groups apart.
+    assert.ok(r.rtt_us.p50 < 50_000, `p50 ${r.rtt_us.p50} µs sits among the immediate replies`);
+    // 20 % are held ≥ 100 ms (a timer never fires early; 95 ms allows timer rounding and
+    // the histogram's 3 digits), so p90 and p99 sit among the held ones.
+    assert.ok(r.rtt_us.p90 >= 95_000, `p90 ${r.rtt_us.p90} µs sits among the held replies`);
+    assert.ok(r.rtt_us.p99 >= 95_000, `p99 ${r.rtt_us.p99} µs sits among the held replies`);
+    // Order between the groups, not an absolute bound: the held replies are at least 2× the median.
+    assert.ok(r.rtt_us.p90 >= 2 * r.rtt_us.p50, `p90 ${r.rtt_us.p90} µs ≥ 2 × p50 ${r.rtt_us.p50} µs`);
+    assert.ok(r.rtt_us.min < 95_000, `min ${r.rtt_us.min} µs is an immediate reply`);
+  } finally {
+    resp.close();
+    await within('engine close', 10_000, engine.close());
   }
 });
 
@@ -107,7 +282,7 @@ test('a forged or replayed reply injected at the prober is dropped and counted, 
   const resp = await scriptedResponder((_id, send) => send());
   resp.on('message', () => undefined);
   const spy = dgram.createSocket('udp4');
-  await new Promise<void>((r) => spy.bind(0, '127.0.0.1', () => r()));
+  await within('spy bind', 5000, new Promise<void>((r) => spy.bind(0, '127.0.0.1', () => r())));
   try {
     // capture replies by wrapping the scripted responder's sends
     const origSend = resp.send.bind(resp) as (...a: unknown[]) => void;
@@ -115,8 +290,8 @@ test('a forged or replayed reply injected at the prober is dropped and counted, 
       captured.push(Buffer.from(msg));
       origSend(msg, ...rest);
     };
-    const run = probe(engine, { agent: 'resp', host: '127.0.0.1', port: resp.address().port, count: 200, rate: 1000, graceMs: 300 });
-    while (captured.length < 20) await new Promise((r) => setTimeout(r, 5));
+    const run = within('probe run', RUN_MS, probe(engine, { agent: 'resp', host: '127.0.0.1', port: resp.address().port, count: 200, rate: 1000, graceMs: 300 }));
+    await until('20 replies captured', 10_000, () => captured.length >= 20);
     const port = engine.address.port;
     const forged = Buffer.from(captured[10]!);
     forged.writeUInt32BE((forged.readUInt32BE(22) + 150) >>> 0, 22); // aim at a probe not yet answered
@@ -126,55 +301,82 @@ test('a forged or replayed reply injected at the prober is dropped and counted, 
     assert.equal(r.sent, 200);
     assert.equal(r.received, 200);
     assert.equal(r.duplicates, 0, 'the replay was not even a duplicate: verification dropped it first');
+    assert.equal(r.late, 0);
     assert.equal(r.dropped.bad_mac, 1);
     assert.equal(r.dropped.replay, 1);
   } finally {
     spy.close();
     resp.close();
-    await engine.close();
+    await within('engine close', 10_000, engine.close());
   }
 });
 
 const cli = path.join(repoRoot, 'dist', 'cli.js');
 
-test('CLI: probe --count 20000 --rate 20000 against serve → 20000 received, 0 lost, 0 duplicates, 0 reordered; --metrics serves the same books', async () => {
+/** Run the CLI to its exit, bounded: killed and failed after `ms`. */
+async function runCli(args: string[], ms: number): Promise<{ code: number | null; out: string; err: string }> {
+  const c = spawn(process.execPath, [cli, ...args]);
+  let o = '';
+  let e = '';
+  c.stdout.on('data', (d) => (o += d));
+  c.stderr.on('data', (d) => (e += d));
+  const exited = new Promise<{ code: number | null; out: string; err: string }>((resolve) => c.on('exit', (code) => resolve({ code, out: o, err: e })));
+  try {
+    return await within(`dtmesh ${args[0]}`, ms, exited);
+  } catch (err) {
+    c.kill('SIGKILL');
+    throw err;
+  }
+}
+
+test('CLI: probe --count 20000 --rate 20000 against serve → 20000 received, 0 lost, 0 late, 0 duplicates, 0 reordered; --metrics serves the same books', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dtmesh-probe-'));
-  assert.equal(spawnSync(process.execPath, [cli, 'keys', 'init', '--state-dir', dir]).status, 0);
+  assert.equal(spawnSync(process.execPath, [cli, 'keys', 'init', '--state-dir', dir], { timeout: 30_000 }).status, 0);
   const child = spawn(process.execPath, [cli, 'serve', '--state-dir', dir, '--tenant', 't', '--agent', 'A', '--peers', 'A,B', '--listen', '127.0.0.1:0', '--metrics', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   try {
-    const deadline = Date.now() + 15_000;
-    while (!(/metrics at http:\/\/127\.0\.0\.1:(\d+)/.test(out) && /listening on 127\.0\.0\.1:(\d+)/.test(out)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await until('serve prints its listening and metrics lines', 15_000, () => /metrics at http:\/\/127\.0\.0\.1:(\d+)/.test(out) && /listening on 127\.0\.0\.1:(\d+)/.test(out));
     const port = Number(/listening on 127\.0\.0\.1:(\d+)/.exec(out)![1]);
     const mport = Number(/metrics at http:\/\/127\.0\.0\.1:(\d+)/.exec(out)![1]);
     const json = path.join(dir, 'probe.json');
-    const p = await new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-      const c = spawn(process.execPath, [cli, 'probe', '--state-dir', dir, '--tenant', 't', '--agent', 'B', '--target', `A@127.0.0.1:${port}`, '--count', '20000', '--rate', '20000', '--json', json]);
-      let o = '';
-      let e = '';
-      c.stdout.on('data', (d) => (o += d));
-      c.stderr.on('data', (d) => (e += d));
-      c.on('exit', (code) => resolve({ code, out: o, err: e }));
-    });
+    // 1 s of sending plus at most the 1 s default floor of the deadline; 60 s bounds a stalled run.
+    const p = await runCli(['probe', '--state-dir', dir, '--tenant', 't', '--agent', 'B', '--target', `A@127.0.0.1:${port}`, '--count', '20000', '--rate', '20000', '--json', json], 60_000);
     assert.equal(p.code, 0, p.err);
     const r = JSON.parse(fs.readFileSync(json, 'utf8'));
-    assert.deepEqual(Object.keys(r), ['sent', 'received', 'lost', 'duplicates', 'reordered', 'rtt_us', 'jitter_us', 'offered_pps', 'achieved_pps', 'throughput_bps', 'duration_s', 'dropped']);
+    assert.deepEqual(Object.keys(r), [
+      'sent', 'received', 'lost', 'duplicates', 'reordered', 'rtt_us', 'jitter_us', 'offered_pps', 'achieved_pps', 'throughput_bps', 'duration_s', 'dropped',
+      'late', 'in_flight', 'send_errors', 'grace_ms', 'grace_rule',
+    ]);
     assert.deepEqual(Object.keys(r.rtt_us), ['min', 'p50', 'p90', 'p99', 'p999', 'max']);
     assert.deepEqual(Object.keys(r.dropped), [...DROP_REASONS]);
     assert.equal(r.sent, 20000);
     assert.equal(r.received, 20000);
     assert.equal(r.lost, 0);
+    assert.equal(r.late, 0);
+    assert.equal(r.in_flight, 0);
+    assert.equal(r.send_errors, 0);
     assert.equal(r.duplicates, 0);
     assert.equal(r.reordered, 0);
-    assert.ok(Math.abs(r.offered_pps - 20000) <= 400, `paced within 2 % of --rate (offered ${r.offered_pps} pps)`);
-    assert.match(p.out, /sent 20000, received 20000, lost 0/);
-    const text = await new Promise<string>((resolve, reject) =>
-      http.get(`http://127.0.0.1:${mport}/metrics`, (res) => {
-        let b = '';
-        res.on('data', (d) => (b += d));
-        res.on('end', () => resolve(b));
-      }).on('error', reject),
+    assert.ok(r.grace_ms >= 1000, `default deadline ${r.grace_ms} ms is at least its 1000 ms floor`);
+    assert.match(r.grace_rule, /^max\(1000 ms, 3 × RTT p99/);
+    // The schedule sends probe k no earlier than k / rate, so the prober can never run
+    // ahead of --rate: 1 % covers the rounding of the span (one probe period in 20000).
+    assert.ok(r.offered_pps <= 20000 * 1.01, `pacing never runs ahead of --rate (offered ${r.offered_pps} pps)`);
+    // Falling behind is the machine, not the prober's books: below half the rate on
+    // loopback would mean the pacing loop itself is broken, not a noisy neighbour.
+    assert.ok(r.offered_pps >= 10000, `paced near --rate (offered ${r.offered_pps} pps)`);
+    assert.match(p.out, /sent 20000, received 20000, lost 0 \(0\.000 %\), late 0/);
+    const text = await within(
+      'GET /metrics',
+      10_000,
+      new Promise<string>((resolve, reject) =>
+        http.get(`http://127.0.0.1:${mport}/metrics`, (res) => {
+          let b = '';
+          res.on('data', (d) => (b += d));
+          res.on('end', () => resolve(b));
+        }).on('error', reject),
+      ),
     );
     assert.match(text, /^dtmesh_received_total 20000$/m);
     assert.match(text, /^dtmesh_accepted_total 20000$/m);
@@ -182,13 +384,17 @@ test('CLI: probe --count 20000 --rate 20000 against serve → 20000 received, 0 
     assert.match(text, /^dtmesh_dropped_total\{reason="bad_mac"\} 0$/m);
     assert.match(text, /^dtmesh_verdict_latency_us_count 20000$/m);
     // an unreachable target: one line, exit 1
-    const dead = spawnSync(process.execPath, [cli, 'probe', '--state-dir', dir, '--tenant', 't', '--agent', 'B', '--target', 'A@127.0.0.1:9', '--count', '5', '--grace-ms', '200'], { encoding: 'utf8' });
-    assert.equal(dead.status, 1);
-    assert.equal(dead.stderr.trim().split('\n').length, 1);
-    assert.match(dead.stderr, /no verified REPLY from A/);
-    const bad = spawnSync(process.execPath, [cli, 'probe', '--state-dir', dir, '--tenant', 't', '--agent', 'B', '--target', 'nonsense'], { encoding: 'utf8' });
-    assert.equal(bad.status, 2);
-    assert.match(bad.stderr, /--target must be AGENT@HOST:PORT/);
+    const dead = await runCli(['probe', '--state-dir', dir, '--tenant', 't', '--agent', 'B', '--target', 'A@127.0.0.1:9', '--count', '5', '--grace-ms', '200'], 30_000);
+    assert.equal(dead.code, 1);
+    assert.equal(dead.err.trim().split('\n').length, 1);
+    assert.match(dead.err, /no verified REPLY from A/);
+    assert.match(dead.out, /lost 5 \(100\.000 %\), late 0/);
+    const bad = await runCli(['probe', '--state-dir', dir, '--tenant', 't', '--agent', 'B', '--target', 'nonsense'], 30_000);
+    assert.equal(bad.code, 2);
+    assert.match(bad.err, /--target must be AGENT@HOST:PORT/);
+    const badGrace = await runCli(['probe', '--state-dir', dir, '--tenant', 't', '--agent', 'B', '--target', 'A@127.0.0.1:9', '--grace-ms', '60001'], 30_000);
+    assert.equal(badGrace.code, 2);
+    assert.match(badGrace.err, /--grace-ms must be an integer from 0 to 60000/);
   } finally {
     child.kill('SIGTERM');
   }

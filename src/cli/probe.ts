@@ -6,7 +6,7 @@ import { lookup } from 'node:dns/promises';
 import * as fs from 'node:fs';
 import { DtmeshError } from '../errors.js';
 import { Engine } from '../engine.js';
-import { probe, type ProbeProgress, type ProbeReport } from '../prober.js';
+import { GRACE_AUTO_RULE, probe, type ProbeProgress, type ProbeReport } from '../prober.js';
 import { assertValidId } from '../protocol/ids.js';
 import { DROP_REASONS } from '../verdict.js';
 import { asUsage, intFlag, numFlag, parseFlags, required, usage } from './args.js';
@@ -17,7 +17,8 @@ const HELP = `Usage: dtmesh probe --state-dir DIR --tenant T --agent B --target 
 
 Send authenticated PROBEs from agent B to agent A at HOST:PORT, verify every REPLY
 (a forged or replayed one is dropped and counted, never matched) and report loss,
-duplicates, reordering, RTT percentiles, jitter and throughput.
+late replies, duplicates, reordering, RTT percentiles, jitter and throughput.
+A probe with no reply by its deadline is lost; a reply after it is late, never received.
 
   --state-dir DIR      directory holding mesh-root-key (the tenant's root)
   --tenant T           tenant ID
@@ -30,7 +31,8 @@ duplicates, reordering, RTT percentiles, jitter and throughput.
   --json PATH          write the report as JSON
   --listen HOST:PORT   local address for the prober's socket (default: loopback for a
                        loopback target, else 0.0.0.0, port 0)
-  --grace-ms MS        wait this long for late replies after the last send (default 1000)
+  --grace-ms MS        each probe's deadline, ms after its send, 0-60000 (default:
+                       ${GRACE_AUTO_RULE})
   --workers N          verification workers for the replies (default 1)
   --help               this text
 `;
@@ -46,34 +48,42 @@ export function parseTarget(s: string): { agent: string; host: string; port: num
   return { agent: m[1]!, host: m[2]!.replace(/^\[|\]$/g, ''), port };
 }
 
-/** The report's human form. */
+/** The report's human form: the figures of MEASUREMENT.md §1–2, loss percentage of probes sent. */
 export function formatReport(r: ProbeReport): string {
   const pct = r.sent > 0 ? ((100 * r.lost) / r.sent).toFixed(3) : '0';
   const drops = DROP_REASONS.filter((k) => r.dropped[k] > 0).map((k) => `${k} ${r.dropped[k]}`);
   return [
-    `sent ${r.sent}, received ${r.received}, lost ${r.lost} (${pct} %), duplicates ${r.duplicates}, reordered ${r.reordered}`,
+    `sent ${r.sent}, received ${r.received}, lost ${r.lost} (${pct} %), late ${r.late}, duplicates ${r.duplicates}, reordered ${r.reordered}`,
+    `deadline ${r.grace_ms} ms after each send (${r.grace_rule})${r.send_errors ? `; ${r.send_errors} sends failed (not counted as sent)` : ''}`,
     `rtt µs: min ${r.rtt_us.min}  p50 ${r.rtt_us.p50}  p90 ${r.rtt_us.p90}  p99 ${r.rtt_us.p99}  p999 ${r.rtt_us.p999}  max ${r.rtt_us.max}; jitter ${r.jitter_us} µs`,
     `rate: offered ${r.offered_pps} pps, achieved ${r.achieved_pps} pps, ${(r.throughput_bps / 1e6).toFixed(2)} Mbit/s over ${r.duration_s} s`,
     `reply verification: ${drops.length ? `dropped ${drops.join(', ')}` : 'nothing dropped'}${r.unmatched ? `, ${r.unmatched} unmatched replies` : ''}`,
   ].join('\n');
 }
 
-/** The `--json` document: exactly the contract's keys. */
+/**
+ * The `--json` document: the contract's twelve keys, then the probe-life figures of
+ * MEASUREMENT.md §1 (`late`, `in_flight`, `send_errors`) and the deadline with the rule
+ * that chose it (`grace_ms`, `grace_rule`).
+ */
 export function reportJson(r: ProbeReport): object {
   const { sent, received, lost, duplicates, reordered, rtt_us, jitter_us, offered_pps, achieved_pps, throughput_bps, duration_s, dropped } = r;
-  return { sent, received, lost, duplicates, reordered, rtt_us, jitter_us, offered_pps, achieved_pps, throughput_bps, duration_s, dropped };
+  const { late, in_flight, send_errors, grace_ms, grace_rule } = r;
+  return { sent, received, lost, duplicates, reordered, rtt_us, jitter_us, offered_pps, achieved_pps, throughput_bps, duration_s, dropped, late, in_flight, send_errors, grace_ms, grace_rule };
 }
 
 function progressLine(p: ProbeProgress, tty: boolean): string {
-  const loss = p.sent > 0 ? ((100 * p.lost) / p.sent).toFixed(2) : '0.00';
-  const head = `${Math.round(p.ratePps)} pps, sent ${p.sent}, received ${p.received}, loss so far ${loss} %`;
+  // Loss among probes whose fate is known: in-flight probes are never loss (MEASUREMENT.md §1).
+  const decided = p.received + p.lost;
+  const loss = decided > 0 ? ((100 * p.lost) / decided).toFixed(2) : '0.00';
+  const head = `${Math.round(p.ratePps)} pps, sent ${p.sent}, received ${p.received}, lost ${p.lost} (${loss} %), late ${p.late}, in flight ${p.inFlight}`;
   if (!tty || p.target === Infinity) return head;
   const width = 24;
   const done = Math.min(width, Math.round((width * p.sent) / p.target));
   return `[${'#'.repeat(done)}${'.'.repeat(width - done)}] ${head}`;
 }
 
-/** Run `dtmesh probe`. */
+/** Run `dtmesh probe`: flags → {@link probe} → the report (MEASUREMENT.md §1–2). */
 export async function probeCommand(argv: string[]): Promise<number> {
   const cmd = 'probe';
   const v = parseFlags(cmd, argv, {
@@ -108,7 +118,7 @@ export async function probeCommand(argv: string[]): Promise<number> {
   const durationS = numFlag(cmd, v, 'duration', 0.001, 86_400);
   const rate = numFlag(cmd, v, 'rate', 0, 10_000_000);
   const size = intFlag(cmd, v, 'size', 50, 65507);
-  const graceMs = intFlag(cmd, v, 'grace-ms', 0, 600_000);
+  const graceMs = intFlag(cmd, v, 'grace-ms', 0, 60_000);
   const workers = intFlag(cmd, v, 'workers', 1, 64) ?? 1;
   const jsonPath = typeof v.json === 'string' ? v.json : null;
   let address: string;
