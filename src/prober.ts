@@ -251,7 +251,8 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
             const seq = scheduled++;
             sentAt[seq] = nowUs();
             try {
-              engine.sendProbe(opts.agent, opts.host, opts.port, (probeBase + seq) >>> 0, size);
+              // -1: Node refused the send at once (the engine counts it too); a later kernel refusal is a loss the engine counts in send_errors
+              if (engine.sendProbe(opts.agent, opts.host, opts.port, (probeBase + seq) >>> 0, size) < 0) throw new RangeError('send refused');
               state[seq] = ST_IN_FLIGHT;
               tLast = sentAt[seq]!;
               sent++;
