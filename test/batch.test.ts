@@ -53,3 +53,34 @@ test('replyView: one view per slot, reused while the length stays, remade when i
   bytes[100] = 7;
   assert.equal(v2[0], 7, 'a view over the ring, not a copy');
 });
+
+test('send ledger: a send Node refuses at once or the kernel refuses later is counted, never thrown, and the batch is still freed', () => {
+  const freed: number[] = [];
+  const ledger = new SendLedger(4, (b) => freed.push(b), () => {});
+  const callbacks: Array<(err: Error | null) => void> = [];
+  let mode: 'ok' | 'throw' = 'ok';
+  const socket = {
+    send(_m: Uint8Array, _p: number, _a: string, cb?: (err: Error | null) => void): void {
+      if (mode === 'throw') throw Object.assign(new RangeError('Port should be > 0 and < 65536'), { code: 'ERR_SOCKET_BAD_PORT' });
+      if (cb) callbacks.push(cb);
+    },
+  };
+  const view = new Uint8Array(4);
+  // batch 0: two untracked, the last tracked; the kernel refuses the first (EACCES) and the last (EMSGSIZE)
+  assert.equal(ledger.send(socket, view, 1, '127.0.0.1', false), true);
+  assert.equal(ledger.send(socket, view, 1, '127.0.0.1', false), true);
+  assert.equal(ledger.send(socket, view, 1, '127.0.0.1', true), true);
+  ledger.closeBatch(0);
+  // batch 1: its last (tracked) send throws at once: counted, not issued, freed with the sends before it
+  mode = 'throw';
+  assert.equal(ledger.send(socket, view, 0, '127.0.0.1', true), false);
+  ledger.closeBatch(1);
+  ledger.release();
+  assert.deepEqual(freed, [], 'batch 0 still has sends out');
+  callbacks[0]!(Object.assign(new Error('send EACCES'), { code: 'EACCES' }));
+  callbacks[1]!(null);
+  callbacks[2]!(Object.assign(new Error('send EMSGSIZE'), { code: 'EMSGSIZE' }));
+  assert.deepEqual(freed, [0, 1], 'both batches move on');
+  assert.equal(ledger.errors, 3, 'one synchronous and two kernel refusals');
+  assert.equal(ledger.idle, true);
+});
