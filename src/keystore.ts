@@ -28,53 +28,92 @@ function errno(e: unknown): string | undefined {
 }
 
 /**
- * Read and check the root key (PROTOCOL.md §1). Throws a one-line {@link DtmeshError}
- * naming the file and the fix when it is missing, unsafe or the wrong size.
+ * Read and check the root key (PROTOCOL.md §1 "Root key at rest"). Throws a one-line
+ * {@link DtmeshError} naming the file and the fix when it is missing, unsafe or the
+ * wrong size.
+ *
+ * The file is opened once (`O_RDONLY | O_NOFOLLOW | O_NONBLOCK`: a symlink fails with
+ * ELOOP, a FIFO cannot block the open) and every check — regular file, no group/other
+ * permission, exactly 32 bytes — is made with `fstat` on that descriptor, which is then
+ * the one read. Nothing checked by path can be swapped for something else before the
+ * read (no TOCTOU window).
  */
 export function loadRootKey(stateDir: string): Uint8Array {
   const file = rootKeyPath(stateDir);
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+  } catch (e) {
+    throw openError(e, stateDir, file);
+  }
+  try {
+    return readRootKeyFd(fd, file);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function openError(e: unknown, stateDir: string, file: string): DtmeshError {
+  switch (errno(e)) {
+    case 'ENOENT':
+      if (!fs.existsSync(stateDir)) {
+        return new DtmeshError(`state directory ${stateDir} does not exist: create a key with 'dtmesh keys init --state-dir ${stateDir}'`);
+      }
+      return new DtmeshError(`no root key at ${file}: run 'dtmesh keys init --state-dir ${stateDir}' or apply a heartbeat`);
+    case 'ELOOP': // O_NOFOLLOW on a symbolic link (Linux, macOS; EMLINK on FreeBSD)
+    case 'EMLINK':
+      return new DtmeshError(`${file} is a symbolic link; the root key must be a regular file in the state directory (replace it with 'dtmesh keys init --force')`);
+    case 'ENXIO': // a UNIX socket, or a device with nothing behind it
+    case 'ENODEV':
+      return new DtmeshError(`${file} is not a regular file`);
+    case 'EACCES':
+      return new DtmeshError(`cannot read ${file}: permission denied (run as the key's owner)`);
+    case 'ENOTDIR':
+      return new DtmeshError(`state directory ${stateDir} is not a directory`);
+    default:
+      return new DtmeshError(`cannot read ${file}: ${errno(e) ?? String(e)}`);
+  }
+}
+
+/** The checks and the read of {@link loadRootKey}, all on the one open descriptor. */
+function readRootKeyFd(fd: number, file: string): Uint8Array {
   let st: fs.Stats;
   try {
-    st = fs.lstatSync(file);
+    st = fs.fstatSync(fd);
   } catch (e) {
-    if (errno(e) === 'ENOENT') {
-      if (!fs.existsSync(stateDir)) {
-        throw new DtmeshError(`state directory ${stateDir} does not exist: create a key with 'dtmesh keys init --state-dir ${stateDir}'`);
-      }
-      throw new DtmeshError(`no root key at ${file}: run 'dtmesh keys init --state-dir ${stateDir}' or apply a heartbeat`);
-    }
-    if (errno(e) === 'EACCES') throw new DtmeshError(`cannot read ${file}: permission denied (run as the key's owner)`);
-    if (errno(e) === 'ENOTDIR') throw new DtmeshError(`state directory ${stateDir} is not a directory`);
     throw new DtmeshError(`cannot read ${file}: ${errno(e) ?? String(e)}`);
-  }
-  if (st.isSymbolicLink()) {
-    throw new DtmeshError(`${file} is a symbolic link; the root key must be a regular file in the state directory (replace it with 'dtmesh keys init --force')`);
   }
   if (!st.isFile()) throw new DtmeshError(`${file} is not a regular file`);
   if ((st.mode & 0o077) !== 0) {
     const mode = (st.mode & 0o777).toString(8).padStart(4, '0');
     throw new DtmeshError(`${file} has mode ${mode}; it must not be accessible by group or others: chmod 600 ${file}`);
   }
-  let data: Buffer;
+  const wrongSize = (n: number): DtmeshError =>
+    new DtmeshError(
+      `${file} is ${n} bytes; a root key file holds exactly ${ROOT_KEY_LEN} raw bytes (re-create it with 'dtmesh keys init --force' or apply a heartbeat)`,
+    );
+  if (st.size !== ROOT_KEY_LEN) throw wrongSize(st.size);
+  // One byte of slack shows a file that grew after the fstat; reused for nothing else.
+  const buf = Buffer.alloc(ROOT_KEY_LEN + 1);
+  let got = 0;
   try {
-    const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-    try {
-      data = fs.readFileSync(fd);
-    } finally {
-      fs.closeSync(fd);
+    for (;;) {
+      const n = fs.readSync(fd, buf, got, buf.length - got, got);
+      if (n === 0) break;
+      got += n;
+      if (got === buf.length) break;
     }
   } catch (e) {
+    buf.fill(0);
     if (errno(e) === 'EACCES') throw new DtmeshError(`cannot read ${file}: permission denied (run as the key's owner)`);
     throw new DtmeshError(`cannot read ${file}: ${errno(e) ?? String(e)}`);
   }
-  if (data.length !== ROOT_KEY_LEN) {
-    data.fill(0);
-    throw new DtmeshError(
-      `${file} is ${data.length} bytes; a root key file holds exactly ${ROOT_KEY_LEN} raw bytes (re-create it with 'dtmesh keys init --force' or apply a heartbeat)`,
-    );
+  if (got !== ROOT_KEY_LEN) {
+    buf.fill(0);
+    throw wrongSize(got);
   }
-  const key = new Uint8Array(data);
-  data.fill(0);
+  const key = new Uint8Array(buf.subarray(0, ROOT_KEY_LEN));
+  buf.fill(0);
   return key;
 }
 

@@ -1,10 +1,12 @@
 /** The root key at rest and heartbeat responses (PROTOCOL.md §1). */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { Engine } from '../src/engine.js';
 import { DtmeshError } from '../src/errors.js';
 import { loadRootKey, parseHeartbeat, persistHeartbeat, rootKeyPath, saveRootKey, TENANT_FILE } from '../src/keystore.js';
@@ -50,6 +52,85 @@ test('loading refuses: missing dir, missing file, wrong size (a crash-truncated 
   const aFile = path.join(tmp(), 'not-a-dir');
   fs.writeFileSync(aFile, 'x');
   refuses(aFile, /not a directory/);
+});
+
+const loadKeyChild = fileURLToPath(new URL('./fixtures/load-key.js', import.meta.url));
+
+type ChildLoad = { ok: true; hex: string } | { ok: false; name: string; message: string };
+
+/** Load `dir`'s key in a child (test/fixtures/load-key.ts), bounded at 10 s: a hang fails. */
+function loadInChild(dir: string, swap = 'none'): ChildLoad {
+  const r = spawnSync(process.execPath, [loadKeyChild, dir, swap], { encoding: 'utf8', timeout: 10_000 });
+  assert.equal(r.signal, null, `loader hung (killed by ${r.signal}) on ${swap}`);
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout) as ChildLoad;
+}
+
+function refusesInChild(dir: string, re: RegExp, swap = 'none'): void {
+  const r = loadInChild(dir, swap);
+  assert.ok(!r.ok, `${swap}: loaded a key it must refuse`);
+  assert.equal(r.name, 'DtmeshError', r.message);
+  assert.match(r.message, re);
+  assert.ok(!r.message.includes('\n'), 'one line');
+}
+
+function mkfifo(file: string): void {
+  const r = spawnSync('mkfifo', ['-m', '600', file]);
+  assert.equal(r.status, 0, 'mkfifo');
+}
+
+test('loading refuses a FIFO, a symlink, a directory, mode 0644 and a wrong size with one line each, and never hangs', () => {
+  const dir = tmp();
+  const file = rootKeyPath(dir);
+  mkfifo(file); // no writer ever opens it: a blocking open would wait forever
+  refusesInChild(dir, /is not a regular file/);
+  fs.rmSync(file);
+  const elsewhere = path.join(tmp(), 'k');
+  fs.writeFileSync(elsewhere, randomBytes(32), { mode: 0o600 });
+  fs.symlinkSync(elsewhere, file);
+  refusesInChild(dir, /is a symbolic link/);
+  fs.rmSync(file);
+  fs.mkdirSync(file);
+  refusesInChild(dir, /is not a regular file/);
+  fs.rmdirSync(file);
+  fs.writeFileSync(file, randomBytes(32), { mode: 0o600 });
+  fs.chmodSync(file, 0o644);
+  refusesInChild(dir, /has mode 0644; .*chmod 600/);
+  fs.chmodSync(file, 0o600);
+  fs.appendFileSync(file, 'x');
+  refusesInChild(dir, /is 33 bytes; a root key file holds exactly 32/);
+});
+
+test('the checks hold for the file actually read: a swap between check and open (TOCTOU) is refused, never loaded', () => {
+  const good = new Uint8Array(randomBytes(32));
+  const setup = (): string => {
+    const dir = tmp();
+    saveRootKey(dir, good);
+    return dir;
+  };
+  // a group-readable key swapped in after a path-based mode check must not be returned
+  let dir = setup();
+  fs.writeFileSync(path.join(dir, 'swap-in'), randomBytes(32), { mode: 0o644 });
+  fs.chmodSync(path.join(dir, 'swap-in'), 0o644);
+  refusesInChild(dir, /has mode 0644/, 'mode');
+  // a FIFO swapped in after a path-based type check must not hang the loader
+  dir = setup();
+  mkfifo(path.join(dir, 'swap-in'));
+  refusesInChild(dir, /is not a regular file/, 'fifo');
+  // a symlink swapped in gets the symlink message, not a bare errno
+  dir = setup();
+  const elsewhere = path.join(tmp(), 'k');
+  fs.writeFileSync(elsewhere, randomBytes(32), { mode: 0o600 });
+  fs.symlinkSync(elsewhere, path.join(dir, 'swap-in'));
+  refusesInChild(dir, /is a symbolic link/, 'symlink');
+  // a directory swapped in
+  dir = setup();
+  fs.mkdirSync(path.join(dir, 'swap-in'));
+  refusesInChild(dir, /is not a regular file/, 'dir');
+  // and the unswapped file still loads through the child
+  dir = setup();
+  const r = loadInChild(dir);
+  assert.ok(r.ok && r.hex === Buffer.from(good).toString('hex'));
 });
 
 test('an error never contains key bytes', () => {
