@@ -153,14 +153,60 @@ export function ensureStateDir(stateDir: string): void {
   if (!fs.statSync(stateDir).isDirectory()) throw new DtmeshError(`state directory ${stateDir} is not a directory`);
 }
 
-/** Persist `root` as `<stateDir>/mesh-root-key` (PROTOCOL.md §1: 32 raw bytes, 0600, atomic). */
+/**
+ * Persist `root` as `<stateDir>/mesh-root-key` (PROTOCOL.md §1: 32 raw bytes, 0600,
+ * atomic). Then removes the temp files a writer killed mid-write left behind (see
+ * {@link removeStaleTempFiles}): they never affect loading, but would pile up.
+ */
 export function saveRootKey(stateDir: string, root: Uint8Array): void {
   if (root.length !== ROOT_KEY_LEN) throw new RangeError(`root key must be exactly ${ROOT_KEY_LEN} bytes`);
   ensureStateDir(stateDir);
+  const file = rootKeyPath(stateDir);
   try {
-    writeFileAtomic(rootKeyPath(stateDir), root, 0o600);
+    writeFileAtomic(file, root, 0o600);
   } catch (e) {
-    throw new DtmeshError(`cannot write ${rootKeyPath(stateDir)}: ${errno(e) ?? String(e)}`);
+    throw new DtmeshError(`cannot write ${file}: ${errno(e) ?? String(e)}`);
+  }
+  removeStaleTempFiles(file);
+}
+
+/**
+ * Best effort: delete `file`'s temp files (`.<name>.tmp-<pid>-<12 hex>`, as
+ * {@link writeFileAtomic} names them) whose writer process no longer exists — what a
+ * crash between write and rename leaves (PROTOCOL.md §1 "Root key at rest"). A temp
+ * file of a live process (or one this process cannot tell about) is left alone, so a
+ * concurrent writer's rename is never broken. Never throws.
+ */
+export function removeStaleTempFiles(file: string): void {
+  const dir = path.dirname(file);
+  const prefix = `.${path.basename(file)}.tmp-`;
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const m = /^(\d+)-[0-9a-f]{12}$/.exec(name.slice(prefix.length));
+    if (m === null) continue;
+    const pid = Number(m[1]);
+    if (pid === process.pid || !(pid > 0) || processExists(pid)) continue;
+    try {
+      fs.rmSync(path.join(dir, name), { force: true });
+    } catch {
+      // best effort: another sweeper got there first, or the directory is read-only
+    }
+  }
+}
+
+/** Whether process `pid` exists (signal 0 probes without sending; EPERM means it does). */
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return errno(e) !== 'ESRCH';
   }
 }
 

@@ -1,11 +1,13 @@
 /** The root key at rest and heartbeat responses (PROTOCOL.md §1). */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Engine } from '../src/engine.js';
 import { DtmeshError } from '../src/errors.js';
@@ -149,6 +151,40 @@ test('an interrupted write never replaces the key: the old key stays whole', () 
   assert.deepEqual(loadRootKey(dir), old);
   assert.throws(() => saveRootKey(dir, new Uint8Array(31)), RangeError);
   assert.deepEqual(loadRootKey(dir), old);
+});
+
+const keyWriterChild = fileURLToPath(new URL('./fixtures/key-writer.js', import.meta.url));
+
+test('a real crash during a key write (writer SIGKILLed at random moments) never leaves a partial or missing key', async () => {
+  const dir = tmp();
+  const a = new Uint8Array(randomBytes(32));
+  const b = new Uint8Array(randomBytes(32));
+  const hexA = Buffer.from(a).toString('hex');
+  const hexB = Buffer.from(b).toString('hex');
+  saveRootKey(dir, a);
+  const kills = 40;
+  const deadline = Date.now() + 15_000; // bounded: ~60 ms a round here, so 40 rounds take a few seconds
+  let round = 0;
+  const seen = new Set<string>();
+  for (; round < kills && Date.now() < deadline; round++) {
+    const child = spawn(process.execPath, [keyWriterChild, dir, hexA, hexB], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const exited = once(child, 'exit');
+    const [first] = (await once(child.stdout, 'data')) as [Buffer];
+    assert.equal(first.toString(), 'started\n');
+    await sleep(Math.random() * 20);
+    child.kill('SIGKILL');
+    const [code, signal] = await exited;
+    assert.equal(signal, 'SIGKILL', `writer exited by itself (code ${code}): it must still be writing when killed`);
+    const loaded = Buffer.from(loadRootKey(dir)).toString('hex'); // throws on a partial (0..31 bytes) or missing key
+    assert.ok(loaded === hexA || loaded === hexB, `round ${round}: the key is neither A nor B`);
+    seen.add(loaded);
+    assert.equal(fs.statSync(rootKeyPath(dir)).mode & 0o777, 0o600);
+  }
+  assert.ok(round >= 30, `only ${round} rounds in the time bound`);
+  assert.equal(seen.size, 2, 'the writer replaced the key at least once (the kills land mid-loop)');
+  // temp files of the killed writers may remain until the next save, which removes those of dead processes
+  saveRootKey(dir, a);
+  assert.deepEqual(fs.readdirSync(dir), ['mesh-root-key']);
 });
 
 const good = { tenant_id: 'tenant-1', mesh_root_key: Buffer.from(randomBytes(32)).toString('base64'), peers: ['a', 'b'] };
