@@ -6,9 +6,10 @@
  * directory). Loading refuses a wrong size, any group/other permission, a symlink or a
  * non-regular file. No message ever contains key bytes.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, KeyObject, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { inspect, type InspectOptions } from 'node:util';
 import { DtmeshError } from './errors.js';
 import { assertValidId } from './protocol/ids.js';
 import { ROOT_KEY_LEN } from './protocol/keys.js';
@@ -224,16 +225,49 @@ export function initRootKey(stateDir: string, force: boolean): Uint8Array {
   return root;
 }
 
+/**
+ * A root key handed in through the API (PROTOCOL.md §1: 32 bytes), as raw bytes or as a
+ * Node `KeyObject` (`crypto.createSecretKey(bytes)`) so an embedding application can keep
+ * raw bytes out of its options object. Returns a fresh `Uint8Array` copy the caller owns.
+ *
+ * Throws a `TypeError` for anything but a `Uint8Array` or a secret `KeyObject`, and a
+ * `RangeError` for the wrong length; the message starts with `what` (e.g.
+ * `options.rootKey`) and never contains key bytes.
+ */
+export function rootKeyBytes(k: Uint8Array | KeyObject, what: string): Uint8Array {
+  if (k instanceof KeyObject) {
+    if (k.type !== 'secret') {
+      throw new TypeError(`${what} must be a secret KeyObject (crypto.createSecretKey) of ${ROOT_KEY_LEN} bytes, not a ${k.type} key`);
+    }
+    if (k.symmetricKeySize !== ROOT_KEY_LEN) {
+      throw new RangeError(`${what} must be exactly ${ROOT_KEY_LEN} bytes (this KeyObject holds ${k.symmetricKeySize})`);
+    }
+    const exported = k.export();
+    const key = new Uint8Array(exported);
+    exported.fill(0);
+    return key;
+  }
+  if (!(k instanceof Uint8Array)) {
+    throw new TypeError(`${what} must be a Uint8Array of ${ROOT_KEY_LEN} bytes or a secret KeyObject (crypto.createSecretKey)`);
+  }
+  if (k.length !== ROOT_KEY_LEN) throw new RangeError(`${what} must be exactly ${ROOT_KEY_LEN} bytes`);
+  return new Uint8Array(k);
+}
+
 /** A short, non-secret fingerprint of a root key: `SHA-256("dtmesh-root-fingerprint" || root)[0:8]`, hex. */
 export function rootFingerprint(root: Uint8Array): string {
   return createHash('sha256').update('dtmesh-root-fingerprint').update(root).digest('hex').slice(0, 16);
 }
 
-/** A validated heartbeat response (PROTOCOL.md §1). */
+/**
+ * A validated heartbeat response (PROTOCOL.md §1). One from {@link parseHeartbeat} keeps
+ * `root` non-enumerable and prints (`util.inspect`, `console.log`, `JSON.stringify`) as
+ * tenant, peers and the root's fingerprint only.
+ */
 export interface Heartbeat {
   /** `tenant_id`. */
   tenant: string;
-  /** Decoded `mesh_root_key`, 32 bytes. */
+  /** Decoded `mesh_root_key`, 32 bytes. Secret: never printed or serialised. */
   root: Uint8Array;
   /** `peers`, when present. */
   peers: string[] | null;
@@ -263,7 +297,24 @@ export function parseHeartbeat(response: unknown): Heartbeat {
     r.peers.forEach((p, i) => assertValidId(p, `heartbeat peers[${i}]`));
     peers = r.peers as string[];
   }
-  return { tenant: r.tenant_id as string, root, peers };
+  return hideRoot({ tenant: r.tenant_id as string, peers }, root);
+}
+
+/** `hb` plus a non-enumerable `root`, and an inspect/toJSON that show its fingerprint only. */
+function hideRoot(hb: Omit<Heartbeat, 'root'>, root: Uint8Array): Heartbeat {
+  const summary = (): { tenant: string; peers: string[] | null; root_fingerprint: string } => ({
+    tenant: hb.tenant,
+    peers: hb.peers,
+    root_fingerprint: rootFingerprint(root),
+  });
+  return Object.defineProperties(hb, {
+    root: { value: root, enumerable: false },
+    toJSON: { value: summary, enumerable: false },
+    [inspect.custom]: {
+      value: (_depth: number, options: InspectOptions, inspectFn: typeof inspect = inspect): string => `Heartbeat ${inspectFn(summary(), options)}`,
+      enumerable: false,
+    },
+  }) as Heartbeat;
 }
 
 /**
