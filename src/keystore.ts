@@ -155,18 +155,20 @@ export function ensureStateDir(stateDir: string): void {
 }
 
 /**
- * Persist `root` as `<stateDir>/mesh-root-key` (PROTOCOL.md §1: 32 raw bytes, 0600,
- * atomic). Then removes the temp files a writer killed mid-write left behind (see
+ * Persist `root` (raw or a secret `KeyObject`, see {@link rootKeyBytes}) as
+ * `<stateDir>/mesh-root-key` (PROTOCOL.md §1: 32 raw bytes, 0600, atomic). Then removes the temp files a writer killed mid-write left behind (see
  * {@link removeStaleTempFiles}): they never affect loading, but would pile up.
  */
-export function saveRootKey(stateDir: string, root: Uint8Array): void {
-  if (root.length !== ROOT_KEY_LEN) throw new RangeError(`root key must be exactly ${ROOT_KEY_LEN} bytes`);
+export function saveRootKey(stateDir: string, root: Uint8Array | KeyObject): void {
+  const bytes = rootKeyBytes(root, 'root key');
   ensureStateDir(stateDir);
   const file = rootKeyPath(stateDir);
   try {
-    writeFileAtomic(file, root, 0o600);
+    writeFileAtomic(file, bytes, 0o600);
   } catch (e) {
     throw new DtmeshError(`cannot write ${file}: ${errno(e) ?? String(e)}`);
+  } finally {
+    bytes.fill(0);
   }
   removeStaleTempFiles(file);
 }

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { randomBytes } from 'node:crypto';
+import { createSecretKey, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -28,6 +28,9 @@ test('save then load round-trips 32 bytes with mode 0600 and leaves no temp file
   assert.deepEqual(loadRootKey(dir), key);
   assert.equal(fs.statSync(rootKeyPath(dir)).mode & 0o777, 0o600);
   assert.deepEqual(fs.readdirSync(dir), ['mesh-root-key']);
+  const next = new Uint8Array(randomBytes(32));
+  saveRootKey(dir, createSecretKey(next)); // an embedding app may hold the root as a KeyObject
+  assert.deepEqual(loadRootKey(dir), next);
 });
 
 test('loading refuses: missing dir, missing file, wrong size (a crash-truncated key), group/other mode, symlink, directory', () => {
@@ -169,8 +172,9 @@ test('a real crash during a key write (writer SIGKILLed at random moments) never
   for (; round < kills && Date.now() < deadline; round++) {
     const child = spawn(process.execPath, [keyWriterChild, dir, hexA, hexB], { stdio: ['ignore', 'pipe', 'inherit'] });
     const exited = once(child, 'exit');
-    const [first] = (await once(child.stdout, 'data')) as [Buffer];
-    assert.equal(first.toString(), 'started\n');
+    const started = once(child.stdout, 'data') as Promise<[Buffer]>;
+    const first = await Promise.race([started.then(([d]) => d.toString()), exited.then(([code]) => `exited early with code ${code}`)]);
+    assert.equal(first, 'started\n');
     await sleep(Math.random() * 20);
     child.kill('SIGKILL');
     const [code, signal] = await exited;
