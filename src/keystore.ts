@@ -6,9 +6,10 @@
  * directory). Loading refuses a wrong size, any group/other permission, a symlink or a
  * non-regular file. No message ever contains key bytes.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, KeyObject, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { inspect, type InspectOptions } from 'node:util';
 import { DtmeshError } from './errors.js';
 import { assertValidId } from './protocol/ids.js';
 import { ROOT_KEY_LEN } from './protocol/keys.js';
@@ -28,53 +29,92 @@ function errno(e: unknown): string | undefined {
 }
 
 /**
- * Read and check the root key (PROTOCOL.md §1). Throws a one-line {@link DtmeshError}
- * naming the file and the fix when it is missing, unsafe or the wrong size.
+ * Read and check the root key (PROTOCOL.md §1 "Root key at rest"). Throws a one-line
+ * {@link DtmeshError} naming the file and the fix when it is missing, unsafe or the
+ * wrong size.
+ *
+ * The file is opened once (`O_RDONLY | O_NOFOLLOW | O_NONBLOCK`: a symlink fails with
+ * ELOOP, a FIFO cannot block the open) and every check — regular file, no group/other
+ * permission, exactly 32 bytes — is made with `fstat` on that descriptor, which is then
+ * the one read. Nothing checked by path can be swapped for something else before the
+ * read (no TOCTOU window).
  */
 export function loadRootKey(stateDir: string): Uint8Array {
   const file = rootKeyPath(stateDir);
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+  } catch (e) {
+    throw openError(e, stateDir, file);
+  }
+  try {
+    return readRootKeyFd(fd, file);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function openError(e: unknown, stateDir: string, file: string): DtmeshError {
+  switch (errno(e)) {
+    case 'ENOENT':
+      if (!fs.existsSync(stateDir)) {
+        return new DtmeshError(`state directory ${stateDir} does not exist: create a key with 'dtmesh keys init --state-dir ${stateDir}'`);
+      }
+      return new DtmeshError(`no root key at ${file}: run 'dtmesh keys init --state-dir ${stateDir}' or apply a heartbeat`);
+    case 'ELOOP': // O_NOFOLLOW on a symbolic link (Linux, macOS; EMLINK on FreeBSD)
+    case 'EMLINK':
+      return new DtmeshError(`${file} is a symbolic link; the root key must be a regular file in the state directory (replace it with 'dtmesh keys init --force')`);
+    case 'ENXIO': // a UNIX socket, or a device with nothing behind it
+    case 'ENODEV':
+      return new DtmeshError(`${file} is not a regular file`);
+    case 'EACCES':
+      return new DtmeshError(`cannot read ${file}: permission denied (run as the key's owner)`);
+    case 'ENOTDIR':
+      return new DtmeshError(`state directory ${stateDir} is not a directory`);
+    default:
+      return new DtmeshError(`cannot read ${file}: ${errno(e) ?? String(e)}`);
+  }
+}
+
+/** The checks and the read of {@link loadRootKey}, all on the one open descriptor. */
+function readRootKeyFd(fd: number, file: string): Uint8Array {
   let st: fs.Stats;
   try {
-    st = fs.lstatSync(file);
+    st = fs.fstatSync(fd);
   } catch (e) {
-    if (errno(e) === 'ENOENT') {
-      if (!fs.existsSync(stateDir)) {
-        throw new DtmeshError(`state directory ${stateDir} does not exist: create a key with 'dtmesh keys init --state-dir ${stateDir}'`);
-      }
-      throw new DtmeshError(`no root key at ${file}: run 'dtmesh keys init --state-dir ${stateDir}' or apply a heartbeat`);
-    }
-    if (errno(e) === 'EACCES') throw new DtmeshError(`cannot read ${file}: permission denied (run as the key's owner)`);
-    if (errno(e) === 'ENOTDIR') throw new DtmeshError(`state directory ${stateDir} is not a directory`);
     throw new DtmeshError(`cannot read ${file}: ${errno(e) ?? String(e)}`);
-  }
-  if (st.isSymbolicLink()) {
-    throw new DtmeshError(`${file} is a symbolic link; the root key must be a regular file in the state directory (replace it with 'dtmesh keys init --force')`);
   }
   if (!st.isFile()) throw new DtmeshError(`${file} is not a regular file`);
   if ((st.mode & 0o077) !== 0) {
     const mode = (st.mode & 0o777).toString(8).padStart(4, '0');
     throw new DtmeshError(`${file} has mode ${mode}; it must not be accessible by group or others: chmod 600 ${file}`);
   }
-  let data: Buffer;
+  const wrongSize = (n: number): DtmeshError =>
+    new DtmeshError(
+      `${file} is ${n} bytes; a root key file holds exactly ${ROOT_KEY_LEN} raw bytes (re-create it with 'dtmesh keys init --force' or apply a heartbeat)`,
+    );
+  if (st.size !== ROOT_KEY_LEN) throw wrongSize(st.size);
+  // One byte of slack shows a file that grew after the fstat; reused for nothing else.
+  const buf = Buffer.alloc(ROOT_KEY_LEN + 1);
+  let got = 0;
   try {
-    const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-    try {
-      data = fs.readFileSync(fd);
-    } finally {
-      fs.closeSync(fd);
+    for (;;) {
+      const n = fs.readSync(fd, buf, got, buf.length - got, got);
+      if (n === 0) break;
+      got += n;
+      if (got === buf.length) break;
     }
   } catch (e) {
+    buf.fill(0);
     if (errno(e) === 'EACCES') throw new DtmeshError(`cannot read ${file}: permission denied (run as the key's owner)`);
     throw new DtmeshError(`cannot read ${file}: ${errno(e) ?? String(e)}`);
   }
-  if (data.length !== ROOT_KEY_LEN) {
-    data.fill(0);
-    throw new DtmeshError(
-      `${file} is ${data.length} bytes; a root key file holds exactly ${ROOT_KEY_LEN} raw bytes (re-create it with 'dtmesh keys init --force' or apply a heartbeat)`,
-    );
+  if (got !== ROOT_KEY_LEN) {
+    buf.fill(0);
+    throw wrongSize(got);
   }
-  const key = new Uint8Array(data);
-  data.fill(0);
+  const key = new Uint8Array(buf.subarray(0, ROOT_KEY_LEN));
+  buf.fill(0);
   return key;
 }
 
@@ -114,14 +154,62 @@ export function ensureStateDir(stateDir: string): void {
   if (!fs.statSync(stateDir).isDirectory()) throw new DtmeshError(`state directory ${stateDir} is not a directory`);
 }
 
-/** Persist `root` as `<stateDir>/mesh-root-key` (PROTOCOL.md §1: 32 raw bytes, 0600, atomic). */
-export function saveRootKey(stateDir: string, root: Uint8Array): void {
-  if (root.length !== ROOT_KEY_LEN) throw new RangeError(`root key must be exactly ${ROOT_KEY_LEN} bytes`);
+/**
+ * Persist `root` (raw or a secret `KeyObject`, see {@link rootKeyBytes}) as
+ * `<stateDir>/mesh-root-key` (PROTOCOL.md §1: 32 raw bytes, 0600, atomic). Then removes the temp files a writer killed mid-write left behind (see
+ * {@link removeStaleTempFiles}): they never affect loading, but would pile up.
+ */
+export function saveRootKey(stateDir: string, root: Uint8Array | KeyObject): void {
+  const bytes = rootKeyBytes(root, 'root key');
   ensureStateDir(stateDir);
+  const file = rootKeyPath(stateDir);
   try {
-    writeFileAtomic(rootKeyPath(stateDir), root, 0o600);
+    writeFileAtomic(file, bytes, 0o600);
   } catch (e) {
-    throw new DtmeshError(`cannot write ${rootKeyPath(stateDir)}: ${errno(e) ?? String(e)}`);
+    throw new DtmeshError(`cannot write ${file}: ${errno(e) ?? String(e)}`);
+  } finally {
+    bytes.fill(0);
+  }
+  removeStaleTempFiles(file);
+}
+
+/**
+ * Best effort: delete `file`'s temp files (`.<name>.tmp-<pid>-<12 hex>`, as
+ * {@link writeFileAtomic} names them) whose writer process no longer exists — what a
+ * crash between write and rename leaves (PROTOCOL.md §1 "Root key at rest"). A temp
+ * file of a live process (or one this process cannot tell about) is left alone, so a
+ * concurrent writer's rename is never broken. Never throws.
+ */
+export function removeStaleTempFiles(file: string): void {
+  const dir = path.dirname(file);
+  const prefix = `.${path.basename(file)}.tmp-`;
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const m = /^(\d+)-[0-9a-f]{12}$/.exec(name.slice(prefix.length));
+    if (m === null) continue;
+    const pid = Number(m[1]);
+    if (pid === process.pid || !(pid > 0) || processExists(pid)) continue;
+    try {
+      fs.rmSync(path.join(dir, name), { force: true });
+    } catch {
+      // best effort: another sweeper got there first, or the directory is read-only
+    }
+  }
+}
+
+/** Whether process `pid` exists (signal 0 probes without sending; EPERM means it does). */
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return errno(e) !== 'ESRCH';
   }
 }
 
@@ -139,16 +227,49 @@ export function initRootKey(stateDir: string, force: boolean): Uint8Array {
   return root;
 }
 
+/**
+ * A root key handed in through the API (PROTOCOL.md §1: 32 bytes), as raw bytes or as a
+ * Node `KeyObject` (`crypto.createSecretKey(bytes)`) so an embedding application can keep
+ * raw bytes out of its options object. Returns a fresh `Uint8Array` copy the caller owns.
+ *
+ * Throws a `TypeError` for anything but a `Uint8Array` or a secret `KeyObject`, and a
+ * `RangeError` for the wrong length; the message starts with `what` (e.g.
+ * `options.rootKey`) and never contains key bytes.
+ */
+export function rootKeyBytes(k: Uint8Array | KeyObject, what: string): Uint8Array {
+  if (k instanceof KeyObject) {
+    if (k.type !== 'secret') {
+      throw new TypeError(`${what} must be a secret KeyObject (crypto.createSecretKey) of ${ROOT_KEY_LEN} bytes, not a ${k.type} key`);
+    }
+    if (k.symmetricKeySize !== ROOT_KEY_LEN) {
+      throw new RangeError(`${what} must be exactly ${ROOT_KEY_LEN} bytes (this KeyObject holds ${k.symmetricKeySize})`);
+    }
+    const exported = k.export();
+    const key = new Uint8Array(exported);
+    exported.fill(0);
+    return key;
+  }
+  if (!(k instanceof Uint8Array)) {
+    throw new TypeError(`${what} must be a Uint8Array of ${ROOT_KEY_LEN} bytes or a secret KeyObject (crypto.createSecretKey)`);
+  }
+  if (k.length !== ROOT_KEY_LEN) throw new RangeError(`${what} must be exactly ${ROOT_KEY_LEN} bytes`);
+  return new Uint8Array(k);
+}
+
 /** A short, non-secret fingerprint of a root key: `SHA-256("dtmesh-root-fingerprint" || root)[0:8]`, hex. */
 export function rootFingerprint(root: Uint8Array): string {
   return createHash('sha256').update('dtmesh-root-fingerprint').update(root).digest('hex').slice(0, 16);
 }
 
-/** A validated heartbeat response (PROTOCOL.md §1). */
+/**
+ * A validated heartbeat response (PROTOCOL.md §1). One from {@link parseHeartbeat} keeps
+ * `root` non-enumerable and prints (`util.inspect`, `console.log`, `JSON.stringify`) as
+ * tenant, peers and the root's fingerprint only.
+ */
 export interface Heartbeat {
   /** `tenant_id`. */
   tenant: string;
-  /** Decoded `mesh_root_key`, 32 bytes. */
+  /** Decoded `mesh_root_key`, 32 bytes. Secret: never printed or serialised. */
   root: Uint8Array;
   /** `peers`, when present. */
   peers: string[] | null;
@@ -178,7 +299,24 @@ export function parseHeartbeat(response: unknown): Heartbeat {
     r.peers.forEach((p, i) => assertValidId(p, `heartbeat peers[${i}]`));
     peers = r.peers as string[];
   }
-  return { tenant: r.tenant_id as string, root, peers };
+  return hideRoot({ tenant: r.tenant_id as string, peers }, root);
+}
+
+/** `hb` plus a non-enumerable `root`, and an inspect/toJSON that show its fingerprint only. */
+function hideRoot(hb: Omit<Heartbeat, 'root'>, root: Uint8Array): Heartbeat {
+  const summary = (): { tenant: string; peers: string[] | null; root_fingerprint: string } => ({
+    tenant: hb.tenant,
+    peers: hb.peers,
+    root_fingerprint: rootFingerprint(root),
+  });
+  return Object.defineProperties(hb, {
+    root: { value: root, enumerable: false },
+    toJSON: { value: summary, enumerable: false },
+    [inspect.custom]: {
+      value: (_depth: number, options: InspectOptions, inspectFn: typeof inspect = inspect): string => `Heartbeat ${inspectFn(summary(), options)}`,
+      enumerable: false,
+    },
+  }) as Heartbeat;
 }
 
 /**

@@ -6,7 +6,12 @@
  * Double-buffered: a batch pins the active half at dispatch and its worker reads only
  * that half; an update is written into the other half only once no in-flight batch
  * pins it, then becomes active. Workers therefore never see a half being written.
+ *
+ * `util.inspect`, `console.log` and `JSON.stringify` of a table show its size only, never
+ * the buffer's pair keys or keyed HMAC states (PROTOCOL.md §1: the key never appears in
+ * anything printed).
  */
+import { inspect, type InspectOptions } from 'node:util';
 import {
   KE_HAS_PREV,
   KE_ID_HI,
@@ -45,6 +50,18 @@ export function keyTableCapacity(peers: number): number {
   return c;
 }
 
+/** What {@link KeyTable} prints and serialises instead of its contents (PROTOCOL.md §1). */
+export interface KeyTableSummary {
+  /** Entries per half. */
+  capacity: number;
+  /** Most peers the table can hold. */
+  maxPeers: number;
+  /** Entries in the active half. */
+  entries: number;
+  /** Whether a published roster waits for a pinned half to be released. */
+  updatePending: boolean;
+}
+
 /** Writer side of the shared key table (lives on the engine's thread). */
 export class KeyTable {
   /** The SharedArrayBuffer handed to workers. */
@@ -56,7 +73,7 @@ export class KeyTable {
   /** Entries per half. */
   readonly capacity: number;
   private readonly pins = [0, 0];
-  private pending: KeyEntry[] | null = null;
+  #pending: KeyEntry[] | null = null; // raw pair keys: #private, out of reach of inspect options
 
   constructor(
     /** Most peers the table can hold. */
@@ -83,7 +100,7 @@ export class KeyTable {
   /** Release a pin taken by {@link pin}; applies a waiting update once possible. */
   unpin(half: number): void {
     this.pins[half]!--;
-    if (this.pending !== null) this.flush();
+    if (this.#pending !== null) this.flush();
   }
 
   /**
@@ -94,7 +111,7 @@ export class KeyTable {
     if (entries.length > this.maxPeers) {
       throw new RangeError(`roster has ${entries.length} peers; options.maxPeers is ${this.maxPeers}`);
     }
-    this.pending = entries;
+    this.#pending = entries;
     this.flush();
   }
 
@@ -103,11 +120,24 @@ export class KeyTable {
     return findKeyEntry(this.keys, this.capacity, this.active, readU32(senderId, 0) | 0, readU32(senderId, 4) | 0);
   }
 
+  /** The non-secret summary `JSON.stringify` writes (PROTOCOL.md §1: no key bytes). */
+  toJSON(): KeyTableSummary {
+    const half = this.active;
+    let entries = 0;
+    for (let e = 0; e < this.capacity; e++) if (this.keys[keyEntryIndex(this.capacity, half, e) + KE_USED] !== 0) entries++;
+    return { capacity: this.capacity, maxPeers: this.maxPeers, entries, updatePending: this.#pending !== null };
+  }
+
+  /** `util.inspect` / `console.log`: the {@link toJSON} summary, never the shared buffer. */
+  [inspect.custom](_depth: number, options: InspectOptions, inspectFn: typeof inspect = inspect): string {
+    return `KeyTable ${inspectFn(this.toJSON(), options)}`;
+  }
+
   private flush(): void {
     const next = 1 - this.active;
-    if (this.pending === null || this.pins[next] !== 0) return;
-    const entries = this.pending;
-    this.pending = null;
+    if (this.#pending === null || this.pins[next] !== 0) return;
+    const entries = this.#pending;
+    this.#pending = null;
     const keys = this.keys;
     const first = keyEntryIndex(this.capacity, next, 0);
     keys.fill(0, first, first + this.capacity * KE_WORDS);

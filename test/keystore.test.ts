@@ -1,10 +1,14 @@
 /** The root key at rest and heartbeat responses (PROTOCOL.md §1). */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { createSecretKey, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { Engine } from '../src/engine.js';
 import { DtmeshError } from '../src/errors.js';
 import { loadRootKey, parseHeartbeat, persistHeartbeat, rootKeyPath, saveRootKey, TENANT_FILE } from '../src/keystore.js';
@@ -24,6 +28,9 @@ test('save then load round-trips 32 bytes with mode 0600 and leaves no temp file
   assert.deepEqual(loadRootKey(dir), key);
   assert.equal(fs.statSync(rootKeyPath(dir)).mode & 0o777, 0o600);
   assert.deepEqual(fs.readdirSync(dir), ['mesh-root-key']);
+  const next = new Uint8Array(randomBytes(32));
+  saveRootKey(dir, createSecretKey(next)); // an embedding app may hold the root as a KeyObject
+  assert.deepEqual(loadRootKey(dir), next);
 });
 
 test('loading refuses: missing dir, missing file, wrong size (a crash-truncated key), group/other mode, symlink, directory', () => {
@@ -52,6 +59,85 @@ test('loading refuses: missing dir, missing file, wrong size (a crash-truncated 
   refuses(aFile, /not a directory/);
 });
 
+const loadKeyChild = fileURLToPath(new URL('./fixtures/load-key.js', import.meta.url));
+
+type ChildLoad = { ok: true; hex: string } | { ok: false; name: string; message: string };
+
+/** Load `dir`'s key in a child (test/fixtures/load-key.ts), bounded at 10 s: a hang fails. */
+function loadInChild(dir: string, swap = 'none'): ChildLoad {
+  const r = spawnSync(process.execPath, [loadKeyChild, dir, swap], { encoding: 'utf8', timeout: 10_000 });
+  assert.equal(r.signal, null, `loader hung (killed by ${r.signal}) on ${swap}`);
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout) as ChildLoad;
+}
+
+function refusesInChild(dir: string, re: RegExp, swap = 'none'): void {
+  const r = loadInChild(dir, swap);
+  assert.ok(!r.ok, `${swap}: loaded a key it must refuse`);
+  assert.equal(r.name, 'DtmeshError', r.message);
+  assert.match(r.message, re);
+  assert.ok(!r.message.includes('\n'), 'one line');
+}
+
+function mkfifo(file: string): void {
+  const r = spawnSync('mkfifo', ['-m', '600', file]);
+  assert.equal(r.status, 0, 'mkfifo');
+}
+
+test('loading refuses a FIFO, a symlink, a directory, mode 0644 and a wrong size with one line each, and never hangs', () => {
+  const dir = tmp();
+  const file = rootKeyPath(dir);
+  mkfifo(file); // no writer ever opens it: a blocking open would wait forever
+  refusesInChild(dir, /is not a regular file/);
+  fs.rmSync(file);
+  const elsewhere = path.join(tmp(), 'k');
+  fs.writeFileSync(elsewhere, randomBytes(32), { mode: 0o600 });
+  fs.symlinkSync(elsewhere, file);
+  refusesInChild(dir, /is a symbolic link/);
+  fs.rmSync(file);
+  fs.mkdirSync(file);
+  refusesInChild(dir, /is not a regular file/);
+  fs.rmdirSync(file);
+  fs.writeFileSync(file, randomBytes(32), { mode: 0o600 });
+  fs.chmodSync(file, 0o644);
+  refusesInChild(dir, /has mode 0644; .*chmod 600/);
+  fs.chmodSync(file, 0o600);
+  fs.appendFileSync(file, 'x');
+  refusesInChild(dir, /is 33 bytes; a root key file holds exactly 32/);
+});
+
+test('the checks hold for the file actually read: a swap between check and open (TOCTOU) is refused, never loaded', () => {
+  const good = new Uint8Array(randomBytes(32));
+  const setup = (): string => {
+    const dir = tmp();
+    saveRootKey(dir, good);
+    return dir;
+  };
+  // a group-readable key swapped in after a path-based mode check must not be returned
+  let dir = setup();
+  fs.writeFileSync(path.join(dir, 'swap-in'), randomBytes(32), { mode: 0o644 });
+  fs.chmodSync(path.join(dir, 'swap-in'), 0o644);
+  refusesInChild(dir, /has mode 0644/, 'mode');
+  // a FIFO swapped in after a path-based type check must not hang the loader
+  dir = setup();
+  mkfifo(path.join(dir, 'swap-in'));
+  refusesInChild(dir, /is not a regular file/, 'fifo');
+  // a symlink swapped in gets the symlink message, not a bare errno
+  dir = setup();
+  const elsewhere = path.join(tmp(), 'k');
+  fs.writeFileSync(elsewhere, randomBytes(32), { mode: 0o600 });
+  fs.symlinkSync(elsewhere, path.join(dir, 'swap-in'));
+  refusesInChild(dir, /is a symbolic link/, 'symlink');
+  // a directory swapped in
+  dir = setup();
+  fs.mkdirSync(path.join(dir, 'swap-in'));
+  refusesInChild(dir, /is not a regular file/, 'dir');
+  // and the unswapped file still loads through the child
+  dir = setup();
+  const r = loadInChild(dir);
+  assert.ok(r.ok && r.hex === Buffer.from(good).toString('hex'));
+});
+
 test('an error never contains key bytes', () => {
   const dir = tmp();
   const key = randomBytes(31);
@@ -68,6 +154,41 @@ test('an interrupted write never replaces the key: the old key stays whole', () 
   assert.deepEqual(loadRootKey(dir), old);
   assert.throws(() => saveRootKey(dir, new Uint8Array(31)), RangeError);
   assert.deepEqual(loadRootKey(dir), old);
+});
+
+const keyWriterChild = fileURLToPath(new URL('./fixtures/key-writer.js', import.meta.url));
+
+test('a real crash during a key write (writer SIGKILLed at random moments) never leaves a partial or missing key', async () => {
+  const dir = tmp();
+  const a = new Uint8Array(randomBytes(32));
+  const b = new Uint8Array(randomBytes(32));
+  const hexA = Buffer.from(a).toString('hex');
+  const hexB = Buffer.from(b).toString('hex');
+  saveRootKey(dir, a);
+  const kills = 40;
+  const deadline = Date.now() + 15_000; // bounded: ~60 ms a round here, so 40 rounds take a few seconds
+  let round = 0;
+  const seen = new Set<string>();
+  for (; round < kills && Date.now() < deadline; round++) {
+    const child = spawn(process.execPath, [keyWriterChild, dir, hexA, hexB], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const exited = once(child, 'exit');
+    const started = once(child.stdout, 'data') as Promise<[Buffer]>;
+    const first = await Promise.race([started.then(([d]) => d.toString()), exited.then(([code]) => `exited early with code ${code}`)]);
+    assert.equal(first, 'started\n');
+    await sleep(Math.random() * 20);
+    child.kill('SIGKILL');
+    const [code, signal] = await exited;
+    assert.equal(signal, 'SIGKILL', `writer exited by itself (code ${code}): it must still be writing when killed`);
+    const loaded = Buffer.from(loadRootKey(dir)).toString('hex'); // throws on a partial (0..31 bytes) or missing key
+    assert.ok(loaded === hexA || loaded === hexB, `round ${round}: the key is neither A nor B`);
+    seen.add(loaded);
+    assert.equal(fs.statSync(rootKeyPath(dir)).mode & 0o777, 0o600);
+  }
+  assert.ok(round >= 30, `only ${round} rounds in the time bound`);
+  assert.equal(seen.size, 2, 'the writer replaced the key at least once (the kills land mid-loop)');
+  // temp files of the killed writers may remain until the next save, which removes those of dead processes
+  saveRootKey(dir, a);
+  assert.deepEqual(fs.readdirSync(dir), ['mesh-root-key']);
 });
 
 const good = { tenant_id: 'tenant-1', mesh_root_key: Buffer.from(randomBytes(32)).toString('base64'), peers: ['a', 'b'] };
