@@ -24,6 +24,7 @@ import * as dgram from 'node:dgram';
 import { performance } from 'node:perf_hooks';
 import { EventEmitter } from 'node:events';
 import { inspect } from 'node:util';
+import type { KeyObject } from 'node:crypto';
 import * as os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -33,7 +34,7 @@ import { nowUs } from './clock.js';
 import { collectBatch, type CollectSink } from './collect.js';
 import { DtmeshError } from './errors.js';
 import { KeyRing } from './keyring.js';
-import { loadRootKey, parseHeartbeat, persistHeartbeat, type Heartbeat } from './keystore.js';
+import { loadRootKey, parseHeartbeat, persistHeartbeat, rootKeyBytes, type Heartbeat } from './keystore.js';
 import { KeyTable } from './keytable.js';
 import {
   DEFAULT_MAX_DATAGRAM,
@@ -86,8 +87,13 @@ const TWO_32 = 4294967296;
 export interface EngineOptions {
   /** Directory holding `mesh-root-key` (PROTOCOL.md §1) and the nonce ceiling. Required unless `rootKey` is given. */
   stateDir?: string;
-  /** The tenant root key itself (embedding and tests); when given with `stateDir`, the file is not read. */
-  rootKey?: Uint8Array;
+  /**
+   * The tenant root key itself (embedding and tests); when given with `stateDir`, the file
+   * is not read. A secret `KeyObject` (`crypto.createSecretKey`) keeps the bytes out of
+   * anything that prints the options object (PROTOCOL.md §1: the key never appears in
+   * anything printed).
+   */
+  rootKey?: Uint8Array | KeyObject;
   /** Tenant ID. */
   tenant: string;
   /** This agent's ID. */
@@ -332,7 +338,7 @@ export class Engine extends EventEmitter {
       throw new TypeError('options.stateDir (or options.rootKey) is required');
     }
     const { host, port } = parseHostPort(opts.listen ?? '127.0.0.1:0', 'options.listen');
-    const root = opts.rootKey ?? loadRootKey(opts.stateDir!);
+    const root = opts.rootKey !== undefined ? rootKeyBytes(opts.rootKey, 'root key') : loadRootKey(opts.stateDir!);
     // every socket on a shared port needs SO_REUSEPORT, the engine's own included
     const reusePort = typeof opts.sockets === 'number' && opts.sockets > 1 && opts.separatePorts !== true && reusePortSupported();
     const socket = dgram.createSocket({ type: host.includes(':') ? 'udp6' : 'udp4', reusePort, lookup: literalLookup } as dgram.SocketOptions);

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createSecretKey, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -167,7 +167,7 @@ test('without an error listener a listener exception is thrown on a later tick, 
   const script = `
     import { Engine } from './dist/src/engine.js';
     import { TestPeer } from './dist/test/helpers.js';
-    import { randomBytes } from 'node:crypto';
+    import { createSecretKey, randomBytes } from 'node:crypto';
     const root = new Uint8Array(randomBytes(32));
     let uncaught = 0;
     process.on('uncaughtException', () => uncaught++);
@@ -255,8 +255,14 @@ test('with several sockets, the packets reaching a peer carry strictly increasin
       await new Promise((r) => setImmediate(r));
       engine.sendProbe('p', '127.0.0.1', peerPort, 0x10000 + i, 84); // own PROBEs leave the engine's socket
     }
-    const expected = rounds * 5;
-    assert.equal(await peer.waitFor(expected, 10_000), expected, 'every REPLY and PROBE arrived');
+    // every own PROBE and every REPLY the engine sent arrives (a probe shed as overload while the thread's batches
+    // wait their turn is counted there, not lost: 2 cores, and the order holds batches back)
+    const until = Date.now() + 10_000;
+    while (peer.received.length < rounds + engine.stats().replied && Date.now() < until) await peer.waitFor(peer.received.length + 1, 100);
+    const s = engine.stats();
+    assert.equal(peer.received.length, rounds + s.replied, `every REPLY and PROBE sent arrived (${JSON.stringify(s.dropped)})`);
+    assert.equal(s.replied + s.dropped.overload, rounds * 4, 'each probe answered or counted overload');
+    assert.ok(s.replied >= rounds * 2, `most probes answered (${s.replied} of ${rounds * 4})`);
     let last = -1n;
     let inversions = 0;
     let own = 0;
@@ -287,6 +293,18 @@ test('inspect, console.log and JSON.stringify of an engine show no key bytes', a
     assert.match(inspect(engine), /agent: 'a'/);
   } finally {
     await engine.close();
+  }
+  // an options object holding the key as a KeyObject prints no bytes either, and the engine runs on it
+  const opts = { rootKey: createSecretKey(root), tenant, agent: 'a', peers: ['p'], workers: 1 };
+  const text = inspect(opts, { depth: Infinity, showHidden: true }) + JSON.stringify(opts);
+  assert.ok(!text.includes(toHex(root)) && !text.includes(Buffer.from(root).toString('base64')) && !text.includes(Array.from(root.subarray(0, 6)).join(', ')));
+  const e2 = await Engine.create(opts);
+  const peer = await TestPeer.open(root, tenant, 'p', 'a');
+  try {
+    assert.ok(await answers(e2, peer), 'a KeyObject root key verifies like the bytes');
+  } finally {
+    peer.close();
+    await e2.close();
   }
 });
 
