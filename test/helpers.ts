@@ -198,3 +198,24 @@ export class TestPeer {
     this.socket.close();
   }
 }
+
+/**
+ * `promise`, or a rejection naming `what` once `ms` have passed: every wait in the tests
+ * is bounded, so a wedged engine fails the test with a reason instead of hanging the run.
+ */
+export function within<T>(ms: number, promise: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Poll `cond` every 10 ms until it holds; throws naming `what` after `ms`. */
+export async function until(ms: number, cond: () => boolean, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
