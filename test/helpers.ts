@@ -1,4 +1,5 @@
 /** Shared test helpers: vector loading, hex, and a one-datagram receiver built from the engine's own stages. */
+import assert from 'node:assert/strict';
 import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
@@ -9,6 +10,8 @@ import { KeyRing } from '../src/keyring.js';
 import { KeyTable } from '../src/keytable.js';
 import { H_COUNT, H_KEY_HALF, H_NONCE_HI, H_NONCE_LO, M_LENGTH, M_VERDICT } from '../src/layout.js';
 import { encodePacket } from '../src/protocol/codec.js';
+import { macRoute } from '../src/protocol/mac.js';
+import { nativeMac } from '../src/protocol/native.js';
 import { senderIdOf } from '../src/protocol/ids.js';
 import { derivePairKey } from '../src/protocol/keys.js';
 import { ReplayFilter } from '../src/protocol/replay.js';
@@ -218,4 +221,21 @@ export async function until(ms: number, cond: () => boolean, what: string): Prom
     if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/**
+ * The MAC route this process runs on, checked against `DTMESH_NATIVE`: with `0` it must be
+ * the JS kernel + node:crypto route, otherwise the native kernel wherever it was built.
+ * Test files that must run on both kernels register a test named after the route, which
+ * test/protocol/native.test.ts looks for in its `DTMESH_NATIVE=0` child run.
+ */
+export function assertMacRoute(): string {
+  const route = macRoute();
+  if (process.env.DTMESH_NATIVE === '0') {
+    assert.equal(nativeMac, null, 'DTMESH_NATIVE=0 turns the native kernel off');
+    assert.match(route, /^MAC route: JS kernel below \d+ canonical bytes, node:crypto above/);
+  } else if (nativeMac !== null) {
+    assert.match(route, /^MAC route: native kernel/);
+  }
+  return route;
 }

@@ -1,9 +1,14 @@
 /** verdicts.json: every scenario, every step, through the engine's own verify + collect stages. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { hex, loadVectors, TestReceiver } from '../helpers.js';
+import { macRoute } from '../../src/protocol/mac.js';
+import { assertMacRoute, hex, loadVectors, TestReceiver } from '../helpers.js';
 
 const { scenarios } = loadVectors('verdicts.json');
+
+test(`MAC route under test: ${macRoute()}`, () => {
+  assertMacRoute();
+});
 
 test('verdicts.json has scenarios', () => assert.ok(scenarios.length >= 8));
 
