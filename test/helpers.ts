@@ -1,7 +1,10 @@
 /** Shared test helpers: vector loading, hex, and a one-datagram receiver built from the engine's own stages. */
 import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { BatchRing } from '../src/batch.js';
@@ -238,4 +241,68 @@ export function assertMacRoute(): string {
     assert.match(route, /^MAC route: native kernel/);
   }
   return route;
+}
+
+/** The built CLI. */
+export const cliPath = `${repoRoot}dist/cli.js`;
+
+/** A running `dtmesh serve` child. */
+export interface Served {
+  child: ChildProcess;
+  /** The UDP port it listens on. */
+  port: number;
+  /** Everything it wrote so far. */
+  out(): string;
+  err(): string;
+  /** Resolves with the exit code. */
+  exited: Promise<number | null>;
+  /** Send `signal` and wait (bounded) for the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Start `dtmesh serve args` and wait (≤ 15 s) until it says where it listens. */
+export async function startServe(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Served> {
+  const child = spawn(process.execPath, [cliPath, 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (err += d));
+  const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+  const re = /listening on (?:\[[^\]]+\]|[\d.]+):(\d+)/;
+  try {
+    await until(15_000, () => re.test(out) || child.exitCode !== null, `serve ${args.join(' ')} to listen`);
+  } catch (e) {
+    child.kill('SIGKILL');
+    throw e;
+  }
+  if (!re.test(out)) throw new Error(`serve exited before listening: ${err}`);
+  const port = Number(re.exec(out)![1]);
+  return {
+    child,
+    port,
+    out: () => out,
+    err: () => err,
+    exited,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      child.kill(signal);
+      try {
+        return await within(20_000, exited, `serve to exit after ${signal}`);
+      } finally {
+        child.kill('SIGKILL');
+      }
+    },
+  };
+}
+
+/** A fresh state directory holding a root key (`dtmesh keys init`); `copyFrom` copies another's key instead. */
+export function stateDir(copyFrom?: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dtmesh-e2e-'));
+  if (copyFrom !== undefined) {
+    fs.copyFileSync(path.join(copyFrom, 'mesh-root-key'), path.join(dir, 'mesh-root-key'));
+    fs.chmodSync(path.join(dir, 'mesh-root-key'), 0o600);
+    return dir;
+  }
+  const r = spawnSync(process.execPath, [cliPath, 'keys', 'init', '--state-dir', dir], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(r.status, 0, r.stderr);
+  return dir;
 }
