@@ -7,13 +7,17 @@ import { after, before, test } from 'node:test';
 import { Engine } from '../src/engine.js';
 import { parsePacket } from '../src/protocol/codec.js';
 import { derivePairKey } from '../src/protocol/keys.js';
-import { macVerify } from '../src/protocol/mac.js';
+import { macRoute, macVerify } from '../src/protocol/mac.js';
 import { HMAC_STATE_WORDS, hmacPrecompute } from '../src/protocol/sha256.js';
 import { DROP_REASONS } from '../src/verdict.js';
-import { TestPeer, wallUs } from './helpers.js';
+import { assertMacRoute, TestPeer, wallUs } from './helpers.js';
 
 const tenant = 'tenant-e2e';
 const root = new Uint8Array(randomBytes(32));
+
+test(`MAC route under test: ${macRoute()}`, () => {
+  assertMacRoute();
+});
 
 function sumDrops(d: Record<string, number>): number {
   return DROP_REASONS.reduce((a, r) => a + d[r]!, 0);

@@ -46,11 +46,17 @@ test('junk flood under capacity: every valid probe answered, every junk datagram
     const s = await engine.close();
     assert.ok(junk > 55_000, `flood sent ${junk}`);
     assert.equal(s.accepted, 1500);
-    assert.equal(s.received, junk + 1500, 'every datagram reached the engine');
-    assert.equal(s.dropped.overload, 0);
-    assert.equal(s.dropped.unknown_sender, Math.ceil(junk / 3));
-    assert.equal(s.dropped.bad_mac, Math.ceil((junk - 1) / 3));
-    assert.equal(s.dropped.malformed, Math.floor(junk / 3));
+    // On a shared 2-core machine the kernel may drop some junk however far under capacity the
+    // engine is; what must hold is that each datagram is either received or a counted kernel drop,
+    // and every received one is counted under its own reason (exactly, when none was lost).
+    const kernel = s.kernel_drops ?? 0;
+    assert.equal(s.received + kernel, junk + 1500, 'every datagram reached the engine or is a counted kernel drop');
+    assert.equal(s.dropped.overload, 0, 'under capacity nothing is shed');
+    const want = { unknown_sender: Math.ceil(junk / 3), bad_mac: Math.ceil((junk - 1) / 3), malformed: Math.floor(junk / 3) };
+    for (const [r, n] of Object.entries(want) as Array<[keyof typeof want, number]>) {
+      assert.ok(s.dropped[r] <= n && s.dropped[r] >= n - kernel, `dropped.${r} ${s.dropped[r]} of ${n} sent (${kernel} kernel drops)`);
+    }
+    assert.equal(s.dropped.unknown_sender + s.dropped.bad_mac + s.dropped.malformed, junk - kernel, 'all received junk counted under the three junk reasons');
   } finally {
     peer.close();
     await engine.close();

@@ -1,6 +1,10 @@
 /** Shared test helpers: vector loading, hex, and a one-datagram receiver built from the engine's own stages. */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { BatchRing } from '../src/batch.js';
@@ -9,6 +13,8 @@ import { KeyRing } from '../src/keyring.js';
 import { KeyTable } from '../src/keytable.js';
 import { H_COUNT, H_KEY_HALF, H_NONCE_HI, H_NONCE_LO, M_LENGTH, M_VERDICT } from '../src/layout.js';
 import { encodePacket } from '../src/protocol/codec.js';
+import { macRoute } from '../src/protocol/mac.js';
+import { nativeMac } from '../src/protocol/native.js';
 import { senderIdOf } from '../src/protocol/ids.js';
 import { derivePairKey } from '../src/protocol/keys.js';
 import { ReplayFilter } from '../src/protocol/replay.js';
@@ -197,4 +203,106 @@ export class TestPeer {
   close(): void {
     this.socket.close();
   }
+}
+
+/**
+ * `promise`, or a rejection naming `what` once `ms` have passed: every wait in the tests
+ * is bounded, so a wedged engine fails the test with a reason instead of hanging the run.
+ */
+export function within<T>(ms: number, promise: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Poll `cond` every 10 ms until it holds; throws naming `what` after `ms`. */
+export async function until(ms: number, cond: () => boolean, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/**
+ * The MAC route this process runs on, checked against `DTMESH_NATIVE`: with `0` it must be
+ * the JS kernel + node:crypto route, otherwise the native kernel wherever it was built.
+ * Test files that must run on both kernels register a test named after the route, which
+ * test/protocol/native.test.ts looks for in its `DTMESH_NATIVE=0` child run.
+ */
+export function assertMacRoute(): string {
+  const route = macRoute();
+  if (process.env.DTMESH_NATIVE === '0') {
+    assert.equal(nativeMac, null, 'DTMESH_NATIVE=0 turns the native kernel off');
+    assert.match(route, /^MAC route: JS kernel below \d+ canonical bytes, node:crypto above/);
+  } else if (nativeMac !== null) {
+    assert.match(route, /^MAC route: native kernel/);
+  }
+  return route;
+}
+
+/** The built CLI. */
+export const cliPath = `${repoRoot}dist/cli.js`;
+
+/** A running `dtmesh serve` child. */
+export interface Served {
+  child: ChildProcess;
+  /** The UDP port it listens on. */
+  port: number;
+  /** Everything it wrote so far. */
+  out(): string;
+  err(): string;
+  /** Resolves with the exit code. */
+  exited: Promise<number | null>;
+  /** Send `signal` and wait (bounded) for the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Start `dtmesh serve args` and wait (≤ 15 s) until it says where it listens. */
+export async function startServe(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Served> {
+  const child = spawn(process.execPath, [cliPath, 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (err += d));
+  const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+  const re = /listening on (?:\[[^\]]+\]|[\d.]+):(\d+)/;
+  try {
+    await until(15_000, () => re.test(out) || child.exitCode !== null, `serve ${args.join(' ')} to listen`);
+  } catch (e) {
+    child.kill('SIGKILL');
+    throw e;
+  }
+  if (!re.test(out)) throw new Error(`serve exited before listening: ${err}`);
+  const port = Number(re.exec(out)![1]);
+  return {
+    child,
+    port,
+    out: () => out,
+    err: () => err,
+    exited,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      child.kill(signal);
+      try {
+        return await within(20_000, exited, `serve to exit after ${signal}`);
+      } finally {
+        child.kill('SIGKILL');
+      }
+    },
+  };
+}
+
+/** A fresh state directory holding a root key (`dtmesh keys init`); `copyFrom` copies another's key instead. */
+export function stateDir(copyFrom?: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dtmesh-e2e-'));
+  if (copyFrom !== undefined) {
+    fs.copyFileSync(path.join(copyFrom, 'mesh-root-key'), path.join(dir, 'mesh-root-key'));
+    fs.chmodSync(path.join(dir, 'mesh-root-key'), 0o600);
+    return dir;
+  }
+  const r = spawnSync(process.execPath, [cliPath, 'keys', 'init', '--state-dir', dir], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(r.status, 0, r.stderr);
+  return dir;
 }

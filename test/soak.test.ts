@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { loadRootKey } from '../src/keystore.js';
 import { DROP_REASONS } from '../src/verdict.js';
-import { repoRoot } from './helpers.js';
+import { repoRoot, until, within } from './helpers.js';
 
 const cli = path.join(repoRoot, 'dist', 'cli.js');
 const floodgen = path.join(repoRoot, 'dist', 'test', 'floodgen.js');
@@ -30,7 +30,7 @@ test('RSS stays flat over a 60 s flood (growth < 20 MB after warm-up)', { skip: 
   child.stdout.on('data', (d) => (out += d));
   const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
   try {
-    while (!/listening on 127\.0\.0\.1:(\d+)/.test(out)) await new Promise((r) => setTimeout(r, 20));
+    await until(15_000, () => /listening on 127\.0\.0\.1:(\d+)/.test(out), 'serve to listen');
     const port = /listening on 127\.0\.0\.1:(\d+)/.exec(out)![1]!;
     const gen = spawn(process.execPath, [floodgen, port, '60', '0', Buffer.from(loadRootKey(dir)).toString('hex'), 'flood', 'resp'], { stdio: ['ignore', 'pipe', 'inherit'] });
     let genOut = '';
@@ -43,10 +43,10 @@ test('RSS stays flat over a 60 s flood (growth < 20 MB after warm-up)', { skip: 
       await new Promise((r) => setTimeout(r, 1000));
       samples.push(rssMb(child.pid!));
     }
-    await genDone;
+    await within(30_000, genDone, 'the flood generator to finish');
     const end = rssMb(child.pid!);
     child.kill('SIGTERM');
-    assert.equal(await exited, 0);
+    assert.equal(await within(30_000, exited, 'serve to exit after SIGTERM'), 0);
     const s = JSON.parse(fs.readFileSync(stats, 'utf8'));
     const sent = JSON.parse(genOut).sent as number;
     process.stdout.write(`# soak: flood sent ${sent} in 60 s (${Math.round(sent / 60)} pps), received ${s.received}, overload ${s.dropped.overload}; RSS after warm-up ${warm.toFixed(1)} MB, max ${Math.max(...samples).toFixed(1)} MB, end ${end.toFixed(1)} MB\n`);

@@ -6,7 +6,12 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { TestPeer, TestReceiver, wallUs } from '../helpers.js';
+import { macRoute } from '../../src/protocol/mac.js';
+import { assertMacRoute, TestPeer, TestReceiver, wallUs } from '../helpers.js';
+
+test(`MAC route under test: ${macRoute()}`, () => {
+  assertMacRoute();
+});
 
 const runs = process.env.DTMESH_SLOW ? 20000 : 2000;
 
