@@ -141,6 +141,13 @@ export interface EngineOptions {
    * receive→verdict p99 at half rate 440, 73 and 119 µs. 0 sends every batch to the pool.
    */
   inlineBelow?: number;
+  /**
+   * A pool task still running after this many ms is aborted (its worker replaced) and its
+   * batch counted as `overload`: a hung worker never wedges the receiver. 10–600000,
+   * default 1000 — a batch of 4096 datagrams takes ≈ 5–20 ms even on the JS kernel, so
+   * only a stuck worker reaches it.
+   */
+  verifyTimeoutMs?: number;
   /** Socket receive buffer to ask for, bytes; default 4 MiB (the kernel may cap it). */
   recvBufferBytes?: number;
   /**
@@ -253,6 +260,7 @@ export class Engine extends EventEmitter {
   private pool!: Piscina;
   private inlineVerifier!: BatchVerifier;
   private readonly inlineBelow: number;
+  private readonly verifyTimeoutMs: number;
   private readonly recvBufferBytes: number;
   private filling = -1;
   private inVerify = 0;
@@ -276,6 +284,8 @@ export class Engine extends EventEmitter {
   resigned = 0;
   /** Batches whose worker failed and that were run again. */
   rerunBatches = 0;
+  /** Batches given up because their worker hung past `verifyTimeoutMs` (counted as `overload`). */
+  hungBatches = 0;
   /** Batches verified on this thread (fewer than `inlineBelow` datagrams). */
   inlineBatches = 0;
   /** Batches handed to the worker pool. */
@@ -302,6 +312,7 @@ export class Engine extends EventEmitter {
     const maxPeers = intOption(opts.maxPeers, 'maxPeers', 1, 1 << 20, 4096);
     this.maxPeers = maxPeers;
     this.inlineBelow = intOption(opts.inlineBelow, 'inlineBelow', 0, 4096, 64);
+    this.verifyTimeoutMs = intOption(opts.verifyTimeoutMs, 'verifyTimeoutMs', 10, 600_000, 1000);
     this.recvBufferBytes = intOption(opts.recvBufferBytes, 'recvBufferBytes', 4096, 1 << 30, 4 * 1024 * 1024);
     const replayWindow = opts.replayWindow ?? 0;
     assertReplayWindow(replayWindow);
@@ -686,14 +697,33 @@ export class Engine extends EventEmitter {
 
   // ---- 3. verify (parallel) -----------------------------------------------------
 
+  /**
+   * Verify batch `b` in the pool. A worker that threw or died mid-batch: piscina replaces
+   * it and the batch is re-run (verification is idempotent: requests are never
+   * overwritten), twice at most, then counted as shed (`overload`) so that nothing
+   * vanishes. A worker that hangs instead — still busy after `verifyTimeoutMs` — is
+   * aborted (piscina terminates a worker whose running task is aborted) and its batch
+   * is counted as shed at once, not re-run (a batch that hangs a worker would hang the
+   * next one too): one stuck worker costs one batch, never the receiver.
+   */
   private verify(b: number, attempt: number): void {
-    this.pool.run(b).then(
-      () => this.verified(b),
+    const abort = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      abort.abort(new Error(`verification took longer than ${this.verifyTimeoutMs} ms`));
+    }, this.verifyTimeoutMs);
+    this.pool.run(b, { signal: abort.signal }).then(
+      () => {
+        clearTimeout(timer);
+        this.verified(b);
+      },
       (err: unknown) => {
-        // A worker threw or died mid-batch: piscina replaces it; the batch is re-run
-        // (verification is idempotent: requests are never overwritten), twice at most,
-        // then counted as shed so that nothing vanishes.
-        if (attempt < 2 && !this.poolDestroyed) {
+        clearTimeout(timer);
+        if (timedOut) {
+          this.hungBatches++;
+          this.notify('warning', `verification worker hung for ${this.verifyTimeoutMs} ms: worker replaced, its batch of ${this.ring.count[b]} datagrams counted as overload`);
+        } else if (attempt < 2 && !this.poolDestroyed) {
           this.rerunBatches++;
           this.notify('warning', `verification worker failed (${(err as Error)?.message ?? err}); re-running batch`);
           this.verify(b, attempt + 1);

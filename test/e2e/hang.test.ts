@@ -3,12 +3,11 @@
  * stall or wedge the receiver"; "A worker that dies is replaced"). The fixture
  * test/fixtures/hang-worker.ts never finishes one batch until the test releases it.
  *
- * Observed behaviour (src/engine.ts has no per-task deadline): the in-order collector
- * waits for the hung batch, so every later batch — verified or not — waits behind it;
- * no reply leaves, the ring fills and further datagrams are shed as `overload`, and
- * `close()` does not resolve. Once the batch finishes, everything held is collected in
- * order and the books balance. The first test records that; the second states what the
- * spec asks for (bounded wedge: the hung batch counted, serving going on) as a `todo`.
+ * With a deadline on each pool task (`verifyTimeoutMs`, default 1000 ms) a hung worker is
+ * aborted — piscina terminates it, a fresh one takes its place — and its batch is counted
+ * as `overload`; later batches are collected in order behind it and answered. Without it
+ * (before), one hung batch held every later batch, every reply and `close()` forever: the
+ * first test below asserts the bounded wedge on the same traffic that showed it.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -35,7 +34,7 @@ async function hungEngine(): Promise<{ engine: Engine; peer: TestPeer; release: 
   return { engine, peer, release: () => fs.writeFileSync(releaseFile, '') };
 }
 
-test('observed: one hung batch holds every later batch and close() until it finishes; then all is collected in order and the books balance', async () => {
+test('one hung batch holds later batches only until its deadline; then it is counted overload, the rest answered in order, books balance', async () => {
   const { engine, peer, release } = await hungEngine();
   try {
     const port = engine.address.port;
@@ -44,18 +43,24 @@ test('observed: one hung batch holds every later batch and close() until it fini
     await peer.send(peer.packet({ probeId: HANG_PROBE_ID }), port);
     for (let i = 0; i < 200; i++) await peer.send(peer.packet({ probeId: 100 + i }), port);
     await until(5000, () => engine.stats().received === 205, 'every datagram received');
-    await new Promise((r) => setTimeout(r, 1000));
-    const wedged = engine.stats();
-    assert.equal(peer.received.length, 4, 'no reply leaves while the batch hangs (later batches wait behind it)');
-    assert.ok(wedged.dropped.overload > 0, `the ring filled: ${wedged.dropped.overload} shed as overload`);
-    const closing = engine.close();
-    const early = await Promise.race([closing.then(() => 'closed'), new Promise((r) => setTimeout(() => r('pending'), 1000))]);
-    assert.equal(early, 'pending', 'close() waits for the hung batch');
-    release();
-    const s = await within(20_000, closing, 'close() after the release');
+    // within the deadline (1000 ms) plus scheduling slack on 2 busy cores, the batches behind the hung one are answered
+    await until(10_000, () => engine.hungBatches === 1, 'the hung batch given up');
+    const s0 = engine.stats();
+    await until(10_000, () => peer.received.length === engine.stats().replied, 'the replies held behind it leave');
+    assert.ok(s0.replied > 4, `later probes answered after the deadline (${s0.replied})`);
+    const s = await within(10_000, engine.close(), 'close() does not wait for the hung worker');
     assert.equal(s.received, s.accepted + DROP_REASONS.reduce((a, r) => a + s.dropped[r], 0), 'books balance');
-    assert.equal(s.dropped.replay, 0);
-    assert.equal(await peer.waitFor(s.accepted, 5000), s.accepted, 'every accepted probe answered once released');
+    assert.equal(s.dropped.replay, 0, 'order kept behind the hung batch');
+    assert.ok(s.dropped.overload >= 1, 'the hung batch is counted, not lost');
+    let last = -1;
+    for (const m of peer.received) {
+      const id = m.readUInt32BE(22);
+      assert.ok(id !== HANG_PROBE_ID, 'the hung probe is never answered');
+      if (id >= 100) {
+        assert.ok(id > last, 'replies in probe order');
+        last = id;
+      }
+    }
   } finally {
     release();
     peer.close();
@@ -63,7 +68,7 @@ test('observed: one hung batch holds every later batch and close() until it fini
   }
 });
 
-test('a hung worker does not wedge the receiver: the batch is given up after a deadline and counted, serving goes on', { todo: 'src/engine.ts has no deadline on a pool task: one hung batch stalls all replies and close() (see the test above); reported to the lead' }, async () => {
+test('a hung worker does not wedge the receiver: the batch is given up after a deadline and counted, serving goes on', async () => {
   const { engine, peer, release } = await hungEngine();
   try {
     const port = engine.address.port;
