@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { MAC_LEN, OFF_PAYLOAD, TYPE_PROBE } from '../src/layout.js';
+import { MAC_LEN, OFF_PAYLOAD, TYPE_PROBE } from '../src/protocol/wire.js';
 import { writeHeader } from '../src/protocol/codec.js';
 import { senderIdOf } from '../src/protocol/ids.js';
 import { derivePairKey } from '../src/protocol/keys.js';

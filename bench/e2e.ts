@@ -45,7 +45,7 @@ import {
 import type { LoadgenMessage, LoadgenRequest, LoadResult, LoadSpec } from './loadgen.js';
 import { MAX_RUN_BYTES } from './loadgen.js';
 import type { ResponderKind, ResponderMessage, ResponderReport, ResponderRequest, ResponderSpec } from './responder.js';
-import { reusePortSupported } from '../src/sockets.js';
+import { reusePortSupported } from '../src/pipeline/socket-thread.js';
 
 const HELP = `Usage: dtmesh bench [--quick] [--json PATH] [flags]
 

@@ -6,7 +6,7 @@
  * and one `sendmsg` per datagram, ENGINE.md "Platform facts").
  */
 import * as dgram from 'node:dgram';
-import { literalLookup } from '../src/udp.js';
+import { literalLookup } from '../src/pipeline/udp.js';
 
 /** Counters of a baseline responder (echo or naive). */
 export interface BaselineCounts {

@@ -16,7 +16,7 @@
  */
 import * as dgram from 'node:dgram';
 import { performance } from 'node:perf_hooks';
-import { MIN_DATAGRAM, OFF_PROBE_ID, OFF_TYPE, TYPE_REPLY } from '../src/layout.js';
+import { MIN_DATAGRAM, OFF_PROBE_ID, OFF_TYPE, TYPE_REPLY } from '../src/protocol/wire.js';
 import { readU32 } from '../src/protocol/codec.js';
 import { macVerify } from '../src/protocol/mac.js';
 import { BENCH_RESPONDER, BENCH_TENANT, benchPeer, benchRoot, isMain, percentile, ProbeWriter, round, threadCpu, wallUs } from './common.js';

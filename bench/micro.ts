@@ -26,37 +26,25 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { Bench, type Task } from 'tinybench';
-import { BatchRing } from '../src/batch.js';
-import { collectBatch, type CollectSink } from '../src/collect.js';
-import { KeyRing } from '../src/keyring.js';
-import { KeyTable } from '../src/keytable.js';
-import {
-  H_COUNT,
-  H_KEY_HALF,
-  H_NONCE_HI,
-  H_NONCE_LO,
-  KE_RAW_CUR,
-  KE_STATE_CUR,
-  M_NONCE_LO,
-  M_VERDICT,
-  MAC_LEN,
-  OFF_MAGIC,
-  OFF_SENDER_ID,
-  OFF_VER,
-  SLOT_META_WORDS,
-} from '../src/layout.js';
+import { BatchRing } from '../src/pipeline/ring.js';
+import { collectBatch, type CollectSink } from '../src/pipeline/collect.js';
+import { KeyRing } from '../src/keys/keyring.js';
+import { KeyTable } from '../src/keys/keytable.js';
+import { MAC_LEN, OFF_MAGIC, OFF_SENDER_ID, OFF_VER } from '../src/protocol/wire.js';
+import { H_COUNT, H_KEY_HALF, H_NONCE_HI, H_NONCE_LO, M_NONCE_LO, M_VERDICT, SLOT_META_WORDS } from '../src/pipeline/layout.js';
+import { KE_RAW_CUR, KE_STATE_CUR } from '../src/keys/table-layout.js';
 import { encodePacket, parsePacket, readU32, writeHeader } from '../src/protocol/codec.js';
 import { senderIdOf } from '../src/protocol/ids.js';
 import { derivePairKey } from '../src/protocol/keys.js';
 import { macSeal } from '../src/protocol/mac.js';
 import { nativeMac, nativeMacStatus } from '../src/protocol/native.js';
-import { literalLookup } from '../src/udp.js';
-import { checkDatagram, type ReceiveContext } from '../src/protocol/receive.js';
+import { literalLookup } from '../src/pipeline/udp.js';
+import { checkDatagram, ReceiveResult, type ReceiveContext } from '../src/protocol/receive.js';
 import { ReplayFilter } from '../src/protocol/replay.js';
 import { HMAC_STATE_WORDS, hmacPrecompute, hmacTag16 } from '../src/protocol/sha256.js';
-import { Books } from '../src/stats.js';
-import { V_ACCEPT, V_PENDING_REPLAY, V_REPLAY, verdictName, VERDICT_NAMES } from '../src/verdict.js';
-import { BatchVerifier } from '../src/verify.js';
+import { Books } from '../src/observe/stats.js';
+import { V_ACCEPT, V_PENDING_REPLAY, V_REPLAY, verdictName, VERDICT_NAMES } from '../src/protocol/verdict.js';
+import { BatchVerifier } from '../src/pipeline/verify.js';
 import {
   BENCH_RESPONDER,
   BENCH_TENANT,
@@ -267,7 +255,7 @@ function dropsGroup(c: Ctx): { expect: Array<[string, string]> } {
   const ctx = receiveContext(now - 60_000_000);
   const half = keyTable.active;
   const mem = new Uint8Array(new SharedArrayBuffer(8 * 256));
-  const meta = new Int32Array(SLOT_META_WORDS);
+  const result = new ReceiveResult();
   const w = writers[1]!;
   const make = (slot: number, edit: (d: Uint8Array, off: number) => void, tsUs = now): number => {
     const off = slot * 256;
@@ -288,12 +276,12 @@ function dropsGroup(c: Ctx): { expect: Array<[string, string]> } {
   ];
   const expect: Array<[string, string]> = [];
   for (const [name, off, want] of cases) {
-    const v = checkDatagram(ctx, half, mem, off, 84, now, meta, 0);
+    const v = checkDatagram(ctx, half, mem, off, 84, now, result);
     const got = v === V_PENDING_REPLAY ? 'pending' : verdictName(v);
     if (got !== want) throw new Error(`drop fixture '${name}' judged ${got}, expected ${want}`);
     expect.push([name, got]);
     addOp(c, 'drops', name, 512, () => {
-      sink ^= checkDatagram(ctx, half, mem, off, 84, now, meta, 0);
+      sink ^= checkDatagram(ctx, half, mem, off, 84, now, result);
     });
   }
   return { expect };

@@ -11,22 +11,7 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import * as dgram from 'node:dgram';
-import {
-  HEADER_LEN,
-  MAC_LEN,
-  MAGIC_U32,
-  MIN_DATAGRAM,
-  OFF_NONCE,
-  OFF_SEND_TS,
-  OFF_SENDER_ID,
-  OFF_TYPE,
-  OFF_VER,
-  SENDER_ID_LEN,
-  TYPE_PROBE,
-  TYPE_PUNCH_HINT,
-  TYPE_REPLY,
-  VERSION_V1,
-} from '../src/layout.js';
+import { HEADER_LEN, MAC_LEN, MAGIC_U32, MIN_DATAGRAM, OFF_NONCE, OFF_SEND_TS, OFF_SENDER_ID, OFF_TYPE, OFF_VER, SENDER_ID_LEN, TYPE_PROBE, TYPE_PUNCH_HINT, TYPE_REPLY, VERSION_V1 } from '../src/protocol/wire.js';
 import { readU32, readU64Number, writeU64Number } from '../src/protocol/codec.js';
 import { senderIdOf } from '../src/protocol/ids.js';
 import { derivePairKey } from '../src/protocol/keys.js';

@@ -22,12 +22,13 @@
 import { TASKS_PER_WORKER } from '../src/engine.js';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import { BatchRing } from '../src/batch.js';
-import { KeyRing } from '../src/keyring.js';
-import { KeyTable } from '../src/keytable.js';
-import { F_REPLY, H_COUNT, H_KEY_HALF, H_NONCE_HI, H_NONCE_LO, M_FLAGS, M_VERDICT, TYPE_PROBE, TYPE_REPLY } from '../src/layout.js';
-import { V_PENDING_REPLAY, VERDICT_NAMES } from '../src/verdict.js';
-import type { VerifyConfig } from '../src/verify.js';
+import { BatchRing } from '../src/pipeline/ring.js';
+import { KeyRing } from '../src/keys/keyring.js';
+import { KeyTable } from '../src/keys/keytable.js';
+import { TYPE_PROBE, TYPE_REPLY } from '../src/protocol/wire.js';
+import { F_REPLY, H_COUNT, H_KEY_HALF, H_NONCE_HI, H_NONCE_LO, M_FLAGS, M_VERDICT } from '../src/pipeline/layout.js';
+import { V_PENDING_REPLAY, VERDICT_NAMES } from '../src/protocol/verdict.js';
+import type { VerifyConfig } from '../src/pipeline/verify.js';
 import {
   BENCH_RESPONDER,
   BENCH_TENANT,

@@ -16,7 +16,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { Engine } from '../src/engine.js';
-import type { EngineStats } from '../src/stats.js';
+import type { EngineStats } from '../src/observe/stats.js';
 import { BENCH_RESPONDER, BENCH_TENANT, benchPeer, benchRoot, isMain, round, threadCpu, type ThreadCpu } from './common.js';
 import { EchoResponder, type BaselineCounts } from './echo.js';
 import { NaiveResponder } from './naive.js';

@@ -29,56 +29,30 @@ import * as os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import { B_FREE, B_SENDING, B_VERIFIED, BatchRing, replyView, SendLedger } from './batch.js';
+import { B_FREE, B_SENDING, B_VERIFIED, BatchRing, replyView, SendLedger } from './pipeline/ring.js';
 import { nowUs } from './clock.js';
-import { collectBatch, type CollectSink } from './collect.js';
+import { collectBatch, type CollectSink } from './pipeline/collect.js';
 import { DtmeshError } from './errors.js';
-import { KeyRing } from './keyring.js';
-import { loadRootKey, parseHeartbeat, persistHeartbeat, rootKeyBytes, type Heartbeat } from './keystore.js';
-import { KeyTable } from './keytable.js';
-import {
-  DEFAULT_MAX_DATAGRAM,
-  F_SEND,
-  H_COUNT,
-  H_KEY_HALF,
-  H_NONCE_HI,
-  H_NONCE_LO,
-  HINT_OFF_ADDR,
-  HINT_OFF_FAMILY,
-  HINT_OFF_PORT,
-  HINT_OFF_TARGET,
-  KE_PEER,
-  KE_RAW_CUR,
-  KE_STATE_CUR,
-  M_ENTRY,
-  M_FLAGS,
-  M_LENGTH,
-  M_PEER,
-  M_VERDICT,
-  MIN_DATAGRAM,
-  OFF_NONCE,
-  OFF_PAYLOAD,
-  OFF_PROBE_ID,
-  OFF_SEND_TS,
-  OFF_SENDER_ID,
-  TYPE_PROBE,
-  TYPE_PUNCH_HINT,
-  TYPE_REPLY,
-} from './layout.js';
-import { readKernelDrops, recvBufferNote } from './kernel.js';
+import { KeyRing } from './keys/keyring.js';
+import { loadRootKey, parseHeartbeat, persistHeartbeat, rootKeyBytes, type Heartbeat } from './keys/keystore.js';
+import { KeyTable } from './keys/keytable.js';
+import { DEFAULT_MAX_DATAGRAM, HINT_OFF_ADDR, HINT_OFF_FAMILY, HINT_OFF_PORT, HINT_OFF_TARGET, MIN_DATAGRAM, OFF_NONCE, OFF_PAYLOAD, OFF_PROBE_ID, OFF_SEND_TS, OFF_SENDER_ID, TYPE_PROBE, TYPE_PUNCH_HINT, TYPE_REPLY } from './protocol/wire.js';
+import { F_SEND, H_COUNT, H_KEY_HALF, H_NONCE_HI, H_NONCE_LO, M_ENTRY, M_FLAGS, M_LENGTH, M_PEER, M_VERDICT } from './pipeline/layout.js';
+import { KE_PEER, KE_RAW_CUR, KE_STATE_CUR } from './keys/table-layout.js';
+import { readKernelDrops, recvBufferNote } from './observe/kernel-drops.js';
 import { NonceCounter } from './nonce.js';
-import { formatHintAddress, PunchPolicy, punchRefusalName, type PunchPolicyOptions } from './punch.js';
+import { formatHintAddress, PunchPolicy, punchRefusalName, type PunchPolicyOptions } from './protocol/punch.js';
 import { readU32, readU64Number, writeHeader, writeU64Number } from './protocol/codec.js';
 import { assertValidId, senderIdOf } from './protocol/ids.js';
 import { macSeal, warmUpMac } from './protocol/mac.js';
 import { findKeyEntry } from './protocol/receive.js';
 import { assertReplayWindow, ReplayFilter } from './protocol/replay.js';
-import { reusePortSupported, type EngineToSocketMessage, type SocketThreadConfig, type SocketThreadMessage } from './sockets.js';
-import { SendOrder } from './sendorder.js';
-import { Books, type EngineStats } from './stats.js';
-import { literalLookup } from './udp.js';
-import { BatchVerifier, type VerifyConfig } from './verify.js';
-import { V_OVERLOAD } from './verdict.js';
+import { reusePortSupported, type EngineToSocketMessage, type SocketThreadConfig, type SocketThreadMessage } from './pipeline/socket-thread.js';
+import { SendOrder } from './pipeline/sendorder.js';
+import { Books, type EngineStats } from './observe/stats.js';
+import { literalLookup } from './pipeline/udp.js';
+import { BatchVerifier, type VerifyConfig } from './pipeline/verify.js';
+import { V_OVERLOAD } from './protocol/verdict.js';
 import { intOption } from './options.js';
 
 const TWO_32 = 4294967296;

@@ -3,13 +3,13 @@
  * the prober (CONVENTIONS.md "small public API"). The CLI is a thin layer over these.
  */
 export { Engine, parseHostPort, type EngineOptions, type PunchHintEvent, type ReplyEvent } from './engine.js';
-export { probe, type ProbeOptions, type ProbeProgress, type ProbeReport } from './prober.js';
-export { DROP_REASONS, VERDICT_NAMES, type DropReason, type VerdictName } from './verdict.js';
-export type { EngineStats, LatencySummary, DropCounts } from './stats.js';
+export { probe, type ProbeOptions, type ProbeProgress, type ProbeReport } from './probe/prober.js';
+export { DROP_REASONS, VERDICT_NAMES, type DropReason, type VerdictName } from './protocol/verdict.js';
+export type { EngineStats, LatencySummary, DropCounts } from './observe/stats.js';
 export { encodePacket, parsePacket, canonicalBytes, type PacketFields } from './protocol/codec.js';
 export { senderIdOf, idProblem } from './protocol/ids.js';
 export { derivePairKey } from './protocol/keys.js';
 export { hmacPrecompute, HMAC_STATE_WORDS } from './protocol/sha256.js';
-export { initRootKey, loadRootKey, parseHeartbeat, rootFingerprint } from './keystore.js';
-export { prometheusText } from './metrics.js';
+export { initRootKey, loadRootKey, parseHeartbeat, rootFingerprint } from './keys/keystore.js';
+export { prometheusText } from './observe/metrics.js';
 export { DtmeshError } from './errors.js';

@@ -10,7 +10,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { writeFileAtomic } from './keystore.js';
+import { writeFileAtomic } from './keys/keystore.js';
 import { nowUs } from './clock.js';
 
 /** File holding the persisted ceiling. */

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { BatchRing, replyView, SendLedger } from '../src/batch.js';
+import { BatchRing, replyView, SendLedger } from '../src/pipeline/ring.js';
 
 test('a ring owning 3 of 6 batches hands out only those three, then -1; released ones come back', () => {
   const ring = new BatchRing(6, 4, 100, 3);

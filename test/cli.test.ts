@@ -8,9 +8,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { loadRootKey } from '../src/keystore.js';
-import { reusePortSupported } from '../src/sockets.js';
-import { DROP_REASONS } from '../src/verdict.js';
+import { loadRootKey } from '../src/keys/keystore.js';
+import { reusePortSupported } from '../src/pipeline/socket-thread.js';
+import { DROP_REASONS } from '../src/protocol/verdict.js';
 import { repoRoot, TestPeer } from './helpers.js';
 
 const cli = path.join(repoRoot, 'dist', 'cli.js');

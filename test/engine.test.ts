@@ -9,7 +9,7 @@ import { parsePacket } from '../src/protocol/codec.js';
 import { derivePairKey } from '../src/protocol/keys.js';
 import { macRoute, macVerify } from '../src/protocol/mac.js';
 import { HMAC_STATE_WORDS, hmacPrecompute } from '../src/protocol/sha256.js';
-import { DROP_REASONS } from '../src/verdict.js';
+import { DROP_REASONS } from '../src/protocol/verdict.js';
 import { assertMacRoute, TestPeer, wallUs } from './helpers.js';
 
 const tenant = 'tenant-e2e';

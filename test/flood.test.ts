@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { Engine } from '../src/engine.js';
-import { DROP_REASONS } from '../src/verdict.js';
+import { DROP_REASONS } from '../src/protocol/verdict.js';
 import { repoRoot, TestPeer } from './helpers.js';
 
 const tenant = 'flood';

@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, test } from 'node:test';
 import fc from 'fast-check';
-import type { VerdictName } from '../src/verdict.js';
+import type { VerdictName } from '../src/protocol/verdict.js';
 import {
   bytes,
   CLOCK_WINDOW_US,

@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Engine } from '../src/engine.js';
 import { DtmeshError } from '../src/errors.js';
-import { loadRootKey, parseHeartbeat, persistHeartbeat, rootKeyPath, saveRootKey, TENANT_FILE } from '../src/keystore.js';
+import { loadRootKey, parseHeartbeat, persistHeartbeat, rootKeyPath, saveRootKey, TENANT_FILE } from '../src/keys/keystore.js';
 
 function tmp(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'dtmesh-ks-'));

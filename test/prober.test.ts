@@ -15,12 +15,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { Engine } from '../src/engine.js';
-import { probe, type ProbeProgress } from '../src/prober.js';
+import { probe, type ProbeProgress } from '../src/probe/prober.js';
 import { encodePacket, parsePacket } from '../src/protocol/codec.js';
 import { senderIdOf } from '../src/protocol/ids.js';
 import { derivePairKey } from '../src/protocol/keys.js';
 import { HMAC_STATE_WORDS, hmacPrecompute } from '../src/protocol/sha256.js';
-import { DROP_REASONS } from '../src/verdict.js';
+import { DROP_REASONS } from '../src/protocol/verdict.js';
 import { repoRoot, wallUs } from './helpers.js';
 
 const tenant = 't-probe';

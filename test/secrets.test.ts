@@ -8,9 +8,9 @@ import assert from 'node:assert/strict';
 import { createSecretKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import * as util from 'node:util';
-import { KeyRing } from '../src/keyring.js';
-import { parseHeartbeat, rootFingerprint, rootKeyBytes } from '../src/keystore.js';
-import { KeyTable } from '../src/keytable.js';
+import { KeyRing } from '../src/keys/keyring.js';
+import { parseHeartbeat, rootFingerprint, rootKeyBytes } from '../src/keys/keystore.js';
+import { KeyTable } from '../src/keys/keytable.js';
 import { derivePairKey } from '../src/protocol/keys.js';
 
 const tenant = 'tenant-1';

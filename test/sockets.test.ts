@@ -13,8 +13,8 @@ import { parsePacket } from '../src/protocol/codec.js';
 import { derivePairKey } from '../src/protocol/keys.js';
 import { macVerify } from '../src/protocol/mac.js';
 import { HMAC_STATE_WORDS, hmacPrecompute } from '../src/protocol/sha256.js';
-import { reusePortSupported } from '../src/sockets.js';
-import { DROP_REASONS } from '../src/verdict.js';
+import { reusePortSupported } from '../src/pipeline/socket-thread.js';
+import { DROP_REASONS } from '../src/protocol/verdict.js';
 import { TestPeer } from './helpers.js';
 
 const tenant = 'tenant-sockets';

@@ -3,7 +3,7 @@
  * engine's port, filling its own batches of the shared ring. The logic is src/sockets.ts.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { SocketThread, type EngineToSocketMessage, type SocketThreadConfig } from '../src/sockets.js';
+import { SocketThread, type EngineToSocketMessage, type SocketThreadConfig } from '../src/pipeline/socket-thread.js';
 
 const port = parentPort!;
 const thread = new SocketThread(workerData as SocketThreadConfig, port);

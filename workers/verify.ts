@@ -4,7 +4,7 @@
  */
 import { workerData } from 'node:worker_threads';
 import { warmUpMac } from '../src/protocol/mac.js';
-import { BatchVerifier, type VerifyConfig } from '../src/verify.js';
+import { BatchVerifier, type VerifyConfig } from '../src/pipeline/verify.js';
 
 const verifier = new BatchVerifier(workerData as VerifyConfig);
 warmUpMac(); // optimised before the readiness task returns, so before serving starts

@@ -3,7 +3,7 @@
  */
 import * as fs from 'node:fs';
 import { DtmeshError } from '../errors.js';
-import { initRootKey, loadRootKey, parseHeartbeat, persistHeartbeat, rootFingerprint, rootKeyPath } from '../keystore.js';
+import { initRootKey, loadRootKey, parseHeartbeat, persistHeartbeat, rootFingerprint, rootKeyPath } from '../keys/keystore.js';
 import { assertValidId, senderIdOf } from '../protocol/ids.js';
 import { parseFlags, required, usage } from './args.js';
 

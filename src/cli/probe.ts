@@ -6,9 +6,9 @@ import { lookup } from 'node:dns/promises';
 import * as fs from 'node:fs';
 import { DtmeshError } from '../errors.js';
 import { Engine } from '../engine.js';
-import { GRACE_AUTO_RULE, probe, type ProbeProgress, type ProbeReport } from '../prober.js';
+import { GRACE_AUTO_RULE, probe, type ProbeProgress, type ProbeReport } from '../probe/prober.js';
 import { assertValidId } from '../protocol/ids.js';
-import { DROP_REASONS } from '../verdict.js';
+import { DROP_REASONS } from '../protocol/verdict.js';
 import { asUsage, intFlag, numFlag, parseFlags, required, usage } from './args.js';
 
 const HELP = `Usage: dtmesh probe --state-dir DIR --tenant T --agent B --target A@HOST:PORT

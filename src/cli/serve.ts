@@ -5,9 +5,9 @@ import * as fs from 'node:fs';
 import { DtmeshError } from '../errors.js';
 import * as http from 'node:http';
 import { Engine, parseHostPort, type EngineOptions } from '../engine.js';
-import { serveMetrics } from '../metrics.js';
-import { statsDocument, type EngineStats } from '../stats.js';
-import { DROP_REASONS } from '../verdict.js';
+import { serveMetrics } from '../observe/metrics.js';
+import { statsDocument, type EngineStats } from '../observe/stats.js';
+import { DROP_REASONS } from '../protocol/verdict.js';
 import { asUsage, intFlag, parseFlags, required, usage } from './args.js';
 
 const HELP = `Usage: dtmesh serve --state-dir DIR --tenant T --agent A --peers B,C,... --listen HOST:PORT

@@ -2,22 +2,7 @@
  * The v1 wire codec (PROTOCOL.md §2). Reads work in place on `(buf, offset)` and never
  * allocate; `encodePacket`/`parsePacket` are allocating conveniences for tools and tests.
  */
-import {
-  HEADER_LEN,
-  MAC_LEN,
-  MAGIC_U32,
-  MIN_DATAGRAM,
-  OFF_MAGIC,
-  OFF_NONCE,
-  OFF_PAYLOAD,
-  OFF_PROBE_ID,
-  OFF_SEND_TS,
-  OFF_SENDER_ID,
-  OFF_TYPE,
-  OFF_VER,
-  SENDER_ID_LEN,
-  VERSION_V1,
-} from '../layout.js';
+import { HEADER_LEN, MAC_LEN, MAGIC_U32, MIN_DATAGRAM, OFF_MAGIC, OFF_NONCE, OFF_PAYLOAD, OFF_PROBE_ID, OFF_SEND_TS, OFF_SENDER_ID, OFF_TYPE, OFF_VER, SENDER_ID_LEN, VERSION_V1 } from './wire.js';
 import { macSeal } from './mac.js';
 
 const TWO_32 = 4294967296;

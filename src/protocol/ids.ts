@@ -2,7 +2,7 @@
  * Tenant and agent IDs, and sender IDs (PROTOCOL.md §1).
  */
 import { createHash } from 'node:crypto';
-import { SENDER_ID_LEN } from '../layout.js';
+import { SENDER_ID_LEN } from './wire.js';
 
 /** Longest ID in UTF-8 bytes (PROTOCOL.md §1). */
 export const MAX_ID_BYTES = 128;

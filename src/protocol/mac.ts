@@ -10,7 +10,7 @@
  * and a digest), which is the price of its speed on large datagrams.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { CANONICAL_SUFFIX_LEN, HEADER_LEN, MAC_LEN } from '../layout.js';
+import { CANONICAL_SUFFIX_LEN, HEADER_LEN, MAC_LEN } from './wire.js';
 import { PAIR_KEY_LEN } from './keys.js';
 import { nativeMac, nativeMacStatus } from './native.js';
 import { hmacPrecompute, hmacTag16, hmacVerify16, HMAC_STATE_WORDS, KERNEL_CROSSOVER_BYTES } from './sha256.js';

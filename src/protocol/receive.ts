@@ -5,41 +5,8 @@
  *
  * Hot path: `(buf, offset, length)` in, verdict code out; never throws, logs or allocates.
  */
-import {
-  F_PRE_START,
-  HEADER_LEN,
-  HINT_LEN_V4,
-  HINT_LEN_V6,
-  HINT_OFF_FAMILY,
-  KE_HAS_PREV,
-  KE_ID_HI,
-  KE_ID_LO,
-  KE_PEER,
-  KE_RAW_CUR,
-  KE_RAW_PREV,
-  KE_STATE_CUR,
-  KE_STATE_PREV,
-  KE_USED,
-  keyEntryIndex,
-  M_ENTRY,
-  M_FLAGS,
-  M_NONCE_HI,
-  M_NONCE_LO,
-  M_PEER,
-  M_TYPE,
-  MAC_LEN,
-  MAGIC_U32,
-  MIN_DATAGRAM,
-  OFF_NONCE,
-  OFF_PAYLOAD,
-  OFF_SEND_TS,
-  OFF_SENDER_ID,
-  OFF_TYPE,
-  OFF_VER,
-  TYPE_PROBE,
-  TYPE_PUNCH_HINT,
-  VERSION_V1,
-} from '../layout.js';
+import { HEADER_LEN, HINT_LEN_V4, HINT_LEN_V6, HINT_OFF_FAMILY, MAC_LEN, MAGIC_U32, MIN_DATAGRAM, OFF_NONCE, OFF_PAYLOAD, OFF_SEND_TS, OFF_SENDER_ID, OFF_TYPE, OFF_VER, TYPE_PROBE, TYPE_PUNCH_HINT, VERSION_V1 } from './wire.js';
+import { KE_HAS_PREV, KE_ID_HI, KE_ID_LO, KE_PEER, KE_RAW_CUR, KE_RAW_PREV, KE_STATE_CUR, KE_STATE_PREV, KE_USED, keyEntryIndex } from '../keys/table-layout.js';
 import {
   V_BAD_MAC,
   V_DOWNGRADE,
@@ -48,7 +15,7 @@ import {
   V_REFLECTED,
   V_STALE,
   V_UNKNOWN_SENDER,
-} from '../verdict.js';
+} from './verdict.js';
 import { readU32, readU64Number } from './codec.js';
 import { macVerify, type BoundMac } from './mac.js';
 
@@ -102,10 +69,30 @@ export function hintParses(buf: Uint8Array, p: number, n: number): boolean {
 }
 
 /**
+ * What the stateless checks learned about a datagram that passed them: what the in-order
+ * replay check (PROTOCOL.md §5) and REPLY signing need. One object per thread, reused for
+ * every datagram (no allocation on the hot path); valid until the next call.
+ */
+export class ReceiveResult {
+  /** The sender's stable peer index (replay state lives under it). */
+  peer = 0;
+  /** The nonce as two big-endian u32 (hi, lo as `readU32 | 0`). */
+  nonceHi = 0;
+  /** See {@link nonceHi}. */
+  nonceLo = 0;
+  /** `type` (PROBE, REPLY or PUNCH_HINT). */
+  type = 0;
+  /** Word index of the sender's key-table entry in the half judged (REPLY signing). */
+  entry = 0;
+  /** `send_ts_us` is earlier than the receiver's start (restart fence, PROTOCOL.md §5). */
+  preStart = false;
+}
+
+/**
  * Judge the datagram `buf[off:off+len)` received at `nowUs` against u1–u3 and c1–c3
- * (PROTOCOL.md §4), using key-table half `half`. On success writes the sender's peer
- * index, nonce, type and the restart-fence flag into `meta[mi + M_*]` and returns
- * `V_PENDING_REPLAY`; otherwise returns the drop's verdict code.
+ * (PROTOCOL.md §4), using key-table half `half`. On success fills `out` (the sender's
+ * peer index, nonce, type, key entry and the restart-fence flag) and returns
+ * `V_PENDING_REPLAY`; otherwise returns the drop's verdict code and leaves `out` as it was.
  */
 export function checkDatagram(
   ctx: ReceiveContext,
@@ -114,8 +101,7 @@ export function checkDatagram(
   off: number,
   len: number,
   nowUs: number,
-  meta: Int32Array,
-  mi: number,
+  out: ReceiveResult,
 ): number {
   // u1 malformed
   if (len < MIN_DATAGRAM || len > ctx.maxDatagram) return V_MALFORMED;
@@ -145,11 +131,11 @@ export function checkDatagram(
   const ts = readU64Number(buf, off + OFF_SEND_TS);
   const skew = ts - nowUs;
   if (skew > ctx.clockWindowUs || skew < -ctx.clockWindowUs) return V_STALE;
-  meta[mi + M_PEER] = keys[k + KE_PEER]!;
-  meta[mi + M_NONCE_HI] = readU32(buf, off + OFF_NONCE) | 0;
-  meta[mi + M_NONCE_LO] = readU32(buf, off + OFF_NONCE + 4) | 0;
-  meta[mi + M_TYPE] = type;
-  meta[mi + M_ENTRY] = k;
-  meta[mi + M_FLAGS] = ts < ctx.startUs ? F_PRE_START : 0;
+  out.peer = keys[k + KE_PEER]!;
+  out.nonceHi = readU32(buf, off + OFF_NONCE) | 0;
+  out.nonceLo = readU32(buf, off + OFF_NONCE + 4) | 0;
+  out.type = type;
+  out.entry = k;
+  out.preStart = ts < ctx.startUs;
   return V_PENDING_REPLAY;
 }

@@ -6,7 +6,7 @@
  * filter, and one the filter drops changes nothing. Nonces are handled as (hi, lo) u32
  * pairs so that no BigInt is allocated per datagram.
  */
-import { V_ACCEPT, V_REPLAY, V_STALE } from '../verdict.js';
+import { V_ACCEPT, V_REPLAY, V_STALE } from './verdict.js';
 
 /** Largest `replayWindow` (PROTOCOL.md §5). */
 export const MAX_REPLAY_WINDOW = 8192;

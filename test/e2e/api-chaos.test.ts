@@ -13,8 +13,8 @@ import * as dgram from 'node:dgram';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { Engine } from '../../src/engine.js';
-import type { EngineStats } from '../../src/stats.js';
-import { DROP_REASONS } from '../../src/verdict.js';
+import type { EngineStats } from '../../src/observe/stats.js';
+import { DROP_REASONS } from '../../src/protocol/verdict.js';
 import { RawSender } from '../fixtures/raw.js';
 import { TestPeer } from '../helpers.js';
 

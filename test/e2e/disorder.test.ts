@@ -15,7 +15,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Engine } from '../../src/engine.js';
 import { parsePacket } from '../../src/protocol/codec.js';
-import { DROP_REASONS } from '../../src/verdict.js';
+import { DROP_REASONS } from '../../src/protocol/verdict.js';
 import { outOfOrderCompletions } from '../fixtures/disorder-worker.js';
 import { TestPeer, within } from '../helpers.js';
 

@@ -17,7 +17,7 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Engine } from '../../src/engine.js';
-import { DROP_REASONS } from '../../src/verdict.js';
+import { DROP_REASONS } from '../../src/protocol/verdict.js';
 import { HANG_PROBE_ID } from '../fixtures/hang-worker.js';
 import { TestPeer, until, within } from '../helpers.js';
 

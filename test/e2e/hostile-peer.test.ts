@@ -14,12 +14,12 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { inspect } from 'node:util';
 import { Engine } from '../../src/engine.js';
-import { initRootKey, loadRootKey, rootKeyPath, TENANT_FILE } from '../../src/keystore.js';
+import { initRootKey, loadRootKey, rootKeyPath, TENANT_FILE } from '../../src/keys/keystore.js';
 import { parsePacket } from '../../src/protocol/codec.js';
 import { derivePairKey } from '../../src/protocol/keys.js';
-import { PunchPolicy } from '../../src/punch.js';
-import { unanswerable } from '../../src/udp.js';
-import { DROP_REASONS } from '../../src/verdict.js';
+import { PunchPolicy } from '../../src/protocol/punch.js';
+import { unanswerable } from '../../src/pipeline/udp.js';
+import { DROP_REASONS } from '../../src/protocol/verdict.js';
 import { RawSender } from '../fixtures/raw.js';
 import { repoRoot, TestPeer, toHex } from '../helpers.js';
 

@@ -10,10 +10,10 @@ import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { loadRootKey } from '../../src/keystore.js';
-import { BatchLayout } from '../../src/layout.js';
+import { loadRootKey } from '../../src/keys/keystore.js';
+import { BatchLayout } from '../../src/pipeline/layout.js';
 import { parsePacket } from '../../src/protocol/codec.js';
-import { DROP_REASONS } from '../../src/verdict.js';
+import { DROP_REASONS } from '../../src/protocol/verdict.js';
 import { cliPath, startServe, stateDir, TestPeer, until, wallUs, within } from '../helpers.js';
 
 const base = (dir: string): string[] => ['--state-dir', dir, '--tenant', 't', '--agent', 'resp', '--peers', 'resp,prober', '--listen', '127.0.0.1:0'];

@@ -14,7 +14,7 @@ import { Engine } from '../../src/engine.js';
 import { canonicalBytes, parsePacket } from '../../src/protocol/codec.js';
 import { derivePairKey } from '../../src/protocol/keys.js';
 import { KERNEL_CROSSOVER_BYTES, macRoute } from '../../src/protocol/mac.js';
-import { DROP_REASONS } from '../../src/verdict.js';
+import { DROP_REASONS } from '../../src/protocol/verdict.js';
 import { assertMacRoute, TestPeer, within } from '../helpers.js';
 
 const tenant = 'tenant-sizes';

@@ -8,8 +8,8 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { loadRootKey } from '../../src/keystore.js';
-import { DROP_REASONS } from '../../src/verdict.js';
+import { loadRootKey } from '../../src/keys/keystore.js';
+import { DROP_REASONS } from '../../src/protocol/verdict.js';
 import { repoRoot, startServe, stateDir, TestPeer, within } from '../helpers.js';
 
 const floodgen = path.join(repoRoot, 'dist', 'test', 'floodgen.js');

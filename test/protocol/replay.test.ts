@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { ReplayFilter } from '../../src/protocol/replay.js';
-import { V_ACCEPT, V_REPLAY, V_STALE } from '../../src/verdict.js';
+import { V_ACCEPT, V_REPLAY, V_STALE } from '../../src/protocol/verdict.js';
 
 const runs = process.env.DTMESH_SLOW ? 2000 : 200;
 

@@ -17,8 +17,8 @@
  * every message, so the books stay exact (`received = accepted + Σ dropped`).
  */
 import * as dgram from 'node:dgram';
-import { replyView, SendLedger, writeSlot } from './batch.js';
-import { nowUs } from './clock.js';
+import { replyView, SendLedger, writeSlot } from './ring.js';
+import { nowUs } from '../clock.js';
 import { BatchLayout, F_SEND, M_FLAGS, M_LENGTH } from './layout.js';
 import { literalLookup, unanswerable } from './udp.js';
 import type { SendOrder } from './sendorder.js';

@@ -8,34 +8,14 @@
  * leave in nonce order once the in-order collector releases them. Nothing is
  * allocated per datagram.
  */
-import {
-  BatchLayout,
-  F_REPLY,
-  F_UNANSWERABLE,
-  H_COUNT,
-  H_KEY_HALF,
-  H_NONCE_HI,
-  H_NONCE_LO,
-  KE_RAW_CUR,
-  KE_STATE_CUR,
-  M_ENTRY,
-  M_FLAGS,
-  M_LENGTH,
-  M_TYPE,
-  M_VERDICT,
-  OFF_NONCE,
-  OFF_SEND_TS,
-  OFF_SENDER_ID,
-  OFF_TYPE,
-  SENDER_ID_LEN,
-  TYPE_PROBE,
-  TYPE_REPLY,
-} from './layout.js';
-import { nowUs } from './clock.js';
-import { readU32, writeU64Number } from './protocol/codec.js';
-import { BoundMac } from './protocol/mac.js';
-import { checkDatagram, type ReceiveContext } from './protocol/receive.js';
-import { V_MALFORMED, V_PENDING_REPLAY } from './verdict.js';
+import { OFF_NONCE, OFF_SEND_TS, OFF_SENDER_ID, OFF_TYPE, SENDER_ID_LEN, TYPE_PROBE, TYPE_REPLY } from '../protocol/wire.js';
+import { BatchLayout, F_PRE_START, F_REPLY, F_UNANSWERABLE, H_COUNT, H_KEY_HALF, H_NONCE_HI, H_NONCE_LO, M_ENTRY, M_FLAGS, M_LENGTH, M_NONCE_HI, M_NONCE_LO, M_PEER, M_TYPE, M_VERDICT } from './layout.js';
+import { KE_RAW_CUR, KE_STATE_CUR } from '../keys/table-layout.js';
+import { nowUs } from '../clock.js';
+import { readU32, writeU64Number } from '../protocol/codec.js';
+import { BoundMac } from '../protocol/mac.js';
+import { checkDatagram, ReceiveResult, type ReceiveContext } from '../protocol/receive.js';
+import { V_MALFORMED, V_PENDING_REPLAY } from '../protocol/verdict.js';
 
 const TWO_32 = 4294967296;
 
@@ -70,6 +50,8 @@ export class BatchVerifier {
   private readonly ctx: ReceiveContext;
   private readonly selfId: Uint8Array;
   private readonly mac: BoundMac;
+  /** The checks' findings for the datagram at hand (reused: one datagram at a time on this thread). */
+  private readonly result = new ReceiveResult();
 
   constructor(cfg: VerifyConfig) {
     this.layout = new BatchLayout(cfg.batches, cfg.slots, cfg.maxDatagram);
@@ -98,7 +80,7 @@ export class BatchVerifier {
    * `send_ts_us` written into REPLYs (the clock now, unless a test pins it).
    */
   run(b: number, replyTsUs = Math.floor(nowUs())): number {
-    const { layout, ints, times, bytes, ctx } = this;
+    const { layout, ints, times, bytes, ctx, result: r } = this;
     const h = layout.headerIndex(b);
     const count = ints[h + H_COUNT]!;
     const half = ints[h + H_KEY_HALF]!;
@@ -110,12 +92,21 @@ export class BatchVerifier {
       const off = layout.datagramOffset(s);
       const len = ints[mi + M_LENGTH]!;
       // u1: a source no reply can go to is malformed before any crypto (PROTOCOL.md §4)
-      const v = (ints[mi + M_FLAGS]! & F_UNANSWERABLE) !== 0 ? V_MALFORMED : checkDatagram(ctx, half, bytes, off, len, times[layout.timeIndex(s)]!, ints, mi);
+      const v = (ints[mi + M_FLAGS]! & F_UNANSWERABLE) !== 0 ? V_MALFORMED : checkDatagram(ctx, half, bytes, off, len, times[layout.timeIndex(s)]!, r);
       ints[mi + M_VERDICT] = v;
-      if (v === V_PENDING_REPLAY && ints[mi + M_TYPE] === TYPE_PROBE) {
-        this.signReply(off, layout.replyOffset(s), len, nonceBase + i, replyTs, ints[mi + M_ENTRY]!);
-        ints[mi + M_FLAGS] = ints[mi + M_FLAGS]! | F_REPLY;
+      if (v !== V_PENDING_REPLAY) continue;
+      // what the in-order collector needs, in the slot's words
+      ints[mi + M_PEER] = r.peer;
+      ints[mi + M_NONCE_HI] = r.nonceHi;
+      ints[mi + M_NONCE_LO] = r.nonceLo;
+      ints[mi + M_TYPE] = r.type;
+      ints[mi + M_ENTRY] = r.entry;
+      let flags = r.preStart ? F_PRE_START : 0;
+      if (r.type === TYPE_PROBE) {
+        this.signReply(off, layout.replyOffset(s), len, nonceBase + i, replyTs, r.entry);
+        flags |= F_REPLY;
       }
+      ints[mi + M_FLAGS] = flags;
     }
     return count;
   }

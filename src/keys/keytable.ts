@@ -12,24 +12,10 @@
  * anything printed).
  */
 import { inspect, type InspectOptions } from 'node:util';
-import {
-  KE_HAS_PREV,
-  KE_ID_HI,
-  KE_ID_LO,
-  KE_PEER,
-  KE_RAW_CUR,
-  KE_RAW_PREV,
-  KE_STATE_CUR,
-  KE_STATE_PREV,
-  KE_USED,
-  KE_WORDS,
-  keyEntryIndex,
-  keyTableBytes,
-  KT_ACTIVE_HALF,
-} from './layout.js';
-import { readU32 } from './protocol/codec.js';
-import { findKeyEntry } from './protocol/receive.js';
-import { hmacPrecompute } from './protocol/sha256.js';
+import { KE_HAS_PREV, KE_ID_HI, KE_ID_LO, KE_PEER, KE_RAW_CUR, KE_RAW_PREV, KE_STATE_CUR, KE_STATE_PREV, KE_USED, KE_WORDS, keyEntryIndex, keyTableBytes, KT_ACTIVE_HALF } from './table-layout.js';
+import { readU32 } from '../protocol/codec.js';
+import { findKeyEntry } from '../protocol/receive.js';
+import { hmacPrecompute } from '../protocol/sha256.js';
 
 /** One roster member's keys, as published to the workers. */
 export interface KeyEntry {

@@ -1,68 +1,9 @@
 /**
- * Every byte offset and shared-memory index of dtmesh, in one place.
- *
- * Wire offsets follow PROTOCOL.md §2 (all integers big-endian). Shared memory follows
- * ENGINE.md: a batch ring (one SharedArrayBuffer holding every batch: per-batch header
- * words, per-slot metadata words, per-slot receive times, per-slot datagram and reply
- * bytes) and a double-buffered key table. Nothing on the hot path uses a bare number.
+ * The batch ring's shared-memory layout (ENGINE.md): one SharedArrayBuffer holding every
+ * batch — per-batch header words, per-slot metadata words, per-slot receive times,
+ * per-slot datagram and reply bytes. Built identically on every thread that touches it;
+ * nothing on the hot path uses a bare index. Wire offsets are `src/protocol/wire.ts`'s.
  */
-
-// ---- Wire format, PROTOCOL.md §2 -------------------------------------------------
-
-/** `magic`, 4 bytes ASCII `DTMP`. */
-export const OFF_MAGIC = 0;
-/** `ver`, 1 byte. */
-export const OFF_VER = 4;
-/** `type`, 1 byte. */
-export const OFF_TYPE = 5;
-/** `sender_id`, 8 bytes. */
-export const OFF_SENDER_ID = 6;
-/** `nonce`, u64. */
-export const OFF_NONCE = 14;
-/** `probe_id`, u32. */
-export const OFF_PROBE_ID = 22;
-/** `send_ts_us`, u64. */
-export const OFF_SEND_TS = 26;
-/** First payload byte; also the header length. */
-export const OFF_PAYLOAD = 34;
-/** Header length in bytes. */
-export const HEADER_LEN = 34;
-/** Truncated MAC trailer length in bytes. */
-export const MAC_LEN = 16;
-/** Length of the `u32be(N)` suffix of the canonical MAC input. */
-export const CANONICAL_SUFFIX_LEN = 4;
-/** Smallest v1 datagram: header + trailer. */
-export const MIN_DATAGRAM = HEADER_LEN + MAC_LEN;
-/** `DTMP` read as one big-endian u32. */
-export const MAGIC_U32 = 0x44544d50;
-/** The authenticated protocol version. */
-export const VERSION_V1 = 0x01;
-/** The legacy unauthenticated version (always a `downgrade`). */
-export const VERSION_V0 = 0x00;
-/** `type` PROBE. */
-export const TYPE_PROBE = 0x01;
-/** `type` REPLY. */
-export const TYPE_REPLY = 0x02;
-/** `type` PUNCH_HINT. */
-export const TYPE_PUNCH_HINT = 0x03;
-/** sender_id length. */
-export const SENDER_ID_LEN = 8;
-/** Default largest accepted datagram (`maxDatagram`, PROTOCOL.md §2). */
-export const DEFAULT_MAX_DATAGRAM = 2048;
-
-// PUNCH_HINT payload, PROTOCOL.md §2: target_sender_id(8) | family(1) | port(2) | address(4|16)
-/** Offset of `target_sender_id` inside a PUNCH_HINT payload. */
-export const HINT_OFF_TARGET = 0;
-/** Offset of `family` (4 or 6). */
-export const HINT_OFF_FAMILY = 8;
-/** Offset of `port` (u16). */
-export const HINT_OFF_PORT = 9;
-/** Offset of the address bytes. */
-export const HINT_OFF_ADDR = 11;
-/** Whole PUNCH_HINT payload length for IPv4. */
-export const HINT_LEN_V4 = HINT_OFF_ADDR + 4;
-/** Whole PUNCH_HINT payload length for IPv6. */
-export const HINT_LEN_V6 = HINT_OFF_ADDR + 16;
 
 // ---- Batch ring, ENGINE.md ---------------------------------------------------------
 
@@ -174,41 +115,4 @@ export class BatchLayout {
   replyOffset(s: number): number {
     return this.dataOffset + (s * 2 + 1) * this.slotBytes;
   }
-}
-
-// ---- Key table, double-buffered -------------------------------------------------------
-
-/** Int32 words of the key table header. */
-export const KT_HDR_WORDS = 4;
-/** Header word: which half (0 or 1) new batches should read. */
-export const KT_ACTIVE_HALF = 0;
-
-/** Int32 words per key-table entry. */
-export const KE_WORDS = 64;
-/** Entry word: 1 when the entry holds a peer. */
-export const KE_USED = 0;
-/** Entry words: sender_id as two big-endian u32 (hi, lo). */
-export const KE_ID_HI = 1;
-/** See {@link KE_ID_HI}. */
-export const KE_ID_LO = 2;
-/** Entry word: stable peer index (replay state lives under it). */
-export const KE_PEER = 3;
-/** Entry word: 1 when the previous root's key is still in its grace period. */
-export const KE_HAS_PREV = 4;
-/** Entry words: precomputed HMAC state (16 words) of the current pair key. */
-export const KE_STATE_CUR = 8;
-/** Entry words: precomputed HMAC state (16 words) of the previous root's pair key. */
-export const KE_STATE_PREV = 24;
-/** Entry words: raw current pair key, 32 bytes (for the node:crypto path of large datagrams). */
-export const KE_RAW_CUR = 40;
-/** Entry words: raw previous pair key, 32 bytes. */
-export const KE_RAW_PREV = 48;
-
-/** Byte size of a key table holding `capacity` entries per half (capacity a power of two). */
-export function keyTableBytes(capacity: number): number {
-  return (KT_HDR_WORDS + 2 * capacity * KE_WORDS) * 4;
-}
-/** Index of the first word of entry `e` of half `h` in the Int32 view. */
-export function keyEntryIndex(capacity: number, h: number, e: number): number {
-  return KT_HDR_WORDS + (h * capacity + e) * KE_WORDS;
 }

@@ -5,7 +5,7 @@
  * Σ dropped` always.
  */
 import * as hdr from 'hdr-histogram-js';
-import { DROP_REASONS, type DropReason, V_ACCEPT, VERDICT_COUNT } from './verdict.js';
+import { DROP_REASONS, type DropReason, V_ACCEPT, VERDICT_COUNT } from '../protocol/verdict.js';
 
 /** Drop counters by canonical reason. */
 export type DropCounts = Record<DropReason, number>;

@@ -15,10 +15,10 @@
  * `sent = received + lost + in_flight` at every instant, and the run ends only when
  * `in_flight = 0`.
  */
-import type { Engine, ReplyEvent } from './engine.js';
-import { nowUs } from './clock.js';
-import { MIN_DATAGRAM } from './layout.js';
-import { type DropCounts, latencyHistogram } from './stats.js';
+import type { Engine, ReplyEvent } from '../engine.js';
+import { nowUs } from '../clock.js';
+import { MIN_DATAGRAM } from '../protocol/wire.js';
+import { type DropCounts, latencyHistogram } from '../observe/stats.js';
 
 /** What to probe and how (MEASUREMENT.md §1 for what each figure it yields means). */
 export interface ProbeOptions {

@@ -20,9 +20,9 @@
  * path is the one a flood exercises. Only a granted hint (rate limited) pays for
  * formatting the address ({@link formatHintAddress}).
  */
-import { HINT_LEN_V4, HINT_LEN_V6, HINT_OFF_ADDR, HINT_OFF_FAMILY, HINT_OFF_PORT, HINT_OFF_TARGET, SENDER_ID_LEN } from './layout.js';
-import { readU32 } from './protocol/codec.js';
-import { intOption } from './options.js';
+import { HINT_LEN_V4, HINT_LEN_V6, HINT_OFF_ADDR, HINT_OFF_FAMILY, HINT_OFF_PORT, HINT_OFF_TARGET, SENDER_ID_LEN } from './wire.js';
+import { readU32 } from './codec.js';
+import { intOption } from '../options.js';
 
 // ---- refusal codes -------------------------------------------------------------------
 

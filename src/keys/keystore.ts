@@ -10,9 +10,9 @@ import { createHash, KeyObject, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { inspect, type InspectOptions } from 'node:util';
-import { DtmeshError } from './errors.js';
-import { assertValidId } from './protocol/ids.js';
-import { ROOT_KEY_LEN } from './protocol/keys.js';
+import { DtmeshError } from '../errors.js';
+import { assertValidId } from '../protocol/ids.js';
+import { ROOT_KEY_LEN } from '../protocol/keys.js';
 
 /** Key file name inside the state directory. */
 export const ROOT_KEY_FILE = 'mesh-root-key';

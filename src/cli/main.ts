@@ -2,11 +2,11 @@
  * The `dtmesh` command line: a thin layer over the public API. User errors print one
  * line on stderr and exit 2 (usage) or 1 (runtime); never a stack trace, never a key.
  */
-import { DtmeshError } from './errors.js';
-import { demoCommand } from './cli/demo.js';
-import { keysCommand } from './cli/keys.js';
-import { probeCommand } from './cli/probe.js';
-import { serveCommand } from './cli/serve.js';
+import { DtmeshError } from '../errors.js';
+import { demoCommand } from './demo.js';
+import { keysCommand } from './keys.js';
+import { probeCommand } from './probe.js';
+import { serveCommand } from './serve.js';
 
 const HELP = `Usage: dtmesh <command> [flags]
 
@@ -30,7 +30,7 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
     // The benchmarks live in bench/ (built beside src/ in a clone), not in the package.
     let mod: { benchCommand: (argv: string[]) => Promise<number> };
     try {
-      mod = await import('../bench/e2e.js');
+      mod = await import('../../bench/e2e.js');
     } catch {
       throw new DtmeshError("the benchmarks run from a clone of the dtmesh repository: 'npm install && npm run bench' there");
     }

@@ -11,8 +11,8 @@ import { type KeyObject, timingSafeEqual } from 'node:crypto';
 import { inspect, type InspectOptions } from 'node:util';
 import { rootFingerprint, rootKeyBytes } from './keystore.js';
 import type { KeyEntry } from './keytable.js';
-import { assertValidId, senderIdOf } from './protocol/ids.js';
-import { derivePairKey } from './protocol/keys.js';
+import { assertValidId, senderIdOf } from '../protocol/ids.js';
+import { derivePairKey } from '../protocol/keys.js';
 
 /** Hex of a sender_id: the roster's map key. */
 export function senderIdHex(id: Uint8Array): string {

@@ -5,11 +5,12 @@
  * verdict, counts it, records receive→verdict latency, and hands accepted packets to
  * the sink (REPLYs to send, REPLY and PUNCH_HINT deliveries).
  */
-import type { BatchRing } from './batch.js';
-import { F_PRE_START, F_REPLY, M_FLAGS, M_NONCE_HI, M_NONCE_LO, M_PEER, M_TYPE, M_VERDICT, TYPE_PROBE } from './layout.js';
-import type { ReplayFilter } from './protocol/replay.js';
-import type { Books } from './stats.js';
-import { V_ACCEPT, V_PENDING_REPLAY } from './verdict.js';
+import type { BatchRing } from './ring.js';
+import { TYPE_PROBE } from '../protocol/wire.js';
+import { F_PRE_START, F_REPLY, M_FLAGS, M_NONCE_HI, M_NONCE_LO, M_PEER, M_TYPE, M_VERDICT } from './layout.js';
+import type { ReplayFilter } from '../protocol/replay.js';
+import type { Books } from '../observe/stats.js';
+import { V_ACCEPT, V_PENDING_REPLAY } from '../protocol/verdict.js';
 
 /** What the collector does with accepted packets (global slot number `s`). */
 export interface CollectSink {

@@ -3,9 +3,9 @@
  * `serve --metrics HOST:PORT`. The figures are exactly `engine.stats()`'s.
  */
 import * as http from 'node:http';
-import { DtmeshError } from './errors.js';
+import { DtmeshError } from '../errors.js';
 import type { EngineStats } from './stats.js';
-import { DROP_REASONS } from './verdict.js';
+import { DROP_REASONS } from '../protocol/verdict.js';
 
 /** Render stats as Prometheus text. */
 export function prometheusText(s: EngineStats): string {
