@@ -1,6 +1,8 @@
 /**
- * Worker entry of one extra socket thread (`serve --sockets N`): a UDP socket on the
- * engine's port, filling its own batches of the shared ring. The logic is src/sockets.ts.
+ * Worker entry of one extra socket thread (`serve --sockets N`): a `dgram` lane on the
+ * engine's port, filling its own batches of the shared ring. The logic is
+ * src/pipeline/socket-thread.ts (this thread's side) and src/pipeline/thread-lane.ts (the
+ * engine's).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { SocketThread, type EngineToSocketMessage, type SocketThreadConfig } from '../src/pipeline/socket-thread.js';
@@ -8,4 +10,4 @@ import { SocketThread, type EngineToSocketMessage, type SocketThreadConfig } fro
 const port = parentPort!;
 const thread = new SocketThread(workerData as SocketThreadConfig, port);
 port.on('message', (m: EngineToSocketMessage) => thread.onEngine(m));
-thread.start();
+void thread.start();

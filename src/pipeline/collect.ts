@@ -2,12 +2,16 @@
  * Stage 4, in order: the collector (ENGINE.md). Takes verified batches in dispatch
  * order, applies the replay check (PROTOCOL.md §5) — the one stateful check — so no
  * amount of parallel verification can reorder one sender's packets; finalises each
- * verdict, counts it, records receive→verdict latency, and hands accepted packets to
- * the sink (REPLYs to send, REPLY and PUNCH_HINT deliveries).
+ * verdict, counts it, records receive→verdict latency, and hands on accepted packets
+ * (REPLYs to send, REPLY and PUNCH_HINT deliveries) and then the batch itself, back to
+ * the lane that received it (through the reply stage's send order).
  */
-import type { BatchRing } from './ring.js';
+import { nowUs } from '../clock.js';
+import type { KeyTable } from '../keys/keytable.js';
+import type { Lane } from './lane.js';
+import { B_SENDING, B_VERIFIED, type BatchRing } from './ring.js';
 import { TYPE_PROBE } from '../protocol/wire.js';
-import { F_PRE_START, F_REPLY, M_FLAGS, M_NONCE_HI, M_NONCE_LO, M_PEER, M_TYPE, M_VERDICT } from './layout.js';
+import { F_PRE_START, F_REPLY, H_KEY_HALF, M_FLAGS, M_NONCE_HI, M_NONCE_LO, M_PEER, M_TYPE, M_VERDICT } from './layout.js';
 import type { ReplayFilter } from '../protocol/replay.js';
 import type { Books } from '../observe/stats.js';
 import { V_ACCEPT, V_PENDING_REPLAY } from '../protocol/verdict.js';
@@ -45,5 +49,101 @@ export function collectBatch(ring: BatchRing, b: number, filter: ReplayFilter, b
     verdicts[v]++;
     const lat = nowUs - times[layout.timeIndex(s)]!;
     books.latency.recordValue(lat < 1 ? 1 : Math.round(lat));
+  }
+}
+
+/** Where the {@link Collector} hands collected batches and accepted packets. */
+export interface CollectOutput {
+  /**
+   * Slot `s` (index `i` of batch `b`) is an accepted PROBE whose REPLY waits in its reply
+   * area: give it its nonce (in order) and mark it to be sent.
+   */
+  reply(b: number, s: number, i: number): void;
+  /** Slot `s` is an accepted REPLY or PUNCH_HINT (read it now: the batch is reused after {@link collected}). */
+  deliver(s: number, type: number): void;
+  /** Batch `b` of `lane` is counted and unpinned: its REPLYs may go. */
+  collected(lane: Lane, b: number): void;
+  /** The collector caught up (nothing verified is waiting): a safe point for app code. */
+  settled(): void;
+}
+
+/**
+ * The in-order collector (stage 4). It owns the dispatch order (via the ring) and which
+ * lane each batch came from; batches are collected strictly in dispatch order, however
+ * the pool finishes them, so the replay check sees one sender's packets in the order
+ * they arrived (PROTOCOL.md §5: zero false `replay` drops). Nothing it calls runs app
+ * code: {@link CollectOutput.settled} marks where that may happen.
+ */
+export class Collector {
+  private readonly laneOf: Array<Lane | null>;
+  private collecting = false;
+  private again = false;
+  private current = -1;
+
+  constructor(
+    private readonly ring: BatchRing,
+    private readonly filter: ReplayFilter,
+    private readonly books: Books,
+    private readonly keyTable: KeyTable,
+    private readonly out: CollectOutput,
+  ) {
+    this.laneOf = new Array<Lane | null>(ring.layout.batches).fill(null);
+  }
+
+  /** Batch `b` of `lane` was dispatched (its place in the order is now fixed). */
+  expect(b: number, lane: Lane): void {
+    this.laneOf[b] = lane;
+    this.ring.dispatched(b);
+  }
+
+  /** Batch `b` is verified: collect every verified batch at the head of the order. */
+  verified(b: number): void {
+    this.ring.state[b] = B_VERIFIED;
+    this.collect();
+  }
+
+  /** Batches dispatched and not yet collected. */
+  get pending(): boolean {
+    return this.ring.head() >= 0;
+  }
+
+  /** Inside a collection (app code must wait for {@link CollectOutput.settled}). */
+  get busy(): boolean {
+    return this.collecting;
+  }
+
+  private readonly sink: CollectSink = {
+    reply: (s: number, i: number): void => {
+      this.books.replied++;
+      this.out.reply(this.current, s, i);
+    },
+    deliver: (s: number, type: number): void => this.out.deliver(s, type),
+  };
+
+  private collect(): void {
+    if (this.collecting) {
+      this.again = true; // re-entered (a lane handed a batch verified inline): the loop below looks again
+      return;
+    }
+    this.collecting = true;
+    const ring = this.ring;
+    try {
+      do {
+        this.again = false;
+        for (let b = ring.head(); b >= 0 && ring.state[b] === B_VERIFIED; b = ring.head()) {
+          ring.popHead();
+          this.current = b;
+          collectBatch(ring, b, this.filter, this.books, this.sink, nowUs());
+          this.keyTable.unpin(ring.ints[ring.layout.headerIndex(b) + H_KEY_HALF]!);
+          ring.state[b] = B_SENDING;
+          const lane = this.laneOf[b]!;
+          this.laneOf[b] = null;
+          this.out.collected(lane, b);
+        }
+      } while (this.again);
+    } finally {
+      this.collecting = false;
+    }
+    this.out.settled();
   }
 }
