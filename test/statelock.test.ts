@@ -44,7 +44,7 @@ function holder(dir: string, agent: string, kind: string): Promise<{ child: Retu
 }
 
 function secondProcess(dir: string, agent: string, kind: string): { status: number | null; lines: string[] } {
-  const r = spawnSync(process.execPath, [HOLDER, dir, agent, kind], { encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(process.execPath, [HOLDER, dir, agent, kind], { encoding: 'utf8', timeout: 20_000 });
   return { status: r.status, lines: r.stdout.trim().split('\n') };
 }
 
