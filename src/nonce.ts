@@ -5,50 +5,149 @@
  *
  * Values stay far below 2^53 (they start near the clock in µs and advance by one per
  * packet), so a float holds them exactly. With a state directory, a ceiling is
- * persisted ahead of use (`<StateDir>/mesh-nonce`, {@link NONCE_RESERVE} at a time):
- * one small atomic write per 2^24 packets, never per datagram.
+ * persisted ahead of use (`<StateDir>/mesh-nonce-<hex>`, `<hex>` the agent's sender_id
+ * as in src/statelock.ts, {@link NONCE_RESERVE} at a time): one small atomic write per
+ * 2^24 packets, never per datagram. The counter holds the agent's state-directory lock
+ * (PROTOCOL.md §3 "one agent, one counter", {@link StateLock}) until {@link NonceCounter.close}.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { DtmeshError } from './errors.js';
 import { writeFileAtomic } from './keys/keystore.js';
 import { nowUs } from './clock.js';
+import { agentFileTag, StateLock, type StateLockOptions } from './statelock.js';
 
-/** File holding the persisted ceiling. */
+/**
+ * The pre-0.2 nonce file, one per state directory: read (never written) as a lower bound
+ * for every agent's counter, so an upgrade never goes backwards (PROTOCOL.md §3).
+ */
 export const NONCE_FILE = 'mesh-nonce';
 /** Nonces reserved per persisted ceiling. */
 export const NONCE_RESERVE = 2 ** 24;
+/** After a failed ceiling write, nonces taken before the next attempt (≈ 80 ms at 50 k packets/s). */
+export const NONCE_RETRY = 2 ** 12;
 
-/** Monotonic outgoing nonce counter. */
+/** The per-agent nonce file's name inside the state directory (PROTOCOL.md §3). */
+export function nonceFileName(agent: string): string {
+  return `${NONCE_FILE}-${agentFileTag(agent)}`;
+}
+
+/** Options of {@link NonceCounter} beyond the state directory and the agent. */
+export interface NonceCounterOptions {
+  /** How the state-directory lock is held (tests force the PID-file fallback). */
+  readonly lock?: StateLockOptions['kind'];
+  /** Writes the ceiling file (default: the atomic 0600 write of src/keystore.ts); a seam for failure tests. */
+  readonly writeCeiling?: (file: string, content: string) => void;
+}
+
+/**
+ * The persisted ceiling in `file`: 0 when there is none (ENOENT), else a positive safe
+ * integer, or a one-line {@link DtmeshError} (unreadable, a directory, garbage): a nonce
+ * file that cannot be trusted must stop the start, since guessing could go backwards.
+ */
+function readCeiling(file: string): number {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? 'error';
+    if (code === 'ENOENT') return 0;
+    const what = code === 'EISDIR' ? 'is a directory' : `cannot be read (${code})`;
+    throw new DtmeshError(`nonce file ${file} ${what}: it must be a regular file this user can read and write`);
+  }
+  const t = text.trim();
+  const v = /^[0-9]{1,16}$/.test(t) ? Number(t) : NaN;
+  if (!Number.isSafeInteger(v) || v <= 0) {
+    throw new DtmeshError(`nonce file ${file} does not hold a positive integer: restore it from a backup, or delete it to restart the counter from the clock`);
+  }
+  return v;
+}
+
+/**
+ * Monotonic outgoing nonce counter of one agent (PROTOCOL.md §3).
+ *
+ * A failed ceiling write on the hot path ({@link take}) never throws: it is counted in
+ * {@link writeErrors} and retried every {@link NONCE_RETRY} nonces while the in-memory
+ * counter keeps going up. Meanwhile the persisted ceiling lags behind the nonces in use;
+ * a crash then restarts at `max(persisted + 1, now_us)`, which only goes backwards if
+ * the counter had run ahead of the clock (more than one packet per µs on average) — the
+ * documented risk of a state directory that stopped taking writes.
+ */
 export class NonceCounter {
+  /** Ceiling writes that failed on the hot path (each retried later). */
+  writeErrors = 0;
   private nextValue: number;
-  private ceiling = Infinity;
+  /** The next value at which a ceiling is written (or a failed write retried). */
+  private persistAt = Infinity;
+  private persistedValue = 0;
   private readonly file: string | null;
+  private readonly lock: StateLock | null;
+  private readonly write: (file: string, content: string) => void;
 
-  constructor(stateDir: string | null) {
-    this.file = stateDir === null ? null : path.join(stateDir, NONCE_FILE);
+  /**
+   * The counter of `agent` (its agent ID, PROTOCOL.md §1). With a `stateDir`, takes the
+   * agent's state-directory lock (a second process of the same agent there gets a
+   * one-line {@link DtmeshError}; other agents are unaffected), reads the persisted
+   * ceiling (its own file, and the legacy shared {@link NONCE_FILE} as a lower bound;
+   * an unreadable or garbled file is a DtmeshError) and persists a new one — a failure
+   * of that first write is a DtmeshError too. `stateDir` null: no file, no lock.
+   *
+   * `agent` omitted (deprecated, only until every caller passes it): the old behaviour —
+   * the directory's single shared {@link NONCE_FILE} and no lock, so it does not keep
+   * PROTOCOL.md §3's "one agent, one counter".
+   */
+  constructor(stateDir: string | null, agent?: string, options: NonceCounterOptions = {}) {
+    this.write = options.writeCeiling ?? ((file, content) => writeFileAtomic(file, content, 0o600));
+    this.file = stateDir === null ? null : path.join(stateDir, agent === undefined ? NONCE_FILE : nonceFileName(agent));
+    this.lock = stateDir === null || agent === undefined ? null : StateLock.acquire(stateDir, agent, { kind: options.lock ?? 'auto' });
     let persisted = 0;
-    if (this.file !== null) {
-      try {
-        const v = Number(fs.readFileSync(this.file, 'utf8').trim());
-        if (Number.isSafeInteger(v) && v > 0) persisted = v;
-      } catch {
-        // no file yet: the clock alone starts the counter
+    try {
+      if (stateDir !== null) persisted = Math.max(readCeiling(this.file!), readCeiling(path.join(stateDir, NONCE_FILE)));
+      this.nextValue = Math.max(persisted + 1, Math.ceil(nowUs()));
+      if (this.file !== null) {
+        const ceiling = this.nextValue + NONCE_RESERVE;
+        try {
+          this.write(this.file, `${ceiling}\n`);
+        } catch (e) {
+          const code = (e as NodeJS.ErrnoException).code ?? 'error';
+          throw new DtmeshError(`cannot write the nonce file ${this.file} (${code}): the state directory must be writable by this user`);
+        }
+        this.persistedValue = ceiling;
+        this.persistAt = ceiling;
       }
+    } catch (e) {
+      this.lock?.release();
+      throw e;
     }
-    this.nextValue = Math.max(persisted + 1, Math.ceil(nowUs()));
-    if (this.file !== null) this.persist();
   }
 
-  /** Take `n` consecutive nonces; returns the first. */
+  /** Take `n` consecutive nonces; returns the first. Never throws (see the class comment). */
   take(n = 1): number {
     const first = this.nextValue;
     this.nextValue += n;
-    if (this.nextValue > this.ceiling) this.persist();
+    if (this.nextValue > this.persistAt) this.persist();
     return first;
   }
 
+  /** The last ceiling written to the state directory (0 without one): every nonce below it is covered. */
+  get persistedCeiling(): number {
+    return this.persistedValue;
+  }
+
+  /** Release the state-directory lock (idempotent); the counter must not be used after. */
+  close(): void {
+    this.lock?.release();
+  }
+
   private persist(): void {
-    this.ceiling = this.nextValue + NONCE_RESERVE;
-    writeFileAtomic(this.file!, `${this.ceiling}\n`, 0o600);
+    const ceiling = this.nextValue + NONCE_RESERVE;
+    try {
+      this.write(this.file!, `${ceiling}\n`);
+      this.persistedValue = ceiling;
+      this.persistAt = ceiling;
+    } catch {
+      this.writeErrors++;
+      this.persistAt = this.nextValue + NONCE_RETRY;
+    }
   }
 }

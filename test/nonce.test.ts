@@ -4,7 +4,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { NONCE_FILE, NONCE_RESERVE, NonceCounter } from '../src/nonce.js';
+import { DtmeshError } from '../src/errors.js';
+import { NONCE_FILE, NONCE_RESERVE, NONCE_RETRY, NonceCounter, nonceFileName } from '../src/nonce.js';
 import { wallUs } from './helpers.js';
 
 test('starts at the clock in µs without a state dir, and only goes up', () => {
@@ -19,12 +20,105 @@ test('starts at the clock in µs without a state dir, and only goes up', () => {
 
 test('a restart never goes backwards, even when the counter ran far ahead of the clock', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dtmesh-nonce-'));
-  const first = new NonceCounter(dir);
+  const file = path.join(dir, nonceFileName('agent-a'));
+  const first = new NonceCounter(dir, 'agent-a');
   first.take(3 * NONCE_RESERVE); // far ahead of the clock, past two persisted ceilings
   const last = first.take();
-  const persisted = Number(fs.readFileSync(path.join(dir, NONCE_FILE), 'utf8'));
+  const persisted = Number(fs.readFileSync(file, 'utf8'));
   assert.ok(persisted > last, 'the persisted ceiling is ahead of every nonce used');
-  assert.equal(fs.statSync(path.join(dir, NONCE_FILE)).mode & 0o777, 0o600);
-  const second = new NonceCounter(dir); // the process restarts
+  assert.equal(first.persistedCeiling, persisted);
+  assert.equal(fs.statSync(file).mode & 0o777, 0o600);
+  first.close();
+  const second = new NonceCounter(dir, 'agent-a'); // the process restarts
   assert.ok(second.take() > last);
+  second.close();
+});
+
+test('one nonce file per agent; the legacy shared mesh-nonce is a lower bound for every agent (an upgrade never goes backwards)', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dtmesh-nonce-'));
+  const legacy = wallUs() + 10 * NONCE_RESERVE; // an old counter that ran ahead of the clock
+  fs.writeFileSync(path.join(dir, NONCE_FILE), `${legacy}\n`);
+  const a = new NonceCounter(dir, 'agent-a');
+  const b = new NonceCounter(dir, 'agent-b');
+  assert.ok(a.take() > legacy);
+  assert.ok(b.take() > legacy);
+  a.take(2 * NONCE_RESERVE);
+  const aLast = a.take();
+  assert.notEqual(nonceFileName('agent-a'), nonceFileName('agent-b'));
+  assert.ok(fs.existsSync(path.join(dir, nonceFileName('agent-a'))) && fs.existsSync(path.join(dir, nonceFileName('agent-b'))));
+  assert.equal(Number(fs.readFileSync(path.join(dir, NONCE_FILE), 'utf8')), legacy, 'the legacy file is only read');
+  a.close();
+  b.close();
+  const b2 = new NonceCounter(dir, 'agent-b');
+  assert.ok(b2.take() < aLast, "agent-b does not inherit agent-a's counter");
+  b2.close();
+});
+
+test('a nonce file that cannot be read or is garbled stops the start with one line; a missing one starts from the clock', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dtmesh-nonce-'));
+  const file = path.join(dir, nonceFileName('agent-a'));
+  const oneLine = (re: RegExp) => (e: unknown) => e instanceof DtmeshError && !e.message.includes('\n') && re.test(e.message);
+  for (const garbage of ['', 'garbage\n', '-5\n', '0\n', '1.5\n', '1e300\n', '9007199254740993\n', '12 34\n']) {
+    fs.writeFileSync(file, garbage);
+    assert.throws(() => new NonceCounter(dir, 'agent-a'), oneLine(/does not hold a positive integer/), JSON.stringify(garbage));
+  }
+  fs.rmSync(file);
+  fs.mkdirSync(file);
+  assert.throws(() => new NonceCounter(dir, 'agent-a'), oneLine(/is a directory/));
+  fs.rmdirSync(file);
+  fs.writeFileSync(path.join(dir, NONCE_FILE), 'garbage');
+  assert.throws(() => new NonceCounter(dir, 'agent-a'), oneLine(/mesh-nonce does not hold/), 'the legacy file too');
+  fs.rmSync(path.join(dir, NONCE_FILE));
+  // an unreadable file (tests run as root, which ignores modes, so EACCES cannot be made): a symlink to itself fails with ELOOP
+  fs.symlinkSync(file, file);
+  assert.throws(() => new NonceCounter(dir, 'agent-a'), oneLine(/cannot be read \(ELOOP\)/));
+  fs.rmSync(file);
+  const before = wallUs();
+  const c = new NonceCounter(dir, 'agent-a'); // the lock was released by every failed start
+  assert.ok(c.take() >= before);
+  c.close();
+});
+
+test('a failed ceiling write on take() is counted and retried, never thrown; the counter keeps going up', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dtmesh-nonce-'));
+  let fail = false;
+  const writes: string[] = [];
+  const c = new NonceCounter(dir, 'agent-a', {
+    writeCeiling: (file, content) => {
+      if (fail) throw Object.assign(new Error('EROFS'), { code: 'EROFS' });
+      fs.writeFileSync(file, content);
+      writes.push(content);
+    },
+  });
+  const start = c.take();
+  const ceiling = c.persistedCeiling;
+  fail = true;
+  c.take(NONCE_RESERVE); // crosses the ceiling: the write fails
+  assert.equal(c.writeErrors, 1);
+  assert.equal(c.persistedCeiling, ceiling, 'the persisted ceiling lags');
+  let prev = c.take();
+  for (let i = 0; i < 3; i++) {
+    const v = c.take(NONCE_RETRY + 1);
+    assert.ok(v > prev);
+    prev = v;
+  }
+  assert.equal(c.writeErrors, 4, 'retried every NONCE_RETRY nonces');
+  fail = false;
+  const v = c.take(NONCE_RETRY + 1);
+  assert.equal(c.writeErrors, 4);
+  assert.ok(c.persistedCeiling > v, 'written again once the directory takes writes');
+  assert.equal(Number(writes.at(-1)), c.persistedCeiling);
+  assert.ok(v > start);
+  c.close();
+});
+
+test('the first ceiling write failing is a clear startup error, and the lock is released', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dtmesh-nonce-'));
+  const failing = (): void => {
+    throw Object.assign(new Error('x'), { code: 'ENOSPC' });
+  };
+  assert.throws(() => new NonceCounter(dir, 'agent-a', { writeCeiling: failing }), /cannot write the nonce file .*\(ENOSPC\)/);
+  new NonceCounter(dir, 'agent-a').close();
+  fs.rmSync(dir, { recursive: true });
+  assert.throws(() => new NonceCounter(dir, 'agent-a'), (e: unknown) => e instanceof DtmeshError && /state directory must exist/.test(e.message), 'a missing directory');
 });

@@ -14,13 +14,27 @@
  *
  * `npm install` builds it (`src/native/build.mjs`, node-gyp); where that is impossible
  * (no compiler) the engine runs on the JS kernel and {@link nativeMacStatus} says why.
- * `DTMESH_NATIVE=0` turns it off (benchmarks compare both routes).
+ * `DTMESH_NATIVE=0` turns the MAC kernel off (benchmarks compare both routes); the
+ * addon's state-directory lock ({@link nativeLockFd}) is still used then.
+ *
+ * Every entry point checks its arguments and throws rather than guess: a `TypeError`
+ * for a wrong type or an array over a detached ArrayBuffer, a `RangeError` for a number
+ * that is not an integer in range or a span outside its array — and writes nothing
+ * then. The engine never passes such arguments (offsets come from the batch layout,
+ * lengths are bounded by `maxDatagram`); the checks are a few compares per call
+ * (test/protocol/native-fuzz.test.ts drives every entry point with hostile arguments).
  */
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
-/** The addon's functions; same arguments and results as the JS kernel's. */
+/**
+ * The addon's functions; same arguments and results as the JS kernel's (PROTOCOL.md §2
+ * MAC), for in-range arguments. `state` must be an Int32Array, `buf` and `out`/`tag`
+ * Uint8Arrays; offsets and lengths integers from 0 to 2^53 - 1 whose spans lie inside
+ * their arrays, `suffix` an integer from 0 to 2^32 - 1. Otherwise: TypeError/RangeError,
+ * nothing written.
+ */
 export interface NativeMac {
   tag16(state: Int32Array, stateOffset: number, buf: Uint8Array, offset: number, length: number, suffix: number, out: Uint8Array, outOffset: number): void;
   verify16(state: Int32Array, stateOffset: number, buf: Uint8Array, offset: number, length: number, suffix: number, tag: Uint8Array, tagOffset: number): boolean;
@@ -31,7 +45,12 @@ export interface NativeMac {
  * a binding number, or -1 when the thread's 64 bindings are taken — then integers only
  * per call (≈ 50 ns less per MAC: 165 vs 217 ns at 84 B, `bench:micro` "native bound tagAt",
  * same machine as above).
- * The tag is read from / written to `bytes` too. `unbind` releases the arrays.
+ * The tag is read from / written to `bytes` too. `unbind` releases the arrays (a free
+ * binding is left as is). A binding number that is not bound, a wrong array type, a
+ * detached array or a span outside the bound arrays throws (TypeError/RangeError),
+ * nothing written. Arrays over a SharedArrayBuffer (the engine's) are checked once at
+ * `bind`; arrays over a plain ArrayBuffer are re-read at every call, since they can be
+ * detached or resized meanwhile.
  */
 export interface NativeMacBound {
   bind(state: Int32Array, bytes: Uint8Array): number;
@@ -44,14 +63,21 @@ export interface NativeMacBound {
 const ADDON = fileURLToPath(new URL('../../native/dtmesh_mac.node', import.meta.url));
 const STATUS = fileURLToPath(new URL('../../native/status.json', import.meta.url));
 
-function load(): { mac: (NativeMac & NativeMacBound) | null; status: string } {
-  if (process.env.DTMESH_NATIVE === '0') return { mac: null, status: 'off (DTMESH_NATIVE=0)' };
+/** The addon's state-directory lock (src/statelock.ts, PROTOCOL.md §3). */
+interface NativeLock {
+  lockFd(fd: number): number;
+}
+
+function load(): { mac: (NativeMac & NativeMacBound) | null; lock: NativeLock | null; status: string } {
   try {
-    const mac = createRequire(import.meta.url)(ADDON) as NativeMac & NativeMacBound;
-    const fns = ['tag16', 'verify16', 'bind', 'unbind', 'tagAt', 'verifyAt'] as const;
-    if (fns.some((f) => typeof mac[f] !== 'function')) return { mac: null, status: 'not usable (an older build: run npm run build)' };
-    return { mac, status: 'native' };
+    const addon = createRequire(import.meta.url)(ADDON) as NativeMac & NativeMacBound & NativeLock;
+    const lock = typeof addon.lockFd === 'function' ? addon : null;
+    if (process.env.DTMESH_NATIVE === '0') return { mac: null, lock, status: 'off (DTMESH_NATIVE=0)' };
+    const fns = ['tag16', 'verify16', 'bind', 'unbind', 'tagAt', 'verifyAt', 'lockFd'] as const;
+    if (fns.some((f) => typeof addon[f] !== 'function')) return { mac: null, lock, status: 'not usable (an older build: run npm run build)' };
+    return { mac: addon, lock, status: 'native' };
   } catch {
+    if (process.env.DTMESH_NATIVE === '0') return { mac: null, lock: null, status: 'off (DTMESH_NATIVE=0)' };
     let why = 'not built';
     try {
       const s = JSON.parse(fs.readFileSync(STATUS, 'utf8')) as { built?: boolean; why?: string };
@@ -59,7 +85,7 @@ function load(): { mac: (NativeMac & NativeMacBound) | null; status: string } {
     } catch {
       // no status file: the build did not run
     }
-    return { mac: null, status: why };
+    return { mac: null, lock: null, status: why };
   }
 }
 
@@ -70,3 +96,12 @@ export const nativeMac: (NativeMac & NativeMacBound) | null = loaded.mac;
 
 /** `'native'`, or why not (one line, for the benchmarks' machine line and the tests). */
 export const nativeMacStatus: string = loaded.status;
+
+/**
+ * `lockFd(fd)`: an exclusive non-blocking `flock(2)` on the open file `fd` — 0 when taken,
+ * else the errno (`EWOULDBLOCK`: another open file holds it). The kernel releases it when
+ * the file is closed or the process dies, SIGKILL included: the state-directory lock of
+ * PROTOCOL.md §3 (src/statelock.ts). Available whenever the addon is built, even with
+ * `DTMESH_NATIVE=0` (which selects the MAC kernel only); null otherwise.
+ */
+export const nativeLockFd: ((fd: number) => number) | null = loaded.lock !== null ? loaded.lock.lockFd.bind(loaded.lock) : null;

@@ -14,8 +14,9 @@ import { HMAC_STATE_WORDS, hmacPrecompute, hmacTag16 } from '../../src/protocol/
 
 const skip = nativeMac === null && !process.env.CI ? `native kernel ${nativeMacStatus}` : false;
 
-test('native kernel: arguments out of range write nothing and verify nothing', { skip }, () => {
+test('native kernel: arguments out of range throw RangeError, write nothing and verify nothing', { skip }, () => {
   assert.ok(nativeMac !== null, `native kernel ${nativeMacStatus}: CI builds it`);
+  const nat = nativeMac;
   const state = new Int32Array(HMAC_STATE_WORDS);
   hmacPrecompute(new Uint8Array(32).fill(7), state, 0);
   const buf = new Uint8Array(128).fill(1);
@@ -23,20 +24,23 @@ test('native kernel: arguments out of range write nothing and verify nothing', {
   hmacTag16(state, 0, buf, 0, 68, 34, out, 0);
   const good = out.slice(0, 16);
   out.fill(0xee);
-  for (const [so, off, len, oo] of [[1, 0, 68, 0], [0, 100, 68, 0], [0, 0, 129, 0], [0, 0, 68, 17], [-1, 0, 68, 0], [0, -1, 68, 0]] as const) {
-    nativeMac.tag16(state, so, buf, off, len, 34, out, oo);
+  const cases = [[1, 0, 68, 0], [0, 100, 68, 0], [0, 0, 129, 0], [0, 0, 68, 17], [-1, 0, 68, 0], [0, -1, 68, 0], [2 ** 62, 0, 68, 0], [2 ** 30, 0, 68, 0], [0, 2 ** 53, 68, 0], [0, 0, 68, 2 ** 64]] as const;
+  for (const [so, off, len, oo] of cases) {
+    assert.throws(() => nat.tag16(state, so, buf, off, len, 34, out, oo), RangeError, `tag16(${so}, ${off}, ${len}, ${oo})`);
     assert.ok(out.every((b) => b === 0xee), `nothing written for (${so}, ${off}, ${len}, ${oo})`);
   }
   out.set(good);
   assert.equal(nativeMac.verify16(state, 0, buf, 0, 68, 34, out, 0), true, 'in range: verifies');
-  assert.equal(nativeMac.verify16(state, 0, buf, 0, 129, 34, out, 0), false, 'message beyond the buffer: false');
-  assert.equal(nativeMac.verify16(state, 0, buf, 0, 68, 34, out, 17), false, 'tag beyond the buffer: false');
-  assert.equal(nativeMac.verify16(state, 9, buf, 0, 68, 34, out, 0), false, 'state beyond the array: false');
+  assert.throws(() => nat.verify16(state, 0, buf, 0, 129, 34, out, 0), RangeError, 'message beyond the buffer');
+  assert.throws(() => nat.verify16(state, 0, buf, 0, 68, 34, out, 17), RangeError, 'tag beyond the buffer');
+  assert.throws(() => nat.verify16(state, 9, buf, 0, 68, 34, out, 0), RangeError, 'state beyond the array');
+  assert.throws(() => nat.verify16(state, 0, buf, 0, 68, 2 ** 32, out, 0), RangeError, 'suffix beyond u32');
   assert.match(macRoute(), /native kernel/);
 });
 
-test('native kernel, bound calls: same MAC as node:crypto on 20,000 random cases; out of range and unbound write nothing; 64 bindings per thread', { skip }, () => {
+test('native kernel, bound calls: same MAC as node:crypto on 20,000 random cases; out of range and unbound throw RangeError and write nothing; 64 bindings per thread', { skip }, () => {
   assert.ok(nativeMac !== null, `native kernel ${nativeMacStatus}: CI builds it`);
+  const nat = nativeMac;
   const state = new Int32Array(new SharedArrayBuffer(4 * HMAC_STATE_WORDS * 4));
   const bytes = new Uint8Array(new SharedArrayBuffer(4096));
   const h = nativeMac.bind(state, bytes);
@@ -63,14 +67,16 @@ test('native kernel, bound calls: same MAC as node:crypto on 20,000 random cases
     assert.equal(nativeMac.verifyAt(h, ki * HMAC_STATE_WORDS, off, n, suffix, out), false, `flipped tag accepted, case ${c}`);
   }
   bytes.fill(0xee, 3000, 3100);
-  for (const [so, off, len, oo] of [[4 * HMAC_STATE_WORDS - 15, 0, 68, 3000], [0, 4090, 68, 3000], [0, 0, 68, 4081], [-1, 0, 68, 3000], [0, -5, 68, 3000]] as const) {
-    nativeMac.tagAt(h, so, off, len, 34, oo);
-    assert.equal(nativeMac.verifyAt(h, so, off, len, 34, oo), false);
+  const cases = [[4 * HMAC_STATE_WORDS - 15, 0, 68, 3000], [0, 4090, 68, 3000], [0, 0, 68, 4081], [-1, 0, 68, 3000], [0, -5, 68, 3000], [0, 2 ** 32, 68, 3000], [0, 0, 68, 2 ** 32 + 3000], [0, 0.5, 68, 3000], [NaN, 0, 68, 3000]] as const;
+  for (const [so, off, len, oo] of cases) {
+    assert.throws(() => nat.tagAt(h, so, off, len, 34, oo), RangeError, `tagAt(${so}, ${off}, ${len}, ${oo})`);
+    assert.throws(() => nat.verifyAt(h, so, off, len, 34, oo), RangeError, `verifyAt(${so}, ${off}, ${len}, ${oo})`);
   }
-  nativeMac.tagAt(h + 1000, 0, 0, 68, 34, 3000);
+  assert.throws(() => nat.tagAt(h + 1000, 0, 0, 68, 34, 3000), RangeError, 'a binding number out of range');
+  assert.throws(() => nat.tagAt(NaN, 0, 0, 68, 34, 3000), RangeError, 'NaN is not binding 0');
   assert.ok(bytes.subarray(3000, 3100).every((b) => b === 0xee), 'nothing written out of range or for a bad binding');
   nativeMac.unbind(h);
-  nativeMac.tagAt(h, 0, 0, 68, 34, 3000);
+  assert.throws(() => nat.tagAt(h, 0, 0, 68, 34, 3000), RangeError, 'an unbound binding');
   assert.ok(bytes.subarray(3000, 3016).every((b) => b === 0xee), 'an unbound binding writes nothing');
   const taken: number[] = [];
   for (let i = 0; i < 70; i++) taken.push(nativeMac.bind(state, bytes));

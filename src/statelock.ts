@@ -1,0 +1,197 @@
+/**
+ * One agent, one nonce counter (PROTOCOL.md §3): two processes of the same agent on one
+ * state directory would each run a counter and make each other's packets replays, so the
+ * second refuses to start with a one-line error. The lock is per agent — different agents
+ * may share a directory — and is held for the life of the process.
+ *
+ * The lock file is `<StateDir>/mesh-agent-<hex>.lock`, `<hex>` being the agent's sender_id
+ * (`SHA-256(utf8(agent_id))[0:8]`, PROTOCOL.md §1) in hex: an agent ID may hold any UTF-8
+ * but `|` and controls, so it never goes into a file name itself.
+ *
+ * Two ways to hold it:
+ * - `flock`: an exclusive non-blocking `flock(2)` on the open lock file, from the native
+ *   addon ({@link nativeLockFd}; used even with `DTMESH_NATIVE=0`, which only picks the
+ *   MAC kernel). The kernel releases it when the process exits or is killed (SIGKILL
+ *   included): a crash never leaves it held. The file is never deleted (deleting a
+ *   flock'ed file lets two processes lock two different inodes); it holds the holder's
+ *   PID for the error message.
+ * - `pidfile` (fallback when the addon is not built): the file is created with `O_EXCL`
+ *   and holds the PID; a file whose PID is no longer alive (`kill(pid, 0)` → ESRCH) is
+ *   stale and taken over. Its limits: a crashed holder's PID reused by another process
+ *   makes the lock look held (the message names the file to delete), and two processes
+ *   taking over the same stale file at the same instant can both win. flock has neither.
+ */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { DtmeshError } from './errors.js';
+import { nativeLockFd } from './protocol/native.js';
+
+/** How a {@link StateLock} is held: `flock` (native addon) or the `pidfile` fallback. */
+export type StateLockKind = 'flock' | 'pidfile';
+
+/** Options of {@link StateLock.acquire}. */
+export interface StateLockOptions {
+  /**
+   * `'auto'` (default): flock when the native addon is built, else the PID file.
+   * `'pidfile'` forces the fallback (tests); `'flock'` requires the addon.
+   */
+  readonly kind?: 'auto' | StateLockKind;
+}
+
+/** Hex of the agent's sender_id, SHA-256(utf8(agent))[0:8] (PROTOCOL.md §1): its per-agent file-name part. */
+export function agentFileTag(agent: string): string {
+  return createHash('sha256').update(agent, 'utf8').digest().subarray(0, 8).toString('hex');
+}
+
+/** The per-agent lock file's name inside the state directory (PROTOCOL.md §3). */
+export function lockFileName(agent: string): string {
+  return `mesh-agent-${agentFileTag(agent)}.lock`;
+}
+
+// Lock files this process holds: a second acquire in the same process is refused even
+// where the PID file alone cannot tell (it names this very process).
+const heldHere = new Set<string>();
+
+// Marks a file written by a flock holder: its PID says who holds it, not whether it is held.
+const FLOCK_MARK = ' flock';
+
+/** The PID a lock file names and whether a flock holder wrote it; pid 0 when unreadable. */
+function readHolder(file: string): { pid: number; flock: boolean } {
+  try {
+    const text = fs.readFileSync(file, 'utf8').trim();
+    const pid = Number.parseInt(text, 10);
+    return { pid: Number.isSafeInteger(pid) && pid > 0 ? pid : 0, flock: text.endsWith(FLOCK_MARK.trim()) };
+  } catch {
+    return { pid: 0, flock: false };
+  }
+}
+
+/** True unless `kill(pid, 0)` says no such process (EPERM: alive, someone else's). */
+function alive(pid: number): boolean {
+  if (pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}
+
+function refused(agent: string, stateDir: string, pid: number, file: string, kind: StateLockKind): DtmeshError {
+  const who = pid > 0 ? ` (pid ${pid})` : '';
+  const fix = kind === 'pidfile' ? `; stop it, or delete ${file} if no such process is running` : '; stop it first';
+  return new DtmeshError(`agent ${JSON.stringify(agent)} is already running on state directory ${stateDir}${who}: one agent, one nonce counter${fix}`);
+}
+
+function openFailed(file: string, e: unknown): DtmeshError {
+  const code = (e as NodeJS.ErrnoException).code ?? 'error';
+  return new DtmeshError(`cannot open the agent lock file ${file} (${code}): the state directory must exist and be writable by this user`);
+}
+
+/**
+ * The per-agent state-directory lock of PROTOCOL.md §3, held from {@link acquire} until
+ * {@link release} or the end of the process.
+ */
+export class StateLock {
+  private fd: number | null;
+  private released = false;
+
+  private constructor(
+    /** The lock file's path. */
+    readonly file: string,
+    /** How it is held. */
+    readonly kind: StateLockKind,
+    fd: number | null,
+  ) {
+    this.fd = fd;
+  }
+
+  /**
+   * Take the lock of `agent` on `stateDir`, or throw a one-line {@link DtmeshError}
+   * naming the running holder's PID (PROTOCOL.md §3). Another agent's lock on the same
+   * directory never conflicts.
+   */
+  static acquire(stateDir: string, agent: string, options: StateLockOptions = {}): StateLock {
+    const file = path.join(path.resolve(stateDir), lockFileName(agent));
+    const want = options.kind ?? 'auto';
+    if (want === 'flock' && nativeLockFd === null) throw new DtmeshError('the flock state lock needs the native addon: run npm run build');
+    if (heldHere.has(file)) throw refused(agent, stateDir, process.pid, file, 'flock');
+    const lock = want !== 'pidfile' && nativeLockFd !== null ? StateLock.flock(stateDir, agent, file, nativeLockFd) : StateLock.pidfile(stateDir, agent, file);
+    heldHere.add(file);
+    return lock;
+  }
+
+  private static flock(stateDir: string, agent: string, file: string, lockFd: (fd: number) => number): StateLock {
+    let fd: number;
+    try {
+      fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o600);
+    } catch (e) {
+      throw openFailed(file, e);
+    }
+    const rc = lockFd(fd);
+    if (rc !== 0) {
+      fs.closeSync(fd);
+      if (rc === os.constants.errno.EWOULDBLOCK || rc === os.constants.errno.EAGAIN) throw refused(agent, stateDir, readHolder(file).pid, file, 'flock');
+      throw new DtmeshError(`cannot lock the agent lock file ${file} (errno ${rc})`);
+    }
+    // A PID file left by a live fallback holder (a build without the addon) still counts.
+    const prev = readHolder(file);
+    if (!prev.flock && prev.pid !== process.pid && alive(prev.pid)) {
+      fs.closeSync(fd);
+      throw refused(agent, stateDir, prev.pid, file, 'pidfile');
+    }
+    fs.ftruncateSync(fd, 0);
+    fs.writeSync(fd, `${process.pid}${FLOCK_MARK}\n`, 0);
+    return new StateLock(file, 'flock', fd);
+  }
+
+  private static pidfile(stateDir: string, agent: string, file: string): StateLock {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      let fd: number;
+      try {
+        fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw openFailed(file, e);
+        const holder = readHolder(file);
+        // our own PID but not held here (heldHere): left by an earlier run that had this PID (containers reuse them)
+        if (alive(holder.pid) && holder.pid !== process.pid) throw refused(agent, stateDir, holder.pid, file, 'pidfile');
+        fs.rmSync(file, { force: true }); // stale: its holder is gone
+        continue;
+      }
+      try {
+        fs.writeSync(fd, `${process.pid}\n`);
+      } finally {
+        fs.closeSync(fd);
+      }
+      return new StateLock(file, 'pidfile', null);
+    }
+    throw refused(agent, stateDir, readHolder(file).pid, file, 'pidfile');
+  }
+
+  /** True until {@link release}. */
+  get held(): boolean {
+    return !this.released;
+  }
+
+  /**
+   * Give the lock up (idempotent). flock: the file is emptied and closed (kept, see the
+   * module comment). PID file: deleted if it still names this process.
+   */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    heldHere.delete(this.file);
+    if (this.fd !== null) {
+      try {
+        fs.ftruncateSync(this.fd, 0);
+      } finally {
+        fs.closeSync(this.fd);
+        this.fd = null;
+      }
+      return;
+    }
+    if (readHolder(this.file).pid === process.pid) fs.rmSync(this.file, { force: true });
+  }
+}

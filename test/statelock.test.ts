@@ -1,0 +1,120 @@
+/**
+ * One agent, one nonce counter (PROTOCOL.md §3): a second counter of the same agent on
+ * one state directory — in this process or another — is refused with one line; other
+ * agents on the directory are not; a SIGKILLed holder leaves the lock free. Both ways of
+ * holding it: flock from the native addon, and the PID-file fallback.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { DtmeshError } from '../src/errors.js';
+import { NonceCounter } from '../src/nonce.js';
+import { nativeLockFd, nativeMacStatus } from '../src/protocol/native.js';
+import { agentFileTag, lockFileName, StateLock } from '../src/statelock.js';
+
+const HOLDER = fileURLToPath(new URL('./fixtures/hold-nonce.js', import.meta.url));
+const flockSkip = nativeLockFd === null && !process.env.CI ? `native addon ${nativeMacStatus}` : false;
+const KINDS = [
+  ['flock', flockSkip],
+  ['pidfile', false],
+] as const;
+
+function tmp(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'dtmesh-lock-'));
+}
+
+/** Start a holder process; resolves once it printed its first line. */
+function holder(dir: string, agent: string, kind: string): Promise<{ child: ReturnType<typeof spawn>; line: string }> {
+  const child = spawn(process.execPath, [HOLDER, dir, agent, kind], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('\n')) resolve({ child, line: out.trim() });
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      if (!out.includes('\n')) reject(new Error(`holder exited ${code} before saying anything`));
+    });
+  });
+}
+
+function secondProcess(dir: string, agent: string, kind: string): { status: number | null; lines: string[] } {
+  const r = spawnSync(process.execPath, [HOLDER, dir, agent, kind], { encoding: 'utf8', timeout: 20_000 });
+  return { status: r.status, lines: r.stdout.trim().split('\n') };
+}
+
+test('the lock file is named by the agent sender_id in hex, never by the raw ID', () => {
+  const agent = 'agent/../ünï cödé ✓';
+  assert.match(agentFileTag(agent), /^[0-9a-f]{16}$/);
+  assert.equal(lockFileName(agent), `mesh-agent-${agentFileTag(agent)}.lock`);
+  assert.notEqual(agentFileTag('a'), agentFileTag('b'));
+});
+
+for (const [kind, skip] of KINDS) {
+  test(`${kind}: the same agent twice in one process is refused with one line; another agent on the directory works; close frees it`, { skip }, () => {
+    const dir = tmp();
+    const a = new NonceCounter(dir, 'agent-a', { lock: kind });
+    assert.throws(
+      () => new NonceCounter(dir, 'agent-a', { lock: kind }),
+      (e: unknown) => e instanceof DtmeshError && !e.message.includes('\n') && /agent "agent-a" is already running on state directory .* \(pid \d+\)/.test(e.message),
+    );
+    const b = new NonceCounter(dir, 'agent-b', { lock: kind });
+    assert.ok(b.take() > 0);
+    a.close();
+    a.close(); // idempotent
+    const again = new NonceCounter(dir, 'agent-a', { lock: kind });
+    assert.ok(again.take() > 0);
+    again.close();
+    b.close();
+  });
+
+  test(`${kind}: a second process of the same agent is refused with one line naming the holder; a SIGKILLed holder leaves the lock free`, { skip }, async () => {
+    const dir = tmp();
+    const { child, line } = await holder(dir, 'agent-a', kind);
+    try {
+      assert.equal(line, `held ${child.pid}`);
+      const second = secondProcess(dir, 'agent-a', kind);
+      assert.equal(second.status, 3);
+      assert.equal(second.lines.length, 1, 'one line');
+      assert.match(second.lines[0]!, new RegExp(`^agent "agent-a" is already running on state directory .* \\(pid ${child.pid}\\)`));
+      assert.throws(() => new NonceCounter(dir, 'agent-a', { lock: kind }), DtmeshError, 'refused in this process as well');
+      const other = new NonceCounter(dir, 'agent-b', { lock: kind });
+      other.close();
+    } finally {
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+    }
+    const after = new NonceCounter(dir, 'agent-a', { lock: kind }); // the holder crashed: free again
+    after.close();
+  });
+}
+
+test('the PID-file fallback: a lock file naming a dead PID is stale and taken over; one naming a live process is respected', () => {
+  const dir = tmp();
+  const file = path.join(dir, lockFileName('agent-a'));
+  const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+  fs.writeFileSync(file, `${dead.stdout}\n`);
+  const lock = StateLock.acquire(dir, 'agent-a', { kind: 'pidfile' });
+  assert.equal(lock.kind, 'pidfile');
+  assert.equal(fs.readFileSync(file, 'utf8'), `${process.pid}\n`);
+  lock.release();
+  assert.equal(fs.existsSync(file), false, 'released: the PID file is gone');
+  fs.writeFileSync(file, `${process.ppid}\n`); // alive and not us
+  assert.throws(() => StateLock.acquire(dir, 'agent-a', { kind: 'pidfile' }), /already running .*\(pid \d+\).*delete/);
+});
+
+test('flock honours a live PID-file holder (mixed builds), and ignores the PID a crashed flock holder left', { skip: flockSkip }, () => {
+  const dir = tmp();
+  const file = path.join(dir, lockFileName('agent-a'));
+  fs.writeFileSync(file, `${process.ppid}\n`);
+  assert.throws(() => StateLock.acquire(dir, 'agent-a', { kind: 'flock' }), DtmeshError);
+  fs.writeFileSync(file, `${process.ppid} flock\n`); // written by a flock holder; the flock itself is free, so that holder is gone
+  const lock = StateLock.acquire(dir, 'agent-a', { kind: 'flock' });
+  assert.equal(lock.kind, 'flock');
+  lock.release();
+});
