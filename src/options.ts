@@ -1,7 +1,14 @@
 /**
- * Option validation shared by the engine and its policies (CONVENTIONS.md "Errors and
- * input": construction throws `TypeError`/`RangeError` naming the option).
+ * The engine's options (the embedding API, ENGINE.md "Embedding") with their ranges and
+ * defaults, and the validation shared by the engine and its policies (CONVENTIONS.md
+ * "Errors and input": construction throws `TypeError`/`RangeError` naming the option).
  */
+import type { KeyObject } from 'node:crypto';
+import * as os from 'node:os';
+import { assertValidId } from './protocol/ids.js';
+import type { PunchPolicyOptions } from './protocol/punch.js';
+import { assertReplayWindow } from './protocol/replay.js';
+import { DEFAULT_MAX_DATAGRAM, MIN_DATAGRAM } from './protocol/wire.js';
 
 /**
  * `v` as an integer option in [min, max], or `dflt` when undefined. A non-number is a
@@ -13,4 +20,143 @@ export function intOption(v: unknown, name: string, min: number, max: number, df
   if (typeof v !== 'number') throw new TypeError(`options.${name} must be a number (an integer from ${min} to ${max})`);
   if (!Number.isInteger(v) || v < min || v > max) throw new RangeError(`options.${name} must be an integer from ${min} to ${max}`);
   return v;
+}
+
+/** Engine options (the embedding API, ENGINE.md "Embedding"). */
+export interface EngineOptions {
+  /** Directory holding `mesh-root-key` (PROTOCOL.md §1) and the nonce ceiling. Required unless `rootKey` is given. */
+  stateDir?: string;
+  /**
+   * The tenant root key itself (embedding and tests); when given with `stateDir`, the file
+   * is not read. A secret `KeyObject` (`crypto.createSecretKey`) keeps the bytes out of
+   * anything that prints the options object (PROTOCOL.md §1: the key never appears in
+   * anything printed).
+   */
+  rootKey?: Uint8Array | KeyObject;
+  /** Tenant ID. */
+  tenant: string;
+  /** This agent's ID. */
+  agent: string;
+  /** The roster (may include `agent`, which is ignored). */
+  peers: readonly string[];
+  /** `HOST:PORT` or `[V6]:PORT` to bind; default `127.0.0.1:0` (an ephemeral loopback port). */
+  listen?: string;
+  /** Verification workers, 1–64; default min(2, cores). */
+  workers?: number;
+  /** Datagrams per batch, 1–4096; default 256. */
+  batchSize?: number;
+  /** Batch buffers in the ring, 2–1024, per socket; default 4 × workers + 4. */
+  batches?: number;
+  /**
+   * Sockets on the listen port, 1–64, default 1: the engine's own plus N-1 socket threads,
+   * all bound with `reusePort` and sharing one pool and one in-order collector
+   * (src/sockets.ts). Needs Node ≥ 22.12 / 23.1; on older Node the engine serves on one
+   * socket and says so in {@link Engine.socketsNote}.
+   */
+  sockets?: number;
+  /**
+   * @internal Tests on Node without `reusePort`: each extra socket thread binds its own
+   * ephemeral port on the listen host instead (the hand-off is the same).
+   */
+  separatePorts?: boolean;
+  /** 0 = strict replay mode, else a window W (multiple of 64 up to 8192), PROTOCOL.md §5. */
+  replayWindow?: number;
+  /** Clock window in ms (PROTOCOL.md §4 c3); default 5000. */
+  clockWindowMs?: number;
+  /** How long the previous root's keys keep verifying after a rotation, ms; default 60000. */
+  rotationGraceMs?: number;
+  /** Largest accepted datagram, 50–65507; default 2048. */
+  maxDatagram?: number;
+  /** Most peers in the roster; default 4096. */
+  maxPeers?: number;
+  /**
+   * Batches of fewer datagrams than this are verified on the engine's own thread, by the
+   * same code the workers run; larger ones go to the pool. 0–4096, default 64. A pool
+   * round trip costs this thread 20–57 µs plus ≈ 40 µs of wake-up latency each way, while
+   * verifying a PROBE and signing its REPLY costs ≈ 0.35 µs with the native MAC kernel
+   * (≈ 1.2 µs with the JS one), so a task must carry ≥ 64 datagrams to pay off (ENGINE.md
+   * platform facts). Measured with `npm run bench -- --quick --inline-below N` (2-core Xeon
+   * VM, Node 20, native kernel): max held rate 70 k/s with 0, 200 k/s with 64 and with 256;
+   * receive→verdict p99 at half rate 440, 73 and 119 µs. 0 sends every batch to the pool.
+   */
+  inlineBelow?: number;
+  /**
+   * A pool task still running after this many ms is aborted (its worker replaced) and its
+   * batch counted as `overload`: a hung worker never wedges the receiver. 10–600000,
+   * default 1000 — a batch of 4096 datagrams takes ≈ 5–20 ms even on the JS kernel, so
+   * only a stuck worker reaches it.
+   */
+  verifyTimeoutMs?: number;
+  /** Socket receive buffer to ask for, bytes; default 4 MiB (the kernel may cap it). */
+  recvBufferBytes?: number;
+  /**
+   * PUNCH_HINT policy (PROTOCOL.md §2): burst size, per-target and overall rate limits,
+   * loopback targets; `false` ignores every hint (they are still verified and counted).
+   */
+  punch?: PunchPolicyOptions | false;
+  /** @internal Worker entry file (tests inject faults with it). */
+  workerFile?: string;
+}
+
+/** Parse `HOST:PORT` / `[V6]:PORT`. Throws a `TypeError` naming `what`. */
+export function parseHostPort(s: string, what = 'listen address'): { host: string; port: number } {
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(s) ?? /^([^:]+):(\d+)$/.exec(s);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new TypeError(`${what} must be HOST:PORT (or [IPv6]:PORT) with a port from 0 to 65535, got '${s}'`);
+  }
+  return { host: m[1]!, port };
+}
+
+/** {@link EngineOptions} checked, with every default filled in. */
+export interface ResolvedOptions {
+  workers: number;
+  batchSize: number;
+  /** Batch buffers per socket. */
+  batches: number;
+  /** Sockets asked for (the engine may serve fewer: Node without `reusePort`). */
+  sockets: number;
+  maxDatagram: number;
+  clockWindowMs: number;
+  rotationGraceMs: number;
+  maxPeers: number;
+  inlineBelow: number;
+  verifyTimeoutMs: number;
+  recvBufferBytes: number;
+  replayWindow: number;
+  host: string;
+  port: number;
+}
+
+/**
+ * Check every option of {@link EngineOptions} (IDs, ranges, the listen address) and fill
+ * in the defaults. Throws a `TypeError`/`RangeError` naming the option; changes nothing.
+ */
+export function resolveOptions(opts: EngineOptions): ResolvedOptions {
+  if (typeof opts !== 'object' || opts === null) throw new TypeError('options must be an object');
+  assertValidId(opts.tenant, 'options.tenant');
+  assertValidId(opts.agent, 'options.agent');
+  if (!Array.isArray(opts.peers)) throw new TypeError('options.peers must be an array of agent IDs');
+  opts.peers.forEach((p, i) => assertValidId(p, `options.peers[${i}]`));
+  if (opts.rootKey === undefined && opts.stateDir === undefined) throw new TypeError('options.stateDir (or options.rootKey) is required');
+  const { host, port } = parseHostPort(opts.listen ?? '127.0.0.1:0', 'options.listen');
+  const workers = intOption(opts.workers, 'workers', 1, 64, Math.max(1, Math.min(2, os.availableParallelism())));
+  const replayWindow = opts.replayWindow ?? 0;
+  assertReplayWindow(replayWindow);
+  return {
+    workers,
+    batchSize: intOption(opts.batchSize, 'batchSize', 1, 4096, 256),
+    batches: intOption(opts.batches, 'batches', 2, 1024, 4 * workers + 4),
+    sockets: intOption(opts.sockets, 'sockets', 1, 64, 1),
+    maxDatagram: intOption(opts.maxDatagram, 'maxDatagram', MIN_DATAGRAM, 65507, DEFAULT_MAX_DATAGRAM),
+    clockWindowMs: intOption(opts.clockWindowMs, 'clockWindowMs', 1, 3_600_000, 5000),
+    rotationGraceMs: intOption(opts.rotationGraceMs, 'rotationGraceMs', 0, 86_400_000, 60_000),
+    maxPeers: intOption(opts.maxPeers, 'maxPeers', 1, 1 << 20, 4096),
+    inlineBelow: intOption(opts.inlineBelow, 'inlineBelow', 0, 4096, 64),
+    verifyTimeoutMs: intOption(opts.verifyTimeoutMs, 'verifyTimeoutMs', 10, 600_000, 1000),
+    recvBufferBytes: intOption(opts.recvBufferBytes, 'recvBufferBytes', 4096, 1 << 30, 4 * 1024 * 1024),
+    replayWindow,
+    host,
+    port,
+  };
 }

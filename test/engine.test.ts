@@ -86,7 +86,7 @@ test('a mixed stream of every drop reason: each counter exact, nothing sent back
       ['malformed', peer.packet({ type: 3, size: 60 })], // PUNCH_HINT whose payload does not parse
       ['downgrade', peer.packet({ ver: 0 })],
       ['downgrade', peer.packet({ ver: 2 })],
-      ['reflected', peer.packet({ senderId: (engine as any).selfId })],
+      ['reflected', peer.packet({ senderId: engine.selfId })],
       ['unknown_sender', stranger.packet()],
       ['bad_mac', badMac],
       ['bad_mac', otherTenant.packet()], // same agent names, another tenant's keys

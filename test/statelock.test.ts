@@ -12,9 +12,9 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { DtmeshError } from '../src/errors.js';
-import { NonceCounter } from '../src/nonce.js';
+import { NonceCounter } from '../src/keys/nonce.js';
 import { nativeLockFd, nativeMacStatus } from '../src/protocol/native.js';
-import { agentFileTag, lockFileName, StateLock } from '../src/statelock.js';
+import { agentFileTag, lockFileName, StateLock } from '../src/keys/statelock.js';
 
 const HOLDER = fileURLToPath(new URL('./fixtures/hold-nonce.js', import.meta.url));
 const flockSkip = nativeLockFd === null && !process.env.CI ? `native addon ${nativeMacStatus}` : false;

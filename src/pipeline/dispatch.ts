@@ -15,7 +15,7 @@
  * small enough to verify here or the pool is idle, so batches grow under load.
  */
 import type { KeyTable } from '../keys/keytable.js';
-import type { NonceCounter } from '../nonce.js';
+import type { NonceCounter } from '../keys/nonce.js';
 import type { Collector } from './collect.js';
 import type { Lane } from './lane.js';
 import { H_COUNT, H_KEY_HALF, H_NONCE_HI, H_NONCE_LO } from './layout.js';

@@ -17,7 +17,7 @@
  */
 import type { KeyTable } from '../keys/keytable.js';
 import { KE_RAW_CUR, KE_STATE_CUR } from '../keys/table-layout.js';
-import type { NonceCounter } from '../nonce.js';
+import type { NonceCounter } from '../keys/nonce.js';
 import { nowUs } from '../clock.js';
 import { writeHeader, writeU64Number } from '../protocol/codec.js';
 import { senderIdOf } from '../protocol/ids.js';

@@ -25,8 +25,8 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { DtmeshError } from './errors.js';
-import { nativeLockFd } from './protocol/native.js';
+import { DtmeshError } from '../errors.js';
+import { nativeLockFd } from '../protocol/native.js';
 
 /** How a {@link StateLock} is held: `flock` (native addon) or the `pidfile` fallback. */
 export type StateLockKind = 'flock' | 'pidfile';

@@ -12,9 +12,9 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { DtmeshError } from './errors.js';
-import { writeFileAtomic } from './keys/keystore.js';
-import { nowUs } from './clock.js';
+import { DtmeshError } from '../errors.js';
+import { writeFileAtomic } from './keystore.js';
+import { nowUs } from '../clock.js';
 import { agentFileTag, StateLock, type StateLockOptions } from './statelock.js';
 
 /**

@@ -1,0 +1,305 @@
+/**
+ * The pipeline: the engine's stages wired together (ENGINE.md "Shape"). Flow of one
+ * datagram:
+ *
+ *   1. lane (sequential, the lane's thread; src/pipeline/dgram-lane.ts): the socket hands
+ *      over the datagram; it is copied once into the next slot of the lane's filling
+ *      batch with its receive time (a source no reply can go to is flagged). No free
+ *      batch → counted `overload` (nothing blocks, memory never grows).
+ *   2. dispatch (sequential, this thread; dispatch.ts): a full batch — or a partial one
+ *      once the pool is idle or it is small — pins the key-table half, reserves REPLY
+ *      nonces in dispatch order (PROTOCOL.md §3) and goes on by index: verified here if
+ *      small (fewer than `inlineBelow`), else to the pool.
+ *   3. verify (PARALLEL, piscina workers; pool.ts, verify.ts): unconditional drops, key
+ *      lookup, HMAC, clock (PROTOCOL.md §4 u1–c3) in place; REPLYs of passing PROBEs
+ *      signed into the slot.
+ *   4. collect (sequential, in dispatch order, this thread; collect.ts): replay check
+ *      (PROTOCOL.md §5), verdict counters, receive→verdict latency histogram; accepted
+ *      REPLYs become events, accepted PUNCH_HINTs are judged (hints.ts).
+ *   5. reply (sequential; reply.ts, then the lane): each collected batch is one unit of
+ *      the send order and goes back to the lane that received it, which sends its marked
+ *      REPLYs and reuses the batch once they left; own packets are units of lane 0.
+ *
+ * With `sockets` > 1, extra socket threads are lanes too (thread-lane.ts): stages 1 and
+ * 5 run there, stages 2–4 here, so there is one replay filter and one nonce counter.
+ *
+ * This class owns the stages and the drain; the {@link Engine} facade owns options, keys,
+ * events and the public API.
+ */
+import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import type { KeyRing } from '../keys/keyring.js';
+import type { KeyTable } from '../keys/keytable.js';
+import type { NonceCounter } from '../keys/nonce.js';
+import { readKernelDrops } from '../observe/kernel-drops.js';
+import { Books, type EngineStats } from '../observe/stats.js';
+import { readU32, readU64Number } from '../protocol/codec.js';
+import { warmUpMac } from '../protocol/mac.js';
+import type { PunchPolicy } from '../protocol/punch.js';
+import type { ReplayFilter } from '../protocol/replay.js';
+import { OFF_PROBE_ID, OFF_SEND_TS, TYPE_PUNCH_HINT, TYPE_REPLY } from '../protocol/wire.js';
+import { Collector, type CollectOutput } from './collect.js';
+import { DgramLane } from './dgram-lane.js';
+import { Dispatcher } from './dispatch.js';
+import { HintHandler, type PunchHintEvent } from './hints.js';
+import type { Lane, LaneSink } from './lane.js';
+import { M_LENGTH, M_PEER } from './layout.js';
+import { VerifyPool } from './pool.js';
+import { ReplySender } from './reply.js';
+import { BatchRing } from './ring.js';
+import type { SocketThreadConfig } from './socket-thread.js';
+import { ThreadLane } from './thread-lane.js';
+import { BatchVerifier, type VerifyConfig } from './verify.js';
+
+/** An accepted REPLY (PROTOCOL.md §4), as delivered to the prober. */
+export interface ReplyEvent {
+  /** Agent ID of the replier. */
+  from: string;
+  /** probe_id copied from our PROBE. */
+  probeId: number;
+  /** Receive time, µs since the Unix epoch (our clock). */
+  recvUs: number;
+  /** Replier's send_ts_us. */
+  sendTsUs: number;
+  /** Datagram length. */
+  length: number;
+}
+
+/** What the engine gives its pipeline (resolved and validated options, keys, callbacks). */
+export interface PipelineConfig {
+  workers: number;
+  batchSize: number;
+  /** Batches per lane. */
+  batchesPerLane: number;
+  /** Lanes: the engine's own socket plus `sockets - 1` socket threads. */
+  sockets: number;
+  /** Socket threads bind their own ephemeral ports instead of sharing the listen port (tests on Node without reusePort). */
+  separatePorts: boolean;
+  reusePort: boolean;
+  host: string;
+  port: number;
+  recvBufferBytes: number;
+  maxDatagram: number;
+  inlineBelow: number;
+  verifyTimeoutMs: number;
+  clockWindowUs: number;
+  startUs: number;
+  workerFile: string;
+  keyring: KeyRing;
+  keyTable: KeyTable;
+  filter: ReplayFilter;
+  nonces: NonceCounter;
+  punch: PunchPolicy | null;
+  /** Whether anyone listens for event `name`. */
+  listening: (name: string) => boolean;
+  /** Raise an engine event (the engine emits it at a safe point). */
+  notify: (name: string, payload: unknown) => void;
+  /** The collector caught up: app code may run. */
+  settled: () => void;
+}
+
+const defaultWorkerFile = fileURLToPath(new URL('../../workers/verify.js', import.meta.url));
+
+/** The pipeline; see the file header. */
+export class Pipeline implements LaneSink, CollectOutput {
+  readonly ring: BatchRing;
+  readonly books = new Books();
+  readonly own: DgramLane;
+  readonly lanes: Lane[];
+  readonly dispatcher: Dispatcher;
+  readonly collector: Collector;
+  readonly replies: ReplySender;
+  readonly hints: HintHandler;
+  readonly pool: VerifyPool;
+  private readonly inline: BatchVerifier;
+  private drainedWait: (() => void) | null = null;
+  private finalKernelDrops: number | null = null;
+  private socketClosed = false;
+
+  private constructor(
+    private readonly cfg: PipelineConfig,
+    ring: BatchRing,
+    inline: BatchVerifier,
+    pool: VerifyPool,
+    own: DgramLane,
+  ) {
+    this.ring = ring;
+    this.inline = inline;
+    this.pool = pool;
+    this.own = own;
+    this.lanes = [own];
+    this.collector = new Collector(ring, cfg.filter, this.books, cfg.keyTable, this);
+    this.replies = new ReplySender(ring, cfg.keyTable, cfg.nonces, cfg.keyring.selfId, cfg.maxDatagram, own, () => this.checkDrained());
+    this.dispatcher = new Dispatcher(ring, cfg.keyTable, cfg.nonces, this.collector, pool, inline, cfg.inlineBelow, () => {
+      for (const l of this.lanes) l.kick();
+    });
+    this.hints = new HintHandler(ring, cfg.keyTable, cfg.keyring, cfg.punch, this.replies, own.address().family === 'IPv6', () => cfg.listening('punch_hint'), (e: PunchHintEvent) =>
+      cfg.notify('punch_hint', e),
+    );
+  }
+
+  /**
+   * Start the pool (and wait until every worker has loaded), bind the engine's socket,
+   * start the socket threads. Throws a one-line `DtmeshError` when a socket cannot bind;
+   * nothing is left running then.
+   */
+  static async create(cfg: PipelineConfig): Promise<Pipeline> {
+    const lanesTotal = cfg.sockets;
+    const ring = new BatchRing(cfg.batchesPerLane * lanesTotal, cfg.batchSize, cfg.maxDatagram, cfg.batchesPerLane);
+    const vcfg: VerifyConfig = {
+      batchSab: ring.sab,
+      batches: ring.layout.batches,
+      slots: cfg.batchSize,
+      maxDatagram: cfg.maxDatagram,
+      keySab: cfg.keyTable.sab,
+      keyCapacity: cfg.keyTable.capacity,
+      selfId: cfg.keyring.selfId,
+      clockWindowUs: cfg.clockWindowUs,
+      startUs: cfg.startUs,
+    };
+    const inline = new BatchVerifier(vcfg);
+    warmUpMac(); // this thread verifies small batches and signs own packets
+    const warn = (m: string): void => cfg.notify('warning', m);
+    const pool = await VerifyPool.start(cfg.workerFile || defaultWorkerFile, vcfg, cfg.workers, ring, cfg.verifyTimeoutMs, warn);
+    let own: DgramLane;
+    try {
+      own = await DgramLane.open({ index: 0, ring, host: cfg.host, port: cfg.port, reusePort: cfg.reusePort, recvBufferBytes: cfg.recvBufferBytes });
+    } catch (e) {
+      await pool.destroy();
+      inline.close();
+      throw e;
+    }
+    const p = new Pipeline(cfg, ring, inline, pool, own);
+    own.start(p);
+    try {
+      for (let k = 1; k < lanesTotal; k++) {
+        const tc: SocketThreadConfig = {
+          index: k,
+          batchSab: ring.sab,
+          batches: ring.layout.batches,
+          slots: cfg.batchSize,
+          maxDatagram: cfg.maxDatagram,
+          firstBatch: k * cfg.batchesPerLane,
+          perLane: cfg.batchesPerLane,
+          host: cfg.host,
+          port: cfg.separatePorts ? 0 : own.port,
+          reusePort: cfg.reusePort,
+          recvBufferBytes: cfg.recvBufferBytes,
+        };
+        p.lanes.push(await ThreadLane.start(tc, p));
+      }
+    } catch (e) {
+      await p.close();
+      throw e;
+    }
+    return p;
+  }
+
+  // ---- LaneSink: what the lanes hand on ------------------------------------------
+
+  filled(lane: Lane, b: number, count: number): void {
+    this.dispatcher.dispatch(lane, b, count);
+  }
+
+  takePartial(_lane: Lane, count: number): boolean {
+    return this.dispatcher.takePartial(count);
+  }
+
+  sent(lane: Lane): void {
+    this.replies.sent(lane);
+    this.checkDrained();
+  }
+
+  drained(): void {
+    this.checkDrained();
+  }
+
+  failed(lane: Lane, why: string): void {
+    this.replies.laneFailed(lane);
+    this.cfg.notify('warning', why);
+    this.checkDrained();
+  }
+
+  // ---- CollectOutput: what the collector hands on ------------------------------------
+
+  reply(b: number, s: number, i: number): void {
+    this.replies.reply(b, s, i);
+  }
+
+  deliver(s: number, type: number): void {
+    if (type === TYPE_REPLY) {
+      if (this.cfg.listening('reply')) this.cfg.notify('reply', this.replyEvent(s));
+    } else if (type === TYPE_PUNCH_HINT) this.hints.judge(s, performance.now());
+  }
+
+  collected(lane: Lane, b: number): void {
+    this.replies.batchCollected(lane, b);
+    this.hints.run(); // own bursts after the batch's REPLYs: nonce order
+  }
+
+  settled(): void {
+    this.checkDrained();
+    this.cfg.settled();
+  }
+
+  private replyEvent(s: number): ReplyEvent {
+    const { layout, ints, bytes, times } = this.ring;
+    const off = layout.datagramOffset(s);
+    const mi = layout.metaIndex(s);
+    return {
+      from: this.cfg.keyring.agentOf(ints[mi + M_PEER]!) ?? '',
+      probeId: readU32(bytes, off + OFF_PROBE_ID),
+      recvUs: times[layout.timeIndex(s)]!,
+      sendTsUs: readU64Number(bytes, off + OFF_SEND_TS),
+      length: ints[mi + M_LENGTH]!,
+    };
+  }
+
+  // ---- books ---------------------------------------------------------------------
+
+  /** The books, every lane's counts included, plus kernel drops of the engine's socket. */
+  stats(): EngineStats {
+    const s = this.books.snapshot();
+    for (const l of this.lanes) {
+      const c = l.counts;
+      s.received += c.received;
+      s.dropped.overload += c.overload;
+      s.send_errors += c.sendErrors;
+    }
+    const kd = this.socketClosed ? this.finalKernelDrops : this.kernelDrops();
+    if (kd !== null) s.kernel_drops = kd;
+    return s;
+  }
+
+  private kernelDrops(): number | null {
+    const a = this.own.address();
+    return readKernelDrops(a.port, a.family as 'IPv4' | 'IPv6', a.address);
+  }
+
+  // ---- drain and close -------------------------------------------------------------
+
+  /** Nothing filling, in flight or sending, in any lane (once stopped). */
+  private idle(): boolean {
+    return !this.collector.pending && this.replies.pending === 0 && this.lanes.every((l) => l.drained);
+  }
+
+  private checkDrained(): void {
+    if (this.drainedWait !== null && this.idle()) this.drainedWait();
+  }
+
+  /**
+   * Stop every lane (datagrams from now on are `overload`), drain every batch in flight,
+   * send its REPLYs, stop the pool, close the sockets.
+   */
+  async close(): Promise<void> {
+    this.dispatcher.closing = true;
+    for (const l of this.lanes) l.stop();
+    if (!this.idle()) await new Promise<void>((resolve) => (this.drainedWait = resolve));
+    this.drainedWait = null;
+    await this.pool.destroy();
+    this.inline.close();
+    this.finalKernelDrops = this.kernelDrops();
+    this.socketClosed = true;
+    await Promise.all(this.lanes.map((l) => l.close()));
+  }
+}
