@@ -150,6 +150,14 @@ export class Engine extends EventEmitter {
     return this.pipeline.own.recvBufferNote;
   }
 
+  /**
+   * The stage objects (src/pipeline/): benchmarks time the stages through their public
+   * methods (`bench/responder.ts`); not for changing anything.
+   */
+  get stages(): Pipeline {
+    return this.pipeline;
+  }
+
   /** Ports of the extra socket threads (the listen port itself when they share it). @internal tests */
   socketThreadPorts(): number[] {
     return this.pipeline.lanes.slice(1).map((l) => l.port);
