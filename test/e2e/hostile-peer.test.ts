@@ -21,20 +21,10 @@ import { PunchPolicy } from '../../src/protocol/punch.js';
 import { unanswerable } from '../../src/pipeline/udp.js';
 import { DROP_REASONS } from '../../src/protocol/verdict.js';
 import { RawSender } from '../fixtures/raw.js';
-import { repoRoot, TestPeer, toHex } from '../helpers.js';
+import { repoRoot, TestPeer, toHex, within } from '../helpers.js';
 
 const tenant = 'tenant-hostile-peer';
 const sumDrops = (d: Record<string, number>): number => DROP_REASONS.reduce((a, r) => a + d[r]!, 0);
-
-/** Resolve `p`, or fail naming `what` after `ms` (no wait in this file is unbounded). */
-async function within<T>(ms: number, p: Promise<T>, what: string): Promise<T> {
-  let t: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([p, new Promise<never>((_, reject) => (t = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)))]);
-  } finally {
-    clearTimeout(t);
-  }
-}
 
 /** One valid probe from `peer` answered by `engine` (the engine still serves). */
 async function answers(engine: Engine, peer: TestPeer): Promise<boolean> {

@@ -12,7 +12,7 @@ import { loadRootKey } from '../../src/keys/keystore.js';
 import { DROP_REASONS } from '../../src/protocol/verdict.js';
 import { repoRoot, startServe, stateDir, TestPeer, within } from '../helpers.js';
 
-const floodgen = path.join(repoRoot, 'dist', 'test', 'floodgen.js');
+const floodgen = path.join(repoRoot, 'dist', 'test', 'fixtures', 'floodgen.js');
 
 function rssMb(pid: number): number {
   return Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;

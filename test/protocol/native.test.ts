@@ -87,7 +87,7 @@ test('native kernel, bound calls: same MAC as node:crypto on 20,000 random cases
 });
 
 /** The test files that must pass on the JS route too; each registers a `MAC route under test: …` test. */
-const JS_ROUTE_FILES = ['protocol/codec.test.js', 'protocol/receive.test.js', 'protocol/mutation.test.js', 'engine.test.js', 'e2e/sizes.test.js', 'e2e/unknown-sender.test.js'];
+const JS_ROUTE_FILES = ['protocol/codec.test.js', 'protocol/receive.test.js', 'protocol/mutation.test.js', 'e2e/engine.test.js', 'e2e/sizes.test.js', 'e2e/unknown-sender.test.js'];
 
 test(`DTMESH_NATIVE=0: the vector, receive, codec, mutation and engine tests and datagrams across the node:crypto crossover run on the JS kernel + node:crypto route and pass`, { skip: nativeMac === null && `this whole run is already on the JS route (native kernel ${nativeMacStatus})` }, () => {
   const files = JS_ROUTE_FILES.map((f) => fileURLToPath(new URL(`../${f}`, import.meta.url)));

@@ -9,13 +9,13 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { Engine } from '../src/engine.js';
-import { DROP_REASONS } from '../src/protocol/verdict.js';
-import { repoRoot, TestPeer } from './helpers.js';
+import { Engine } from '../../src/engine.js';
+import { DROP_REASONS } from '../../src/protocol/verdict.js';
+import { repoRoot, TestPeer } from '../helpers.js';
 
 const tenant = 'flood';
 const root = new Uint8Array(randomBytes(32));
-const floodgen = path.join(repoRoot, 'dist', 'test', 'floodgen.js');
+const floodgen = path.join(repoRoot, 'dist', 'test', 'fixtures', 'floodgen.js');
 
 function flood(port: number, seconds: number, rate: number): Promise<number> {
   return new Promise((resolve, reject) => {

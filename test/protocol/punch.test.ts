@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { HINT_LEN_V4, HINT_LEN_V6 } from '../src/protocol/wire.js';
+import { HINT_LEN_V4, HINT_LEN_V6 } from '../../src/protocol/wire.js';
 import {
   ADDR_BAD,
   ADDR_LOOPBACK,
@@ -20,7 +20,7 @@ import {
   PUNCH_UNKNOWN_TARGET,
   PunchPolicy,
   punchRefusalName,
-} from '../src/protocol/punch.js';
+} from '../../src/protocol/punch.js';
 
 const T1 = 'a1b2c3d4e5f60718';
 const PUBLIC4 = new Uint8Array([198, 51, 100, 7]);

@@ -7,13 +7,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import { Engine, type PunchHintEvent } from '../src/engine.js';
-import { parsePacket } from '../src/protocol/codec.js';
-import { senderIdOf } from '../src/protocol/ids.js';
-import { derivePairKey } from '../src/protocol/keys.js';
-import { macVerify } from '../src/protocol/mac.js';
-import { HMAC_STATE_WORDS, hmacPrecompute } from '../src/protocol/sha256.js';
-import { TestPeer, wallUs } from './helpers.js';
+import { Engine, type PunchHintEvent } from '../../src/engine.js';
+import { parsePacket } from '../../src/protocol/codec.js';
+import { senderIdOf } from '../../src/protocol/ids.js';
+import { derivePairKey } from '../../src/protocol/keys.js';
+import { macVerify } from '../../src/protocol/mac.js';
+import { HMAC_STATE_WORDS, hmacPrecompute } from '../../src/protocol/sha256.js';
+import { TestPeer, wallUs } from '../helpers.js';
 
 const tenant = 'punch';
 const root = new Uint8Array(randomBytes(32));

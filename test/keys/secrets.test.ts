@@ -8,10 +8,10 @@ import assert from 'node:assert/strict';
 import { createSecretKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import * as util from 'node:util';
-import { KeyRing } from '../src/keys/keyring.js';
-import { parseHeartbeat, rootFingerprint, rootKeyBytes } from '../src/keys/keystore.js';
-import { KeyTable } from '../src/keys/keytable.js';
-import { derivePairKey } from '../src/protocol/keys.js';
+import { KeyRing } from '../../src/keys/keyring.js';
+import { parseHeartbeat, rootFingerprint, rootKeyBytes } from '../../src/keys/keystore.js';
+import { KeyTable } from '../../src/keys/keytable.js';
+import { derivePairKey } from '../../src/protocol/keys.js';
 
 const tenant = 'tenant-1';
 const agent = 'a';

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import { test } from 'node:test';
-import { parseProcNetUdp, readKernelDrops, readProcNetUdp, readRmemMax, recvBufferNote } from '../src/observe/kernel-drops.js';
+import { parseProcNetUdp, readKernelDrops, readProcNetUdp, readRmemMax, recvBufferNote } from '../../src/observe/kernel-drops.js';
 
 const linux = process.platform === 'linux';
 

@@ -8,14 +8,14 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import { Engine } from '../src/engine.js';
-import { parsePacket } from '../src/protocol/codec.js';
-import { derivePairKey } from '../src/protocol/keys.js';
-import { macVerify } from '../src/protocol/mac.js';
-import { HMAC_STATE_WORDS, hmacPrecompute } from '../src/protocol/sha256.js';
-import { reusePortSupported } from '../src/pipeline/socket-thread.js';
-import { DROP_REASONS } from '../src/protocol/verdict.js';
-import { TestPeer } from './helpers.js';
+import { Engine } from '../../src/engine.js';
+import { parsePacket } from '../../src/protocol/codec.js';
+import { derivePairKey } from '../../src/protocol/keys.js';
+import { macVerify } from '../../src/protocol/mac.js';
+import { HMAC_STATE_WORDS, hmacPrecompute } from '../../src/protocol/sha256.js';
+import { reusePortSupported } from '../../src/pipeline/socket-thread.js';
+import { DROP_REASONS } from '../../src/protocol/verdict.js';
+import { TestPeer } from '../helpers.js';
 
 const tenant = 'tenant-sockets';
 const root = new Uint8Array(randomBytes(32));

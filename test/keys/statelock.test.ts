@@ -11,12 +11,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { DtmeshError } from '../src/errors.js';
-import { NonceCounter } from '../src/keys/nonce.js';
-import { nativeLockFd, nativeMacStatus } from '../src/protocol/native.js';
-import { agentFileTag, lockFileName, StateLock } from '../src/keys/statelock.js';
+import { DtmeshError } from '../../src/errors.js';
+import { NonceCounter } from '../../src/keys/nonce.js';
+import { nativeLockFd, nativeMacStatus } from '../../src/protocol/native.js';
+import { agentFileTag, lockFileName, StateLock } from '../../src/keys/statelock.js';
 
-const HOLDER = fileURLToPath(new URL('./fixtures/hold-nonce.js', import.meta.url));
+const HOLDER = fileURLToPath(new URL('../fixtures/hold-nonce.js', import.meta.url));
 const flockSkip = nativeLockFd === null && !process.env.CI ? `native addon ${nativeMacStatus}` : false;
 const KINDS = [
   ['flock', flockSkip],

@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, test } from 'node:test';
 import fc from 'fast-check';
-import type { VerdictName } from '../src/protocol/verdict.js';
+import type { VerdictName } from '../../src/protocol/verdict.js';
 import {
   bytes,
   CLOCK_WINDOW_US,
@@ -29,7 +29,7 @@ import {
   sid,
   T0,
   type World,
-} from './fixtures/hostile.js';
+} from '../fixtures/hostile.js';
 
 const SLOW = !!process.env.DTMESH_SLOW;
 const SCALE = SLOW ? 10 : 1;

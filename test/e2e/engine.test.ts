@@ -4,13 +4,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
-import { Engine } from '../src/engine.js';
-import { parsePacket } from '../src/protocol/codec.js';
-import { derivePairKey } from '../src/protocol/keys.js';
-import { macRoute, macVerify } from '../src/protocol/mac.js';
-import { HMAC_STATE_WORDS, hmacPrecompute } from '../src/protocol/sha256.js';
-import { DROP_REASONS } from '../src/protocol/verdict.js';
-import { assertMacRoute, TestPeer, wallUs } from './helpers.js';
+import { Engine } from '../../src/engine.js';
+import { parsePacket } from '../../src/protocol/codec.js';
+import { derivePairKey } from '../../src/protocol/keys.js';
+import { macRoute, macVerify } from '../../src/protocol/mac.js';
+import { HMAC_STATE_WORDS, hmacPrecompute } from '../../src/protocol/sha256.js';
+import { DROP_REASONS } from '../../src/protocol/verdict.js';
+import { assertMacRoute, TestPeer, wallUs } from '../helpers.js';
 
 const tenant = 'tenant-e2e';
 const root = new Uint8Array(randomBytes(32));

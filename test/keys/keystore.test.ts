@@ -9,9 +9,9 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { Engine } from '../src/engine.js';
-import { DtmeshError } from '../src/errors.js';
-import { loadRootKey, parseHeartbeat, persistHeartbeat, rootKeyPath, saveRootKey, TENANT_FILE } from '../src/keys/keystore.js';
+import { Engine } from '../../src/engine.js';
+import { DtmeshError } from '../../src/errors.js';
+import { loadRootKey, parseHeartbeat, persistHeartbeat, rootKeyPath, saveRootKey, TENANT_FILE } from '../../src/keys/keystore.js';
 
 function tmp(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'dtmesh-ks-'));
@@ -59,7 +59,7 @@ test('loading refuses: missing dir, missing file, wrong size (a crash-truncated 
   refuses(aFile, /not a directory/);
 });
 
-const loadKeyChild = fileURLToPath(new URL('./fixtures/load-key.js', import.meta.url));
+const loadKeyChild = fileURLToPath(new URL('../fixtures/load-key.js', import.meta.url));
 
 type ChildLoad = { ok: true; hex: string } | { ok: false; name: string; message: string };
 
@@ -156,7 +156,7 @@ test('an interrupted write never replaces the key: the old key stays whole', () 
   assert.deepEqual(loadRootKey(dir), old);
 });
 
-const keyWriterChild = fileURLToPath(new URL('./fixtures/key-writer.js', import.meta.url));
+const keyWriterChild = fileURLToPath(new URL('../fixtures/key-writer.js', import.meta.url));
 
 test('a real crash during a key write (writer SIGKILLed at random moments) never leaves a partial or missing key', async () => {
   const dir = tmp();

@@ -4,9 +4,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { DtmeshError } from '../src/errors.js';
-import { NONCE_FILE, NONCE_RESERVE, NONCE_RETRY, NonceCounter, nonceFileName } from '../src/keys/nonce.js';
-import { wallUs } from './helpers.js';
+import { DtmeshError } from '../../src/errors.js';
+import { NONCE_FILE, NONCE_RESERVE, NONCE_RETRY, NonceCounter, nonceFileName } from '../../src/keys/nonce.js';
+import { wallUs } from '../helpers.js';
 
 test('starts at the clock in µs without a state dir, and only goes up', () => {
   const before = wallUs();

@@ -8,10 +8,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { loadRootKey } from '../src/keys/keystore.js';
-import { reusePortSupported } from '../src/pipeline/socket-thread.js';
-import { DROP_REASONS } from '../src/protocol/verdict.js';
-import { repoRoot, TestPeer } from './helpers.js';
+import { loadRootKey } from '../../src/keys/keystore.js';
+import { reusePortSupported } from '../../src/pipeline/socket-thread.js';
+import { DROP_REASONS } from '../../src/protocol/verdict.js';
+import { repoRoot, TestPeer } from '../helpers.js';
 
 const cli = path.join(repoRoot, 'dist', 'cli.js');
 

@@ -12,16 +12,16 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { Engine } from '../src/engine.js';
-import { readKernelDrops } from '../src/observe/kernel-drops.js';
-import { loadRootKey } from '../src/keys/keystore.js';
-import { parsePacket } from '../src/protocol/codec.js';
-import type { EngineStats } from '../src/observe/stats.js';
-import { DROP_REASONS } from '../src/protocol/verdict.js';
-import { FAULT_EXIT_AFTER, FAULT_EXIT_BEFORE, FAULT_THROW_AFTER, FAULT_THROW_BEFORE, poisonProbeId } from './fixtures/faulty-worker.js';
-import { repoRoot, TestPeer } from './helpers.js';
+import { Engine } from '../../src/engine.js';
+import { readKernelDrops } from '../../src/observe/kernel-drops.js';
+import { loadRootKey } from '../../src/keys/keystore.js';
+import { parsePacket } from '../../src/protocol/codec.js';
+import type { EngineStats } from '../../src/observe/stats.js';
+import { DROP_REASONS } from '../../src/protocol/verdict.js';
+import { FAULT_EXIT_AFTER, FAULT_EXIT_BEFORE, FAULT_THROW_AFTER, FAULT_THROW_BEFORE, poisonProbeId } from '../fixtures/faulty-worker.js';
+import { repoRoot, TestPeer } from '../helpers.js';
 
-const workerFile = fileURLToPath(new URL('./fixtures/faulty-worker.js', import.meta.url));
+const workerFile = fileURLToPath(new URL('../fixtures/faulty-worker.js', import.meta.url));
 const cli = path.join(repoRoot, 'dist', 'cli.js');
 const tenant = 'tenant-faults';
 

@@ -9,12 +9,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { loadRootKey } from '../src/keys/keystore.js';
-import { DROP_REASONS } from '../src/protocol/verdict.js';
-import { repoRoot, until, within } from './helpers.js';
+import { loadRootKey } from '../../src/keys/keystore.js';
+import { DROP_REASONS } from '../../src/protocol/verdict.js';
+import { repoRoot, until, within } from '../helpers.js';
 
 const cli = path.join(repoRoot, 'dist', 'cli.js');
-const floodgen = path.join(repoRoot, 'dist', 'test', 'floodgen.js');
+const floodgen = path.join(repoRoot, 'dist', 'test', 'fixtures', 'floodgen.js');
 
 function rssMb(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));

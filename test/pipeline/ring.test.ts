@@ -4,8 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { BatchRing, replyView } from '../src/pipeline/ring.js';
-import { SendLedger } from '../src/pipeline/ledger.js';
+import { BatchRing, replyView } from '../../src/pipeline/ring.js';
+import { SendLedger } from '../../src/pipeline/ledger.js';
 
 test('a ring owning 3 of 6 batches hands out only those three, then -1; released ones come back', () => {
   const ring = new BatchRing(6, 4, 100, 3);

@@ -1,0 +1,226 @@
+/**
+ * The pipeline's stages on their own, through their public seams (src/pipeline/): the
+ * send order, the collector driven with fake lanes, the dispatcher's routing, the reply
+ * sender's nonce order. No sockets, no worker threads: verification runs on this thread
+ * with the workers' own code (BatchVerifier).
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { test } from 'node:test';
+import { KeyRing } from '../../src/keys/keyring.js';
+import { KeyTable } from '../../src/keys/keytable.js';
+import { NonceCounter } from '../../src/keys/nonce.js';
+import { Books } from '../../src/observe/stats.js';
+import { parsePacket } from '../../src/protocol/codec.js';
+import { derivePairKey } from '../../src/protocol/keys.js';
+import { macVerify } from '../../src/protocol/mac.js';
+import { HMAC_STATE_WORDS, hmacPrecompute } from '../../src/protocol/sha256.js';
+import { ReplayFilter } from '../../src/protocol/replay.js';
+import { V_ACCEPT, V_REPLAY } from '../../src/protocol/verdict.js';
+import { Collector, type CollectOutput } from '../../src/pipeline/collect.js';
+import { Dispatcher } from '../../src/pipeline/dispatch.js';
+import type { LaneCounts, PacketLane } from '../../src/pipeline/lane.js';
+import { F_SEND, M_FLAGS, M_LENGTH } from '../../src/pipeline/layout.js';
+import type { VerifyPool } from '../../src/pipeline/pool.js';
+import { ReplySender } from '../../src/pipeline/reply.js';
+import { BatchRing } from '../../src/pipeline/ring.js';
+import { SendOrder } from '../../src/pipeline/sendorder.js';
+import { BatchVerifier } from '../../src/pipeline/verify.js';
+import { TestPeer, wallUs } from '../helpers.js';
+
+const tenant = 'tenant-stages';
+const root = new Uint8Array(randomBytes(32));
+
+/** A lane that records what the pipeline asks of it. */
+class FakeLane implements PacketLane {
+  readonly counts: LaneCounts = { received: 0, overload: 0, sendErrors: 0 };
+  readonly drained = false;
+  readonly port = 0;
+  readonly sentBatches: number[] = [];
+  readonly packets: Uint8Array[] = [];
+  constructor(readonly index: number) {}
+  sendBatch(b: number): void {
+    this.sentBatches.push(b);
+  }
+  sendPacket(buf: Uint8Array): boolean {
+    this.packets.push(buf);
+    return true;
+  }
+  kick(): void {}
+  stop(): void {}
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+test('send order: one lane never waits for itself; another lane waits until every earlier unit completed; a lane gone unblocks', () => {
+  const o = new SendOrder();
+  const started: string[] = [];
+  o.submit(0, () => started.push('a0'));
+  o.submit(0, () => started.push('b0'));
+  assert.deepEqual(started, ['a0', 'b0'], 'same lane: both start at once');
+  o.submit(1, () => started.push('c1'));
+  o.submit(0, () => started.push('d0'));
+  assert.deepEqual(started, ['a0', 'b0'], 'lane 1 waits behind lane 0, and d0 behind c1');
+  o.complete(0);
+  assert.deepEqual(started, ['a0', 'b0'], 'one of two lane-0 units completed: still waiting');
+  o.complete(0);
+  assert.deepEqual(started, ['a0', 'b0', 'c1']);
+  o.dropLane(1); // the socket thread died: its unit never completes
+  assert.deepEqual(started, ['a0', 'b0', 'c1', 'd0']);
+  // a unit that completes inside its own start (nothing to send) lets the next one go
+  const o2 = new SendOrder();
+  const s2: string[] = [];
+  o2.submit(1, () => {
+    s2.push('x1');
+    o2.complete(1);
+  });
+  o2.submit(0, () => s2.push('y0'));
+  assert.deepEqual(s2, ['x1', 'y0']);
+  assert.equal(o2.pending, 1);
+});
+
+/** A ring with `batches` of `slots`, a key table, a verifier and the stages around them. */
+function rig(batches: number, slots: number) {
+  const keyring = new KeyRing(tenant, 'resp', root, ['prober']);
+  const keyTable = new KeyTable(64);
+  keyTable.publish(keyring.entries());
+  const ring = new BatchRing(batches, slots, 2048);
+  const startUs = wallUs() - 1_000_000;
+  const verifier = new BatchVerifier({
+    batchSab: ring.sab, batches, slots, maxDatagram: 2048, keySab: keyTable.sab, keyCapacity: keyTable.capacity, selfId: keyring.selfId, clockWindowUs: 5_000_000, startUs,
+  });
+  const filter = new ReplayFilter(0, keyring.peerSlots);
+  const books = new Books();
+  const nonces = new NonceCounter(null);
+  return { keyring, keyTable, ring, verifier, filter, books, nonces };
+}
+
+test('collector with fake lanes: batches verified out of order are collected in dispatch order, each handed back to its own lane', async () => {
+  const r = rig(8, 4);
+  const peer = await TestPeer.open(root, tenant, 'prober', 'resp');
+  try {
+    const lanes = [new FakeLane(0), new FakeLane(1)];
+    const collected: Array<[number, number]> = [];
+    let settled = 0;
+    const replies: number[] = [];
+    const out: CollectOutput = {
+      reply: (_b, s) => replies.push(s),
+      deliver: () => {},
+      collected: (lane, b) => collected.push([lane.index, b]),
+      settled: () => settled++,
+    };
+    const collector = new Collector(r.ring, r.filter, r.books, r.keyTable, out);
+    const order: number[] = [];
+    for (let k = 0; k < 4; k++) {
+      const b = r.ring.take();
+      for (let i = 0; i < 4; i++) r.ring.put(b, peer.packet({ probeId: k * 4 + i }), wallUs(), '127.0.0.1', 9);
+      const h = r.ring.layout.headerIndex(b);
+      r.ring.ints[h] = 4; // H_COUNT
+      r.ring.ints[h + 1] = r.keyTable.pin(); // H_KEY_HALF
+      collector.expect(b, lanes[k % 2]!);
+      r.verifier.run(b);
+      order.push(b);
+    }
+    // finish in the order 2, 0, 3, 1: nothing is collected before its predecessors
+    collector.verified(order[2]!);
+    assert.deepEqual(collected, [], 'batch 2 waits for 0 and 1');
+    assert.equal(collector.pending, true);
+    collector.verified(order[0]!);
+    assert.deepEqual(collected, [[0, order[0]]]);
+    collector.verified(order[3]!);
+    collector.verified(order[1]!);
+    assert.deepEqual(collected, [[0, order[0]], [1, order[1]], [0, order[2]], [1, order[3]]], 'dispatch order, each to the lane that received it');
+    assert.equal(collector.pending, false);
+    assert.equal(r.books.verdicts[V_ACCEPT], 16);
+    assert.equal(r.books.verdicts[V_REPLAY], 0, 'no false replay from the disorder');
+    assert.equal(replies.length, 16);
+    assert.ok(settled >= 2);
+  } finally {
+    peer.close();
+  }
+});
+
+test('dispatcher: small batches verified here, large ones to the pool; a partial batch waits while the pool is busy', async () => {
+  const r = rig(8, 128);
+  const peer = await TestPeer.open(root, tenant, 'prober', 'resp');
+  try {
+    const lane = new FakeLane(0);
+    const collected: number[] = [];
+    const collector = new Collector(r.ring, r.filter, r.books, r.keyTable, { reply: () => {}, deliver: () => {}, collected: (_l, b) => collected.push(b), settled: () => {} });
+    const pending: Array<() => void> = [];
+    const pool = { verify: (b: number, done: () => void) => pending.push(() => (r.verifier.run(b), done())) } as unknown as VerifyPool;
+    let idle = 0;
+    const d = new Dispatcher(r.ring, r.keyTable, r.nonces, collector, pool, r.verifier, 64, () => idle++);
+    const fill = (n: number): number => {
+      const b = r.ring.take();
+      for (let i = 0; i < n; i++) r.ring.put(b, peer.packet(), wallUs(), '127.0.0.1', 9);
+      return b;
+    };
+    const small = fill(10);
+    d.dispatch(lane, small, 10);
+    assert.deepEqual(collected, [small], 'fewer than inlineBelow: verified and collected at once');
+    assert.equal(d.inlineBatches, 1);
+    const big = fill(100);
+    d.dispatch(lane, big, 100);
+    assert.equal(d.pooledBatches, 1);
+    assert.equal(d.inVerify, 1);
+    assert.equal(d.takePartial(100), false, 'a large partial batch keeps filling while the pool is busy');
+    assert.equal(d.takePartial(10), true, 'a small one goes: it is verified here');
+    pending.shift()!();
+    assert.deepEqual(collected, [small, big]);
+    assert.equal(idle, 1, 'the pool became idle: the lanes are kicked');
+    assert.equal(d.takePartial(100), true);
+    d.closing = true;
+    assert.equal(d.takePartial(100), true);
+  } finally {
+    peer.close();
+  }
+});
+
+test('reply sender: a REPLY whose reserved nonce was overtaken by an own packet is re-signed with a larger nonce and still verifies', async () => {
+  const r = rig(4, 4);
+  const peer = await TestPeer.open(root, tenant, 'prober', 'resp');
+  try {
+    const own = new FakeLane(0);
+    const sender = new ReplySender(r.ring, r.keyTable, r.nonces, r.keyring.selfId, 2048, own, () => {});
+    const collector = new Collector(r.ring, r.filter, r.books, r.keyTable, {
+      reply: (b, s, i) => sender.reply(b, s, i),
+      deliver: () => {},
+      collected: (lane, b) => sender.batchCollected(lane, b),
+      settled: () => {},
+    });
+    const pending: Array<() => void> = [];
+    const pool = { verify: (b: number, done: () => void) => pending.push(() => (r.verifier.run(b), done())) } as unknown as VerifyPool;
+    const d = new Dispatcher(r.ring, r.keyTable, r.nonces, collector, pool, r.verifier, 0, () => {});
+    // two batches dispatched (their REPLY nonces reserved), then an own packet takes a larger nonce, then they are collected
+    const batches = [1, 2].map((id) => {
+      const b = r.ring.take();
+      r.ring.put(b, peer.packet({ probeId: id }), wallUs(), '127.0.0.1', 9);
+      d.dispatch(own, b, 1);
+      return b;
+    });
+    const ownNonce = sender.sendPacket(1, 'prober', '127.0.0.1', 9, 7, 60);
+    assert.ok(ownNonce > 0);
+    for (const run of pending.splice(0)) run();
+    assert.deepEqual(own.sentBatches, batches, 'both batches handed back to the lane, in dispatch order');
+    const state = new Int32Array(HMAC_STATE_WORDS);
+    hmacPrecompute(derivePairKey(root, tenant, 'prober', 'resp'), state, 0);
+    let last = BigInt(ownNonce);
+    for (const b of batches) {
+      const s = r.ring.layout.slotNumber(b, 0);
+      const mi = r.ring.layout.metaIndex(s);
+      assert.ok((r.ring.ints[mi + M_FLAGS]! & F_SEND) !== 0, 'marked to send');
+      const off = r.ring.layout.replyOffset(s);
+      const bytes = r.ring.bytes.subarray(off, off + r.ring.ints[mi + M_LENGTH]!);
+      const nonce = parsePacket(bytes)!.nonce;
+      assert.ok(nonce > last, 'after the own packet on the wire, so a larger nonce');
+      last = nonce;
+      assert.ok(macVerify(state, 0, null, 0, bytes, 0, bytes.length), 're-signed REPLY verifies under the pair key');
+    }
+    assert.equal(sender.resigned, 2);
+    assert.equal(own.packets.length, 1);
+  } finally {
+    peer.close();
+  }
+});
