@@ -50,7 +50,7 @@ export interface EngineOptions {
   /**
    * Sockets on the listen port, 1–64, default 1: the engine's own plus N-1 socket threads,
    * all bound with `reusePort` and sharing one pool and one in-order collector
-   * (src/sockets.ts). Needs Node ≥ 22.12 / 23.1; on older Node the engine serves on one
+   * (src/pipeline/thread-lane.ts). Needs Node ≥ 22.12 / 23.1; on older Node the engine serves on one
    * socket and says so in {@link Engine.socketsNote}.
    */
   sockets?: number;

@@ -1,6 +1,6 @@
 /**
  * Piscina worker entry: verifies one batch of the shared ring per task. The task is the
- * batch index — no bytes travel in messages (ENGINE.md). The logic is src/verify.ts.
+ * batch index — no bytes travel in messages (ENGINE.md). The logic is src/pipeline/verify.ts.
  */
 import { workerData } from 'node:worker_threads';
 import { warmUpMac } from '../src/protocol/mac.js';

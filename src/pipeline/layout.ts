@@ -42,7 +42,7 @@ export const F_PRE_START = 1;
 export const F_REPLY = 2;
 /**
  * Flag set by the in-order collector: this REPLY passed the replay check and must be
- * sent. The socket thread that received the batch sends exactly these (`serve --sockets`).
+ * sent. The lane that received the batch sends exactly these, in slot order.
  */
 export const F_SEND = 4;
 /**
@@ -59,7 +59,7 @@ function align8(n: number): number {
 
 /**
  * Byte offsets of the batch ring inside its SharedArrayBuffer, derived from the
- * engine's options. Built identically on the socket thread and in every worker.
+ * engine's options. Built identically on every lane's thread and in every worker.
  */
 export class BatchLayout {
   /** Byte offset of the header words (Int32). */

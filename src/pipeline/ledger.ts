@@ -1,7 +1,6 @@
 /**
- * Stage 5's bookkeeping (ENGINE.md "reply"): which collected batches still have REPLYs on
- * their way out of one socket, and which sends the kernel or Node refused. Kept by every
- * lane for its own socket (src/pipeline/dgram-lane.ts).
+ * The send ledger of one socket (stage 5): which collected batches still have REPLYs on
+ * their way out, and which sends the kernel or Node refused (`send_errors`).
  */
 
 /** The part of `dgram.Socket` the send path uses. */
@@ -14,7 +13,7 @@ export interface UdpSender {
  * their way out. A batch's bytes may be reused only once its sends completed; sends on one
  * socket complete in order, so a batch is free once the completed count reaches the count
  * issued when it was closed. Only tracked sends (those with a completion callback) count.
- * Kept by the engine's thread and by each extra socket thread for its own socket.
+ * Kept by each lane for its own socket.
  */
 export class SendLedger {
   /** Tracked sends issued. */

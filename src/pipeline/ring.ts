@@ -1,11 +1,15 @@
 /**
- * Stage 2: the batch ring (ENGINE.md). Preallocated SharedArrayBuffer batches that the
- * socket thread fills (one copy per datagram), workers verify in place, and the
- * collector drains in dispatch order. Per-slot remote addresses stay on the socket
- * thread (plain arrays holding the strings dgram already made).
+ * The batch ring (ENGINE.md "batch ring (SharedArrayBuffer slots)"): preallocated
+ * SharedArrayBuffer batches that a lane fills (one copy per datagram), workers verify in
+ * place, and the collector drains in dispatch order. Every thread that touches the ring
+ * holds its own `BatchRing` view of the same memory: the lane's free list covers only
+ * the batches that lane owns, and each slot's remote address stays on the lane's thread
+ * (plain arrays holding the strings `dgram` already made).
  *
- * A batch moves FREE → FILLING → VERIFYING → VERIFIED → SENDING → FREE; only the
- * socket thread changes states, so they are plain memory, not atomics.
+ * On the engine's thread a batch moves FREE → FILLING (its lane) → VERIFYING (dispatch)
+ * → VERIFIED (pool or inline) → SENDING (collected, back with its lane) → FREE (its
+ * REPLYs left). Only the engine's thread reads these states, so they are plain memory,
+ * not atomics; the hand-offs between threads are messages carrying the batch index.
  */
 import { BatchLayout, F_UNANSWERABLE, M_FLAGS, M_LENGTH } from './layout.js';
 import { unanswerable } from './udp.js';
@@ -125,8 +129,8 @@ export class BatchRing {
 /**
  * Copy one received datagram into global slot `s`: length, cleared flags, receive time,
  * bytes (the one copy ENGINE.md allows; a datagram longer than the slot keeps only its
- * length and is judged `malformed`). Shared by the engine's socket thread and the extra
- * socket threads of `serve --sockets`. `noReply` marks a source no reply can go to
+ * length and is judged `malformed`). Shared by every lane (the engine's own and the extra
+ * socket threads of `serve --sockets`). `noReply` marks a source no reply can go to
  * ({@link F_UNANSWERABLE}: judged `malformed` before any crypto). No allocation.
  */
 export function writeSlot(layout: BatchLayout, ints: Int32Array, times: Float64Array, bytes: Uint8Array, s: number, msg: Uint8Array, recvUs: number, noReply: boolean): void {
