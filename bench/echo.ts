@@ -1,7 +1,7 @@
 /**
  * The ceiling of one Node.js UDP socket: a crypto-free echo server. Every datagram is
  * sent straight back to where it came from, the way the responders reply (`send(msg,
- * port, address)`, with the engine's socket options, src/udp.ts), so the end-to-end
+ * port, address)`, with the engine's socket options, src/pipeline/udp.ts), so the end-to-end
  * benchmark can tell how much of a responder's cost is the socket itself (one `recvmsg`
  * and one `sendmsg` per datagram, ENGINE.md "Platform facts").
  */
@@ -31,7 +31,7 @@ export class EchoResponder {
 
   /** Bind on `host:port` (default an ephemeral loopback port) with a `recvBufferBytes` receive buffer. */
   static async start(host = '127.0.0.1', port = 0, recvBufferBytes = 4 << 20): Promise<EchoResponder> {
-    // the ceiling of one socket uses the engine's socket options (src/udp.ts)
+    // the ceiling of one socket uses the engine's socket options (src/pipeline/udp.ts)
     const socket = dgram.createSocket({ type: 'udp4', lookup: literalLookup } as dgram.SocketOptions);
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);

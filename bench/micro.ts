@@ -405,7 +405,7 @@ async function dgramGroup(c: Ctx, cleanups: Array<() => Promise<void>>): Promise
   const target = await bind(); // never read: the kernel drops what overflows, the sender's cost is the same
   const a = await bind();
   const b = await bind();
-  const e = await bind({ lookup: literalLookup }); // the engine's socket options (src/udp.ts)
+  const e = await bind({ lookup: literalLookup }); // the engine's socket options (src/pipeline/udp.ts)
   const port = target.address().port;
   b.connect(port, '127.0.0.1');
   await new Promise<void>((r) => b.once('connect', () => r()));
@@ -415,7 +415,7 @@ async function dgramGroup(c: Ctx, cleanups: Array<() => Promise<void>>): Promise
   });
   // Each sample ends when the last send of its batch has been handed to the kernel (sends
   // complete in order). `everyCallback` false is what the engine's socket thread does: a
-  // completion callback on a batch's last send only; socket `e` has its lookup (src/udp.ts).
+  // completion callback on a batch's last send only; socket `e` has its lookup (src/pipeline/udp.ts).
   const toHostPort = (name: string, s: dgram.Socket, everyCallback: boolean): void =>
     addAsyncOp(c, 'dgram', name, 64, (n) => new Promise((resolve) => {
       let left = n;

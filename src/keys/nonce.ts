@@ -6,7 +6,7 @@
  * Values stay far below 2^53 (they start near the clock in µs and advance by one per
  * packet), so a float holds them exactly. With a state directory, a ceiling is
  * persisted ahead of use (`<StateDir>/mesh-nonce-<hex>`, `<hex>` the agent's sender_id
- * as in src/statelock.ts, {@link NONCE_RESERVE} at a time): one small atomic write per
+ * as in src/keys/statelock.ts, {@link NONCE_RESERVE} at a time): one small atomic write per
  * 2^24 packets, never per datagram. The counter holds the agent's state-directory lock
  * (PROTOCOL.md §3 "one agent, one counter", {@link StateLock}) until {@link NonceCounter.close}.
  */
@@ -36,7 +36,7 @@ export function nonceFileName(agent: string): string {
 export interface NonceCounterOptions {
   /** How the state-directory lock is held (tests force the PID-file fallback). */
   readonly lock?: StateLockOptions['kind'];
-  /** Writes the ceiling file (default: the atomic 0600 write of src/keystore.ts); a seam for failure tests. */
+  /** Writes the ceiling file (default: the atomic 0600 write of src/keys/keystore.ts); a seam for failure tests. */
   readonly writeCeiling?: (file: string, content: string) => void;
 }
 

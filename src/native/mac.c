@@ -331,7 +331,7 @@ static napi_value verify_at(napi_env env, napi_callback_info info) {
 /*
  * lockFd(fd) → 0, or the errno (EWOULDBLOCK: another open file holds it): an exclusive,
  * non-blocking flock(2) on an open file, for the per-agent state-directory lock of
- * PROTOCOL.md §3 (src/statelock.ts). The kernel drops it when the last descriptor of that
+ * PROTOCOL.md §3 (src/keys/statelock.ts). The kernel drops it when the last descriptor of that
  * open file is closed — at exit, SIGKILL included — so a crash never leaves it held.
  */
 static napi_value lock_fd(napi_env env, napi_callback_info info) {

@@ -47,7 +47,7 @@ export const F_REPLY = 2;
 export const F_SEND = 4;
 /**
  * Flag set by the socket stage: the source is one no reply can go to (UDP port 0, an
- * unspecified, multicast or broadcast address; src/udp.ts `unanswerable`). The verifier
+ * unspecified, multicast or broadcast address; src/pipeline/udp.ts `unanswerable`). The verifier
  * judges the slot `malformed` before any crypto (PROTOCOL.md §4 u1).
  */
 export const F_UNANSWERABLE = 8;

@@ -41,6 +41,7 @@ export class ThreadLane implements Lane {
           resolve();
         } else if (m.t === 'error') {
           lane.gone();
+          void lane.worker.terminate(); // it could not bind: nothing of the pipeline's is in it
           reject(new DtmeshError(m.message));
         } else lane.onMessage(m);
       });

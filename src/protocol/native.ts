@@ -63,7 +63,7 @@ export interface NativeMacBound {
 const ADDON = fileURLToPath(new URL('../../native/dtmesh_mac.node', import.meta.url));
 const STATUS = fileURLToPath(new URL('../../native/status.json', import.meta.url));
 
-/** The addon's state-directory lock (src/statelock.ts, PROTOCOL.md §3). */
+/** The addon's state-directory lock (src/keys/statelock.ts, PROTOCOL.md §3). */
 interface NativeLock {
   lockFd(fd: number): number;
 }
@@ -101,7 +101,7 @@ export const nativeMacStatus: string = loaded.status;
  * `lockFd(fd)`: an exclusive non-blocking `flock(2)` on the open file `fd` — 0 when taken,
  * else the errno (`EWOULDBLOCK`: another open file holds it). The kernel releases it when
  * the file is closed or the process dies, SIGKILL included: the state-directory lock of
- * PROTOCOL.md §3 (src/statelock.ts). Available whenever the addon is built, even with
+ * PROTOCOL.md §3 (src/keys/statelock.ts). Available whenever the addon is built, even with
  * `DTMESH_NATIVE=0` (which selects the MAC kernel only); null otherwise.
  */
 export const nativeLockFd: ((fd: number) => number) | null = loaded.lock !== null ? loaded.lock.lockFd.bind(loaded.lock) : null;

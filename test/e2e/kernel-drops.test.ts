@@ -1,5 +1,5 @@
 /**
- * Loss outside the process (src/kernel.ts): the `drops` column of /proc/net/udp{,6} for
+ * Loss outside the process (src/observe/kernel-drops.ts): the `drops` column of /proc/net/udp{,6} for
  * a socket, and the net.core.rmem_max note. Real sockets on 127.0.0.1 / ::1.
  */
 import assert from 'node:assert/strict';

@@ -1,5 +1,5 @@
 /**
- * A short soak in every `npm test` (the 60 s one is test/soak.test.ts, `npm run
+ * A short soak in every `npm test` (the 60 s one is test/e2e/soak.test.ts, `npm run
  * test:slow`): `dtmesh serve` takes valid probes (answered) and a junk flood from a second
  * process for 8 s; its RSS stays bounded after warm-up and its books balance exactly.
  */

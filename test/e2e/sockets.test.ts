@@ -1,5 +1,5 @@
 /**
- * `sockets` / `serve --sockets N` (src/sockets.ts): extra socket threads hand their
+ * `sockets` / `serve --sockets N` (src/pipeline/thread-lane.ts): extra socket threads hand their
  * batches to the one in-order collector and send the REPLYs it marks. Real UDP on
  * 127.0.0.1, real worker threads. On Node without `reusePort` the hand-off is tested with
  * each socket thread on its own port (`separatePorts`); the shared port itself is tested

@@ -1,5 +1,5 @@
 /**
- * src/collect.ts: why the collector must take batches in dispatch order. The same
+ * src/pipeline/collect.ts: why the collector must take batches in dispatch order. The same
  * verified batches of one in-order sender, collected in dispatch order, give no replay;
  * collected in the order they completed (any disorder at all), they give false `replay`
  * drops. The engine-level proof under real disorder is test/e2e/disorder.test.ts.

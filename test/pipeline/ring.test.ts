@@ -1,5 +1,5 @@
 /**
- * The batch ring's bookkeeping (src/batch.ts): ownership split for extra socket threads,
+ * The batch ring's bookkeeping (src/pipeline/ring.ts): ownership split for extra socket threads,
  * and the send ledger that decides when a collected batch may be reused.
  */
 import assert from 'node:assert/strict';

@@ -25,7 +25,7 @@ import {
 const T1 = 'a1b2c3d4e5f60718';
 const PUBLIC4 = new Uint8Array([198, 51, 100, 7]);
 
-/** IPv6 text → bytes, parsed here (independent of src/punch.ts); the text must satisfy net.isIPv6. */
+/** IPv6 text → bytes, parsed here (independent of src/protocol/punch.ts); the text must satisfy net.isIPv6. */
 function v6(text: string): Uint8Array {
   assert.ok(net.isIPv6(text), text);
   let s = text;
