@@ -44,7 +44,7 @@ import {
 } from './common.js';
 import type { LoadgenMessage, LoadgenRequest, LoadResult, LoadSpec } from './loadgen.js';
 import { MAX_RUN_BYTES } from './loadgen.js';
-import type { ResponderKind, ResponderMessage, ResponderReport, ResponderRequest, ResponderSpec } from './responder.js';
+import { STAGE, type ResponderKind, type ResponderMessage, type ResponderReport, type ResponderRequest, type ResponderSpec } from './responder.js';
 import { reusePortSupported } from '../src/pipeline/socket-thread.js';
 
 const HELP = `Usage: dtmesh bench [--quick] [--json PATH] [flags]
@@ -171,7 +171,6 @@ export interface ProfileSummary {
   threads: Array<{ file: string; thread: string; samples_ms: number; idle_ms: number; top: Array<{ frame: string; self_pct: number; self_ms: number }> }>;
 }
 
-const DISPATCH = 'dispatch (nonces, pin, pool.run)';
 const UNATTRIBUTED = 'rest: libuv (epoll, recvmsg), piscina messages, promises, nextTicks, GC';
 
 // ---- child processes -------------------------------------------------------------------------------
@@ -554,16 +553,14 @@ class Bench {
         echo_main_us: res.echo?.cpu_us_per_datagram?.main ?? null,
         naive_main_us: res.naive?.cpu_us_per_datagram?.main ?? null,
       };
-      if (st === undefined || 'unavailable' in st) {
-        return { ...base, stages_us: {}, calls_per_datagram: {}, datagrams_per_batch: null, timer_ns: 0, note: st && 'unavailable' in st ? st.unavailable : 'no stage data' };
-      }
+      if (st === undefined) throw new Error('engine responder (stages): its report has no stage times');
       // Stage times are wall clock; the thread's total is CPU time. When the thread was
       // preempted inside a stage (its own workers share the cores), the stages can add up
       // to more than its CPU: the remainder is then shown as 0 and the overrun noted.
       const attributed = Object.values(st.us).reduce((a, b) => a + b, 0);
       const rest = r.cpu.main_us - attributed;
       const stages_us: Record<string, number> = { ...st.us, [UNATTRIBUTED]: round(Math.max(0, rest), 3) };
-      const dispatches = st.calls[DISPATCH];
+      const dispatches = st.calls[STAGE.dispatch];
       return {
         ...base,
         stages_us,
@@ -722,10 +719,6 @@ class Bench {
 
 function printBreakdown(b: Breakdown, out: (s: string) => void): void {
   out(`\nengine socket thread at ${si(b.rate)}/s (loss ${(b.loss * 100).toFixed(3)} %), µs per received datagram:\n`);
-  if (Object.keys(b.stages_us).length === 0) {
-    out(`  breakdown unavailable: ${b.note}\n  main thread ${b.main_us} µs/dgram, other threads ${b.other_threads_us} µs/dgram\n`);
-    return;
-  }
   const rows: Array<[string, string, string]> = Object.entries(b.stages_us)
     .sort((x, y) => y[1] - x[1])
     .map(([k, v]) => [k, v.toFixed(3), b.calls_per_datagram[k] !== undefined ? b.calls_per_datagram[k]!.toFixed(3) : '']);
