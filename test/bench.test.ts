@@ -60,6 +60,18 @@ test('micro: every group runs, prints the kernel/node:crypto ratio per size and 
   }
   assert.equal(typeof doc.unknown_vs_bad_mac, 'number');
   assert.equal(typeof doc.handoff_ratio.one, 'number');
+  assert.equal(doc.crossover, undefined, 'the crossover sweep runs only when asked for');
+});
+
+test('micro --only crossover: the JS kernel vs node:crypto sweep (was bench/mac.ts) prints and stores the crossover', () => {
+  const json = path.join(tmp, 'crossover.json');
+  const r = node([path.join(benchDir, 'micro.js'), '--quick', '--time', '2', '--only', 'crossover', '--json', json]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /measured crossover: .* KERNEL_CROSSOVER_BYTES = \d+/);
+  const doc = readJson(json);
+  assert.equal(doc.rows.filter((row: any) => row.group === 'crossover' && row.ns > 0).length, 44, 'kernel and node:crypto at 22 lengths');
+  assert.ok(doc.crossover.measured === null || doc.crossover.measured % 64 === 56, JSON.stringify(doc.crossover));
+  assert.equal(typeof doc.crossover.kernel_crossover_bytes, 'number');
 });
 
 test('pool: the real worker file through piscina verifies prebuilt batches; table, goal line and JSON', () => {
