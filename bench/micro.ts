@@ -5,7 +5,7 @@
  *   keys       derivePairKey (HKDF, RFC 5869) and hmacPrecompute (per key, RFC 2104 §4)
  *   replay     ReplayFilter.check, strict and window 1024 (PROTOCOL.md §5, RFC 6479)
  *   drops      checkDatagram per verdict (PROTOCOL.md §4): every drop reason and a valid one
- *   stages     socket-thread work per datagram: BatchRing.put, collectBatch; worker: BatchVerifier.run
+ *   stages     socket-thread work per datagram: BatchRing.put, Collector.verified; worker: BatchVerifier.run
  *   mac        native kernel and JS kernel hmacTag16 vs node:crypto createHmac at 50/84/512/1400 bytes
  *   crossover  (only with --only) JS kernel vs node:crypto over canonical lengths 56, 120, … 1400:
  *              where node:crypto starts to win (src/protocol/sha256.ts KERNEL_CROSSOVER_BYTES)
@@ -30,7 +30,8 @@ import { Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { Bench, type Task } from 'tinybench';
 import { BatchRing } from '../src/pipeline/ring.js';
-import { collectBatch, type CollectSink } from '../src/pipeline/collect.js';
+import { Collector, type CollectOutput } from '../src/pipeline/collect.js';
+import type { Lane } from '../src/pipeline/lane.js';
 import { MAC_LEN, OFF_MAGIC, OFF_SENDER_ID, OFF_VER } from '../src/protocol/wire.js';
 import { H_COUNT, H_KEY_HALF, H_NONCE_HI, H_NONCE_LO, M_NONCE_LO, M_VERDICT, SLOT_META_WORDS } from '../src/pipeline/layout.js';
 import { KE_RAW_CUR, KE_STATE_CUR } from '../src/keys/table-layout.js';
@@ -321,20 +322,26 @@ function stagesGroup(c: Ctx): void {
   addOp(c, 'stages', 'worker: BatchVerifier.run, PROBE 84 B (verify + sign), per datagram', SLOTS, (i) => {
     if ((i & (SLOTS - 1)) === 0) runs += verifier.run(vb, now);
   });
-  // collectBatch: replay check, counters, latency histogram, reply hand-off, per datagram
+  // the collector stage (src/pipeline/collect.ts) through its public seam, as the dispatcher
+  // drives it: expect (dispatch order), then verified → replay check, counters, latency
+  // histogram, key-half unpin, accepted PROBEs handed on for their REPLY; per datagram
   const filter = new ReplayFilter(0, PEERS);
   const books = new Books();
   let replies = 0;
-  const noSend: CollectSink = { reply: () => void replies++, deliver: () => undefined };
+  const out: CollectOutput = { reply: () => void replies++, deliver: () => undefined, collected: () => undefined, settled: () => undefined };
+  const collector = new Collector(ring, filter, books, keyTable, out);
+  const lane = { index: 0 } as Lane; // the collector only hands it back to out.collected
   let nonce = 1;
-  addOp(c, 'stages', 'socket: collectBatch per datagram (accept, strict)', SLOTS, (i) => {
+  addOp(c, 'stages', 'socket: Collector.verified per datagram (accept, strict)', SLOTS, (i) => {
     if ((i & (SLOTS - 1)) !== 0) return;
     for (let k = 0; k < SLOTS; k++) {
       const mi = ring.layout.metaIndex(ring.layout.slotNumber(vb, k));
       ring.ints[mi + M_VERDICT] = V_PENDING_REPLAY;
       ring.ints[mi + M_NONCE_LO] = nonce++;
     }
-    collectBatch(ring, vb, filter, books, noSend, now + 50);
+    ring.ints[h + H_KEY_HALF] = keyTable.pin(); // what the dispatcher pins, the collector unpins
+    collector.expect(vb, lane);
+    collector.verified(vb);
   });
   sink ^= runs ^ replies;
 }
