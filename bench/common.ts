@@ -2,8 +2,8 @@
  * Shared pieces of the benchmarks: the machine line every table is printed under, the
  * fixture (one tenant, one responder, N probing peers, a fixed bench root key), a
  * probe writer that seals datagrams in place with the protocol's own codec and MAC
- * kernel, strict flag parsing with one-line usage errors, per-thread CPU time, and a
- * small fixed-width table printer.
+ * kernel, the CLI's flag parser (src/cli/args.ts) with the list flags it lacks,
+ * per-thread CPU time, and a small fixed-width table printer.
  *
  * Nothing here is on the engine's path; it only builds inputs and reports.
  */
@@ -13,14 +13,17 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { type Flags, parseFlags, usage } from '../src/cli/args.js';
+import { nowUs } from '../src/clock.js';
+import { DtmeshError } from '../src/errors.js';
+import { KeyRing } from '../src/keys/keyring.js';
+import { KeyTable } from '../src/keys/keytable.js';
 import { MAC_LEN, OFF_PAYLOAD, TYPE_PROBE } from '../src/protocol/wire.js';
 import { writeHeader } from '../src/protocol/codec.js';
 import { senderIdOf } from '../src/protocol/ids.js';
 import { derivePairKey } from '../src/protocol/keys.js';
-import { macSeal } from '../src/protocol/mac.js';
+import { macRoute, macSeal } from '../src/protocol/mac.js';
 import { HMAC_STATE_WORDS, hmacPrecompute, KERNEL_CROSSOVER_BYTES } from '../src/protocol/sha256.js';
-import { macRoute } from '../src/protocol/mac.js';
 
 // ---- machine --------------------------------------------------------------------------
 
@@ -75,9 +78,23 @@ export function benchRoot(): Uint8Array {
   return new Uint8Array(createHash('sha256').update('dtmesh benchmark root (public, not a secret)').digest());
 }
 
-/** Wall-clock µs since the Unix epoch (same clock as the engine, PROTOCOL.md §6). */
-export function wallUs(): number {
-  return (performance.timeOrigin + performance.now()) * 1000;
+/** The responder's keys with `peers` probing peers, and a {@link ProbeWriter} for each peer. */
+export interface BenchKeys {
+  root: Uint8Array;
+  keyring: KeyRing;
+  /** Published, with the engine's default capacity (maxPeers 4096). */
+  keyTable: KeyTable;
+  writers: ProbeWriter[];
+}
+
+/** The responder's key ring and key table as the engine builds them, and one writer per peer. */
+export function benchKeys(peers: number): BenchKeys {
+  const root = benchRoot();
+  const ids = Array.from({ length: peers }, (_, i) => benchPeer(i));
+  const keyring = new KeyRing(BENCH_TENANT, BENCH_RESPONDER, root, ids);
+  const keyTable = new KeyTable(4096); // the engine's default maxPeers
+  keyTable.publish(keyring.entries());
+  return { root, keyring, keyTable, writers: ids.map((p) => new ProbeWriter(root, BENCH_TENANT, p, BENCH_RESPONDER)) };
 }
 
 /**
@@ -96,7 +113,7 @@ export class ProbeWriter {
   constructor(root: Uint8Array, tenant: string, agent: string, responder: string) {
     this.senderId = senderIdOf(agent);
     hmacPrecompute(derivePairKey(root, tenant, agent, responder), this.state, 0);
-    this.nonce = Math.floor(wallUs());
+    this.nonce = Math.floor(nowUs());
   }
 
   /** Write a `size`-byte datagram of `type` at `buf[off]`; returns the nonce used. */
@@ -111,70 +128,60 @@ export class ProbeWriter {
 
 // ---- flags ----------------------------------------------------------------------------
 
-/** A bad flag or value: printed as one line on stderr, exit code 2. */
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
+/** Parsed flag values (src/cli/args.ts `parseFlags`). */
+export type FlagValues = Record<string, string | boolean | undefined>;
+
+/**
+ * Parse a bench command's flags with the CLI's own parser (src/cli/args.ts: strict, no
+ * positionals, `--help` always accepted, one-line usage errors with exit code 2):
+ * `strings` take a value, `booleans` do not.
+ */
+export function parseBenchFlags(command: string, argv: string[], strings: readonly string[], booleans: readonly string[] = []): FlagValues {
+  const spec: Flags = {};
+  for (const f of strings) spec[f] = { type: 'string' };
+  for (const f of booleans) spec[f] = { type: 'boolean' };
+  return parseFlags(command, argv, spec);
 }
 
-/** Option spec for {@link parseFlags}. */
-export type FlagSpec = Record<string, { type: 'string' | 'boolean' }>;
-
-/** node:util parseArgs, strict, no positionals; `--help` always accepted. Throws {@link UsageError}. */
-export function parseFlags(argv: string[], spec: FlagSpec): Record<string, string | boolean | undefined> {
-  try {
-    return parseArgs({ args: argv, options: { help: { type: 'boolean', short: 'h' }, ...spec }, strict: true, allowPositionals: false })
-      .values as Record<string, string | boolean | undefined>;
-  } catch (e) {
-    throw new UsageError((e as Error).message.split('\n')[0]!.replace(/\. To specify a positional.*$/, ''));
-  }
-}
-
-/** Integer flag in [min, max], or `dflt` when absent. */
-export function intFlag(v: Record<string, unknown>, name: string, min: number, max: number, dflt: number): number {
+/** Comma-separated integers in [min, max], or undefined when absent. */
+export function intListFlag(command: string, v: FlagValues, name: string, min: number, max: number): number[] | undefined {
   const x = v[name];
-  if (x === undefined) return dflt;
-  const n = Number(x);
-  if (typeof x !== 'string' || !/^\d+$/.test(x) || !Number.isSafeInteger(n) || n < min || n > max) {
-    throw new UsageError(`--${name} must be an integer from ${min} to ${max}`);
-  }
-  return n;
-}
-
-/** Number flag in [min, max], or `dflt` when absent. */
-export function numFlag(v: Record<string, unknown>, name: string, min: number, max: number, dflt: number): number {
-  const x = v[name];
-  if (x === undefined) return dflt;
-  const n = Number(x);
-  if (typeof x !== 'string' || x.trim() === '' || !Number.isFinite(n) || n < min || n > max) {
-    throw new UsageError(`--${name} must be a number from ${min} to ${max}`);
-  }
-  return n;
-}
-
-/** Comma-separated integers in [min, max], or `dflt` when absent. */
-export function intListFlag(v: Record<string, unknown>, name: string, min: number, max: number, dflt: number[]): number[] {
-  const x = v[name];
-  if (x === undefined) return dflt;
+  if (x === undefined) return undefined;
   const parts = typeof x === 'string' ? x.split(',').map((s) => s.trim()) : [];
   if (parts.length === 0 || parts.some((p) => !/^\d+$/.test(p) || Number(p) < min || Number(p) > max)) {
-    throw new UsageError(`--${name} must be a comma-separated list of integers from ${min} to ${max}`);
+    throw usage(command, `--${name} must be a comma-separated list of integers from ${min} to ${max}`);
   }
   return parts.map(Number);
 }
 
+/** A comma-separated subset of `all` (duplicates dropped), or undefined when absent. */
+export function subsetFlag<T extends string>(command: string, v: FlagValues, name: string, all: readonly T[]): T[] | undefined {
+  const x = v[name];
+  if (x === undefined) return undefined;
+  const want = String(x).split(',').map((s) => s.trim());
+  if (want.length === 0 || want.some((w) => !(all as readonly string[]).includes(w))) {
+    throw usage(command, `--${name} takes a comma-separated subset of ${all.join(', ')}`);
+  }
+  return [...new Set(want)] as T[];
+}
+
 /**
- * Run a bench command's body: usage errors → one line on stderr, exit 2; other errors
- * → one line, exit 1. Resolves with the exit code.
+ * Run a bench command's body: a usage error (src/cli/args.ts, exit code 2) is its one
+ * line on stderr, any other error one line with the command's name, exit 1. `command`
+ * is `bench` (`dtmesh bench`) or a script's name (`bench:micro`, shown without
+ * `dtmesh`). Resolves with the exit code.
  */
-export async function runCommand(name: string, body: () => Promise<number>): Promise<number> {
+export async function runCommand(command: string, body: () => Promise<number>): Promise<number> {
+  const name = command.includes(':') ? command : `dtmesh ${command}`;
   try {
     return await body();
   } catch (e) {
-    if (e instanceof UsageError) {
-      process.stderr.write(`${name}: ${e.message} (see '${name} --help')\n`);
+    const message = (e as Error)?.message ?? String(e);
+    if (e instanceof DtmeshError && e.exitCode === 2) {
+      process.stderr.write(`${message.split(`dtmesh ${command}`).join(name)}\n`);
       return 2;
     }
-    process.stderr.write(`${name}: ${(e as Error)?.message ?? String(e)}\n`);
+    process.stderr.write(`${name}: ${message}\n`);
     return 1;
   }
 }

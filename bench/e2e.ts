@@ -27,24 +27,11 @@ import { fork, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  intFlag,
-  LoadWatch,
-  machine,
-  machineLine,
-  type MachineInfo,
-  numFlag,
-  parseFlags,
-  printTable,
-  round,
-  runCommand,
-  si,
-  UsageError,
-  writeJson,
-} from './common.js';
+import { intFlag, numFlag, usage } from '../src/cli/args.js';
+import { LoadWatch, machine, machineLine, type MachineInfo, parseBenchFlags, printTable, round, runCommand, si, subsetFlag, writeJson } from './common.js';
 import type { LoadgenMessage, LoadgenRequest, LoadResult, LoadSpec } from './loadgen.js';
 import { MAX_RUN_BYTES } from './loadgen.js';
-import type { ResponderKind, ResponderMessage, ResponderReport, ResponderRequest, ResponderSpec } from './responder.js';
+import { STAGE, type ResponderKind, type ResponderMessage, type ResponderReport, type ResponderRequest, type ResponderSpec } from './responder.js';
 import { reusePortSupported } from '../src/pipeline/socket-thread.js';
 
 const HELP = `Usage: dtmesh bench [--quick] [--json PATH] [flags]
@@ -171,7 +158,6 @@ export interface ProfileSummary {
   threads: Array<{ file: string; thread: string; samples_ms: number; idle_ms: number; top: Array<{ frame: string; self_pct: number; self_ms: number }> }>;
 }
 
-const DISPATCH = 'dispatch (nonces, pin, pool.run)';
 const UNATTRIBUTED = 'rest: libuv (epoll, recvmsg), piscina messages, promises, nextTicks, GC';
 
 // ---- child processes -------------------------------------------------------------------------------
@@ -275,77 +261,56 @@ interface Config {
   sources: number;
 }
 
+const CMD = 'bench';
+
 function parseConfig(argv: string[]): Config | null {
-  const v = parseFlags(argv, {
-    quick: { type: 'boolean' },
-    json: { type: 'string' },
-    responders: { type: 'string' },
-    duration: { type: 'string' },
-    warmup: { type: 'string' },
-    'half-duration': { type: 'string' },
-    'start-rate': { type: 'string' },
-    'max-rate': { type: 'string' },
-    bisect: { type: 'string' },
-    confirm: { type: 'string' },
-    loss: { type: 'string' },
-    'max-rtt-ms': { type: 'string' },
-    budget: { type: 'string' },
-    size: { type: 'string' },
-    peers: { type: 'string' },
-    workers: { type: 'string' },
-    batch: { type: 'string' },
-    breakdown: { type: 'boolean' },
-    'skip-breakdown': { type: 'boolean' },
-    profile: { type: 'string' },
-    'inline-below': { type: 'string' },
-    pacing: { type: 'string' },
-    sockets: { type: 'string' },
-  });
+  const v = parseBenchFlags(
+    CMD,
+    argv,
+    ['json', 'responders', 'duration', 'warmup', 'half-duration', 'start-rate', 'max-rate', 'bisect', 'confirm', 'loss', 'max-rtt-ms', 'budget', 'size', 'peers', 'workers', 'batch', 'profile', 'inline-below', 'pacing', 'sockets'],
+    ['quick', 'breakdown', 'skip-breakdown'],
+  );
   if (v.help) return null;
   const quick = v.quick === true;
-  let kinds: ResponderKind[] = ['engine', 'naive', 'echo'];
-  if (v.responders !== undefined) {
-    const want = String(v.responders).split(',').map((s) => s.trim());
-    if (want.length === 0 || want.some((k) => !['engine', 'naive', 'echo'].includes(k))) {
-      throw new UsageError('--responders takes a comma-separated subset of engine, naive, echo');
-    }
-    kinds = [...new Set(want)] as ResponderKind[];
-  }
-  if (v.breakdown === true && v['skip-breakdown'] === true) throw new UsageError('--breakdown and --skip-breakdown exclude each other');
+  const int = (name: string, min: number, max: number, dflt: number): number => intFlag(CMD, v, name, min, max) ?? dflt;
+  const num = (name: string, min: number, max: number, dflt: number): number => numFlag(CMD, v, name, min, max) ?? dflt;
+  const kinds = subsetFlag<ResponderKind>(CMD, v, 'responders', ['engine', 'naive', 'echo']) ?? ['engine', 'naive', 'echo'];
+  if (v.breakdown === true && v['skip-breakdown'] === true) throw usage(CMD, '--breakdown and --skip-breakdown exclude each other');
+  if (v.pacing !== undefined && v.pacing !== 'sleep' && v.pacing !== 'spin') throw usage(CMD, '--pacing must be sleep or spin');
   const cfg: Config = {
     quick,
     kinds,
-    durationMs: intFlag(v, 'duration', 50, 60_000, quick ? 400 : 1500),
-    warmupMs: intFlag(v, 'warmup', 0, 10_000, quick ? 150 : 300),
-    halfDurationMs: intFlag(v, 'half-duration', 50, 60_000, quick ? 1000 : 3000),
+    durationMs: int('duration', 50, 60_000, quick ? 400 : 1500),
+    warmupMs: int('warmup', 0, 10_000, quick ? 150 : 300),
+    halfDurationMs: int('half-duration', 50, 60_000, quick ? 1000 : 3000),
     drainMs: quick ? 200 : 300,
-    startRate: intFlag(v, 'start-rate', 100, 10_000_000, 10_000),
-    maxRate: intFlag(v, 'max-rate', 100, 10_000_000, 400_000),
-    bisect: intFlag(v, 'bisect', 0, 20, quick ? 2 : 4),
-    confirm: intFlag(v, 'confirm', 0, 5, quick ? 0 : 1),
-    lossPct: numFlag(v, 'loss', 0, 100, 0.1),
-    maxRttMs: numFlag(v, 'max-rtt-ms', 0.1, 60_000, 20),
-    budgetS: intFlag(v, 'budget', 1, 3600, quick ? 25 : 170),
-    size: intFlag(v, 'size', 50, 1400, 84),
-    peers: intFlag(v, 'peers', 1, 64, 4),
-    sockets: intFlag(v, 'sockets', 1, 64, 1),
+    startRate: int('start-rate', 100, 10_000_000, 10_000),
+    maxRate: int('max-rate', 100, 10_000_000, 400_000),
+    bisect: int('bisect', 0, 20, quick ? 2 : 4),
+    confirm: int('confirm', 0, 5, quick ? 0 : 1),
+    lossPct: num('loss', 0, 100, 0.1),
+    maxRttMs: num('max-rtt-ms', 0.1, 60_000, 20),
+    budgetS: int('budget', 1, 3600, quick ? 25 : 170),
+    size: int('size', 50, 1400, 84),
+    peers: int('peers', 1, 64, 4),
+    sockets: int('sockets', 1, 64, 1),
     sources: 1,
-    workers: v.workers === undefined ? undefined : intFlag(v, 'workers', 1, 64, 2),
-    batchSize: v.batch === undefined ? undefined : intFlag(v, 'batch', 1, 4096, 256),
+    workers: intFlag(CMD, v, 'workers', 1, 64),
+    batchSize: intFlag(CMD, v, 'batch', 1, 4096),
     breakdown: v.breakdown === true ? 'always' : v['skip-breakdown'] === true ? 'never' : 'auto',
     profileDir: typeof v.profile === 'string' ? v.profile : null,
-    inlineBelow: v['inline-below'] === undefined ? undefined : intFlag(v, 'inline-below', 0, 4096, 64),
-    pacing: v.pacing === undefined || v.pacing === 'sleep' ? 'sleep' : v.pacing === 'spin' ? 'spin' : (() => { throw new UsageError('--pacing must be sleep or spin'); })(),
+    inlineBelow: intFlag(CMD, v, 'inline-below', 0, 4096),
+    pacing: v.pacing === 'spin' ? 'spin' : 'sleep',
   };
   if (cfg.sockets > 1) {
     // reusePort spreads flows by 4-tuple: give the kernel 16 of them unless --peers says otherwise
     if (v.peers === undefined) cfg.peers = 16;
     cfg.sources = cfg.peers;
   }
-  if (cfg.startRate > cfg.maxRate) throw new UsageError('--start-rate must not exceed --max-rate');
+  if (cfg.startRate > cfg.maxRate) throw usage(CMD, '--start-rate must not exceed --max-rate');
   const longest = Math.max(cfg.durationMs, cfg.halfDurationMs) + cfg.warmupMs;
   if (((cfg.maxRate * longest) / 1000) * cfg.size > MAX_RUN_BYTES) {
-    throw new UsageError(`--max-rate × step time × --size exceeds the generator's ${MAX_RUN_BYTES >> 20} MiB bound: lower one of them`);
+    throw usage(CMD, `--max-rate × step time × --size exceeds the generator's ${MAX_RUN_BYTES >> 20} MiB bound: lower one of them`);
   }
   (cfg as Config & { json?: string }).json = typeof v.json === 'string' ? v.json : undefined;
   return cfg;
@@ -554,16 +519,14 @@ class Bench {
         echo_main_us: res.echo?.cpu_us_per_datagram?.main ?? null,
         naive_main_us: res.naive?.cpu_us_per_datagram?.main ?? null,
       };
-      if (st === undefined || 'unavailable' in st) {
-        return { ...base, stages_us: {}, calls_per_datagram: {}, datagrams_per_batch: null, timer_ns: 0, note: st && 'unavailable' in st ? st.unavailable : 'no stage data' };
-      }
+      if (st === undefined) throw new Error('engine responder (stages): its report has no stage times');
       // Stage times are wall clock; the thread's total is CPU time. When the thread was
       // preempted inside a stage (its own workers share the cores), the stages can add up
       // to more than its CPU: the remainder is then shown as 0 and the overrun noted.
       const attributed = Object.values(st.us).reduce((a, b) => a + b, 0);
       const rest = r.cpu.main_us - attributed;
       const stages_us: Record<string, number> = { ...st.us, [UNATTRIBUTED]: round(Math.max(0, rest), 3) };
-      const dispatches = st.calls[DISPATCH];
+      const dispatches = st.calls[STAGE.dispatch];
       return {
         ...base,
         stages_us,
@@ -722,10 +685,6 @@ class Bench {
 
 function printBreakdown(b: Breakdown, out: (s: string) => void): void {
   out(`\nengine socket thread at ${si(b.rate)}/s (loss ${(b.loss * 100).toFixed(3)} %), µs per received datagram:\n`);
-  if (Object.keys(b.stages_us).length === 0) {
-    out(`  breakdown unavailable: ${b.note}\n  main thread ${b.main_us} µs/dgram, other threads ${b.other_threads_us} µs/dgram\n`);
-    return;
-  }
   const rows: Array<[string, string, string]> = Object.entries(b.stages_us)
     .sort((x, y) => y[1] - x[1])
     .map(([k, v]) => [k, v.toFixed(3), b.calls_per_datagram[k] !== undefined ? b.calls_per_datagram[k]!.toFixed(3) : '']);
@@ -792,7 +751,7 @@ export function summarizeProfile(file: string): ProfileSummary['threads'][number
  * (one line on stderr), 1 when a run fails.
  */
 export async function benchCommand(argv: string[]): Promise<number> {
-  return runCommand('dtmesh bench', async () => {
+  return runCommand(CMD, async () => {
     const cfg = parseConfig(argv);
     if (cfg === null) {
       process.stdout.write(HELP);

@@ -19,7 +19,8 @@ import { performance } from 'node:perf_hooks';
 import { MIN_DATAGRAM, OFF_PROBE_ID, OFF_TYPE, TYPE_REPLY } from '../src/protocol/wire.js';
 import { readU32 } from '../src/protocol/codec.js';
 import { macVerify } from '../src/protocol/mac.js';
-import { BENCH_RESPONDER, BENCH_TENANT, benchPeer, benchRoot, isMain, percentile, ProbeWriter, round, threadCpu, wallUs } from './common.js';
+import { nowUs } from '../src/clock.js';
+import { BENCH_RESPONDER, BENCH_TENANT, benchPeer, benchRoot, isMain, percentile, ProbeWriter, round, threadCpu } from './common.js';
 
 /** One run of the generator. */
 export interface LoadSpec {
@@ -124,7 +125,7 @@ export class LoadGenerator {
     // Seal everything first, each datagram stamped with its scheduled send time.
     const intervalUs = 1e6 / rate;
     const genEstimateUs = N * 1.2 + 20_000; // sealing costs ≈ 0.8-1.0 µs per datagram
-    const t0Wall = wallUs() + genEstimateUs;
+    const t0Wall = nowUs() + genEstimateUs;
     const mem = Buffer.allocUnsafe(N * size);
     const views: Buffer[] = new Array(N);
     for (let i = 0; i < N; i++) {
@@ -164,8 +165,8 @@ export class LoadGenerator {
     for (const s of sockets) s.on('message', onReply);
 
     // Wait for the planned start, then pace.
-    while (wallUs() < t0Wall - 1000) await new Promise((r) => setTimeout(r, 1));
-    const t0 = performance.now() + Math.max(0, (t0Wall - wallUs()) / 1000);
+    while (nowUs() < t0Wall - 1000) await new Promise((r) => setTimeout(r, 1));
+    const t0 = performance.now() + Math.max(0, (t0Wall - nowUs()) / 1000);
     let i = 0;
     let tWarm = t0;
     let tEnd = t0;

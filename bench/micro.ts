@@ -5,8 +5,10 @@
  *   keys       derivePairKey (HKDF, RFC 5869) and hmacPrecompute (per key, RFC 2104 §4)
  *   replay     ReplayFilter.check, strict and window 1024 (PROTOCOL.md §5, RFC 6479)
  *   drops      checkDatagram per verdict (PROTOCOL.md §4): every drop reason and a valid one
- *   stages     socket-thread work per datagram: BatchRing.put, collectBatch; worker: BatchVerifier.run
+ *   stages     socket-thread work per datagram: BatchRing.put, Collector.verified; worker: BatchVerifier.run
  *   mac        native kernel and JS kernel hmacTag16 vs node:crypto createHmac at 50/84/512/1400 bytes
+ *   crossover  (only with --only) JS kernel vs node:crypto over canonical lengths 56, 120, … 1400:
+ *              where node:crypto starts to win (src/protocol/sha256.ts KERNEL_CROSSOVER_BYTES)
  *   dgram      one socket.send on 127.0.0.1: with an address vs connected
  *   handoff    a 256-slot batch index between two threads: SharedArrayBuffer ring with
  *              Atomics.wait/notify vs a piscina task round trip, one and 4 in flight
@@ -14,6 +16,7 @@
  *   npm run bench:micro                          # ≈ 20 s
  *   node dist/bench/micro.js --quick             # ≈ 3 s, coarse
  *   node dist/bench/micro.js --only mac,drops --time 500 --json out.json
+ *   node dist/bench/micro.js --only crossover --time 500    # the kernel/node:crypto crossover
  *
  * Sub-microsecond operations are timed in batches (each tinybench sample is the mean of
  * a batch, reported through `overriddenDuration`), since one call is close to the
@@ -27,9 +30,8 @@ import { Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { Bench, type Task } from 'tinybench';
 import { BatchRing } from '../src/pipeline/ring.js';
-import { collectBatch, type CollectSink } from '../src/pipeline/collect.js';
-import { KeyRing } from '../src/keys/keyring.js';
-import { KeyTable } from '../src/keys/keytable.js';
+import { Collector, type CollectOutput } from '../src/pipeline/collect.js';
+import type { Lane } from '../src/pipeline/lane.js';
 import { MAC_LEN, OFF_MAGIC, OFF_SENDER_ID, OFF_VER } from '../src/protocol/wire.js';
 import { H_COUNT, H_KEY_HALF, H_NONCE_HI, H_NONCE_LO, M_NONCE_LO, M_VERDICT, SLOT_META_WORDS } from '../src/pipeline/layout.js';
 import { KE_RAW_CUR, KE_STATE_CUR } from '../src/keys/table-layout.js';
@@ -41,30 +43,22 @@ import { nativeMac, nativeMacStatus } from '../src/protocol/native.js';
 import { literalLookup } from '../src/pipeline/udp.js';
 import { checkDatagram, ReceiveResult, type ReceiveContext } from '../src/protocol/receive.js';
 import { ReplayFilter } from '../src/protocol/replay.js';
-import { HMAC_STATE_WORDS, hmacPrecompute, hmacTag16 } from '../src/protocol/sha256.js';
+import { HMAC_STATE_WORDS, hmacPrecompute, hmacTag16, KERNEL_CROSSOVER_BYTES } from '../src/protocol/sha256.js';
 import { Books } from '../src/observe/stats.js';
 import { V_ACCEPT, V_PENDING_REPLAY, V_REPLAY, verdictName, VERDICT_NAMES } from '../src/protocol/verdict.js';
 import { BatchVerifier } from '../src/pipeline/verify.js';
-import {
-  BENCH_RESPONDER,
-  BENCH_TENANT,
-  benchPeer,
-  benchRoot,
-  intFlag,
-  isMain,
-  machine,
-  machineLine,
-  type MachineInfo,
-  parseFlags,
-  printTable,
-  ProbeWriter,
-  round,
-  runCommand,
-  UsageError,
-  wallUs,
-  writeJson,
-} from './common.js';
+import { intFlag } from '../src/cli/args.js';
+import { nowUs } from '../src/clock.js';
+import { BENCH_TENANT, benchKeys, isMain, machine, machineLine, type MachineInfo, parseBenchFlags, printTable, round, runCommand, subsetFlag, writeJson } from './common.js';
 import { META_WORDS, R_QUEUES, R_REQ_TAIL, R_RESP_HEAD, R_RESP_TAIL, R_STOP, type HandoffConfig } from './handoff-worker.js';
+
+const CMD = 'bench:micro';
+
+/** The groups run by default. */
+const GROUPS = ['codec', 'keys', 'replay', 'drops', 'stages', 'mac', 'dgram', 'handoff'] as const;
+/** Every group: `crossover` (≈ 44 tasks) runs only when asked for with `--only`. */
+const ALL_GROUPS = [...GROUPS, 'crossover'] as const;
+type Group = (typeof ALL_GROUPS)[number];
 
 const HELP = `Usage: node dist/bench/micro.js [--quick] [--time MS] [--only LIST] [--json PATH]
 
@@ -72,13 +66,11 @@ Micro-benchmarks of dtmesh's components; prints one table per component and the 
 
   --time MS     time budget per task (default 250; --quick 30)
   --quick       coarse numbers in about 3 s (smoke runs)
-  --only LIST   comma-separated subset of: ${['codec', 'keys', 'replay', 'drops', 'stages', 'mac', 'dgram', 'handoff'].join(', ')}
+  --only LIST   comma-separated subset of: ${ALL_GROUPS.join(', ')} (default all but
+                crossover: the JS kernel vs node:crypto sweep behind KERNEL_CROSSOVER_BYTES)
   --json PATH   also write every number as JSON
   --help        this text
 `;
-
-const GROUPS = ['codec', 'keys', 'replay', 'drops', 'stages', 'mac', 'dgram', 'handoff'] as const;
-type Group = (typeof GROUPS)[number];
 
 /** One measured operation: nanoseconds per call. */
 export interface MicroRow {
@@ -103,18 +95,16 @@ export interface MicroReport {
   unknown_vs_bad_mac: number;
   /** Piscina round trip time / ring round trip time, one in flight and pipelined (4 in flight). */
   handoff_ratio: { one: number; pipelined: number };
+  /** With `--only crossover`: the first canonical length where node:crypto beat the JS kernel (null: none up to 1400), and the constant the build routes by. */
+  crossover?: { measured: number | null; kernel_crossover_bytes: number };
 }
 
 let sink = 0; // results fed here so no call is optimised away
 
 // ---- fixture -------------------------------------------------------------------------------
 
-const root = benchRoot();
 const PEERS = 16;
-const keyring = new KeyRing(BENCH_TENANT, BENCH_RESPONDER, root, Array.from({ length: PEERS }, (_, i) => benchPeer(i)));
-const keyTable = new KeyTable(4096); // the engine's default maxPeers
-keyTable.publish(keyring.entries());
-const writers = Array.from({ length: PEERS }, (_, i) => new ProbeWriter(root, BENCH_TENANT, benchPeer(i), BENCH_RESPONDER));
+const { keyring, keyTable, writers } = benchKeys(PEERS);
 
 function receiveContext(startUs: number): ReceiveContext {
   return {
@@ -177,7 +167,7 @@ function codecGroup(c: Ctx): void {
     senderId: w.senderId,
     nonce: 1n,
     probeId: 7,
-    sendTsUs: BigInt(Math.floor(wallUs())),
+    sendTsUs: BigInt(Math.floor(nowUs())),
     payload: new Uint8Array(84 - 50).fill(0x5a),
   };
   const d = encodePacket(fields, w.state);
@@ -251,7 +241,7 @@ function replayGroup(c: Ctx): void {
 }
 
 function dropsGroup(c: Ctx): { expect: Array<[string, string]> } {
-  const now = Math.floor(wallUs());
+  const now = Math.floor(nowUs());
   const ctx = receiveContext(now - 60_000_000);
   const half = keyTable.active;
   const mem = new Uint8Array(new SharedArrayBuffer(8 * 256));
@@ -290,7 +280,7 @@ function dropsGroup(c: Ctx): { expect: Array<[string, string]> } {
 function stagesGroup(c: Ctx): void {
   const SLOTS = 256;
   const ring = new BatchRing(4, SLOTS, 2048);
-  const now = Math.floor(wallUs());
+  const now = Math.floor(nowUs());
   const src = new Uint8Array(84 * SLOTS);
   for (let i = 0; i < SLOTS; i++) writers[i & (PEERS - 1)]!.write(src, i * 84, 84, i, now);
   const msgs = Array.from({ length: SLOTS }, (_, i) => Buffer.from(src.buffer, i * 84, 84));
@@ -332,20 +322,26 @@ function stagesGroup(c: Ctx): void {
   addOp(c, 'stages', 'worker: BatchVerifier.run, PROBE 84 B (verify + sign), per datagram', SLOTS, (i) => {
     if ((i & (SLOTS - 1)) === 0) runs += verifier.run(vb, now);
   });
-  // collectBatch: replay check, counters, latency histogram, reply hand-off, per datagram
+  // the collector stage (src/pipeline/collect.ts) through its public seam, as the dispatcher
+  // drives it: expect (dispatch order), then verified → replay check, counters, latency
+  // histogram, key-half unpin, accepted PROBEs handed on for their REPLY; per datagram
   const filter = new ReplayFilter(0, PEERS);
   const books = new Books();
   let replies = 0;
-  const noSend: CollectSink = { reply: () => void replies++, deliver: () => undefined };
+  const out: CollectOutput = { reply: () => void replies++, deliver: () => undefined, collected: () => undefined, settled: () => undefined };
+  const collector = new Collector(ring, filter, books, keyTable, out);
+  const lane = { index: 0 } as Lane; // the collector only hands it back to out.collected
   let nonce = 1;
-  addOp(c, 'stages', 'socket: collectBatch per datagram (accept, strict)', SLOTS, (i) => {
+  addOp(c, 'stages', 'socket: Collector.verified per datagram (accept, strict)', SLOTS, (i) => {
     if ((i & (SLOTS - 1)) !== 0) return;
     for (let k = 0; k < SLOTS; k++) {
       const mi = ring.layout.metaIndex(ring.layout.slotNumber(vb, k));
       ring.ints[mi + M_VERDICT] = V_PENDING_REPLAY;
       ring.ints[mi + M_NONCE_LO] = nonce++;
     }
-    collectBatch(ring, vb, filter, books, noSend, now + 50);
+    ring.ints[h + H_KEY_HALF] = keyTable.pin(); // what the dispatcher pins, the collector unpins
+    collector.expect(vb, lane);
+    collector.verified(vb);
   });
   sink ^= runs ^ replies;
 }
@@ -392,6 +388,45 @@ function macGroup(c: Ctx): void {
     addOp(c, 'mac', `node:crypto createHmac ${size} B`, batch, (i) => {
       suffix.writeUInt32BE(body - 34, 0);
       sink ^= createHmac('sha256', keyBuf).update(views[i & 15]!).update(suffix).digest()[0]!;
+    });
+  }
+}
+
+/** Canonical lengths at the JS kernel's cost steps (L ≡ 56 mod 64), where it is worst off against node:crypto. */
+const CROSSOVER_LENGTHS = Array.from({ length: 22 }, (_, i) => 56 + 64 * i);
+
+/**
+ * The JS kernel's cost is a step function — `ceil((L + 9) / 64) + 1` compressions for
+ * canonical length L — while node:crypto's grows with L: the crossover is the first
+ * step start where node:crypto wins. node:crypto gets its most favourable form, one
+ * `update` of a contiguous canonical view prepared outside the timed loop.
+ */
+function crossoverGroup(c: Ctx): void {
+  const SLOTS = 16;
+  const SLOT_BYTES = 2048;
+  const key = new Uint8Array(32).map((_, i) => (i * 37 + 11) & 0xff);
+  const keyBuf = Buffer.from(key);
+  const state = new Int32Array(HMAC_STATE_WORDS);
+  hmacPrecompute(key, state, 0);
+  const mem = new Uint8Array(new SharedArrayBuffer(SLOTS * SLOT_BYTES));
+  for (let i = 0; i < mem.length; i++) mem[i] = (i * 2654435761) >>> 24;
+  const canon = new Uint8Array(new SharedArrayBuffer(SLOTS * SLOT_BYTES));
+  const out = new Uint8Array(16);
+  for (const L of CROSSOVER_LENGTHS) {
+    const body = L - 4;
+    const views = Array.from({ length: SLOTS }, (_, s) => {
+      canon.set(mem.subarray(s * SLOT_BYTES, s * SLOT_BYTES + body), s * SLOT_BYTES);
+      new DataView(canon.buffer).setUint32(s * SLOT_BYTES + body, body);
+      return Buffer.from(canon.buffer, s * SLOT_BYTES, L);
+    });
+    hmacTag16(state, 0, mem, SLOT_BYTES, body, body, out, 0);
+    if (Buffer.compare(createHmac('sha256', keyBuf).update(views[1]!).digest().subarray(0, 16), Buffer.from(out)) !== 0) throw new Error(`kernel and node:crypto disagree at L = ${L}`);
+    addOp(c, 'crossover', `kernel hmacTag16 L=${L}`, 64, (i) => {
+      hmacTag16(state, 0, mem, (i & (SLOTS - 1)) * SLOT_BYTES, body, body, out, 0);
+      sink ^= out[0]!;
+    });
+    addOp(c, 'crossover', `node:crypto createHmac L=${L}`, 64, (i) => {
+      sink ^= createHmac('sha256', keyBuf).update(views[i & (SLOTS - 1)]!).digest()[0]!;
     });
   }
 }
@@ -546,21 +581,15 @@ async function handoffGroup(c: Ctx, cleanups: Array<() => Promise<void>>): Promi
 
 /** `micro` entry: parse flags, run the groups, print the tables; resolves with an exit code. */
 export async function microCommand(argv: string[]): Promise<number> {
-  return runCommand('bench:micro', async () => {
-    const v = parseFlags(argv, { quick: { type: 'boolean' }, time: { type: 'string' }, only: { type: 'string' }, json: { type: 'string' } });
+  return runCommand(CMD, async () => {
+    const v = parseBenchFlags(CMD, argv, ['time', 'only', 'json'], ['quick']);
     if (v.help) {
       process.stdout.write(HELP);
       return 0;
     }
     const quick = v.quick === true;
-    const timeMs = intFlag(v, 'time', 1, 60_000, quick ? 30 : 250);
-    let groups: Group[] = [...GROUPS];
-    if (typeof v.only === 'string') {
-      const want = v.only.split(',').map((s) => s.trim());
-      const bad = want.find((g) => !(GROUPS as readonly string[]).includes(g));
-      if (bad !== undefined || want.length === 0) throw new UsageError(`--only takes a comma-separated subset of ${GROUPS.join(', ')}`);
-      groups = want as Group[];
-    }
+    const timeMs = intFlag(CMD, v, 'time', 1, 60_000) ?? (quick ? 30 : 250);
+    const groups: Group[] = subsetFlag(CMD, v, 'only', ALL_GROUPS) ?? [...GROUPS];
     const m = machine();
     process.stdout.write(`${machineLine(m)}\n${timeMs} ms per task; ns per call (mean of batch means, ±rme)\n`);
     const bench = new Bench({ time: timeMs, warmupTime: quick ? 10 : 100, iterations: quick ? 4 : 16, warmupIterations: quick ? 2 : 8, throws: true });
@@ -573,6 +602,7 @@ export async function microCommand(argv: string[]): Promise<number> {
       if (groups.includes('drops')) dropsGroup(c);
       if (groups.includes('stages')) stagesGroup(c);
       if (groups.includes('mac')) macGroup(c);
+      if (groups.includes('crossover')) crossoverGroup(c);
       if (groups.includes('dgram')) await dgramGroup(c, cleanups);
       if (groups.includes('handoff')) await handoffGroup(c, cleanups);
       await bench.run();
@@ -605,6 +635,22 @@ export async function microCommand(argv: string[]): Promise<number> {
         }),
       );
     }
+    let crossover: MicroReport['crossover'];
+    if (groups.includes('crossover')) {
+      let measured: number | null = null;
+      process.stdout.write(`\ncrossover: JS kernel vs node:crypto by canonical length (ratio = node:crypto time / kernel time; < 1: node:crypto faster)\n`);
+      printTable(
+        ['canonical', 'compressions', 'kernel ns', 'node:crypto ns', 'ratio'],
+        CROSSOVER_LENGTHS.map((L) => {
+          const k = find('crossover', `kernel hmacTag16 L=${L}`);
+          const n = find('crossover', `node:crypto createHmac L=${L}`);
+          if (measured === null && n < k) measured = L;
+          return [L, Math.ceil((L + 9) / 64) + 1, k.toFixed(0), n.toFixed(0), (n / k).toFixed(2)];
+        }),
+      );
+      crossover = { measured, kernel_crossover_bytes: KERNEL_CROSSOVER_BYTES };
+      process.stdout.write(`measured crossover: ${measured ?? `> ${CROSSOVER_LENGTHS[CROSSOVER_LENGTHS.length - 1]}`} canonical bytes; the build routes by KERNEL_CROSSOVER_BYTES = ${KERNEL_CROSSOVER_BYTES}\n`);
+    }
     let unknownVsBad = NaN;
     if (groups.includes('drops')) {
       unknownVsBad = find('drops', 'unknown_sender') / find('drops', 'bad_mac');
@@ -627,6 +673,7 @@ export async function microCommand(argv: string[]): Promise<number> {
         mac_ratio_js: macRatioJs,
         unknown_vs_bad_mac: round(unknownVsBad, 3),
         handoff_ratio: { one: round(handoff.one), pipelined: round(handoff.pipelined) },
+        ...(crossover ? { crossover } : {}),
       };
       writeJson(v.json, doc);
       process.stdout.write(`wrote ${v.json}\n`);

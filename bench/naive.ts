@@ -16,7 +16,7 @@ import { readU32, readU64Number, writeU64Number } from '../src/protocol/codec.js
 import { senderIdOf } from '../src/protocol/ids.js';
 import { derivePairKey } from '../src/protocol/keys.js';
 import type { BaselineCounts } from './echo.js';
-import { wallUs } from './common.js';
+import { nowUs } from '../src/clock.js';
 
 const CLOCK_WINDOW_US = 5_000_000;
 
@@ -57,10 +57,10 @@ export class NaiveResponder {
   private readonly selfId: Uint8Array;
   private readonly selfHi: number;
   private readonly selfLo: number;
-  private readonly startUs = Math.floor(wallUs());
+  private readonly startUs = Math.floor(nowUs());
   private readonly maxDatagram: number;
   private readonly suffix = Buffer.alloc(4);
-  private nonce = Math.ceil(wallUs());
+  private nonce = Math.ceil(nowUs());
 
   private constructor(private readonly socket: dgram.Socket, o: NaiveOptions) {
     this.selfId = senderIdOf(o.agent);
@@ -128,7 +128,7 @@ export class NaiveResponder {
     if (peer === undefined) return this.drop('unknown_sender');
     const body = len - MAC_LEN;
     if (!timingSafeEqual(this.mac(peer.key, msg, body).subarray(0, MAC_LEN), msg.subarray(body, len))) return this.drop('bad_mac');
-    const now = wallUs();
+    const now = nowUs();
     const ts = readU64Number(msg, OFF_SEND_TS);
     if (Math.abs(ts - now) > CLOCK_WINDOW_US || (!peer.seen && ts < this.startUs)) return this.drop('stale');
     const nHi = readU32(msg, OFF_NONCE);
@@ -142,7 +142,7 @@ export class NaiveResponder {
     msg[OFF_TYPE] = TYPE_REPLY;
     msg.set(this.selfId.subarray(0, SENDER_ID_LEN), OFF_SENDER_ID);
     writeU64Number(msg, OFF_NONCE, this.nonce++);
-    writeU64Number(msg, OFF_SEND_TS, Math.floor(wallUs()));
+    writeU64Number(msg, OFF_SEND_TS, Math.floor(nowUs()));
     this.mac(peer.key, msg, body).copy(msg, body, 0, MAC_LEN);
     this.replied++;
     this.socket.send(msg, rinfo.port, rinfo.address);

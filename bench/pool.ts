@@ -1,15 +1,16 @@
 /**
  * The verification pool without sockets: prebuilt valid datagrams in SharedArrayBuffer
  * batches (BatchRing, KeyRing, KeyTable), verified by the real worker file
- * dist/workers/verify.js through piscina configured exactly as Engine.startPool does
- * (workerData = VerifyConfig). Reports datagrams verified per second for 1 … cores
+ * dist/workers/verify.js through the engine's own pool stage, {@link VerifyPool}
+ * (src/pipeline/pool.ts: its piscina settings, per-batch deadline and re-runs). Reports datagrams verified per second for 1 … cores
  * workers and batch sizes 64/256/1024 (84-byte datagrams by default).
  *
  * The pool is never idle: `depth` batches per worker are kept in flight; a batch is
  * re-dispatched the moment it completes (verification is idempotent on a batch).
  * Two dispatch modes:
- *   engine     concurrentTasksPerWorker = TASKS_PER_WORKER (src/engine.ts), as the engine
- *              has it: batches beyond that wait in piscina's queue on the main thread
+ *   engine     VerifyPool.start / VerifyPool.verify, as the engine runs it
+ *              (concurrentTasksPerWorker = TASKS_PER_WORKER): batches beyond that wait in
+ *              piscina's queue on the main thread
  *   pipelined  concurrentTasksPerWorker = depth: the batches wait in the worker's port,
  *              so a worker goes from one batch to the next without a round trip
  * and two workloads: PROBE (verify + sign the REPLY: two HMACs, the responder's real
@@ -19,38 +20,34 @@
  *   node dist/bench/pool.js --quick                     # ≈ 6 s
  *   node dist/bench/pool.js --workers 2 --batch-sizes 256 --time 3000 --json pool.json
  */
-import { TASKS_PER_WORKER } from '../src/engine.js';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { BatchRing } from '../src/pipeline/ring.js';
-import { KeyRing } from '../src/keys/keyring.js';
-import { KeyTable } from '../src/keys/keytable.js';
 import { TYPE_PROBE, TYPE_REPLY } from '../src/protocol/wire.js';
 import { F_REPLY, H_COUNT, H_KEY_HALF, H_NONCE_HI, H_NONCE_LO, M_FLAGS, M_VERDICT } from '../src/pipeline/layout.js';
 import { V_PENDING_REPLAY, VERDICT_NAMES } from '../src/protocol/verdict.js';
 import type { VerifyConfig } from '../src/pipeline/verify.js';
+import { intFlag } from '../src/cli/args.js';
+import { nowUs } from '../src/clock.js';
+import { VerifyPool } from '../src/pipeline/pool.js';
 import {
-  BENCH_RESPONDER,
-  BENCH_TENANT,
-  benchPeer,
-  benchRoot,
-  intFlag,
+  benchKeys,
   intListFlag,
   isMain,
   LoadWatch,
   machine,
   machineLine,
   type MachineInfo,
-  parseFlags,
+  parseBenchFlags,
   printTable,
-  ProbeWriter,
   round,
   runCommand,
+  subsetFlag,
   threadCpu,
-  UsageError,
-  wallUs,
   writeJson,
 } from './common.js';
+
+const CMD = 'bench:pool';
 
 const HELP = `Usage: node dist/bench/pool.js [--quick] [--time MS] [--workers LIST] [--batch-sizes LIST]
                                 [--depth N] [--size N] [--types LIST] [--modes LIST] [--json PATH]
@@ -107,25 +104,32 @@ export interface PoolReport {
 
 const workerFile = fileURLToPath(new URL('../workers/verify.js', import.meta.url));
 
-/** Fill every batch of a fresh ring with valid datagrams and start a pool as the engine does. */
-async function setup(kind: Kind, mode: Mode, workers: number, slots: number, depth: number, size: number) {
-  const root = benchRoot();
-  const peers = Array.from({ length: 16 }, (_, i) => benchPeer(i));
-  const keyring = new KeyRing(BENCH_TENANT, BENCH_RESPONDER, root, peers);
-  const keyTable = new KeyTable(4096); // engine default maxPeers
-  keyTable.publish(keyring.entries());
+/** How a cell hands a batch to the workers: `done` runs once it is verified; `destroy` stops the workers. */
+interface Verifier {
+  verify(b: number, done: () => void): void;
+  destroy(): Promise<void>;
+}
+
+/**
+ * Fill every batch of a fresh ring with valid datagrams and start the workers: mode
+ * `engine` is the engine's own stage, {@link VerifyPool} (its piscina settings, deadline
+ * and re-runs); `pipelined` a bare piscina pool with `concurrentTasksPerWorker = depth`,
+ * an experiment the engine does not run. A worker failure fails the cell.
+ */
+async function setup(kind: Kind, mode: Mode, workers: number, slots: number, depth: number, size: number, onFailure: (why: string) => void) {
+  const { keyring, keyTable, writers } = benchKeys(16);
   const batches = workers * depth;
   const ring = new BatchRing(batches, slots, 2048);
-  const writers = peers.map((p) => new ProbeWriter(root, BENCH_TENANT, p, BENCH_RESPONDER));
-  const startUs = Math.floor(wallUs()) - 1_000_000;
+  const startUs = Math.floor(nowUs()) - 1_000_000;
   const msg = Buffer.alloc(size);
   for (let b = 0; b < batches; b++) {
     if (ring.take() !== b) throw new Error('ring order');
-    const now = wallUs();
+    const now = nowUs();
     for (let i = 0; i < slots; i++) {
       writers[i % writers.length]!.write(msg, 0, size, i, now, kind === 'probe' ? TYPE_PROBE : TYPE_REPLY);
       ring.put(b, msg, now, '127.0.0.1', 40000 + (i % 16));
     }
+    // the header the dispatcher writes (src/pipeline/dispatch.ts): count, pinned key half, first REPLY nonce
     const h = ring.layout.headerIndex(b);
     ring.ints[h + H_COUNT] = slots;
     ring.ints[h + H_KEY_HALF] = keyTable.pin();
@@ -144,17 +148,19 @@ async function setup(kind: Kind, mode: Mode, workers: number, slots: number, dep
     clockWindowUs: 5_000_000,
     startUs,
   };
-  const pool = new Piscina({
-    filename: workerFile,
-    minThreads: workers,
-    maxThreads: workers,
-    idleTimeout: Infinity,
-    concurrentTasksPerWorker: mode === 'engine' ? TASKS_PER_WORKER : depth,
-    workerData: cfg,
-  });
-  await Promise.all(Array.from({ length: workers }, () => pool.run(-1)));
+  let verifier: Verifier;
+  if (mode === 'engine') {
+    verifier = await VerifyPool.start(workerFile, cfg, workers, ring, 60_000, onFailure);
+  } else {
+    const pool = new Piscina({ filename: workerFile, minThreads: workers, maxThreads: workers, idleTimeout: Infinity, concurrentTasksPerWorker: depth, workerData: cfg });
+    await Promise.all(Array.from({ length: workers }, () => pool.run(-1)));
+    verifier = {
+      verify: (b, done) => void pool.run(b).then(done, (e: unknown) => (onFailure(String((e as Error)?.message ?? e)), done())),
+      destroy: () => pool.destroy(),
+    };
+  }
   // every slot must verify (and every PROBE get its REPLY signed), or the numbers mean nothing
-  await Promise.all(Array.from({ length: batches }, (_, b) => pool.run(b)));
+  await Promise.all(Array.from({ length: batches }, (_, b) => new Promise<void>((r) => verifier.verify(b, r))));
   for (let b = 0; b < batches; b++) {
     for (let i = 0; i < slots; i++) {
       const mi = ring.layout.metaIndex(ring.layout.slotNumber(b, i));
@@ -163,12 +169,13 @@ async function setup(kind: Kind, mode: Mode, workers: number, slots: number, dep
       if (kind === 'probe' && (ring.ints[mi + M_FLAGS]! & F_REPLY) === 0) throw new Error(`batch ${b} slot ${i}: no REPLY signed`);
     }
   }
-  return { pool, batches };
+  return { verifier, batches };
 }
 
 /** Keep every batch in flight for `ms` (after `warmMs`); returns the cell. */
 async function measure(kind: Kind, mode: Mode, workers: number, slots: number, depth: number, size: number, ms: number, warmMs: number): Promise<PoolCell> {
-  const { pool, batches } = await setup(kind, mode, workers, slots, depth, size);
+  let failure: string | null = null;
+  const { verifier, batches } = await setup(kind, mode, workers, slots, depth, size, (why) => (failure ??= why));
   try {
     let done = 0;
     let counting = false;
@@ -176,23 +183,14 @@ async function measure(kind: Kind, mode: Mode, workers: number, slots: number, d
     let inflight = 0;
     let finish!: () => void;
     const finished = new Promise<void>((r) => (finish = r));
-    let failure: unknown = null;
     const issue = (b: number): void => {
       inflight++;
-      pool.run(b).then(
-        () => {
-          inflight--;
-          if (counting) done++;
-          if (performance.now() < stopAt) issue(b);
-          else if (inflight === 0) finish();
-        },
-        (e: unknown) => {
-          failure = e;
-          inflight--;
-          stopAt = 0;
-          if (inflight === 0) finish();
-        },
-      );
+      verifier.verify(b, () => {
+        inflight--;
+        if (counting) done++;
+        if (failure === null && performance.now() < stopAt) issue(b);
+        else if (inflight === 0) finish();
+      });
     };
     for (let b = 0; b < batches; b++) issue(b);
     await new Promise((r) => setTimeout(r, warmMs));
@@ -203,7 +201,7 @@ async function measure(kind: Kind, mode: Mode, workers: number, slots: number, d
     await finished;
     const t1 = performance.now();
     const cpu1 = threadCpu();
-    if (failure !== null) throw failure;
+    if (failure !== null) throw new Error(`a verification worker failed: ${failure}`);
     const seconds = (t1 - t0) / 1000;
     return {
       type: kind,
@@ -217,44 +215,27 @@ async function measure(kind: Kind, mode: Mode, workers: number, slots: number, d
       seconds: round(seconds, 3),
     };
   } finally {
-    await pool.destroy();
+    await verifier.destroy();
   }
 }
 
 /** `pool` entry: parse flags, run every cell, print the tables; resolves with an exit code. */
 export async function poolCommand(argv: string[]): Promise<number> {
-  return runCommand('bench:pool', async () => {
-    const v = parseFlags(argv, {
-      quick: { type: 'boolean' },
-      time: { type: 'string' },
-      workers: { type: 'string' },
-      'batch-sizes': { type: 'string' },
-      depth: { type: 'string' },
-      size: { type: 'string' },
-      types: { type: 'string' },
-      modes: { type: 'string' },
-      json: { type: 'string' },
-    });
+  return runCommand(CMD, async () => {
+    const v = parseBenchFlags(CMD, argv, ['time', 'workers', 'batch-sizes', 'depth', 'size', 'types', 'modes', 'json'], ['quick']);
     if (v.help) {
       process.stdout.write(HELP);
       return 0;
     }
     const m = machine();
     const quick = v.quick === true;
-    const timeMs = intFlag(v, 'time', 10, 60_000, quick ? 200 : 1000);
-    const workerCounts = intListFlag(v, 'workers', 1, 64, Array.from({ length: m.cores }, (_, i) => i + 1));
-    const sizes = intListFlag(v, 'batch-sizes', 1, 4096, [64, 256, 1024]);
-    const depth = intFlag(v, 'depth', 1, 64, 4);
-    const size = intFlag(v, 'size', 50, 2048, 84);
-    const list = <T extends string>(name: string, all: readonly T[]): T[] => {
-      const x = v[name];
-      if (x === undefined) return [...all];
-      const want = String(x).split(',').map((s) => s.trim());
-      if (want.length === 0 || want.some((w) => !(all as readonly string[]).includes(w))) throw new UsageError(`--${name} takes a comma-separated subset of ${all.join(', ')}`);
-      return want as T[];
-    };
-    const kinds = list<Kind>('types', ['probe', 'reply']);
-    const modes = list<Mode>('modes', ['engine', 'pipelined']);
+    const timeMs = intFlag(CMD, v, 'time', 10, 60_000) ?? (quick ? 200 : 1000);
+    const workerCounts = intListFlag(CMD, v, 'workers', 1, 64) ?? Array.from({ length: m.cores }, (_, i) => i + 1);
+    const sizes = intListFlag(CMD, v, 'batch-sizes', 1, 4096) ?? [64, 256, 1024];
+    const depth = intFlag(CMD, v, 'depth', 1, 64) ?? 4;
+    const size = intFlag(CMD, v, 'size', 50, 2048) ?? 84;
+    const kinds = subsetFlag<Kind>(CMD, v, 'types', ['probe', 'reply']) ?? ['probe', 'reply'];
+    const modes = subsetFlag<Mode>(CMD, v, 'modes', ['engine', 'pipelined']) ?? ['engine', 'pipelined'];
     const warmMs = quick ? 50 : 300;
 
     process.stdout.write(`${machineLine(m)}\n`);

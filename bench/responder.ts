@@ -11,11 +11,12 @@
  * the window since the mark. The engine's receive→verdict histogram is reset at each
  * mark, so its percentiles cover that window only. `exit` closes it and exits.
  *
- * With `stages`, the engine's socket-thread stages are timed by wrapping its methods
- * from outside (bench only: see {@link instrumentEngine}).
+ * With `stages`, the engine's main-thread stages are timed by wrapping the public methods
+ * of its stage objects (`engine.stages`, bench only: see {@link instrumentEngine}).
  */
 import { performance } from 'node:perf_hooks';
 import { Engine } from '../src/engine.js';
+import type { Pipeline } from '../src/pipeline/pipeline.js';
 import type { EngineStats } from '../src/observe/stats.js';
 import { BENCH_RESPONDER, BENCH_TENANT, benchPeer, benchRoot, isMain, round, threadCpu, type ThreadCpu } from './common.js';
 import { EchoResponder, type BaselineCounts } from './echo.js';
@@ -55,8 +56,8 @@ export interface ResponderReport {
   cpu: { main_us: number; other_us: number; source: ThreadCpu['source'] };
   /** Engine only: its stats now; `latency_window` says whether the histogram covers the window only. */
   engine?: { stats: EngineStats; latency_window: boolean; overload: number };
-  /** Engine with `stages`: exclusive µs per datagram of each wrapped stage, and calls per datagram. */
-  stages?: { us: StageTimes; calls: StageTimes; timer_ns: number } | { unavailable: string };
+  /** Engine with `stages`: exclusive µs per datagram of each wrapped stage ({@link STAGE}), and calls per datagram. */
+  stages?: { us: StageTimes; calls: StageTimes; timer_ns: number };
 }
 
 /** Messages to the host. */
@@ -70,7 +71,44 @@ export type ResponderMessage =
 
 // ---- stage instrumentation (engine) ---------------------------------------------------------------
 
-interface StageClock {
+/**
+ * The stages the breakdown times, by the name it prints (src/pipeline/, flow numbers of
+ * pipeline.ts). Exclusive wall time of each: a stage's time excludes the timed stages
+ * it calls.
+ */
+export const STAGE = {
+  /** Node's JS side of a receive: the dgram handle's `onmessage` (Buffer, rinfo, emit). */
+  receiveNode: '1 receive: dgram JS (handle.onmessage)',
+  /** The lane's `'message'` listener: one copy into the filling batch (dgram-lane.ts). */
+  receiveCopy: '1 receive: copy into batch (lane message listener)',
+  /** `DgramLane.kick`: a partial batch handed over after the loop turn's reads. */
+  flush: '1 flush: partial batch (lane.kick)',
+  /** `Dispatcher.dispatch`: header, key pin, nonce reservation, routing (dispatch.ts). */
+  dispatch: '2 dispatch (nonces, pin, route)',
+  /** `Pipeline.inlineVerifier.run`: a small batch verified and its REPLYs signed on this thread (verify.ts). */
+  verifyInline: '3 verify inline (HMAC, sign REPLYs)',
+  /** `VerifyPool.verify`: a batch handed to piscina (pool.ts). */
+  verifyPool: '3 verify: pool hand-off (pool.verify)',
+  /** `Collector.verified`: in-order collect: replay check, counters, histogram (collect.ts). */
+  collect: '4 collect (replay, counters, histogram)',
+  /** `ReplySender.reply`: an accepted PROBE's REPLY nonce and send mark (reply.ts). */
+  reply: '5 reply (nonce, mark)',
+  /** `ReplySender.batchCollected`: the batch becomes a unit of the send order. */
+  sendOrder: '5 reply: send order (batchCollected)',
+  /** `DgramLane.sendBatch`: the marked REPLYs walked, the send ledger (dgram-lane.ts, ledger.ts). */
+  sendBatch: '5 send: lane.sendBatch (ledger)',
+  /** The dgram socket's `send` (argument checks, lookup, queueing to a nextTick). */
+  sendNode: '5 send: dgram JS (socket.send)',
+  /** The dgram handle's `send`: the `sendmsg` itself. */
+  sendmsg: '5 send: sendmsg (handle.send)',
+  /** `ReplySender.sent`: a lane's send unit completed. */
+  sent: '5 sent (replies.sent)',
+  /** `HintHandler.run`: own punch bursts after a collected batch (hints.ts). */
+  hints: 'hints (own bursts, hints.run)',
+} as const;
+
+/** Exclusive µs and calls per stage since the last reset. */
+export interface StageClock {
   excl: Map<string, number>;
   calls: Map<string, number>;
   reset(): void;
@@ -84,26 +122,40 @@ function dgramHandle(socket: object): Record<string, any> | null {
 }
 
 /**
- * Time the engine's socket-thread stages by wrapping, on this one instance, the members
- * the stages are made of: the dgram handle's `onmessage` (Node's JS side of a receive:
- * Buffer and rinfo to `emit`) and `send` (the `sendmsg` itself, run from a nextTick
- * after the address lookup), and engine.ts's `onMessage` (copy into the batch),
- * `dispatch` (nonces, key pin, piscina `run`), `verified`/`collect` (in-order collect:
- * replay, counters, histogram), `sink.reply`, `socket.send` (its JS part), `onSent`,
- * `onFlush`. Times are exclusive (a stage's time excludes the wrapped stages it calls)
- * and wall clock. Returns null (and changes nothing) when a member is missing, e.g.
- * after a refactor of engine.ts: the benchmark then reports the breakdown as
- * unavailable instead of failing.
+ * Time the engine's main-thread stages through their public seams: `engine.stages` (the
+ * {@link Pipeline}) and its stage objects, whose methods the stages call on one another
+ * through instance properties — so wrapping a method on the instance times every call —
+ * plus Node's side of the engine's socket (`DgramLane.udpSocket`, its `'message'`
+ * listener, and the dgram handle's `onmessage`/`send`). See {@link STAGE} for what each
+ * one covers. Times are exclusive and wall clock; socket threads (`sockets` > 1) are
+ * not timed. Throws, naming the seam, when one is missing (a renamed stage method): the
+ * breakdown must fail loudly, never report "unavailable".
  */
-export function instrumentEngine(engine: Engine): StageClock | null {
-  const e = engine as unknown as Record<string, any>;
-  const socket = e.socket;
-  const handle = socket ? dgramHandle(socket) : null;
-  const ok =
-    handle !== null && typeof socket.send === 'function' && typeof e.onMessage === 'function' && typeof e.onFlush === 'function' &&
-    typeof e.onSent === 'function' && typeof e.dispatch === 'function' && typeof e.collect === 'function' &&
-    typeof e.verified === 'function' && e.sink && typeof e.sink.reply === 'function' && socket.listeners('message').includes(e.onMessage);
-  if (!ok) return null;
+export function instrumentEngine(engine: Engine): StageClock {
+  const p = engine.stages as Pipeline | undefined;
+  const missing = (seam: string): Error => new Error(`instrumentEngine: seam ${seam} is missing (src/pipeline/ changed: update bench/responder.ts)`);
+  if (p === undefined || p === null) throw missing('engine.stages');
+  const socket = p.own?.udpSocket;
+  if (socket === undefined || typeof socket.send !== 'function') throw missing('engine.stages.own.udpSocket');
+  const handle = dgramHandle(socket);
+  if (handle === null) throw missing("the dgram socket's handle (onmessage, send)");
+  const listeners = socket.listeners('message');
+  if (listeners.length !== 1) throw missing(`the lane's one 'message' listener on engine.stages.own.udpSocket (found ${listeners.length})`);
+  const inline = p.inlineVerifier;
+  const methods: Array<[string, Record<string, any> | undefined, string]> = [
+    ['engine.stages.own', p.own, 'kick'],
+    ['engine.stages.own', p.own, 'sendBatch'],
+    ['engine.stages.dispatcher', p.dispatcher, 'dispatch'],
+    ['engine.stages.inlineVerifier', inline, 'run'],
+    ['engine.stages.pool', p.pool, 'verify'],
+    ['engine.stages.collector', p.collector, 'verified'],
+    ['engine.stages.replies', p.replies, 'reply'],
+    ['engine.stages.replies', p.replies, 'batchCollected'],
+    ['engine.stages.replies', p.replies, 'sent'],
+    ['engine.stages.hints', p.hints, 'run'],
+  ];
+  for (const [where, obj, name] of methods) if (obj === undefined || obj === null || typeof obj[name] !== 'function') throw missing(`${where}.${name}()`);
+
   const excl = new Map<string, number>();
   const calls = new Map<string, number>();
   let child = 0;
@@ -121,18 +173,25 @@ export function instrumentEngine(engine: Engine): StageClock | null {
         child = saved + dt;
       }
     } as F;
-  handle.onmessage = wrap('receive: dgram JS (Buffer, rinfo, emit)', handle.onmessage, null);
-  handle.send = wrap('send: sendmsg (handle.send)', handle.send, handle);
-  const onMessage = e.onMessage;
+  const wrapMethod = (obj: Record<string, any>, name: string, stage: string): void => {
+    obj[name] = wrap(stage, obj[name], obj); // an own property over the prototype's: this instance only
+  };
+  handle.onmessage = wrap(STAGE.receiveNode, handle.onmessage, null);
+  handle.send = wrap(STAGE.sendmsg, handle.send, handle);
+  const onMessage = listeners[0] as (...a: unknown[]) => void;
   socket.off('message', onMessage);
-  socket.on('message', wrap('receive: copy into batch (onMessage)', onMessage, engine));
-  socket.send = wrap('send: JS (socket.send, lookup)', socket.send, socket);
-  e.dispatch = wrap('dispatch (nonces, pin, pool.run)', e.dispatch, engine);
-  e.verified = wrap('verified (batch back)', e.verified, engine);
-  e.collect = wrap('collect (replay, counters, histogram)', e.collect, engine);
-  e.sink.reply = wrap('reply (nonce, bookkeeping)', e.sink.reply, e.sink);
-  e.onSent = wrap('onSent (release batches)', e.onSent, engine);
-  e.onFlush = wrap('onFlush (partial batch)', e.onFlush, engine);
+  socket.on('message', wrap(STAGE.receiveCopy, onMessage, null));
+  wrapMethod(socket as unknown as Record<string, any>, 'send', STAGE.sendNode);
+  wrapMethod(p.own as unknown as Record<string, any>, 'kick', STAGE.flush);
+  wrapMethod(p.own as unknown as Record<string, any>, 'sendBatch', STAGE.sendBatch);
+  wrapMethod(p.dispatcher as unknown as Record<string, any>, 'dispatch', STAGE.dispatch);
+  wrapMethod(inline as unknown as Record<string, any>, 'run', STAGE.verifyInline);
+  wrapMethod(p.pool as unknown as Record<string, any>, 'verify', STAGE.verifyPool);
+  wrapMethod(p.collector as unknown as Record<string, any>, 'verified', STAGE.collect);
+  wrapMethod(p.replies as unknown as Record<string, any>, 'reply', STAGE.reply);
+  wrapMethod(p.replies as unknown as Record<string, any>, 'batchCollected', STAGE.sendOrder);
+  wrapMethod(p.replies as unknown as Record<string, any>, 'sent', STAGE.sent);
+  wrapMethod(p.hints as unknown as Record<string, any>, 'run', STAGE.hints);
   return {
     excl,
     calls,
@@ -161,7 +220,6 @@ interface Running {
   engine?: Engine;
   baseline?: EchoResponder | NaiveResponder;
   clock: StageClock | null;
-  stagesWanted: boolean;
   mark?: { t: number; cpu: ThreadCpu; counts: { received: number; replied: number; dropped: Record<string, number> }; latencyReset: boolean };
 }
 
@@ -189,15 +247,21 @@ async function start(spec: ResponderSpec): Promise<Running> {
       sockets: spec.sockets,
     });
     engine.on('warning', () => undefined);
-    const clock = spec.stages ? instrumentEngine(engine) : null;
-    return { kind: 'engine', port: engine.address.port, engine, clock, stagesWanted: spec.stages === true };
+    let clock: StageClock | null = null;
+    try {
+      if (spec.stages) clock = instrumentEngine(engine);
+    } catch (e) {
+      await engine.close();
+      throw e;
+    }
+    return { kind: 'engine', port: engine.address.port, engine, clock };
   }
   if (spec.kind === 'naive') {
     const n = await NaiveResponder.start({ root: benchRoot(), tenant: BENCH_TENANT, agent: BENCH_RESPONDER, peers });
-    return { kind: 'naive', port: n.port, baseline: n, clock: null, stagesWanted: false };
+    return { kind: 'naive', port: n.port, baseline: n, clock: null };
   }
   const echo = await EchoResponder.start();
-  return { kind: 'echo', port: echo.port, baseline: echo, clock: null, stagesWanted: false };
+  return { kind: 'echo', port: echo.port, baseline: echo, clock: null };
 }
 
 function mark(r: Running): void {
@@ -234,15 +298,12 @@ function report(r: Running): ResponderReport {
     cpu: { main_us: per(cpu.mainUs - m.cpu.mainUs), other_us: per(cpu.otherUs - m.cpu.otherUs), source: cpu.source },
     engine,
   };
-  if (r.stagesWanted) {
-    if (r.clock === null) out.stages = { unavailable: 'engine internals changed: stage wrappers not installed (see bench/responder.ts instrumentEngine)' };
-    else {
-      const us: StageTimes = {};
-      const calls: StageTimes = {};
-      for (const [k, v] of r.clock.excl) us[k] = per(v * 1000);
-      for (const [k, v] of r.clock.calls) calls[k] = per(v);
-      out.stages = { us, calls, timer_ns: round(timerCostNs(), 1) };
-    }
+  if (r.clock !== null) {
+    const us: StageTimes = {};
+    const calls: StageTimes = {};
+    for (const [k, v] of r.clock.excl) us[k] = per(v * 1000);
+    for (const [k, v] of r.clock.calls) calls[k] = per(v);
+    out.stages = { us, calls, timer_ns: round(timerCostNs(), 1) };
   }
   return out;
 }

@@ -195,6 +195,14 @@ export class Pipeline implements LaneSink, CollectOutput {
     return p;
   }
 
+  /**
+   * The verifier that runs small batches on this thread (stage 3 inline; the dispatcher
+   * calls its `run`): benchmarks time it apart from dispatch (`bench/responder.ts`).
+   */
+  get inlineVerifier(): BatchVerifier {
+    return this.inline;
+  }
+
   // ---- LaneSink: what the lanes hand on ------------------------------------------
 
   filled(lane: Lane, b: number, count: number): void {
