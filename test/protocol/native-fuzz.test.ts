@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { nativeMac, nativeMacStatus } from '../../src/protocol/native.js';
+import { nativeMacBuilt as nativeMac, nativeMacStatus } from '../../src/protocol/native.js';
 import { HMAC_STATE_WORDS, hmacPrecompute, hmacTag16 } from '../../src/protocol/sha256.js';
 
 const skip = nativeMac === null && !process.env.CI ? `native kernel ${nativeMacStatus}` : false;

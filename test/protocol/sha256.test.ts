@@ -12,7 +12,7 @@ import {
   hmacVerify16,
   sha256,
 } from '../../src/protocol/sha256.js';
-import { nativeMac, nativeMacStatus, type NativeMac } from '../../src/protocol/native.js';
+import { nativeMacBuilt as nativeMac, nativeMacStatus, type NativeMac } from '../../src/protocol/native.js';
 
 /** The kernels under test: the JS kernel always; the native one where it was built (CI must build it). */
 const KERNELS: Array<[string, NativeMac | null, string | false]> = [
