@@ -16,6 +16,7 @@
  * packets of the prober and `close()`.
  */
 import { EventEmitter } from 'node:events';
+import type { Histogram } from 'hdr-histogram-js';
 import { inspect } from 'node:util';
 import { nowUs } from './clock.js';
 import { DtmeshError } from './errors.js';
@@ -246,6 +247,11 @@ export class Engine extends EventEmitter {
     const s = this.pipeline.stats();
     if (this.punch !== null) s.punch = this.punchStats();
     return s;
+  }
+
+  /** The receive→verdict latency histogram (µs, HDR) itself: metrics read it at scrape time. */
+  verdictLatency(): Histogram {
+    return this.pipeline.books.latency;
   }
 
   /** Start a fresh receive→verdict latency histogram (benchmarks measure per load step). */

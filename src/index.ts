@@ -11,5 +11,5 @@ export { senderIdOf, idProblem } from './protocol/ids.js';
 export { derivePairKey } from './protocol/keys.js';
 export { hmacPrecompute, HMAC_STATE_WORDS } from './protocol/sha256.js';
 export { initRootKey, loadRootKey, parseHeartbeat, rootFingerprint } from './keys/keystore.js';
-export { prometheusText } from './observe/metrics.js';
+export { engineRegistry, serveMetrics, HdrHistogramMetric } from './observe/metrics.js';
 export { DtmeshError } from './errors.js';

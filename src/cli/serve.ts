@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import { DtmeshError } from '../errors.js';
 import * as http from 'node:http';
 import { Engine, parseHostPort, type EngineOptions } from '../engine.js';
-import { serveMetrics } from '../observe/metrics.js';
+import { engineRegistry, serveMetrics } from '../observe/metrics.js';
 import { statsDocument, type EngineStats } from '../observe/stats.js';
 import { DROP_REASONS } from '../protocol/verdict.js';
 import { asUsage, intFlag, parseFlags, required, usage } from './args.js';
@@ -129,7 +129,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   let metrics: http.Server | null = null;
   if (metricsAt !== null) {
     try {
-      metrics = await serveMetrics(() => engine.stats(), metricsAt.host, metricsAt.port);
+      metrics = await serveMetrics(engineRegistry(engine), metricsAt.host, metricsAt.port);
     } catch (e) {
       await engine.close();
       throw e;

@@ -1,49 +1,174 @@
 /**
- * Prometheus text exposition (format 0.0.4) of the engine's stats, served over HTTP for
- * `serve --metrics HOST:PORT`. The figures are exactly `engine.stats()`'s.
+ * Prometheus metrics through prom-client (MEASUREMENT.md §4: base units, `_total` for
+ * counters, histograms for latency, one label per peer), served over HTTP for
+ * `serve --metrics` and `agent --metrics`. Everything is collected at scrape time from
+ * the engine's books and histograms, so the data path pays nothing for metrics.
+ *
+ * prom-client's own `Histogram` counts each observation as it happens; the engine and
+ * the prober already keep HDR histograms (hdr-histogram-js, µs), so {@link HdrHistogramMetric}
+ * renders one as a Prometheus histogram (cumulative `_bucket{le}`, `_sum`, `_count`) at
+ * scrape time instead.
  */
 import * as http from 'node:http';
+import type * as hdr from 'hdr-histogram-js';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { DtmeshError } from '../errors.js';
 import type { EngineStats } from './stats.js';
 import { DROP_REASONS } from '../protocol/verdict.js';
 
-/** Render stats as Prometheus text. */
-export function prometheusText(s: EngineStats): string {
-  const lines: string[] = [];
-  const counter = (name: string, help: string, value: number): void => {
-    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`, `${name} ${value}`);
-  };
-  counter('dtmesh_received_total', 'Datagrams taken from the socket.', s.received);
-  counter('dtmesh_accepted_total', 'Datagrams that passed every check (PROTOCOL.md section 4).', s.accepted);
-  counter('dtmesh_replied_total', 'REPLYs sent for accepted PROBEs.', s.replied);
-  lines.push('# HELP dtmesh_dropped_total Datagrams dropped, by canonical reason.', '# TYPE dtmesh_dropped_total counter');
-  for (const r of DROP_REASONS) lines.push(`dtmesh_dropped_total{reason="${r}"} ${s.dropped[r]}`);
-  counter('dtmesh_send_errors_total', 'Sends the kernel or Node refused (REPLYs, punch bursts, own PROBEs); counted, never fatal.', s.send_errors);
-  if (s.kernel_drops !== undefined) {
-    counter('dtmesh_kernel_drops_total', 'Datagrams the kernel dropped for this socket (receive buffer full).', s.kernel_drops);
-  }
-  if (s.punch !== undefined) {
-    counter('dtmesh_punch_granted_total', 'PUNCH_HINTs granted (each sends a burst of PROBEs).', s.punch.granted);
-    lines.push('# HELP dtmesh_punch_refused_total PUNCH_HINTs refused by the policy, by reason.', '# TYPE dtmesh_punch_refused_total counter');
-    for (const [r, v] of Object.entries(s.punch.refused)) lines.push(`dtmesh_punch_refused_total{reason="${r}"} ${v}`);
-  }
-  const l = s.latency_us;
-  lines.push('# HELP dtmesh_verdict_latency_us Receive to verdict latency in microseconds.', '# TYPE dtmesh_verdict_latency_us summary');
-  for (const [q, v] of [['0.5', l.p50], ['0.9', l.p90], ['0.99', l.p99], ['0.999', l.p999], ['1', l.max]] as const) {
-    lines.push(`dtmesh_verdict_latency_us{quantile="${q}"} ${v}`);
-  }
-  lines.push(`dtmesh_verdict_latency_us_count ${l.count}`);
-  return lines.join('\n') + '\n';
+/** Bucket bounds, seconds, for receive→verdict latency (10 µs … 1 s). */
+export const VERDICT_LATENCY_BUCKETS = [1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 0.1, 1];
+/** Bucket bounds, seconds, for probe RTTs (25 µs … 5 s). */
+export const RTT_BUCKETS = [2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+/** One labelled HDR histogram (values in µs). */
+export interface LabelledHistogram {
+  labels: Record<string, string>;
+  histogram: hdr.Histogram;
 }
 
-/** Serve `GET /metrics` (and `/`) with `stats()` on `host:port`; resolves once listening. */
-export function serveMetrics(stats: () => EngineStats, host: string, port: number): Promise<http.Server> {
+/** What prom-client's registry asks of a metric (`get()`), for a metric computed at scrape time. */
+interface MetricValue {
+  value: number;
+  labels: Record<string, string | number>;
+  metricName?: string;
+}
+
+/**
+ * A Prometheus histogram read from HDR histograms at scrape time: for each bound, the
+ * count of recorded values ≤ it (HDR's resolution: 3 significant digits), `_sum` from the
+ * recorded values, `_count` the total. Registered like any prom-client metric.
+ */
+export class HdrHistogramMetric {
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly bucketsSeconds: readonly number[],
+    private readonly source: () => LabelledHistogram[],
+    /** Seconds per recorded unit (µs: 1e-6). */
+    private readonly unitSeconds = 1e-6,
+  ) {}
+
+  /** The values prom-client renders (`_bucket`, `_sum`, `_count` per label set). */
+  get(): { name: string; help: string; type: string; aggregator: string; values: MetricValue[] } {
+    const values: MetricValue[] = [];
+    for (const { labels, histogram } of this.source()) {
+      const bounds = this.bucketsSeconds.map((b) => b / this.unitSeconds);
+      const counts = new Array<number>(bounds.length).fill(0);
+      let sum = 0;
+      const it = (histogram as unknown as { recordedValuesIterator: RecordedIterator }).recordedValuesIterator;
+      it.reset();
+      while (it.hasNext()) {
+        const v = it.next();
+        const value = v.valueIteratedTo;
+        const n = v.countAtValueIteratedTo;
+        sum += value * n;
+        for (let i = 0; i < bounds.length; i++) if (value <= bounds[i]!) counts[i]! += n;
+      }
+      this.bucketsSeconds.forEach((b, i) => values.push({ metricName: `${this.name}_bucket`, labels: { ...labels, le: b }, value: counts[i]! }));
+      values.push({ metricName: `${this.name}_bucket`, labels: { ...labels, le: '+Inf' }, value: histogram.totalCount });
+      values.push({ metricName: `${this.name}_sum`, labels, value: sum * this.unitSeconds });
+      values.push({ metricName: `${this.name}_count`, labels, value: histogram.totalCount });
+    }
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
+
+  /** Nothing to reset: the figures belong to the engine. */
+  reset(): void {}
+}
+
+/** hdr-histogram-js's iterator over recorded values (JS implementation). */
+interface RecordedIterator {
+  reset(): void;
+  hasNext(): boolean;
+  next(): { valueIteratedTo: number; countAtValueIteratedTo: number };
+}
+
+/** A counter whose value is read at scrape time (it only ever goes up: the books never go back). */
+function readCounter(registry: Registry, name: string, help: string, labelNames: string[], read: () => Array<[Record<string, string>, number]>): void {
+  new Counter({
+    name,
+    help,
+    labelNames,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [labels, v] of read()) this.inc(labels, v);
+    },
+  });
+}
+
+/** What the engine's metrics are read from (an {@link Engine}, or anything alike). */
+export interface MetricsSource {
+  stats(): EngineStats;
+  /** The receive→verdict latency histogram (µs). */
+  verdictLatency(): hdr.Histogram;
+}
+
+/**
+ * A registry with the responder's metrics — verdicts, drops by reason, send errors,
+ * kernel drops, punch decisions, receive→verdict latency (a histogram, seconds), the lane
+ * — and Node's default process metrics (event-loop lag, GC, memory).
+ */
+export function engineRegistry(source: MetricsSource, registry = new Registry()): Registry {
+  const stats = (): EngineStats => source.stats();
+  readCounter(registry, 'dtmesh_received_total', 'Datagrams taken from the socket.', [], () => [[{}, stats().received]]);
+  readCounter(registry, 'dtmesh_accepted_total', 'Datagrams that passed every check (PROTOCOL.md section 4).', [], () => [[{}, stats().accepted]]);
+  readCounter(registry, 'dtmesh_replied_total', 'REPLYs sent for accepted PROBEs.', [], () => [[{}, stats().replied]]);
+  readCounter(registry, 'dtmesh_dropped_total', 'Datagrams dropped, by canonical reason.', ['reason'], () => DROP_REASONS.map((r) => [{ reason: r }, stats().dropped[r]]));
+  readCounter(registry, 'dtmesh_send_errors_total', 'Sends the kernel or Node refused (REPLYs, punch bursts, own PROBEs); counted, never fatal.', [], () => [[{}, stats().send_errors]]);
+  readCounter(registry, 'dtmesh_kernel_drops_total', 'Datagrams the kernel dropped for this socket (receive buffer full); 0 where unknown.', [], () => [[{}, stats().kernel_drops ?? 0]]);
+  readCounter(registry, 'dtmesh_punch_granted_total', 'PUNCH_HINTs granted (each sends a burst of PROBEs).', [], () => [[{}, stats().punch?.granted ?? 0]]);
+  readCounter(registry, 'dtmesh_punch_refused_total', 'PUNCH_HINTs refused by the policy, by reason.', ['reason'], () =>
+    Object.entries(stats().punch?.refused ?? {}).map(([r, v]) => [{ reason: r }, v]),
+  );
+  new Gauge({
+    name: 'dtmesh_lane_info',
+    help: 'The socket lane serving (1 for the one in use).',
+    labelNames: ['lane'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.set({ lane: (stats() as { lane?: string }).lane ?? 'dgram' }, 1);
+    },
+  });
+  registry.registerMetric(
+    new HdrHistogramMetric('dtmesh_verdict_latency_seconds', 'Receive to verdict latency of every datagram.', VERDICT_LATENCY_BUCKETS, () => [
+      { labels: {}, histogram: source.verdictLatency() },
+    ]) as unknown as Counter,
+  );
+  processMetrics(registry);
+  return registry;
+}
+
+/**
+ * Node's default process metrics (event-loop lag, GC, CPU, memory, handles) into
+ * `registry`, less the three gauges prom-client names with `_total`
+ * (`nodejs_active_{handles,requests,resources}_total`), which `promtool check metrics`
+ * rejects ("non-counter metrics should not have _total suffix").
+ */
+export function processMetrics(registry: Registry): void {
+  const all = new Registry();
+  collectDefaultMetrics({ register: all });
+  for (const m of all.getMetricsAsArray()) {
+    if (!/^nodejs_active_\w+_total$/.test((m as { name: string }).name)) registry.registerMetric(m as unknown as Counter);
+  }
+}
+
+/** Serve `GET /metrics` (and `/`) from `registry` on `host:port`; resolves once listening. */
+export function serveMetrics(registry: Registry, host: string, port: number): Promise<http.Server> {
   const server = http.createServer((req, res) => {
     if (req.method !== 'GET' || (req.url !== '/metrics' && req.url !== '/')) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: GET /metrics\n');
       return;
     }
-    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(prometheusText(stats()));
+    registry.metrics().then(
+      (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
+      (e: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics failed: ${e.message}\n`),
+    );
   });
   return new Promise((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) =>

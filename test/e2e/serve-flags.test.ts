@@ -188,7 +188,7 @@ test('--metrics: the Prometheus text over HTTP counts exactly the traffic sent',
     assert.equal(value('dtmesh_replied_total'), 20);
     const want: Record<string, number> = { unknown_sender: 5, bad_mac: 3, replay: 1 };
     for (const r of DROP_REASONS) assert.equal(value(`dtmesh_dropped_total{reason="${r}"}`), want[r] ?? 0, r);
-    assert.equal(value('dtmesh_verdict_latency_us_count'), 29);
+    assert.equal(value('dtmesh_verdict_latency_seconds_count'), 29);
     assert.equal((await within(5000, fetch(url.replace('/metrics', '/nope')), 'GET /nope')).status, 404);
     assert.equal(await srv.stop(), 0);
   } finally {
