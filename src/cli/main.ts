@@ -3,6 +3,7 @@
  * line on stderr and exit 2 (usage) or 1 (runtime); never a stack trace, never a key.
  */
 import { DtmeshError } from '../errors.js';
+import { agentCommand } from './agent.js';
 import { demoCommand } from './demo.js';
 import { keysCommand } from './keys.js';
 import { probeCommand } from './probe.js';
@@ -14,6 +15,7 @@ Commands:
   keys init|apply-heartbeat|show   manage the tenant root key (see 'dtmesh keys --help')
   serve                            run the authenticated responder
   probe                            send authenticated probe bursts and report RTT, loss, jitter
+  agent                            serve and keep measuring every peer of the roster (the mesh)
   demo                             a whole dev mesh on loopback, no setup (npm start)
   bench                            end-to-end benchmark: engine vs naive vs echo (npm run bench)
   --help                           this text
@@ -25,6 +27,7 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   keys: keysCommand,
   serve: serveCommand,
   probe: probeCommand,
+  agent: agentCommand,
   demo: demoCommand,
   bench: async (argv) => {
     // The benchmarks live in bench/ (built beside src/ in a clone), not in the package.

@@ -177,3 +177,34 @@ export function serveMetrics(registry: Registry, host: string, port: number): Pr
     server.listen(port, host, () => resolve(server));
   });
 }
+
+/** What the per-peer probe metrics are read from (a {@link MeshProber}). */
+export interface MeshMetricsSource {
+  figures(): Array<{ peer: string; sent: number; received: number; lost: number; late: number; reordered: number; duplicate: number }>;
+  /** Cumulative RTT histograms (µs) by peer. */
+  histograms(): Array<{ peer: string; histogram: hdr.Histogram }>;
+}
+
+/**
+ * Add the prober's per-peer metrics to `registry`: `dtmesh_probe_rtt_seconds{peer}`
+ * (histogram) and `dtmesh_probe_{sent,received,lost,late,reordered,duplicate}_total{peer}`
+ * (MEASUREMENT.md §4: one label per peer, bounded by the roster).
+ */
+export function meshMetrics(registry: Registry, source: MeshMetricsSource): Registry {
+  const kinds = ['sent', 'received', 'lost', 'late', 'reordered', 'duplicate'] as const;
+  const help: Record<(typeof kinds)[number], string> = {
+    sent: 'PROBEs sent to the peer.',
+    received: 'REPLYs received from the peer by the deadline (MEASUREMENT.md section 1).',
+    lost: 'PROBEs with no REPLY by their deadline.',
+    late: 'REPLYs after their PROBE was declared lost (never counted received).',
+    reordered: 'REPLYs whose PROBE was sent before the latest one already answered.',
+    duplicate: 'Second REPLYs for a PROBE already received.',
+  };
+  for (const k of kinds) readCounter(registry, `dtmesh_probe_${k}_total`, help[k], ['peer'], () => source.figures().map((f) => [{ peer: f.peer }, f[k]]));
+  registry.registerMetric(
+    new HdrHistogramMetric('dtmesh_probe_rtt_seconds', 'Round-trip time of probes answered by their deadline, per peer.', RTT_BUCKETS, () =>
+      source.histograms().map((h) => ({ labels: { peer: h.peer }, histogram: h.histogram })),
+    ) as unknown as Counter,
+  );
+  return registry;
+}

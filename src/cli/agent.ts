@@ -1,0 +1,252 @@
+/**
+ * `dtmesh agent`: serve and, on the same engine, keep measuring every peer of the roster
+ * (src/probe/agent.ts). A thin layer: flags, the roster file, the control plane's
+ * heartbeat file (watched, and re-read on SIGHUP), metrics, the NDJSON stream of per-peer
+ * intervals, and the HTML report written at the end.
+ */
+import * as fs from 'node:fs';
+import type * as http from 'node:http';
+import { DtmeshError } from '../errors.js';
+import { parseHostPort } from '../engine.js';
+import { serveMetrics } from '../observe/metrics.js';
+import { renderReport } from '../observe/report.js';
+import { assertValidId } from '../protocol/ids.js';
+import { MeshAgent } from '../probe/agent.js';
+import type { MeshInterval, PeerAddress } from '../probe/mesh.js';
+import { asUsage, intFlag, numFlag, parseFlags, required, usage } from './args.js';
+import { summaryLine } from './serve.js';
+
+const HELP = `Usage: dtmesh agent --state-dir DIR --tenant T --agent A --listen HOST:PORT
+                    (--peers B[@HOST:PORT],C[@HOST:PORT],... | --peers-file F)
+                    [--burst N] [--rate PPS] [--every S] [--size BYTES] [--grace-ms MS]
+                    [--heartbeat FILE] [--metrics HOST:PORT] [--json-stream PATH|-]
+                    [--report FILE.html] [--duration S] [--workers N] [--replay-window W]
+
+Run agent A of the mesh: answer every peer's probes and, on the same socket and nonce
+counter, probe every peer whose address is known — a burst of N probes at PPS every S
+seconds per peer, the peers' start times spread over the period — keeping per-peer
+figures (loss, late, duplicates, reordering, RTT percentiles). Runs until SIGTERM or
+SIGINT (or --duration), then drains, writes the report and prints each peer's figures.
+
+  --peers LIST         roster: agent IDs, each optionally @HOST:PORT (where to probe it)
+  --peers-file F       roster file: one 'agent' or 'agent@host:port' per line (# comments);
+                       re-read on SIGHUP
+  --burst N            probes per burst (default 10)
+  --rate PPS           pace within a burst (default 100)
+  --every S            seconds between one peer's bursts (default 1)
+  --size BYTES         probe size (default 84)
+  --grace-ms MS        a probe with no reply by then is lost (default 1000)
+  --heartbeat FILE     the control plane's heartbeat response ({"tenant_id",
+                       "mesh_root_key", "peers"?}): applied when the file changes and on
+                       SIGHUP — the root rotates with grace, the roster changes live
+  --metrics HOST:PORT  Prometheus metrics at http://HOST:PORT/metrics
+  --json-stream PATH   one JSON object per line: start, each peer's interval (a burst
+                       once its deadline passed), end; '-' for stdout
+  --report FILE.html   a self-contained HTML page (matrix, RTT over time, percentiles)
+  --duration S         stop after S seconds
+  --workers N          verification workers (default 1)
+  --replay-window W    replay window (0 = strict; default 1024: reordering is not loss)
+  --help               this text
+`;
+
+/** Parse roster entries `agent` or `agent@host:port`. */
+export function parseRoster(command: string, entries: string[], what: string): { peers: string[]; addresses: PeerAddress[] } {
+  const peers: string[] = [];
+  const addresses: PeerAddress[] = [];
+  for (const raw of entries) {
+    const e = raw.trim();
+    if (e === '' || e.startsWith('#')) continue;
+    const at = e.lastIndexOf('@');
+    const agent = at < 0 ? e : e.slice(0, at);
+    try {
+      assertValidId(agent, `${what} entry`);
+      if (at >= 0) {
+        const { host, port } = parseHostPort(e.slice(at + 1), `${what} entry '${e}'`);
+        if (port === 0) throw new RangeError(`${what} entry '${e}': port must be from 1 to 65535`);
+        addresses.push({ agent, host, port });
+      }
+    } catch (err) {
+      throw usage(command, (err as Error).message);
+    }
+    peers.push(agent);
+  }
+  return { peers, addresses };
+}
+
+function readRosterFile(command: string, file: string): { peers: string[]; addresses: PeerAddress[] } {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new DtmeshError(`cannot read roster file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  return parseRoster(command, text.split('\n'), '--peers-file');
+}
+
+/** Run `dtmesh agent`. */
+export async function agentCommand(argv: string[]): Promise<number> {
+  const cmd = 'agent';
+  const v = parseFlags(cmd, argv, {
+    'state-dir': { type: 'string' },
+    tenant: { type: 'string' },
+    agent: { type: 'string' },
+    peers: { type: 'string' },
+    'peers-file': { type: 'string' },
+    listen: { type: 'string' },
+    burst: { type: 'string' },
+    rate: { type: 'string' },
+    every: { type: 'string' },
+    size: { type: 'string' },
+    'grace-ms': { type: 'string' },
+    heartbeat: { type: 'string' },
+    metrics: { type: 'string' },
+    'json-stream': { type: 'string' },
+    report: { type: 'string' },
+    duration: { type: 'string' },
+    workers: { type: 'string' },
+    'replay-window': { type: 'string' },
+  });
+  if (v.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if ((typeof v.peers === 'string') === (typeof v['peers-file'] === 'string')) throw usage(cmd, 'give exactly one of --peers and --peers-file');
+  const rosterFile = typeof v['peers-file'] === 'string' ? v['peers-file'] : null;
+  const roster = rosterFile !== null ? readRosterFile(cmd, rosterFile) : parseRoster(cmd, (v.peers as string).split(','), '--peers');
+  const schedule = {
+    burst: intFlag(cmd, v, 'burst', 1, 100_000) ?? 10,
+    rate: numFlag(cmd, v, 'rate', 1, 1_000_000) ?? 100,
+    everyS: numFlag(cmd, v, 'every', 0.01, 86_400) ?? 1,
+    size: intFlag(cmd, v, 'size', 50, 65507) ?? 84,
+    graceMs: intFlag(cmd, v, 'grace-ms', 1, 60_000) ?? 1000,
+  };
+  const durationS = numFlag(cmd, v, 'duration', 0.1, 1e9);
+  let metricsAt: { host: string; port: number } | null = null;
+  try {
+    if (typeof v.metrics === 'string') metricsAt = parseHostPort(v.metrics, '--metrics');
+  } catch (e) {
+    throw asUsage(cmd, e);
+  }
+  const streamPath = typeof v['json-stream'] === 'string' ? v['json-stream'] : null;
+  const reportPath = typeof v.report === 'string' ? v.report : null;
+  const heartbeatFile = typeof v.heartbeat === 'string' ? v.heartbeat : null;
+  const log = (s: string): boolean => (streamPath === '-' ? process.stderr : process.stdout).write(`dtmesh agent: ${s}\n`);
+  let stream: fs.WriteStream | NodeJS.WriteStream | null = null;
+  if (streamPath === '-') stream = process.stdout;
+  else if (streamPath !== null) {
+    try {
+      fs.writeFileSync(streamPath, '');
+    } catch (e) {
+      throw new DtmeshError(`cannot write --json-stream ${streamPath}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    stream = fs.createWriteStream(streamPath, { flags: 'a' });
+  }
+  const emit = (o: object): void => void stream?.write(JSON.stringify(o) + '\n');
+
+  let agent: MeshAgent;
+  try {
+    agent = await MeshAgent.create({
+      stateDir: required(cmd, v, 'state-dir'),
+      tenant: required(cmd, v, 'tenant'),
+      agent: required(cmd, v, 'agent'),
+      peers: roster.peers,
+      listen: required(cmd, v, 'listen'),
+      workers: intFlag(cmd, v, 'workers', 1, 64) ?? 1,
+      replayWindow: intFlag(cmd, v, 'replay-window', 0, 8192) ?? 1024,
+      schedule,
+      addresses: roster.addresses,
+    });
+  } catch (e) {
+    throw asUsage(cmd, e);
+  }
+  const engine = agent.engine;
+  engine.on('warning', (w: string) => log(w));
+  agent.prober.on('interval', (i: MeshInterval) => emit(i));
+  const a = engine.address;
+  log(
+    `agent ${engine.agent} of tenant ${engine.tenant} on ${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}: ` +
+      `${engine.peers.length} peers, probing ${agent.prober.targets.length} (${schedule.burst} probes at ${schedule.rate} pps every ${schedule.everyS} s each)`,
+  );
+  emit({ type: 'start', agent: engine.agent, tenant: engine.tenant, listen: `${a.address}:${a.port}`, start: new Date().toISOString(), schedule, peers: agent.prober.targets });
+
+  // the control plane: a changed heartbeat file or SIGHUP applies it (and re-reads the roster file)
+  let lastHeartbeat = '';
+  const reload = (why: string): void => {
+    if (rosterFile !== null) {
+      try {
+        const r = readRosterFile(cmd, rosterFile);
+        for (const addr of r.addresses) agent.setAddress(addr);
+        if (heartbeatFile === null) agent.setPeers(r.peers);
+      } catch (e) {
+        log(`roster file not applied (${why}): ${(e as Error).message}`);
+      }
+    }
+    if (heartbeatFile === null) return;
+    let text: string;
+    try {
+      text = fs.readFileSync(heartbeatFile, 'utf8');
+    } catch (e) {
+      log(`heartbeat not applied (${why}): cannot read ${heartbeatFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      return;
+    }
+    if (text === lastHeartbeat && why === 'file changed') return;
+    lastHeartbeat = text;
+    try {
+      const { rotated } = agent.applyHeartbeat(JSON.parse(text));
+      log(`heartbeat applied (${why}): ${rotated ? `root rotated, the previous one verifies for ${engine.rotationGraceMs / 1000} s more` : 'same root'}; roster ${engine.peers.length} peers, probing ${agent.prober.targets.length}`);
+    } catch (e) {
+      log(`heartbeat not applied (${why}): ${(e as Error).message}`);
+    }
+  };
+  if (heartbeatFile !== null) {
+    reload('start');
+    fs.watchFile(heartbeatFile, { interval: 250 }, () => reload('file changed'));
+  }
+  const onHup = (): void => reload('SIGHUP');
+  process.on('SIGHUP', onHup);
+
+  let metrics: http.Server | null = null;
+  if (metricsAt !== null) {
+    try {
+      metrics = await serveMetrics(agent.registry(), metricsAt.host, metricsAt.port);
+    } catch (e) {
+      await agent.close();
+      throw e;
+    }
+    const ma = metrics.address() as { address: string; port: number };
+    log(`metrics at http://${ma.address.includes(':') ? `[${ma.address}]` : ma.address}:${ma.port}/metrics`);
+  }
+  await new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGTERM', stop);
+      process.off('SIGINT', stop);
+      if (timer !== null) clearTimeout(timer);
+      resolve();
+    };
+    const timer = durationS !== undefined ? setTimeout(stop, durationS * 1000) : null;
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+  process.off('SIGHUP', onHup);
+  if (heartbeatFile !== null) fs.unwatchFile(heartbeatFile);
+  await agent.prober.stop(); // probes in flight get their reply or their deadline first
+  const pairs = agent.reportPairs();
+  const stats = await agent.close();
+  metrics?.close();
+  for (const p of pairs) {
+    const f = p.figures;
+    log(`${engine.agent} → ${f.peer}: sent ${f.sent}, received ${f.received}, lost ${f.lost}, late ${f.late}, duplicate ${f.duplicate}, reordered ${f.reordered}; RTT µs p50 ${f.rtt_us.p50} p99 ${f.rtt_us.p99}`);
+  }
+  log(`stopped. ${summaryLine(stats)}`);
+  emit({ type: 'end', agent: engine.agent, end: new Date().toISOString(), peers: pairs.map((p) => p.figures), books: stats });
+  if (stream !== null && stream !== process.stdout) await new Promise<void>((r) => (stream as fs.WriteStream).end(() => r()));
+  if (reportPath !== null) {
+    try {
+      fs.writeFileSync(reportPath, renderReport({ title: `dtmesh agent ${engine.agent} (tenant ${engine.tenant})`, generated: new Date().toISOString(), agents: [engine.agent, ...pairs.map((p) => p.to)], pairs }));
+    } catch (e) {
+      throw new DtmeshError(`cannot write --report ${reportPath}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    log(`report written to ${reportPath}`);
+  }
+  return 0;
+}

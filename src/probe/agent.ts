@@ -1,0 +1,116 @@
+/**
+ * The mesh agent (ENGINE.md "Embedding", MEASUREMENT.md §4): one engine that answers its
+ * peers and, on the same socket and nonce counter, keeps measuring every one of them
+ * with a {@link MeshProber}; it keeps each peer's recent bursts (bounded), exports its
+ * figures as Prometheus metrics, and learns peer addresses from its roster, the API and
+ * accepted punch hints. The `dtmesh agent` command and `npm start` are built on it.
+ */
+import type { Registry } from 'prom-client';
+import { Engine, type EngineOptions, type PunchHintEvent } from '../engine.js';
+import type { EngineStats } from '../observe/stats.js';
+import { senderIdOf } from '../protocol/ids.js';
+import { engineRegistry, meshMetrics } from '../observe/metrics.js';
+import { CURVE_PERCENTILES, type ReportPair } from '../observe/report.js';
+import { MeshProber, type MeshInterval, type MeshSchedule, type PeerAddress } from './mesh.js';
+
+/** How to start a {@link MeshAgent}. */
+export interface MeshAgentOptions extends EngineOptions {
+  schedule: MeshSchedule;
+  /** Peers with known addresses (others in `peers` are answered, and probed once an address is known). */
+  addresses: PeerAddress[];
+  /** Bursts kept per peer for the report's time series (default 600). */
+  keepIntervals?: number;
+}
+
+/** One agent: engine + mesh prober; see the file header. */
+export class MeshAgent {
+  readonly prober: MeshProber;
+  private readonly addresses = new Map<string, PeerAddress>();
+  private readonly series = new Map<string, MeshInterval[]>();
+  private readonly keep: number;
+
+  private constructor(
+    readonly engine: Engine,
+    opts: MeshAgentOptions,
+  ) {
+    this.keep = opts.keepIntervals ?? 600;
+    this.prober = new MeshProber(engine, opts.schedule);
+    for (const a of opts.addresses) this.addresses.set(a.agent, a);
+    this.prober.on('interval', (i: MeshInterval) => {
+      let s = this.series.get(i.peer);
+      if (s === undefined) this.series.set(i.peer, (s = []));
+      s.push(i);
+      if (s.length > this.keep) s.shift();
+    });
+    // a granted punch hint names where a peer can be reached: probe it there from now on
+    engine.on('punch_hint', (h: PunchHintEvent) => {
+      if (h.decision !== 'sent') return;
+      const agent = engine.peers.find((p) => hexId(p) === h.target);
+      if (agent !== undefined) this.setAddress({ agent, host: h.address, port: h.port });
+    });
+    this.retarget();
+  }
+
+  /** Create the engine and start probing. Throws like {@link Engine.create}. */
+  static async create(opts: MeshAgentOptions): Promise<MeshAgent> {
+    const engine = await Engine.create(opts);
+    const agent = new MeshAgent(engine, opts);
+    agent.prober.start();
+    return agent;
+  }
+
+  /** Probe `addr.agent` at `addr` (the API's way to tell an address; a roster member only). */
+  setAddress(addr: PeerAddress): void {
+    this.addresses.set(addr.agent, addr);
+    this.retarget();
+  }
+
+  /** Apply a heartbeat (rotation with grace, roster) and probe the new roster's known addresses. */
+  applyHeartbeat(response: unknown): { rotated: boolean } {
+    const r = this.engine.applyHeartbeat(response);
+    this.retarget();
+    return r;
+  }
+
+  /** Replace the roster (and what is probed). */
+  setPeers(peers: readonly string[]): void {
+    this.engine.setPeers(peers);
+    this.retarget();
+  }
+
+  /** Probe every roster member whose address is known. */
+  private retarget(): void {
+    this.prober.setTargets(this.engine.peers.flatMap((p) => (this.addresses.has(p) ? [this.addresses.get(p)!] : [])));
+  }
+
+  /** A registry with the responder's and the prober's metrics. */
+  registry(): Registry {
+    return meshMetrics(engineRegistry(this.engine), this.prober);
+  }
+
+  /** This agent's row of the mesh matrix, for the report. */
+  reportPairs(): ReportPair[] {
+    const hists = new Map(this.prober.histograms().map((h) => [h.peer, h.histogram]));
+    return this.prober.figures().map((f) => {
+      const h = hists.get(f.peer)!;
+      return {
+        from: this.engine.agent,
+        to: f.peer,
+        figures: f,
+        series: [...(this.series.get(f.peer) ?? [])],
+        percentiles: h.totalCount === 0 ? [] : CURVE_PERCENTILES.map((q) => [q, q === 100 ? h.maxValue : q === 0 ? h.minNonZeroValue : h.getValueAtPercentile(q)] as [number, number]),
+      };
+    });
+  }
+
+  /** Stop probing (the probes in flight finish), then close the engine; resolves with its final stats. */
+  async close(): Promise<EngineStats> {
+    await this.prober.stop();
+    return this.engine.close();
+  }
+}
+
+/** Hex of `SHA-256(agent)[0:8]` (the sender_id punch hints name). */
+function hexId(agent: string): string {
+  return Buffer.from(senderIdOf(agent)).toString('hex');
+}

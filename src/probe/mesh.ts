@@ -1,0 +1,347 @@
+/**
+ * Continuous mesh probing (MEASUREMENT.md §4): one agent keeps measuring every peer of
+ * its roster through its one engine (one socket, one nonce counter: its PROBEs and its
+ * REPLYs share it). Per peer: a schedule — bursts of `burst` PROBEs at `rate` pps every
+ * `everyS` seconds, the peers' start times spread over the period so they are not probed
+ * in lock-step — and one rolling set of figures (MEASUREMENT.md §1 definitions: sent,
+ * received, lost at the deadline, late, duplicate, reordered, unmatched; RTT in an HDR
+ * histogram). Memory is bounded for any run length: per-probe state lives in a ring per
+ * peer sized by the in-flight window, `probe_id` wraps.
+ *
+ * Each burst, once its last probe's deadline passed, becomes one interval record (the
+ * `--json-stream` line and the report's time series).
+ */
+import { EventEmitter } from 'node:events';
+import * as hdr from 'hdr-histogram-js';
+import type { Engine, ReplyEvent } from '../engine.js';
+import { PUNCH_PROBE_ID_BASE } from '../engine.js';
+import { nowUs } from '../clock.js';
+import { latencyHistogram } from '../observe/stats.js';
+
+/** Where a peer is probed. */
+export interface PeerAddress {
+  agent: string;
+  host: string;
+  port: number;
+}
+
+/** The schedule of every peer. */
+export interface MeshSchedule {
+  /** PROBEs per burst, 1–100000. */
+  burst: number;
+  /** Pace within a burst, pps, 1–1000000. */
+  rate: number;
+  /** Seconds from one burst's start to the next, > 0. */
+  everyS: number;
+  /** Datagram size, bytes (50 … the engine's maxDatagram). */
+  size: number;
+  /** A probe with no reply this many ms after its send is lost (MEASUREMENT.md §1). */
+  graceMs: number;
+}
+
+/** One peer's figures (cumulative since it joined, or one interval). */
+export interface PeerFigures {
+  peer: string;
+  sent: number;
+  received: number;
+  lost: number;
+  late: number;
+  duplicate: number;
+  reordered: number;
+  unmatched: number;
+  send_errors: number;
+  /** RTT, µs (0 when nothing was received). */
+  rtt_us: { min: number; mean: number; p50: number; p90: number; p99: number; max: number };
+}
+
+/** One burst of one peer, final (its deadline passed): a `--json-stream` line. */
+export interface MeshInterval extends PeerFigures {
+  type: 'interval';
+  from: string;
+  /** Burst start, ISO 8601 UTC. */
+  start: string;
+  /** Loss of this burst, percent of the probes that were not in flight. */
+  loss_pct: number;
+}
+
+const ST_FREE = 0;
+const ST_IN_FLIGHT = 1;
+const ST_RECEIVED = 2;
+const ST_LOST = 3;
+/** probe_ids of mesh probes stay below the punch bursts' (engine PUNCH_PROBE_ID_BASE). */
+const ID_SPACE = PUNCH_PROBE_ID_BASE;
+
+/** One peer's schedule, ring and figures. */
+class PeerState {
+  /** Sequence number of the next probe (probe_id = seq mod ID_SPACE). */
+  seq = 0;
+  /** Oldest sequence number still in the ring and not final. */
+  oldest = 0;
+  /** Highest sequence answered so far (reordering, MEASUREMENT.md §1). */
+  maxAnswered = -1;
+  readonly sentAt: Float64Array;
+  readonly state: Uint8Array;
+  readonly total: Counts = new Counts();
+  readonly rtt: hdr.Histogram = latencyHistogram();
+  /** Bursts not final yet, oldest first (a burst is final once its last probe's deadline passed). */
+  readonly bursts: Burst[] = [];
+  /** Next burst's start (µs) and probes left in the current one. */
+  nextBurstUs: number;
+  left = 0;
+
+  constructor(
+    public addr: PeerAddress,
+    ringSize: number,
+    firstBurstUs: number,
+  ) {
+    this.sentAt = new Float64Array(ringSize);
+    this.state = new Uint8Array(ringSize);
+    this.nextBurstUs = firstBurstUs;
+  }
+}
+
+/** One burst: its probes' sequence numbers and what became of them (one interval record). */
+interface Burst {
+  startUs: number;
+  firstSeq: number;
+  /** One past the last probe's sequence number; -1 while the burst is still sending. */
+  endSeq: number;
+  counts: Counts;
+  rtt: hdr.Histogram;
+}
+
+/** Counters of one peer. */
+class Counts {
+  sent = 0;
+  received = 0;
+  lost = 0;
+  late = 0;
+  duplicate = 0;
+  reordered = 0;
+  unmatched = 0;
+  sendErrors = 0;
+  reset(): void {
+    this.sent = this.received = this.lost = this.late = this.duplicate = this.reordered = this.unmatched = this.sendErrors = 0;
+  }
+}
+
+function figures(peer: string, c: Counts, h: hdr.Histogram): PeerFigures {
+  const n = h.totalCount;
+  const at = (p: number): number => (n === 0 ? 0 : h.getValueAtPercentile(p));
+  return {
+    peer,
+    sent: c.sent,
+    received: c.received,
+    lost: c.lost,
+    late: c.late,
+    duplicate: c.duplicate,
+    reordered: c.reordered,
+    unmatched: c.unmatched,
+    send_errors: c.sendErrors,
+    rtt_us: { min: n === 0 ? 0 : h.minNonZeroValue, mean: n === 0 ? 0 : Math.round(h.mean), p50: at(50), p90: at(90), p99: at(99), max: n === 0 ? 0 : h.maxValue },
+  };
+}
+
+/**
+ * The mesh prober of one agent. Events: `'interval'` ({@link MeshInterval}) per finished
+ * burst of a peer.
+ */
+export class MeshProber extends EventEmitter {
+  private readonly peers = new Map<string, PeerState>();
+  private readonly ringSize: number;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly onReply = (r: ReplyEvent): void => this.reply(r);
+
+  constructor(
+    private readonly engine: Engine,
+    private readonly schedule: MeshSchedule,
+  ) {
+    super();
+    if (!(Number.isInteger(schedule.burst) && schedule.burst >= 1 && schedule.burst <= 100_000)) throw new RangeError('burst must be an integer from 1 to 100000');
+    if (!(schedule.rate >= 1 && schedule.rate <= 1_000_000)) throw new RangeError('rate must be from 1 to 1000000 pps');
+    if (!(schedule.everyS > 0 && schedule.everyS <= 86_400)) throw new RangeError('every must be from 0 to 86400 s');
+    if (!(Number.isInteger(schedule.graceMs) && schedule.graceMs >= 1 && schedule.graceMs <= 60_000)) throw new RangeError('grace must be an integer from 1 to 60000 ms');
+    // every probe in flight fits: a burst, or rate × deadline, whichever is more, with room to spare
+    this.ringSize = 2 * Math.max(schedule.burst, Math.ceil((schedule.rate * schedule.graceMs) / 1000)) + 64;
+  }
+
+  /**
+   * Probe exactly `targets` from now on (a roster or address change, live): new peers
+   * join with their start spread over the period, peers gone stop (their figures go).
+   */
+  setTargets(targets: readonly PeerAddress[]): void {
+    const now = nowUs();
+    const periodUs = this.schedule.everyS * 1e6;
+    const keep = new Set(targets.map((t) => t.agent));
+    for (const a of [...this.peers.keys()]) if (!keep.has(a)) this.peers.delete(a);
+    const fresh = targets.filter((t) => !this.peers.has(t.agent));
+    targets.forEach((t) => {
+      const p = this.peers.get(t.agent);
+      if (p !== undefined) p.addr = t;
+    });
+    fresh.forEach((t, i) => this.peers.set(t.agent, new PeerState(t, this.ringSize, now + (periodUs * i) / Math.max(1, fresh.length))));
+  }
+
+  /** The peers probed now. */
+  get targets(): PeerAddress[] {
+    return [...this.peers.values()].map((p) => p.addr);
+  }
+
+  /** When each peer's next burst starts, µs since the epoch (the schedule's spread, for tests). */
+  nextBursts(): Map<string, number> {
+    return new Map([...this.peers].map(([a, p]) => [a, p.nextBurstUs]));
+  }
+
+  /** Start probing. */
+  start(): void {
+    if (this.timer !== null) return;
+    this.engine.on('reply', this.onReply);
+    // as often as the pace needs, between 1 and 20 ms (a tick sends every probe due by then)
+    this.timer = setInterval(() => this.tick(), Math.max(1, Math.min(20, Math.floor(1000 / this.schedule.rate))));
+  }
+
+  /** Stop sending; resolves once every probe in flight got its reply or passed its deadline. */
+  async stop(): Promise<void> {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    for (const p of this.peers.values()) {
+      p.left = 0;
+      const b = p.bursts[p.bursts.length - 1];
+      if (b !== undefined && b.endSeq < 0) b.endSeq = p.seq; // the burst cut short ends here
+    }
+    const end = Date.now() + this.schedule.graceMs + 100;
+    while (Date.now() < end && [...this.peers.values()].some((p) => p.oldest < p.seq)) {
+      await new Promise((r) => setTimeout(r, 10));
+      this.sweep(nowUs());
+    }
+    this.sweep(Infinity);
+    this.engine.off('reply', this.onReply);
+  }
+
+  /** Cumulative figures of every peer. */
+  figures(): PeerFigures[] {
+    return [...this.peers.values()].map((p) => figures(p.addr.agent, p.total, p.rtt));
+  }
+
+  /** Cumulative RTT histograms (µs) by peer: the metrics read them at scrape time. */
+  histograms(): Array<{ peer: string; histogram: hdr.Histogram }> {
+    return [...this.peers.values()].map((p) => ({ peer: p.addr.agent, histogram: p.rtt }));
+  }
+
+  private tick(): void {
+    const now = nowUs();
+    const s = this.schedule;
+    for (const p of this.peers.values()) {
+      if (p.left === 0 && now >= p.nextBurstUs) {
+        p.left = s.burst;
+        p.bursts.push({ startUs: now, firstSeq: p.seq, endSeq: -1, counts: new Counts(), rtt: latencyHistogram() });
+        p.nextBurstUs += s.everyS * 1e6;
+        if (p.nextBurstUs < now) p.nextBurstUs = now + s.everyS * 1e6; // fell behind (a stall): skip, never bunch bursts
+      }
+      if (p.left > 0) {
+        // probes due by now at `rate`, from the burst's start
+        const b = p.bursts[p.bursts.length - 1]!;
+        const due = Math.min(s.burst, Math.floor(((now - b.startUs) * s.rate) / 1e6) + 1) - (s.burst - p.left);
+        for (let i = 0; i < due; i++) this.send(p, b, now);
+        if (p.left === 0) b.endSeq = p.seq;
+      }
+    }
+    this.sweep(now);
+  }
+
+  private send(p: PeerState, b: Burst, now: number): void {
+    const seq = p.seq;
+    const slot = seq % this.ringSize;
+    if (p.state[slot] === ST_IN_FLIGHT) this.finish(p, seq - this.ringSize, ST_LOST); // cannot happen with the ring's size; counted if it does
+    p.left--;
+    let ok: boolean;
+    try {
+      ok = this.engine.sendProbe(p.addr.agent, p.addr.host, p.addr.port, seq % ID_SPACE, this.schedule.size) >= 0;
+    } catch {
+      ok = false; // left the roster since: nothing sent
+    }
+    if (!ok) {
+      p.total.sendErrors++;
+      b.counts.sendErrors++;
+      return;
+    }
+    p.sentAt[slot] = now;
+    p.state[slot] = ST_IN_FLIGHT;
+    p.seq = seq + 1;
+    p.total.sent++;
+    b.counts.sent++;
+  }
+
+  /** The burst probe `seq` belongs to, if it is not final yet. */
+  private burstOf(p: PeerState, seq: number): Burst | null {
+    for (let i = p.bursts.length - 1; i >= 0; i--) {
+      const b = p.bursts[i]!;
+      if (seq >= b.firstSeq) return b.endSeq < 0 || seq < b.endSeq ? b : null;
+    }
+    return null;
+  }
+
+  private reply(r: ReplyEvent): void {
+    const p = this.peers.get(r.from);
+    if (p === undefined || r.probeId >= ID_SPACE) return;
+    // the sequence number this probe_id stands for: the latest one in the ring with that id
+    const back = (p.seq - 1 - r.probeId) % ID_SPACE;
+    const seq = p.seq - 1 - ((back + ID_SPACE) % ID_SPACE);
+    if (seq < 0 || seq < p.seq - this.ringSize) {
+      p.total.unmatched++;
+      return;
+    }
+    const slot = seq % this.ringSize;
+    const st = p.state[slot];
+    const b = this.burstOf(p, seq); // null once its interval was reported: the total still counts
+    if (st === ST_RECEIVED) {
+      p.total.duplicate++;
+      if (b !== null) b.counts.duplicate++;
+    } else if (st === ST_LOST) {
+      p.total.late++;
+      if (b !== null) b.counts.late++;
+    } else if (st === ST_IN_FLIGHT) {
+      const rtt = Math.max(1, Math.round(r.recvUs - p.sentAt[slot]!));
+      p.state[slot] = ST_RECEIVED;
+      p.rtt.recordValue(rtt);
+      p.total.received++;
+      const reordered = seq < p.maxAnswered;
+      if (reordered) p.total.reordered++;
+      else p.maxAnswered = seq;
+      if (b !== null) {
+        b.rtt.recordValue(rtt);
+        b.counts.received++;
+        if (reordered) b.counts.reordered++;
+      }
+    } else p.total.unmatched++;
+  }
+
+  /** Declare lost what passed its deadline; close intervals whose last probe is final. */
+  private sweep(now: number): void {
+    const graceUs = this.schedule.graceMs * 1000;
+    for (const p of this.peers.values()) {
+      while (p.oldest < p.seq && p.sentAt[p.oldest % this.ringSize]! + graceUs <= now) {
+        if (p.state[p.oldest % this.ringSize] === ST_IN_FLIGHT) this.finish(p, p.oldest, ST_LOST);
+        p.oldest++;
+      }
+      // a burst is final once every probe of it is (its last deadline passed): report it, oldest first
+      while (p.bursts.length > 0 && p.bursts[0]!.endSeq >= 0 && p.oldest >= p.bursts[0]!.endSeq) this.closeInterval(p, p.bursts.shift()!);
+    }
+  }
+
+  private finish(p: PeerState, seq: number, st: number): void {
+    p.state[seq % this.ringSize] = st;
+    if (st === ST_LOST) {
+      p.total.lost++;
+      const b = this.burstOf(p, seq);
+      if (b !== null) b.counts.lost++;
+    }
+  }
+
+  private closeInterval(p: PeerState, b: Burst): void {
+    const f = figures(p.addr.agent, b.counts, b.rtt);
+    const judged = f.received + f.lost;
+    const rec: MeshInterval = { type: 'interval', from: this.engine.agent, start: new Date(b.startUs / 1000).toISOString(), ...f, loss_pct: judged === 0 ? 0 : (100 * f.lost) / judged };
+    this.emit('interval', rec);
+  }
+}
