@@ -306,3 +306,10 @@ export function stateDir(copyFrom?: string): string {
   assert.equal(r.status, 0, r.stderr);
   return dir;
 }
+
+/** `promtool check metrics` on `text`: null when clean, its complaint otherwise; undefined when promtool is not installed. */
+export function promtoolCheck(text: string): string | null | undefined {
+  const r = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8', timeout: 30_000 });
+  if (r.error !== undefined) return undefined;
+  return r.status === 0 ? null : `${r.stdout}${r.stderr}`.trim();
+}

@@ -6,21 +6,13 @@
  * fails instead).
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { Engine } from '../../src/engine.js';
 import { engineRegistry, serveMetrics } from '../../src/observe/metrics.js';
-import { TestPeer, within } from '../helpers.js';
+import { promtoolCheck, TestPeer, within } from '../helpers.js';
 
 const tenant = 'tenant-metrics';
-
-/** `promtool check metrics` on `text`: null when clean, its complaint otherwise; undefined when promtool is not installed. */
-export function promtoolCheck(text: string): string | null | undefined {
-  const r = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8', timeout: 30_000 });
-  if (r.error !== undefined) return undefined;
-  return r.status === 0 ? null : `${r.stdout}${r.stderr}`.trim();
-}
 
 /** The value of the sample `name{labels}` in Prometheus text. */
 function sample(text: string, series: string): number {
