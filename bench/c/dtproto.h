@@ -155,7 +155,7 @@ static inline void dt_replay_commit(dt_replay *r, unsigned window, uint64_t n) {
 }
 
 /** Split "a,b,c" in place into at most `max` non-empty items; returns the count. */
-static int dt_split(char *s, char **out, int max) {
+static inline int dt_split(char *s, char **out, int max) {
   int n = 0;
   for (char *tok = strtok(s, ","); tok != NULL && n < max; tok = strtok(NULL, ",")) {
     while (*tok == ' ') tok++;
