@@ -125,6 +125,8 @@ export interface ResponderResult {
   cpu_us_per_datagram: { main: number; other: number; loadgen: number } | null;
   /** Whole responder process CPU µs per datagram at max rate (main + other). */
   cpu_us_total?: number | null;
+  /** Whole responder process CPU µs per datagram at --start-rate, the one rate every responder is run at (per-datagram cost falls as batches grow with the rate, so only this compares like with like). */
+  cpu_us_at_start_rate?: { rate: number; us: number } | null;
   steps: Array<{ rate: number; ok: boolean; loss: number; achieved_rate: number; gen_limited: boolean; rtt_p50_us: number; rtt_p99_us: number; received: number; overload?: number; bad_replies: number; other_cores: number }>;
 }
 
@@ -506,6 +508,7 @@ class Bench {
         half_rate: half,
         cpu_us_per_datagram: good ? { main: good.responder.cpu.main_us, other: good.responder.cpu.other_us, loadgen: good.load.gen_us_per_datagram } : null,
         cpu_us_total: good ? round(good.responder.cpu.main_us + good.responder.cpu.other_us, 3) : null,
+        cpu_us_at_start_rate: ((s) => (s ? { rate: s.rate, us: round(s.responder.cpu.main_us + s.responder.cpu.other_us, 3) } : null))(steps.find((x) => x.rate === c.startRate)),
         steps: steps.map((s) => ({
           rate: s.rate,
           ok: s.ok,
@@ -673,7 +676,8 @@ class Bench {
         `ratios: ${fmtGoal('engine/naive', goals.engine_naive, '', '≥')}; ${fmtGoal('engine/echo', goals.engine_echo, '', '≥')}\n` +
           `engine ${fmtGoal('receive→verdict p99 at half rate', goals.verdict_p99_us, ' µs', '≤')}\n` +
           `machine's limit: engine/C = ${ratios.engine_c ?? 'n/a'}${cSkipped ? ` (C responder skipped: ${cSkipped})` : ''}; engine/echo = ${ratios.engine_echo ?? 'n/a'}\n` +
-          `CPU µs per datagram at max rate (whole responder process): ${c.kinds.map((k) => `${k} ${res[k]?.cpu_us_total?.toFixed(2) ?? 'n/a'}`).join(', ')}\n`,
+          `CPU µs per datagram at max rate (whole responder process): ${c.kinds.map((k) => `${k} ${res[k]?.cpu_us_total?.toFixed(2) ?? 'n/a'}`).join(', ')}\n` +
+          `CPU µs per datagram at ${si(c.startRate)}/s, the same rate for all: ${c.kinds.map((k) => `${k} ${res[k]?.cpu_us_at_start_rate?.us.toFixed(2) ?? 'n/a'}`).join(', ')}\n`,
       );
       if (res.c && res.c.bound === 'generator') this.log('note: the C responder outran the (Node) load generator: its max rate is a lower bound\n');
       if (eng?.half_rate && eng.half_rate.verdict_window_only === false) this.log('* engine histogram includes the warm-up (no reset available)\n');

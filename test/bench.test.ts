@@ -103,6 +103,7 @@ test('e2e (dtmesh bench): engine, naive, echo and C under the load generator; ra
   assert.match(r.stdout, /engine\/echo = /);
   assert.match(r.stdout, /engine\/C = /);
   assert.match(r.stdout, /CPU µs per datagram at max rate \(whole responder process\): engine \d/);
+  assert.match(r.stdout, /CPU µs per datagram at 1\.0 k\/s, the same rate for all: engine \d/);
   assert.match(r.stdout, /receive→verdict p99 at half rate/);
   const doc = readJson(json);
   assertMachine(doc.machine);
@@ -120,6 +121,7 @@ test('e2e (dtmesh bench): engine, naive, echo and C under the load generator; ra
     // RTT bound relaxed to 500 ms so a busy shared machine does not decide)
     assert.ok(res.max_rate > 0, `${k} held no rate: ${JSON.stringify(res.steps)}`);
     assert.ok(res.cpu_us_total > 0, `${k}: CPU µs per datagram measured: ${res.cpu_us_total}`);
+    assert.ok(res.cpu_us_at_start_rate.rate === 1000 && res.cpu_us_at_start_rate.us > 0, `${k}: CPU at the common rate: ${JSON.stringify(res.cpu_us_at_start_rate)}`);
   }
   assert.ok('engine_naive' in doc.ratios && 'engine_echo' in doc.ratios);
   assert.deepEqual(Object.keys(doc.goals).sort(), ['engine_echo', 'engine_naive', 'verdict_p99_us']);
