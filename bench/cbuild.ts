@@ -14,8 +14,8 @@ import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
-/** The C programs. */
-export type CProgram = 'responder' | 'prober';
+/** The C programs (selftest: the primitives against the shared vectors, for test/bench-c.test.ts). */
+export type CProgram = 'responder' | 'prober' | 'selftest';
 
 /** A built program's path, or why there is none. */
 export type CBuild = { bin: string; skip?: undefined } | { bin?: undefined; skip: string };

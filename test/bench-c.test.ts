@@ -2,6 +2,7 @@
  * The C reference programs of the benchmarks (bench/c/), built by this test with the
  * machine's C compiler, checked against the shared vectors over UDP on 127.0.0.1:
  *
+ *   - the primitives (bench/c/selftest): rfc.json and keys.json;
  *   - the C responder gives every datagram of every verdicts.json scenario exactly its
  *     verdict (its clock fixed at each step's now_us through its control channel), and
  *     answers each accepted PROBE with a REPLY whose MAC node:crypto's createHmac verifies;
@@ -13,7 +14,7 @@
  * Every wait has a deadline.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import * as dgram from 'node:dgram';
 import { after, test } from 'node:test';
@@ -103,6 +104,37 @@ function macOf(key: Uint8Array, wire: Uint8Array): Buffer {
   n.writeUInt32BE(body - 34, 0);
   return createHmac('sha256', key).update(wire.subarray(0, body)).update(n).digest().subarray(0, 16);
 }
+
+/** Run bench/c/selftest over `lines` (one command each); its answers, one per line. */
+function selftest(lines: string[]): string[] {
+  const b = buildC('selftest');
+  assert.ok(b.bin, b.skip);
+  const r = spawnSync(b.bin, [], { input: lines.join('\n') + '\n', encoding: 'utf8', timeout: 10_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const out = r.stdout.trim().split('\n');
+  assert.equal(out.length, lines.length);
+  return out;
+}
+
+const hx = (s: string): string => (s === '' ? '-' : Buffer.from(s, 'utf8').toString('hex'));
+const orDash = (h: string): string => (h === '' ? '-' : h);
+
+test('C primitives: rfc.json (RFC 4231 HMAC, RFC 5869 HKDF) and keys.json (sender_ids, pair keys, invalid IDs)', { skip }, () => {
+  const rfc = loadVectors('rfc.json');
+  const hm = selftest(rfc.hmac_sha256.map((v: any) => `hmac ${orDash(v.key)} ${orDash(v.data)}`));
+  rfc.hmac_sha256.forEach((v: any, i: number) => assert.equal(hm[i], v.mac, `RFC 4231 case ${i}`));
+  const hk = selftest(rfc.hkdf_sha256.map((v: any) => `hkdf ${orDash(v.ikm)} ${orDash(v.salt)} ${orDash(v.info)} ${v.length}`));
+  rfc.hkdf_sha256.forEach((v: any, i: number) => assert.equal(hk[i], v.okm, `RFC 5869 case ${i}`));
+  const keys = loadVectors('keys.json');
+  const ids = selftest(keys.sender_ids.map((v: any) => `sender ${hx(v.agent)}`));
+  keys.sender_ids.forEach((v: any, i: number) => assert.equal(ids[i], v.sender_id, `sender_id of ${v.agent}`));
+  const pk = selftest(keys.pair_keys.map((v: any) => `pair ${v.root} ${hx(v.tenant)} ${hx(v.a)} ${hx(v.b)}`));
+  keys.pair_keys.forEach((v: any, i: number) => assert.equal(pk[i], v.pair_key, `pair key ${v.a}/${v.b}`));
+  const bad = selftest(keys.invalid_ids.map((id: string) => `id ${hx(id)}`));
+  keys.invalid_ids.forEach((id: string, i: number) => assert.match(bad[i]!, /^invalid: /, `invalid ID ${JSON.stringify(id)} rejected`));
+  const good = selftest(keys.sender_ids.map((v: any) => `id ${hx(v.agent)}`));
+  assert.ok(good.every((g) => g === 'valid'), good.join(', '));
+});
 
 interface Scenario {
   name: string;
