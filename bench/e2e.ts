@@ -1,10 +1,14 @@
 /**
- * The end-to-end benchmark (`dtmesh bench`): on 127.0.0.1, three responders under the
+ * The end-to-end benchmark (`dtmesh bench`): on 127.0.0.1, four responders under the
  * same load generator, each in its own child process so it has a core:
  *
  *   engine  the dtmesh Engine, real piscina workers (bench/responder.ts)
  *   naive   one thread, createHmac verify + sign + send per datagram (bench/naive.ts)
  *   echo    crypto-free echo: the ceiling of one Node socket (bench/echo.ts)
+ *   c       the machine's limit: a plain C responder, recvmmsg/sendmmsg in batches of
+ *           64, the same checks and the same REPLY (bench/c/responder.c, built with
+ *           `cc -O2` into dist/bench/c/ at run time; skipped with a note without a
+ *           compiler)
  *
  * and the load generator (bench/loadgen.ts) in another process sending valid PROBEs
  * at a paced rate. For each responder: the highest offered rate it holds — loss below
@@ -12,8 +16,10 @@
  * too) — found by doubling until a step fails (a failure is re-run once before it is
  * believed), then bisecting; RTT p50/p99 at half that rate and, for the engine, its
  * receive→verdict p50/p99 (`engine.stats().latency_us`, histogram reset after each
- * step's warm-up) at half rate. Prints a table and the ratios engine/naive and
- * engine/echo; `--json PATH` writes them. Every step is bounded in count and time, the
+ * step's warm-up) at half rate. Prints a table with each responder's CPU µs per datagram
+ * at its max rate (whole responder process: node threads by /proc/self/task, the C
+ * process by /proc/<pid>) and the ratios engine/naive, engine/echo and engine/C;
+ * `--json PATH` writes them. Every step is bounded in count and time, the
  * whole run by `--budget`; a step during which other processes took more than 0.15
  * cores is repeated (at most twice), and the run ends with how busy the machine was.
  *
@@ -31,20 +37,23 @@ import { intFlag, numFlag, usage } from '../src/cli/args.js';
 import { LoadWatch, machine, machineLine, type MachineInfo, parseBenchFlags, printTable, round, runCommand, si, subsetFlag, writeJson } from './common.js';
 import type { LoadgenMessage, LoadgenRequest, LoadResult, LoadSpec } from './loadgen.js';
 import { MAX_RUN_BYTES } from './loadgen.js';
-import { STAGE, type ResponderKind, type ResponderMessage, type ResponderReport, type ResponderRequest, type ResponderSpec } from './responder.js';
+import { buildC } from './cbuild.js';
+import { RESPONDER_KINDS, STAGE, type ResponderKind, type ResponderMessage, type ResponderReport, type ResponderRequest, type ResponderSpec } from './responder.js';
 import { reusePortSupported } from '../src/pipeline/socket-thread.js';
 
 const HELP = `Usage: dtmesh bench [--quick] [--json PATH] [flags]
 
-End-to-end benchmark on 127.0.0.1: the dtmesh engine, a naive single-thread responder
-and a crypto-free echo server, each in its own process, under the same load generator.
-For each: the highest offered rate held (loss < 0.1 %, RTT p99 < 20 ms), RTT p50/p99
-at half that rate (engine: also receive→verdict p50/p99), then the ratios engine/naive
-and engine/echo. About 2 minutes; --quick about 20 s.
+End-to-end benchmark on 127.0.0.1: the dtmesh engine, a naive single-thread responder,
+a crypto-free echo server and a C recvmmsg/sendmmsg responder with the same checks (the
+machine's limit; built with cc -O2 at run time, skipped with a note without a compiler),
+each in its own process, under the same load generator. For each: the highest offered
+rate held (loss < 0.1 %, RTT p99 < 20 ms), RTT p50/p99 at half that rate (engine: also
+receive→verdict p50/p99), CPU µs per datagram at max rate, then the ratios
+engine/naive, engine/echo and engine/C. About 3 minutes; --quick about 30 s.
 
   --quick              a ~20 s run (shorter steps, fewer bisections)
   --json PATH          write the results as JSON
-  --responders LIST    subset of engine,naive,echo (default all three)
+  --responders LIST    subset of engine,naive,echo,c (default all four)
   --duration MS        measured time per step (default 1500; quick 400)
   --warmup MS          unmeasured warm-up per step (default 300; quick 150)
   --half-duration MS   measured time of the half-rate run (default 3000; quick 1000)
@@ -57,11 +66,12 @@ and engine/echo. About 2 minutes; --quick about 20 s.
   --max-rtt-ms MS      a step is held only if its RTT p99 stays below this (default
                        20): the 4 MiB socket buffers hide an overload for a while as
                        a growing queue before it turns into loss
-  --budget S           bound on the whole run in seconds (default 170; quick 25)
+  --budget S           bound on the whole run in seconds (default 220; quick 32)
   --size N             datagram size in bytes, 50-1400 (default 84)
   --peers N            distinct probing peers, 1-64 (default 4)
   --workers N          engine verification workers (default: the engine's default)
-  --batch N            engine batch size (default: the engine's default)
+  --batch N            engine and C responder batch size (default: the engine's
+                       default; C: 64)
   --breakdown          always time the engine's socket-thread stages (default: only
                        when the engine misses a goal)
   --skip-breakdown     never do so
@@ -113,6 +123,10 @@ export interface ResponderResult {
   } | null;
   /** CPU per datagram at max rate: socket (main) thread, other threads (workers), the generator. */
   cpu_us_per_datagram: { main: number; other: number; loadgen: number } | null;
+  /** Whole responder process CPU µs per datagram at max rate (main + other). */
+  cpu_us_total?: number | null;
+  /** Whole responder process CPU µs per datagram at --start-rate, the one rate every responder is run at (per-datagram cost falls as batches grow with the rate, so only this compares like with like). */
+  cpu_us_at_start_rate?: { rate: number; us: number } | null;
   steps: Array<{ rate: number; ok: boolean; loss: number; achieved_rate: number; gen_limited: boolean; rtt_p50_us: number; rtt_p99_us: number; received: number; overload?: number; bad_replies: number; other_cores: number }>;
 }
 
@@ -121,7 +135,9 @@ export interface E2eReport {
   machine: MachineInfo;
   config: Record<string, number | string | boolean>;
   responders: Partial<Record<ResponderKind, ResponderResult>>;
-  ratios: { engine_naive: number | null; engine_echo: number | null };
+  ratios: { engine_naive: number | null; engine_echo: number | null; engine_c: number | null };
+  /** Why the C responder was not measured (no C compiler), else absent. */
+  c_skipped?: string;
   goals: {
     engine_naive: { goal: number; value: number | null; met: boolean | null };
     engine_echo: { goal: number; value: number | null; met: boolean | null };
@@ -148,6 +164,8 @@ export interface Breakdown {
   /** The same socket's cost in the baselines (main thread µs per datagram at their max rate). */
   echo_main_us: number | null;
   naive_main_us: number | null;
+  /** The C responder's whole process, µs per datagram at its max rate. */
+  c_us: number | null;
   note?: string;
 }
 
@@ -274,7 +292,7 @@ function parseConfig(argv: string[]): Config | null {
   const quick = v.quick === true;
   const int = (name: string, min: number, max: number, dflt: number): number => intFlag(CMD, v, name, min, max) ?? dflt;
   const num = (name: string, min: number, max: number, dflt: number): number => numFlag(CMD, v, name, min, max) ?? dflt;
-  const kinds = subsetFlag<ResponderKind>(CMD, v, 'responders', ['engine', 'naive', 'echo']) ?? ['engine', 'naive', 'echo'];
+  const kinds = subsetFlag<ResponderKind>(CMD, v, 'responders', RESPONDER_KINDS) ?? [...RESPONDER_KINDS];
   if (v.breakdown === true && v['skip-breakdown'] === true) throw usage(CMD, '--breakdown and --skip-breakdown exclude each other');
   if (v.pacing !== undefined && v.pacing !== 'sleep' && v.pacing !== 'spin') throw usage(CMD, '--pacing must be sleep or spin');
   const cfg: Config = {
@@ -290,7 +308,7 @@ function parseConfig(argv: string[]): Config | null {
     confirm: int('confirm', 0, 5, quick ? 0 : 1),
     lossPct: num('loss', 0, 100, 0.1),
     maxRttMs: num('max-rtt-ms', 0.1, 60_000, 20),
-    budgetS: int('budget', 1, 3600, quick ? 25 : 170),
+    budgetS: int('budget', 1, 3600, quick ? 32 : 220),
     size: int('size', 50, 1400, 84),
     peers: int('peers', 1, 64, 4),
     sockets: int('sockets', 1, 64, 1),
@@ -321,6 +339,8 @@ class Bench {
   private readonly t0 = Date.now();
   private readonly watch = new LoadWatch();
   private loadgen!: Loadgen;
+  /** The LoadWatch of the step being run (a C responder's pid is added to it when known). */
+  private stepWatch: LoadWatch | null = null;
 
   constructor(private readonly cfg: Config) {
     this.deadline = this.t0 + cfg.budgetS * 1000;
@@ -350,6 +370,7 @@ class Bench {
       const watch = new LoadWatch();
       watch.child(resp.proc.pid);
       watch.child(this.loadgen.proc.pid);
+      this.stepWatch = watch;
       const s = await this.stepOnce(resp, kind, rate, durationMs, stages, label);
       s.other_cores = watch.stop().otherCores ?? 0;
       if (s.other_cores <= BUSY_CORES || attempt >= 2) return s;
@@ -359,9 +380,14 @@ class Bench {
 
   private async stepOnce(resp: Responder, kind: ResponderKind, rate: number, durationMs: number, stages: boolean, label: string): Promise<StepResult> {
     const c = this.cfg;
-    const spec: ResponderSpec = { kind, peers: c.peers, workers: c.workers, batchSize: c.batchSize, stages, inlineBelow: kind === 'engine' ? c.inlineBelow : undefined, sockets: kind === 'engine' ? c.sockets : undefined };
+    const spec: ResponderSpec = { kind, peers: c.peers, workers: c.workers, batchSize: kind === 'c' && c.batchSize !== undefined ? Math.min(1024, c.batchSize) : c.batchSize, stages, inlineBelow: kind === 'engine' ? c.inlineBelow : undefined, sockets: kind === 'engine' ? c.sockets : undefined };
     resp.send({ type: 'start', spec });
-    const { port } = await resp.next('ready', 15_000);
+    const { port, pid } = await resp.next('ready', 15_000);
+    if (pid !== undefined) {
+      // the C responder is the host's child, not ours: its CPU is the responder's, not "other processes"
+      this.watch.child(pid);
+      this.stepWatch?.child(pid);
+    }
     const load: LoadSpec = {
       host: '127.0.0.1',
       port,
@@ -372,7 +398,7 @@ class Bench {
       size: c.size,
       peers: c.peers,
       sources: c.sources,
-      verifyEvery: kind === 'echo' ? 0 : 16,
+      verifyEvery: kind === 'echo' ? 0 : 16, // the C responder's REPLYs are checked like the engine's
       spin: c.pacing === 'spin',
     };
     this.loadgen.send({ type: 'run', spec: load });
@@ -481,6 +507,8 @@ class Bench {
         bound,
         half_rate: half,
         cpu_us_per_datagram: good ? { main: good.responder.cpu.main_us, other: good.responder.cpu.other_us, loadgen: good.load.gen_us_per_datagram } : null,
+        cpu_us_total: good ? round(good.responder.cpu.main_us + good.responder.cpu.other_us, 3) : null,
+        cpu_us_at_start_rate: ((s) => (s ? { rate: s.rate, us: round(s.responder.cpu.main_us + s.responder.cpu.other_us, 3) } : null))(steps.find((x) => x.rate === c.startRate)),
         steps: steps.map((s) => ({
           rate: s.rate,
           ok: s.ok,
@@ -518,6 +546,7 @@ class Bench {
         other_threads_us: r.cpu.other_us,
         echo_main_us: res.echo?.cpu_us_per_datagram?.main ?? null,
         naive_main_us: res.naive?.cpu_us_per_datagram?.main ?? null,
+        c_us: res.c?.cpu_us_total ?? null,
       };
       if (st === undefined) throw new Error('engine responder (stages): its report has no stage times');
       // Stage times are wall clock; the thread's total is CPU time. When the thread was
@@ -572,6 +601,17 @@ class Bench {
             `; the generator sends from ${c.sources} sockets (one per peer) for every responder\n`
           : ''),
     );
+    let cSkipped: string | undefined;
+    if (c.kinds.includes('c')) {
+      const b = buildC('responder');
+      if (b.skip !== undefined) {
+        cSkipped = b.skip;
+        c.kinds = c.kinds.filter((k) => k !== 'c');
+        this.log(`c responder: skipped — ${b.skip}\n`);
+      } else {
+        this.log(`c responder: ${path.relative(process.cwd(), b.bin) || b.bin} (cc -O2; recvmmsg/sendmmsg, batches of ${Math.min(1024, c.batchSize ?? 64)}, same checks and REPLY)\n`);
+      }
+    }
     this.loadgen = Child.spawn(loadgenFile, 'load generator');
     this.watch.child(this.loadgen.proc.pid);
     const res: Partial<Record<ResponderKind, ResponderResult>> = {};
@@ -587,7 +627,7 @@ class Bench {
       const eng = res.engine;
       const ratio = (a: ResponderResult | undefined, b: ResponderResult | undefined): number | null =>
         a && b && a.max_rate > 0 && b.max_rate > 0 ? round(a.max_rate / b.max_rate, 2) : null;
-      const ratios = { engine_naive: ratio(eng, res.naive), engine_echo: ratio(eng, res.echo) };
+      const ratios = { engine_naive: ratio(eng, res.naive), engine_echo: ratio(eng, res.echo), engine_c: ratio(eng, res.c) };
       const p99 = eng?.half_rate?.verdict_p99_us ?? null;
       const goals: E2eReport['goals'] = {
         engine_naive: { goal: GOALS.engine_naive, value: ratios.engine_naive, met: ratios.engine_naive === null ? null : ratios.engine_naive >= GOALS.engine_naive },
@@ -613,7 +653,7 @@ class Bench {
       // ---- report ----
       this.log(`\n${machineLine(m)}\n`);
       printTable(
-        ['responder', 'max held rate', 'bound', 'RTT p50 @½', 'RTT p99 @½', 'recv→verdict p50/p99 @½', 'main µs/dgram', 'other µs/dgram'],
+        ['responder', 'max held rate', 'bound', 'RTT p50 @½', 'RTT p99 @½', 'recv→verdict p50/p99 @½', 'main µs/dgram', 'other µs/dgram', 'CPU µs/dgram'],
         c.kinds.map((k) => {
           const r = res[k]!;
           const h = r.half_rate;
@@ -626,6 +666,7 @@ class Bench {
             h?.verdict_p99_us !== undefined ? `${h.verdict_p50_us}/${h.verdict_p99_us} µs${h.verdict_window_only ? '' : '*'}` : '-',
             r.cpu_us_per_datagram ? r.cpu_us_per_datagram.main.toFixed(2) : '-',
             r.cpu_us_per_datagram ? r.cpu_us_per_datagram.other.toFixed(2) : '-',
+            r.cpu_us_total !== undefined && r.cpu_us_total !== null ? r.cpu_us_total.toFixed(2) : '-',
           ];
         }),
       );
@@ -633,8 +674,12 @@ class Bench {
         `${name} = ${g.value === null ? 'n/a' : `${g.value}${unit}`} (goal ${cmp} ${g.goal}${unit}: ${g.met === null ? 'n/a' : g.met ? 'met' : 'NOT met'})`;
       this.log(
         `ratios: ${fmtGoal('engine/naive', goals.engine_naive, '', '≥')}; ${fmtGoal('engine/echo', goals.engine_echo, '', '≥')}\n` +
-          `engine ${fmtGoal('receive→verdict p99 at half rate', goals.verdict_p99_us, ' µs', '≤')}\n`,
+          `engine ${fmtGoal('receive→verdict p99 at half rate', goals.verdict_p99_us, ' µs', '≤')}\n` +
+          `machine's limit: engine/C = ${ratios.engine_c ?? 'n/a'}${cSkipped ? ` (C responder skipped: ${cSkipped})` : ''}; engine/echo = ${ratios.engine_echo ?? 'n/a'}\n` +
+          `CPU µs per datagram at max rate (whole responder process): ${c.kinds.map((k) => `${k} ${res[k]?.cpu_us_total?.toFixed(2) ?? 'n/a'}`).join(', ')}\n` +
+          `CPU µs per datagram at ${si(c.startRate)}/s, the same rate for all: ${c.kinds.map((k) => `${k} ${res[k]?.cpu_us_at_start_rate?.us.toFixed(2) ?? 'n/a'}`).join(', ')}\n`,
       );
+      if (res.c && res.c.bound === 'generator') this.log('note: the C responder outran the (Node) load generator: its max rate is a lower bound\n');
       if (eng?.half_rate && eng.half_rate.verdict_window_only === false) this.log('* engine histogram includes the warm-up (no reset available)\n');
       if (breakdown) printBreakdown(breakdown, (s) => this.log(s));
       if (profile) printProfile(profile, (s) => this.log(s));
@@ -667,6 +712,7 @@ class Bench {
           },
           responders: res,
           ratios,
+          ...(cSkipped ? { c_skipped: cSkipped } : {}),
           goals,
           breakdown,
           profile,
@@ -692,6 +738,7 @@ function printBreakdown(b: Breakdown, out: (s: string) => void): void {
   rows.push(['worker + helper threads CPU', b.other_threads_us.toFixed(3), '']);
   if (b.echo_main_us !== null) rows.push(['(echo: whole main thread, recv + send)', b.echo_main_us.toFixed(3), '']);
   if (b.naive_main_us !== null) rows.push(['(naive: whole main thread)', b.naive_main_us.toFixed(3), '']);
+  if (b.c_us !== null) rows.push(['(C responder: whole process)', b.c_us.toFixed(3), '']);
   printTable(['stage', 'µs/dgram', 'calls/dgram'], rows, out);
   out(
     `datagrams per dispatched batch: ${b.datagrams_per_batch ?? 'n/a'}; each wrapped call also pays ≈ ${b.timer_ns.toFixed(0)} ns of timing (included above)\n` +

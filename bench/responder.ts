@@ -1,8 +1,11 @@
 /**
  * Responder host of the end-to-end benchmark: a child process (`fork`, IPC) that runs one
  * responder at a time — the dtmesh Engine (real piscina workers), the naive baseline
- * (bench/naive.ts) or the echo ceiling (bench/echo.ts) — on an ephemeral 127.0.0.1 port,
- * so that it has the process (and a core) to itself.
+ * (bench/naive.ts), the echo ceiling (bench/echo.ts) or the C responder (the machine's
+ * limit: bench/c/responder.c, recvmmsg/sendmmsg, same checks and REPLY, run as its own
+ * process by bench/cresponder.ts) — on an ephemeral 127.0.0.1 port, so that it has the
+ * process (and a core) to itself. For `c` the host only relays: its counts come from the
+ * C process's `stats` line, its CPU from /proc/<pid> of the C process.
  *
  * Protocol: `start` → `ready {port}` (the responder is built on the first `start` and
  * kept for the next ones, so its JIT-compiled code — main thread and workers — stays
@@ -21,9 +24,13 @@ import type { EngineStats } from '../src/observe/stats.js';
 import { BENCH_RESPONDER, BENCH_TENANT, benchPeer, benchRoot, isMain, round, threadCpu, type ThreadCpu } from './common.js';
 import { EchoResponder, type BaselineCounts } from './echo.js';
 import { NaiveResponder } from './naive.js';
+import { CResponder } from './cresponder.js';
 
-/** The three responders. */
-export type ResponderKind = 'engine' | 'naive' | 'echo';
+/** The four responders. */
+export type ResponderKind = 'engine' | 'naive' | 'echo' | 'c';
+
+/** Every responder kind, in the order the benchmark measures them. */
+export const RESPONDER_KINDS: readonly ResponderKind[] = ['engine', 'naive', 'echo', 'c'];
 
 /** How to start a responder. */
 export interface ResponderSpec {
@@ -52,7 +59,7 @@ export interface ResponderReport {
   replied: number;
   dropped: Record<string, number>;
   window_s: number;
-  /** CPU µs per received datagram: the socket (main) thread, and every other thread (workers, GC helpers). */
+  /** CPU µs per received datagram: the socket (main) thread, and every other thread (workers, GC helpers); for `c`, the whole C process (single-threaded) as `main_us`. */
   cpu: { main_us: number; other_us: number; source: ThreadCpu['source'] };
   /** Engine only: its stats now; `latency_window` says whether the histogram covers the window only. */
   engine?: { stats: EngineStats; latency_window: boolean; overload: number };
@@ -64,7 +71,7 @@ export interface ResponderReport {
 export type ResponderRequest = { type: 'start'; spec: ResponderSpec } | { type: 'mark' } | { type: 'report' } | { type: 'exit' };
 /** Messages from the host. */
 export type ResponderMessage =
-  | { type: 'ready'; port: number }
+  | { type: 'ready'; port: number; /** The C responder's own pid (its CPU is not this process's). */ pid?: number }
   | { type: 'marked' }
   | { type: 'report'; report: ResponderReport }
   | { type: 'error'; message: string };
@@ -219,11 +226,22 @@ interface Running {
   port: number;
   engine?: Engine;
   baseline?: EchoResponder | NaiveResponder;
+  c?: CResponder;
   clock: StageClock | null;
   mark?: { t: number; cpu: ThreadCpu; counts: { received: number; replied: number; dropped: Record<string, number> }; latencyReset: boolean };
 }
 
-function countsOf(r: Running): { received: number; replied: number; dropped: Record<string, number> } {
+/** CPU of the C process (/proc/<pid>), as a ThreadCpu: all of it is its one thread. */
+function cCpu(c: CResponder): ThreadCpu {
+  const us = c.cpuUs();
+  return { mainUs: us ?? 0, otherUs: 0, source: 'schedstat' };
+}
+
+async function countsOf(r: Running): Promise<{ received: number; replied: number; dropped: Record<string, number> }> {
+  if (r.c) {
+    const s = await r.c.stats();
+    return { received: s.received, replied: s.replied, dropped: { ...s.dropped } };
+  }
   if (r.engine) {
     const s = r.engine.stats();
     return { received: s.received, replied: s.replied, dropped: { ...s.dropped } };
@@ -260,26 +278,31 @@ async function start(spec: ResponderSpec): Promise<Running> {
     const n = await NaiveResponder.start({ root: benchRoot(), tenant: BENCH_TENANT, agent: BENCH_RESPONDER, peers });
     return { kind: 'naive', port: n.port, baseline: n, clock: null };
   }
+  if (spec.kind === 'c') {
+    const c = await CResponder.start({ root: benchRoot(), tenant: BENCH_TENANT, agent: BENCH_RESPONDER, peers, batch: spec.batchSize });
+    return { kind: 'c', port: c.port, c, clock: null };
+  }
   const echo = await EchoResponder.start();
   return { kind: 'echo', port: echo.port, baseline: echo, clock: null };
 }
 
-function mark(r: Running): void {
+async function mark(r: Running): Promise<void> {
   let latencyReset = false;
   if (r.engine) {
     r.engine.resetLatency(); // the window's percentiles exclude warm-up
     latencyReset = true;
   }
   r.clock?.reset();
-  r.mark = { t: performance.now(), cpu: threadCpu(), counts: countsOf(r), latencyReset };
+  const counts = await countsOf(r);
+  r.mark = { t: performance.now(), cpu: r.c ? cCpu(r.c) : threadCpu(), counts, latencyReset };
 }
 
-function report(r: Running): ResponderReport {
-  if (!r.mark) mark(r);
+async function report(r: Running): Promise<ResponderReport> {
+  if (!r.mark) await mark(r);
   const m = r.mark!;
-  const cpu = threadCpu();
+  const cpu = r.c ? cCpu(r.c) : threadCpu();
   const t = performance.now();
-  const now = countsOf(r);
+  const now = await countsOf(r);
   let engine: ResponderReport['engine'];
   if (r.engine) {
     const stats = r.engine.stats();
@@ -310,6 +333,7 @@ function report(r: Running): ResponderReport {
 
 async function close(r: Running): Promise<void> {
   if (r.engine) await r.engine.close();
+  else if (r.c) await r.c.close();
   else await r.baseline!.close();
 }
 
@@ -325,6 +349,7 @@ if (isMain(import.meta.url) && process.send !== undefined) {
   const send = (m: ResponderMessage): void => void process.send?.(m);
   const fail = (e: unknown): void => send({ type: 'error', message: (e as Error)?.message ?? String(e) });
   process.on('disconnect', () => process.exit(0));
+  process.on('exit', () => void running?.c?.proc.kill('SIGKILL')); // never leave the C process behind (it also exits on stdin EOF)
   process.on('message', (m: ResponderRequest) => {
     if (m.type === 'exit') {
       const r = running;
@@ -332,7 +357,7 @@ if (isMain(import.meta.url) && process.send !== undefined) {
       (r ? close(r) : Promise.resolve()).finally(() => process.exit(0));
     } else if (m.type === 'start') {
       if (running && sameSpec(running.spec, m.spec)) {
-        send({ type: 'ready', port: running.port });
+        send({ type: 'ready', port: running.port, pid: running.c?.proc.pid });
         return;
       }
       const old = running;
@@ -341,18 +366,13 @@ if (isMain(import.meta.url) && process.send !== undefined) {
         .then(() => start(m.spec))
         .then((r) => {
           running = { ...r, spec: m.spec };
-          send({ type: 'ready', port: r.port });
+          send({ type: 'ready', port: r.port, pid: r.c?.proc.pid });
         }, fail);
     } else if (m.type === 'mark') {
-      if (running) mark(running);
-      send({ type: 'marked' });
+      (running ? mark(running) : Promise.resolve()).then(() => send({ type: 'marked' }), fail);
     } else if (m.type === 'report') {
       if (!running) return fail(new Error('report without a running responder'));
-      try {
-        send({ type: 'report', report: report(running) });
-      } catch (e) {
-        fail(e);
-      }
+      report(running).then((rep) => send({ type: 'report', report: rep }), fail);
     }
   });
 }

@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { STAGE } from '../bench/responder.js';
+import { cCompiler } from '../bench/cbuild.js';
 
 const benchDir = fileURLToPath(new URL('../bench/', import.meta.url));
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dtmesh-bench-test-'));
@@ -87,20 +88,30 @@ test('pool: the real worker file through piscina verifies prebuilt batches; tabl
   assert.ok('probe' in doc.goal);
 });
 
-test('e2e (dtmesh bench): engine, naive and echo under the load generator; ratios printed and in the JSON', () => {
+/** A C compiler is there (the C responder and prober are built); without one the C column is skipped with a note (test/bench-c.test.ts fails under CI=true). */
+const haveCc = cCompiler() !== null;
+
+test('e2e (dtmesh bench): engine, naive, echo and C under the load generator; ratios and CPU per datagram printed and in the JSON', () => {
   const json = path.join(tmp, 'e2e.json');
   const r = e2e([
     '--quick', '--start-rate', '1000', '--max-rate', '1000', '--duration', '100', '--warmup', '50',
-    '--half-duration', '100', '--bisect', '0', '--budget', '30', '--max-rtt-ms', '500', '--breakdown', '--json', json,
-  ]);
+    '--half-duration', '100', '--bisect', '0', '--budget', '40', '--max-rtt-ms', '500', '--breakdown', '--json', json,
+  ], 60_000);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /^machine: /m);
   assert.match(r.stdout, /engine\/naive = /);
   assert.match(r.stdout, /engine\/echo = /);
+  assert.match(r.stdout, /engine\/C = /);
+  assert.match(r.stdout, /CPU µs per datagram at max rate \(whole responder process\): engine \d/);
+  assert.match(r.stdout, /CPU µs per datagram at 1\.0 k\/s, the same rate for all: engine \d/);
   assert.match(r.stdout, /receive→verdict p99 at half rate/);
   const doc = readJson(json);
   assertMachine(doc.machine);
-  for (const k of ['engine', 'naive', 'echo']) {
+  assert.ok('engine_c' in doc.ratios);
+  const kinds = ['engine', 'naive', 'echo', ...(haveCc ? ['c'] : [])];
+  if (haveCc) assert.equal(typeof doc.ratios.engine_c, 'number', 'engine/C measured');
+  else assert.match(doc.c_skipped, /no C compiler/);
+  for (const k of kinds) {
     const res = doc.responders[k];
     assert.ok(res, `responder ${k}`);
     assert.equal(typeof res.max_rate, 'number');
@@ -109,6 +120,8 @@ test('e2e (dtmesh bench): engine, naive and echo under the load generator; ratio
     // a responder that answers nothing holds no rate (1000/s on loopback is nothing for any of them;
     // RTT bound relaxed to 500 ms so a busy shared machine does not decide)
     assert.ok(res.max_rate > 0, `${k} held no rate: ${JSON.stringify(res.steps)}`);
+    assert.ok(res.cpu_us_total > 0, `${k}: CPU µs per datagram measured: ${res.cpu_us_total}`);
+    assert.ok(res.cpu_us_at_start_rate.rate === 1000 && res.cpu_us_at_start_rate.us > 0, `${k}: CPU at the common rate: ${JSON.stringify(res.cpu_us_at_start_rate)}`);
   }
   assert.ok('engine_naive' in doc.ratios && 'engine_echo' in doc.ratios);
   assert.deepEqual(Object.keys(doc.goals).sort(), ['engine_echo', 'engine_naive', 'verdict_p99_us']);
@@ -134,10 +147,30 @@ test('e2e (dtmesh bench): --help exits 0; a bad flag is one line on stderr and e
   const help = e2e(['--help']);
   assert.equal(help.code, 0);
   assert.match(help.stdout, /Usage: dtmesh bench/);
-  for (const argv of [['--bogus'], ['--duration', 'abc'], ['--responders', 'engine,nope']]) {
+  for (const argv of [['--bogus'], ['--duration', 'abc'], ['--responders', 'engine,nope'], ['--responders', 'engine,C']]) {
     const r = e2e(argv);
     assert.equal(r.code, 2, `${argv.join(' ')}: ${r.stderr}`);
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
     assert.equal(r.stdout, '');
   }
+});
+
+test('bench:probe: the C reference prober and dtmesh probe alternate against dtmesh serve; table with ratios, machine line, JSON', { skip: haveCc ? false : 'no C compiler' }, () => {
+  const json = path.join(tmp, 'probe-compare.json');
+  const r = node([path.join(benchDir, 'probe-compare.js'), '--quick', '--rates', '2000', '--duration', '0.5', '--repeats', '1', '--json', json], 60_000);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^machine: /m);
+  assert.match(r.stdout, /reference \(C, kernel ts\)/);
+  assert.match(r.stdout, /dtmesh probe/);
+  const doc = readJson(json);
+  assertMachine(doc.machine);
+  assert.equal(doc.runs.length, 2);
+  for (const run of doc.runs) {
+    assert.ok(run.sent > 0 && run.received === run.sent, JSON.stringify(run));
+    assert.ok(run.rtt_us.p50 > 0 && run.rtt_us.p99 >= run.rtt_us.p50, JSON.stringify(run));
+  }
+  assert.equal(doc.runs[0].timestamps, 'kernel');
+  assert.equal(doc.summary.length, 1);
+  assert.equal(typeof doc.summary[0].ratio.p99, 'number');
+  assert.equal(typeof doc.summary[0].goal.met, 'boolean');
 });

@@ -1,0 +1,300 @@
+/*
+ * Reference prober for issue 12 ("RTT p99 reported by `dtmesh probe` within 2× (+50 µs)
+ * of a reference prober with kernel timestamps"): sends authenticated PROBEs
+ * (spec/PROTOCOL.md) at a fixed rate on one IPv4 UDP socket, one thread, and times the
+ * REPLYs by the kernel's receive timestamp (SO_TIMESTAMPNS, CLOCK_REALTIME).
+ *
+ * Send time: clock_gettime(CLOCK_REALTIME) right before the sendmmsg call that sends the
+ * probe (MEASUREMENT.md §1: as close to the wire as the lane allows); probes that fall
+ * due together leave in one sendmmsg (at most --burst) and share that time. Pacing:
+ * ppoll until the next probe is due, timer slack 1 ns. A REPLY is received only when it
+ * verifies (length = the probe's, magic, v1, type REPLY, the target's sender_id, MAC,
+ * clock window, replay: strict or --replay-window W, default 1024) and its probe_id
+ * matches a probe sent and not yet given up on (deadline --grace-ms after its send);
+ * a later one is `late`, a second one `duplicate`.
+ * RTT = kernel receive time − send time.
+ *
+ * Build: cc -O2 -o prober prober.c
+ * Run:   prober --root HEX --tenant T --agent B --target A@IPv4:PORT --rate PPS
+ *               (--count N | --duration S) [--size 84] [--grace-ms 1000]
+ *               [--replay-window 1024] [--burst 16]
+ * Prints one JSON object: sent, received, lost, late, duplicates, unmatched, bad,
+ * replay, send_errors, offered_pps, duration_s, timestamps ("kernel" or "user" when
+ * the kernel gave none), rtt_us {min, p50, p90, p99, p999, max, mean}.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "dtproto.h"
+
+#define RECV_BATCH 64
+#define MAX_COUNT 20000000
+
+static void die(int code, const char *msg, const char *arg) {
+  fprintf(stderr, "bench/c/prober: %s%s\n", msg, arg ? arg : "");
+  exit(code);
+}
+
+static int64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+/** Percentile p (0-100) of an ascending array, as bench/common.ts `percentile`. */
+static double pct(const double *s, size_t n, double p) {
+  if (n == 0) return 0;
+  double r = ceil(p / 100.0 * (double)n) - 1;
+  size_t i = r < 0 ? 0 : (size_t)r >= n ? n - 1 : (size_t)r;
+  return s[i];
+}
+
+static void usage_exit(void) {
+  fputs("usage: prober --root HEX --tenant T --agent B --target A@IPv4:PORT --rate PPS (--count N | --duration S)\n"
+        "              [--size BYTES] [--grace-ms MS] [--replay-window W] [--burst N]\n",
+        stderr);
+  exit(2);
+}
+
+int main(int argc, char **argv) {
+  const char *root_hex = NULL, *tenant = NULL, *agent = NULL, *target = NULL;
+  double rate = 1000, duration = -1;
+  long count = -1, size = 84, grace_ms = 1000, burst = 16;
+  unsigned window = 1024;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    const char *v = i + 1 < argc ? argv[++i] : NULL;
+    if (v == NULL) usage_exit();
+    if (strcmp(a, "--root") == 0) root_hex = v;
+    else if (strcmp(a, "--tenant") == 0) tenant = v;
+    else if (strcmp(a, "--agent") == 0) agent = v;
+    else if (strcmp(a, "--target") == 0) target = v;
+    else if (strcmp(a, "--rate") == 0) rate = atof(v);
+    else if (strcmp(a, "--duration") == 0) duration = atof(v);
+    else if (strcmp(a, "--count") == 0) count = atol(v);
+    else if (strcmp(a, "--size") == 0) size = atol(v);
+    else if (strcmp(a, "--grace-ms") == 0) grace_ms = atol(v);
+    else if (strcmp(a, "--replay-window") == 0) window = (unsigned)atoi(v);
+    else if (strcmp(a, "--burst") == 0) burst = atol(v);
+    else usage_exit();
+  }
+  if (!root_hex || !tenant || !agent || !target) usage_exit();
+  if (!(rate > 0 && rate <= 10e6)) die(2, "--rate must be 1-10000000", NULL);
+  if (count < 0 && duration < 0) count = 1000;
+  if (count < 0) count = (long)llround(rate * duration);
+  if (count < 1 || count > MAX_COUNT) die(2, "the run must be 1-20000000 probes", NULL);
+  if (size < DT_MIN_DATAGRAM || size > 2048) die(2, "--size must be 50-2048", NULL);
+  if (grace_ms < 1 || grace_ms > 60000) die(2, "--grace-ms must be 1-60000", NULL);
+  if (window % 64 != 0 || window > DT_MAX_WINDOW) die(2, "--replay-window must be 0 or a multiple of 64 up to 8192", NULL);
+  if (burst < 1 || burst > 1024) die(2, "--burst must be 1-1024", NULL);
+  uint8_t root[32];
+  if (hex_decode(root_hex, root, 32) != 0) die(2, "--root must be 64 hex digits", NULL);
+  const char *why;
+  if ((why = dt_id_invalid(tenant)) != NULL) die(2, "--tenant ", why);
+  if ((why = dt_id_invalid(agent)) != NULL) die(2, "--agent ", why);
+
+  /* --target A@IPv4:PORT */
+  char tbuf[256];
+  if (strlen(target) >= sizeof tbuf) die(2, "--target too long", NULL);
+  strcpy(tbuf, target);
+  char *at = strrchr(tbuf, '@'), *colon = strrchr(tbuf, ':');
+  if (!at || !colon || colon < at) die(2, "--target must be AGENT@IPv4:PORT", NULL);
+  *at = 0;
+  *colon = 0;
+  if ((why = dt_id_invalid(tbuf)) != NULL) die(2, "--target agent ", why);
+  if (strcmp(tbuf, agent) == 0) die(2, "--target agent must not be --agent", NULL);
+  struct sockaddr_in dst = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(colon + 1))};
+  if (inet_pton(AF_INET, at + 1, &dst.sin_addr) != 1 || dst.sin_port == 0) die(2, "--target must be AGENT@IPv4:PORT", NULL);
+
+  uint64_t self_id = dt_sender_id(agent), target_id = dt_sender_id(tbuf);
+  uint8_t key[32];
+  dt_pair_key(root, tenant, agent, tbuf, key);
+  hmac_key hk;
+  hmac_init(&hk, key, 32);
+  dt_replay rp = {0};
+  if (window) rp.bits = calloc(window / 64, 8);
+
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) die(1, "socket: ", strerror(errno));
+  int on = 1, buf = 4 << 20;
+  int kernel_ts = setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) == 0;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
+  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
+  struct sockaddr_in src = {.sin_family = AF_INET};
+  src.sin_addr = dst.sin_addr.s_addr == htonl(INADDR_LOOPBACK) ? dst.sin_addr : (struct in_addr){htonl(INADDR_ANY)};
+  if (bind(fd, (struct sockaddr *)&src, sizeof src) != 0) die(1, "bind: ", strerror(errno));
+  if (connect(fd, (struct sockaddr *)&dst, sizeof dst) != 0) die(1, "connect: ", strerror(errno));
+  prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0); /* ppoll wakes on time, not 50 µs late */
+
+  size_t N = (size_t)count;
+  int64_t *sent_at = calloc(N, sizeof *sent_at); /* ns, 0 = not sent */
+  uint8_t *state = calloc(N, 1);                 /* 0 pending, 1 received, 2 late seen */
+  double *rtt = malloc(N * sizeof *rtt);
+  size_t nrtt = 0;
+  uint64_t late = 0, dup = 0, unmatched = 0, bad = 0, replay = 0, send_errors = 0, sent = 0, kernel_missing = 0;
+
+  /* send side: one burst of datagrams built, then timed, then sent */
+  uint8_t *sbuf = malloc((size_t)burst * (size_t)size);
+  struct mmsghdr *smsg = calloc((size_t)burst, sizeof *smsg);
+  struct iovec *siov = calloc((size_t)burst, sizeof *siov);
+  for (long i = 0; i < burst; i++) {
+    siov[i].iov_base = sbuf + (size_t)i * (size_t)size;
+    siov[i].iov_len = (size_t)size;
+    smsg[i].msg_hdr.msg_iov = &siov[i];
+    smsg[i].msg_hdr.msg_iovlen = 1;
+    memset(siov[i].iov_base, 0x5a, (size_t)size);
+  }
+  /* receive side */
+  size_t rslot = 2048 + 1;
+  uint8_t *rbuf = malloc(rslot * RECV_BATCH);
+  struct mmsghdr rmsg[RECV_BATCH];
+  struct iovec riov[RECV_BATCH];
+  static char ctrl[RECV_BATCH][CMSG_SPACE(sizeof(struct timespec)) + 64] __attribute__((aligned(16)));
+  memset(rmsg, 0, sizeof rmsg);
+  for (int i = 0; i < RECV_BATCH; i++) {
+    riov[i].iov_base = rbuf + rslot * (size_t)i;
+    riov[i].iov_len = rslot;
+    rmsg[i].msg_hdr.msg_iov = &riov[i];
+    rmsg[i].msg_hdr.msg_iovlen = 1;
+  }
+
+  uint64_t nonce = dt_now_us();
+  const double interval_ns = 1e9 / rate;
+  const int64_t grace_ns = (int64_t)grace_ms * 1000000;
+  int64_t t0 = now_ns() + 1000000; /* start in 1 ms */
+  int64_t last_send = t0;
+  size_t next = 0;       /* next probe_id to send */
+  size_t oldest = 0;     /* probes below this are decided (received or given up) */
+  size_t received = 0;
+  int64_t t_first = 0, t_last = 0;
+
+  for (;;) {
+    int64_t now = now_ns();
+    /* send what is due */
+    if (next < N) {
+      int64_t elapsed = now - t0;
+      size_t due = elapsed < 0 ? 0 : (size_t)((double)elapsed / interval_ns) + 1;
+      if (due > N) due = N;
+      if (due > next) {
+        size_t k = due - next;
+        if (k > (size_t)burst) k = (size_t)burst;
+        uint64_t ts_us = dt_now_us();
+        for (size_t j = 0; j < k; j++) {
+          uint8_t *w = siov[j].iov_base;
+          dt_header(w, DT_TYPE_PROBE, self_id, nonce++, (uint32_t)(next + j), ts_us);
+          dt_mac(&hk, w, (size_t)size, w + size - DT_MAC_LEN);
+        }
+        int64_t ts = now_ns(); /* the send time: right before the call */
+        int r = sendmmsg(fd, smsg, (unsigned)k, 0);
+        if (r < 0) r = 0;
+        for (int j = 0; j < r; j++) sent_at[next + (size_t)j] = ts;
+        send_errors += k - (size_t)r;
+        sent += (uint64_t)r;
+        if (t_first == 0) t_first = ts;
+        t_last = ts;
+        last_send = ts;
+        next += k;
+        continue; /* catch up before sleeping */
+      }
+    }
+    /* give up on probes past their deadline */
+    while (oldest < next && (state[oldest] != 0 || sent_at[oldest] == 0 || now - sent_at[oldest] > grace_ns)) oldest++;
+    if (next >= N && (oldest >= N || now - last_send > grace_ns)) break;
+
+    /* wait for a reply or the next send */
+    int64_t wait = next < N ? t0 + (int64_t)((double)next * interval_ns) - now : last_send + grace_ns - now;
+    if (wait < 0) wait = 0;
+    struct timespec to = {.tv_sec = wait / 1000000000, .tv_nsec = wait % 1000000000};
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    int pr = ppoll(&pfd, 1, &to, NULL);
+    if (pr <= 0) continue;
+    for (int rounds = 0; rounds < 16; rounds++) {
+      for (int i = 0; i < RECV_BATCH; i++) {
+        rmsg[i].msg_hdr.msg_control = ctrl[i];
+        rmsg[i].msg_hdr.msg_controllen = sizeof ctrl[i];
+        rmsg[i].msg_hdr.msg_flags = 0;
+      }
+      int n = recvmmsg(fd, rmsg, RECV_BATCH, MSG_DONTWAIT, NULL);
+      if (n <= 0) break;
+      int64_t user_now = now_ns();
+      uint64_t now_us = (uint64_t)(user_now / 1000);
+      for (int i = 0; i < n; i++) {
+        const uint8_t *w = riov[i].iov_base;
+        size_t len = rmsg[i].msg_len;
+        int64_t at_ns = 0;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&rmsg[i].msg_hdr); c; c = CMSG_NXTHDR(&rmsg[i].msg_hdr, c)) {
+          if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+            struct timespec t;
+            memcpy(&t, CMSG_DATA(c), sizeof t);
+            at_ns = (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+          }
+        }
+        if (at_ns == 0) {
+          at_ns = user_now;
+          kernel_missing++;
+        }
+        if ((rmsg[i].msg_hdr.msg_flags & MSG_TRUNC) || len != (size_t)size || memcmp(w, DT_MAGIC, 4) != 0 || w[DT_OFF_VER] != 1 ||
+            w[DT_OFF_TYPE] != DT_TYPE_REPLY || dt_be64(w + DT_OFF_SENDER) != target_id || !dt_mac_ok(&hk, w, len)) {
+          bad++;
+          continue;
+        }
+        uint64_t rts = dt_be64(w + DT_OFF_SEND_TS);
+        if ((rts > now_us ? rts - now_us : now_us - rts) > 5000000) {
+          bad++;
+          continue;
+        }
+        uint64_t rn = dt_be64(w + DT_OFF_NONCE);
+        if (!dt_replay_ok(&rp, window, rn)) {
+          replay++;
+          continue;
+        }
+        dt_replay_commit(&rp, window, rn);
+        uint32_t id = dt_be32(w + DT_OFF_PROBE_ID);
+        if (id >= next || sent_at[id] == 0) {
+          unmatched++;
+          continue;
+        }
+        if (state[id] == 1) {
+          dup++;
+          continue;
+        }
+        if (state[id] == 2 || at_ns - sent_at[id] > grace_ns) {
+          if (state[id] == 2) dup++;
+          else late++;
+          state[id] = 2;
+          continue;
+        }
+        state[id] = 1;
+        received++;
+        rtt[nrtt++] = (double)(at_ns - sent_at[id]) / 1000.0;
+      }
+      if (n < RECV_BATCH) break;
+    }
+  }
+
+  qsort(rtt, nrtt, sizeof *rtt, cmp_double);
+  double sum = 0;
+  for (size_t i = 0; i < nrtt; i++) sum += rtt[i];
+  double span = (double)(t_last - t_first) / 1e9;
+  printf("{\"sent\":%llu,\"received\":%zu,\"lost\":%llu,\"late\":%llu,\"duplicates\":%llu,\"unmatched\":%llu,\"bad\":%llu,\"replay\":%llu,"
+         "\"send_errors\":%llu,\"rate\":%.0f,\"offered_pps\":%.0f,\"duration_s\":%.3f,\"timestamps\":\"%s\",",
+         (unsigned long long)sent, received, (unsigned long long)(sent - received), (unsigned long long)late, (unsigned long long)dup,
+         (unsigned long long)unmatched, (unsigned long long)bad, (unsigned long long)replay, (unsigned long long)send_errors, rate,
+         sent > 1 && span > 0 ? (double)(sent - 1) / span : 0.0, span, kernel_ts && kernel_missing == 0 ? "kernel" : "user");
+  printf("\"rtt_us\":{\"min\":%.1f,\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f,\"mean\":%.1f}}\n", nrtt ? rtt[0] : 0.0,
+         pct(rtt, nrtt, 50), pct(rtt, nrtt, 90), pct(rtt, nrtt, 99), pct(rtt, nrtt, 99.9), nrtt ? rtt[nrtt - 1] : 0.0, nrtt ? sum / (double)nrtt : 0.0);
+  close(fd);
+  return 0;
+}

@@ -1,0 +1,297 @@
+/**
+ * `npm run bench:probe` — issue 12's check: is the RTT `dtmesh probe` reports close to
+ * the truth? One `dtmesh serve` (the real CLI, its own process) on 127.0.0.1; against it,
+ * alternately, the C reference prober (bench/c/prober.c: send time taken right before
+ * sendmmsg, receive time from the kernel, SO_TIMESTAMPNS) and `dtmesh probe --json`, each
+ * at R pps for D s, repeated, at each rate (default 10 k and 50 k pps). Prints one line
+ * per run, then per rate the medians over the repeats of p50/p90/p99 of both and the
+ * ratio probe/reference, with the goal `probe p99 ≤ 2 × reference p99 + 50 µs`, the
+ * machine line and how busy the machine was. Every child has a deadline.
+ */
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { intFlag, numFlag } from '../src/cli/args.js';
+import { buildC } from './cbuild.js';
+import { BENCH_RESPONDER, BENCH_TENANT, benchRoot, intListFlag, isMain, LoadWatch, machine, machineLine, parseBenchFlags, printTable, round, runCommand, si, writeJson } from './common.js';
+
+const CMD = 'bench:probe';
+const HELP = `Usage: npm run bench:probe -- [--quick] [--rates LIST] [--duration S] [--repeats N]
+                                 [--size BYTES] [--json PATH]
+
+RTT reported by 'dtmesh probe' against a C reference prober with kernel receive
+timestamps (bench/c/prober.c, built with cc -O2 at run time), alternating against one
+'dtmesh serve' on 127.0.0.1. Goal (issue 12): probe p99 ≤ 2 × reference p99 + 50 µs.
+
+  --quick          one repeat of 1 s per rate
+  --rates LIST     probe rates, pps (default 10000,50000)
+  --duration S     seconds per run (default 2; quick 1)
+  --repeats N      alternations per rate (default 2; quick 1)
+  --size BYTES     datagram size, 50-1400 (default 84)
+  --json PATH      write the runs and the summary as JSON
+  --help           this text
+`;
+
+/** Goal of issue 12: probe p99 within factor × reference p99 + slack. */
+export const PROBE_GOAL = { factor: 2, slack_us: 50 } as const;
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const cliFile = path.resolve(here, '../cli.js');
+
+/** The C prober's agent and `dtmesh probe`'s: two senders, so their nonces never meet. */
+export const REF_AGENT = 'probe-ref';
+export const NODE_AGENT = 'probe-node';
+
+/** One run of one prober. */
+export interface ProbeRun {
+  prober: 'reference' | 'probe';
+  rate: number;
+  repeat: number;
+  sent: number;
+  received: number;
+  lost: number;
+  rtt_us: { p50: number; p90: number; p99: number; max: number };
+  offered_pps: number;
+  /** reference: "kernel" when every reply had a kernel timestamp. */
+  timestamps?: string;
+}
+
+interface Proc {
+  code: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run a command to its end, killed (SIGKILL, by its pid) after `timeoutMs`. */
+function run(cmd: string, args: string[], timeoutMs: number): Promise<Proc> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+    const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+    p.on('error', (e) => {
+      clearTimeout(t);
+      reject(e);
+    });
+    p.on('close', (code, signal) => {
+      clearTimeout(t);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  if (s.length === 0) return 0;
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** A state directory holding the bench root as mesh-root-key (32 raw bytes, 0600). */
+function stateDir(parent: string, name: string): string {
+  const d = path.join(parent, name);
+  fs.mkdirSync(d, { mode: 0o700 });
+  fs.writeFileSync(path.join(d, 'mesh-root-key'), benchRoot(), { mode: 0o600 });
+  return d;
+}
+
+/** `dtmesh serve` on 127.0.0.1, an ephemeral port; resolves once it listens. */
+async function startServe(dir: string, peers: string[]): Promise<{ port: number; stop: () => Promise<string> }> {
+  const p = spawn(process.execPath, [cliFile, 'serve', '--state-dir', dir, '--tenant', BENCH_TENANT, '--agent', BENCH_RESPONDER, '--peers', peers.join(','), '--listen', '127.0.0.1:0'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  p.stderr.on('data', (d: Buffer) => (err += d.toString('utf8')));
+  const exited = new Promise<void>((r) => p.once('exit', () => r()));
+  const port = await new Promise<number>((resolve, reject) => {
+    const t = setTimeout(() => {
+      p.kill('SIGKILL');
+      reject(new Error(`dtmesh serve did not listen within 20 s: ${err.trim()}`));
+    }, 20_000);
+    p.stdout.on('data', (d: Buffer) => {
+      out += d.toString('utf8');
+      const m = /listening on 127\.0\.0\.1:(\d+)/.exec(out);
+      if (m) {
+        clearTimeout(t);
+        resolve(Number(m[1]));
+      }
+    });
+    p.once('exit', (code, sig) => {
+      clearTimeout(t);
+      reject(new Error(`dtmesh serve exited (${sig ?? `code ${code}`}): ${err.trim()}`));
+    });
+  });
+  return {
+    port,
+    stop: async () => {
+      p.kill('SIGTERM');
+      const t = setTimeout(() => p.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(t);
+      return (/stopped\. (.*)/.exec(out)?.[1] ?? '').trim();
+    },
+  };
+}
+
+interface Config {
+  rates: number[];
+  durationS: number;
+  repeats: number;
+  size: number;
+  json?: string;
+}
+
+async function compare(cfg: Config): Promise<number> {
+  const log = (s: string): void => void process.stdout.write(s);
+  const m = machine();
+  log(`${machineLine(m)}\n`);
+  const b = buildC('prober');
+  if (b.bin === undefined) {
+    log(`probe compare: skipped — ${b.skip}\n`);
+    return 0;
+  }
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dtmesh-probe-compare-'));
+  const watch = new LoadWatch();
+  const runs: ProbeRun[] = [];
+  const t0 = Date.now();
+  let serveSummary = '';
+  try {
+    const serveDir = stateDir(tmp, 'serve');
+    const probeDir = stateDir(tmp, 'probe');
+    const serve = await startServe(serveDir, [REF_AGENT, NODE_AGENT]);
+    log(
+      `probe compare: dtmesh serve on 127.0.0.1:${serve.port}; ${cfg.size}-byte probes, ${cfg.durationS} s per run, ${cfg.repeats} alternation(s) per rate; ` +
+        `reference = bench/c/prober (send time at sendmmsg, receive time SO_TIMESTAMPNS), probe = dtmesh probe --json\n`,
+    );
+    try {
+      const target = `${BENCH_RESPONDER}@127.0.0.1:${serve.port}`;
+      const limit = (cfg.durationS + 15) * 1000;
+      for (const rate of cfg.rates) {
+        for (let rep = 1; rep <= cfg.repeats; rep++) {
+          // reference
+          const r = await run(
+            b.bin,
+            ['--root', Buffer.from(benchRoot()).toString('hex'), '--tenant', BENCH_TENANT, '--agent', REF_AGENT, '--target', target, '--rate', String(rate), '--duration', String(cfg.durationS), '--size', String(cfg.size)],
+            limit,
+          );
+          if (r.code !== 0) throw new Error(`bench/c/prober failed (${r.signal ?? `code ${r.code}`}): ${r.stderr.trim()}`);
+          const j = JSON.parse(r.stdout.trim().split('\n').pop()!);
+          runs.push({ prober: 'reference', rate, repeat: rep, sent: j.sent, received: j.received, lost: j.lost, rtt_us: { p50: j.rtt_us.p50, p90: j.rtt_us.p90, p99: j.rtt_us.p99, max: j.rtt_us.max }, offered_pps: j.offered_pps, timestamps: j.timestamps });
+          log(line(runs[runs.length - 1]!));
+          // dtmesh probe
+          const jsonFile = path.join(tmp, `probe-${rate}-${rep}.json`);
+          const p = await run(
+            process.execPath,
+            [cliFile, 'probe', '--state-dir', probeDir, '--tenant', BENCH_TENANT, '--agent', NODE_AGENT, '--target', target, '--rate', String(rate), '--duration', String(cfg.durationS), '--size', String(cfg.size), '--json', jsonFile],
+            limit,
+          );
+          if (p.code !== 0) throw new Error(`dtmesh probe failed (${p.signal ?? `code ${p.code}`}): ${(p.stderr || p.stdout).trim().split('\n').pop()}`);
+          const q = JSON.parse(fs.readFileSync(jsonFile, 'utf8'));
+          runs.push({ prober: 'probe', rate, repeat: rep, sent: q.sent, received: q.received, lost: q.lost, rtt_us: { p50: q.rtt_us.p50, p90: q.rtt_us.p90, p99: q.rtt_us.p99, max: q.rtt_us.max }, offered_pps: q.offered_pps });
+          log(line(runs[runs.length - 1]!));
+        }
+      }
+    } finally {
+      serveSummary = await serve.stop();
+    }
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+  const load = watch.stop();
+
+  const summary = cfg.rates.map((rate) => {
+    const of = (who: ProbeRun['prober']): ProbeRun[] => runs.filter((r) => r.rate === rate && r.prober === who);
+    const med = (rs: ProbeRun[], k: 'p50' | 'p90' | 'p99'): number => round(median(rs.map((r) => r.rtt_us[k])), 1);
+    const ref = of('reference');
+    const prb = of('probe');
+    const refP = { p50: med(ref, 'p50'), p90: med(ref, 'p90'), p99: med(ref, 'p99') };
+    const prbP = { p50: med(prb, 'p50'), p90: med(prb, 'p90'), p99: med(prb, 'p99') };
+    const bound = PROBE_GOAL.factor * refP.p99 + PROBE_GOAL.slack_us;
+    const lossOf = (rs: ProbeRun[]): number => {
+      const sent = rs.reduce((a, r) => a + r.sent, 0);
+      return sent > 0 ? round(rs.reduce((a, r) => a + r.lost, 0) / sent, 6) : 0;
+    };
+    return {
+      rate,
+      reference: { ...refP, loss: lossOf(ref) },
+      probe: { ...prbP, loss: lossOf(prb) },
+      ratio: {
+        p50: refP.p50 > 0 ? round(prbP.p50 / refP.p50, 2) : null,
+        p90: refP.p90 > 0 ? round(prbP.p90 / refP.p90, 2) : null,
+        p99: refP.p99 > 0 ? round(prbP.p99 / refP.p99, 2) : null,
+      },
+      goal: { bound_us: round(bound, 1), met: prbP.p99 <= bound },
+    };
+  });
+
+  log(`\n${machineLine(m)}\n`);
+  printTable(
+    ['rate', 'prober', 'p50 µs', 'p90 µs', 'p99 µs', 'loss %', 'probe/ref p50', 'p90', 'p99', `goal p99 ≤ ${PROBE_GOAL.factor}×ref+${PROBE_GOAL.slack_us}`],
+    summary.flatMap((s) => [
+      [`${si(s.rate)}/s`, 'reference (C, kernel ts)', s.reference.p50.toFixed(1), s.reference.p90.toFixed(1), s.reference.p99.toFixed(1), (s.reference.loss * 100).toFixed(3), '', '', '', ''],
+      [
+        '',
+        'dtmesh probe',
+        s.probe.p50.toFixed(1),
+        s.probe.p90.toFixed(1),
+        s.probe.p99.toFixed(1),
+        (s.probe.loss * 100).toFixed(3),
+        s.ratio.p50 === null ? 'n/a' : s.ratio.p50.toFixed(2),
+        s.ratio.p90 === null ? 'n/a' : s.ratio.p90.toFixed(2),
+        s.ratio.p99 === null ? 'n/a' : s.ratio.p99.toFixed(2),
+        `${s.goal.met ? 'met' : 'NOT met'} (≤ ${s.goal.bound_us.toFixed(0)} µs)`,
+      ],
+    ]),
+  );
+  log(`medians over ${cfg.repeats} alternation(s) of ${cfg.durationS} s per rate\n`);
+  if (serveSummary) log(`dtmesh serve: ${serveSummary}\n`);
+  log(`${load.note}\n`);
+  const elapsed = round((Date.now() - t0) / 1000, 1);
+  log(`elapsed ${elapsed} s\n`);
+  if (cfg.json !== undefined) {
+    writeJson(cfg.json, { machine: m, config: { rates: cfg.rates, duration_s: cfg.durationS, repeats: cfg.repeats, size: cfg.size }, goal: PROBE_GOAL, runs, summary, other_load_cores: load.otherCores, elapsed_s: elapsed });
+    log(`wrote ${cfg.json}\n`);
+  }
+  return 0;
+}
+
+function line(r: ProbeRun): string {
+  return (
+    `  ${si(r.rate).padStart(7)}/s #${r.repeat} ${(r.prober === 'reference' ? 'reference' : 'dtmesh probe').padEnd(12)} ` +
+    `sent ${String(r.sent).padStart(7)} received ${String(r.received).padStart(7)} lost ${String(r.lost).padStart(5)}  ` +
+    `RTT p50 ${r.rtt_us.p50.toFixed(1).padStart(7)} p90 ${r.rtt_us.p90.toFixed(1).padStart(7)} p99 ${r.rtt_us.p99.toFixed(1).padStart(7)} max ${r.rtt_us.max.toFixed(0).padStart(6)} µs` +
+    `${r.timestamps !== undefined ? `  (${r.timestamps} timestamps)` : ''}\n`
+  );
+}
+
+/** `npm run bench:probe`: returns the exit code (2 for a bad flag). */
+export async function probeCompareCommand(argv: string[]): Promise<number> {
+  return runCommand(CMD, async () => {
+    const v = parseBenchFlags(CMD, argv, ['rates', 'duration', 'repeats', 'size', 'json'], ['quick']);
+    if (v.help) {
+      process.stdout.write(HELP);
+      return 0;
+    }
+    const quick = v.quick === true;
+    const cfg: Config = {
+      rates: intListFlag(CMD, v, 'rates', 100, 1_000_000) ?? [10_000, 50_000],
+      durationS: numFlag(CMD, v, 'duration', 0.1, 60) ?? (quick ? 1 : 2),
+      repeats: intFlag(CMD, v, 'repeats', 1, 20) ?? (quick ? 1 : 2),
+      size: intFlag(CMD, v, 'size', 50, 1400) ?? 84,
+      json: typeof v.json === 'string' ? v.json : undefined,
+    };
+    return compare(cfg);
+  });
+}
+
+if (isMain(import.meta.url)) {
+  probeCompareCommand(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}

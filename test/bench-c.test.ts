@@ -1,0 +1,258 @@
+/**
+ * The C reference programs of the benchmarks (bench/c/), built by this test with the
+ * machine's C compiler, checked against the shared vectors over UDP on 127.0.0.1:
+ *
+ *   - the primitives (bench/c/selftest): rfc.json and keys.json;
+ *   - the C responder gives every datagram of every verdicts.json scenario exactly its
+ *     verdict (its clock fixed at each step's now_us through its control channel), and
+ *     answers each accepted PROBE with a REPLY whose MAC node:crypto's createHmac verifies;
+ *   - its REPLY bytes equal replies.json's (nonce and clock fixed);
+ *   - the C prober against a node Engine responder: received = sent, RTTs > 0, kernel
+ *     timestamps.
+ *
+ * No C compiler: skipped with the reason printed — except under CI=true, where that fails.
+ * Every wait has a deadline.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import * as dgram from 'node:dgram';
+import { after, test } from 'node:test';
+import { buildC, cCompiler } from '../bench/cbuild.js';
+import { CResponder, type CCounts } from '../bench/cresponder.js';
+import { Engine } from '../src/engine.js';
+import { senderIdOf } from '../src/protocol/ids.js';
+import { derivePairKey } from '../src/protocol/keys.js';
+import { hex, loadVectors, toHex } from './helpers.js';
+
+const CI = process.env.CI === 'true';
+const noCc = cCompiler() === null ? 'no C compiler (cc / $CC not found)' : null;
+if (noCc !== null) {
+  if (CI) throw new Error(`bench-c tests: ${noCc}, and CI=true: the C reference programs must build on CI`);
+  process.stdout.write(`# bench-c tests skipped: ${noCc}\n`);
+}
+const skip = noCc ?? false;
+
+const open: Array<{ close(): unknown }> = [];
+after(async () => {
+  for (const x of open.splice(0)) await x.close();
+});
+
+/** A client socket on 127.0.0.1 with a queue of received datagrams. */
+async function client(): Promise<{ socket: dgram.Socket; next(ms: number): Promise<Buffer | null>; close(): Promise<void> }> {
+  const socket = dgram.createSocket('udp4');
+  const q: Buffer[] = [];
+  let wake: (() => void) | null = null;
+  socket.on('message', (m) => {
+    q.push(m);
+    wake?.();
+  });
+  await new Promise<void>((r) => socket.bind(0, '127.0.0.1', () => r()));
+  const c = {
+    socket,
+    async next(ms: number): Promise<Buffer | null> {
+      const end = Date.now() + ms;
+      while (q.length === 0) {
+        const left = end - Date.now();
+        if (left <= 0) return null;
+        await new Promise<void>((r) => {
+          const t = setTimeout(r, left);
+          wake = () => {
+            clearTimeout(t);
+            r();
+          };
+        });
+        wake = null;
+      }
+      return q.shift()!;
+    },
+    close: () => new Promise<void>((r) => socket.close(() => r())),
+  };
+  open.push(c);
+  return c;
+}
+
+function send(socket: dgram.Socket, port: number, d: Uint8Array): Promise<void> {
+  return new Promise((resolve, reject) => socket.send(d, port, '127.0.0.1', (e) => (e ? reject(e) : resolve())));
+}
+
+/** The responder's counts once it has received more than `before` datagrams (polled, with a deadline). */
+async function countsAfter(r: CResponder, before: number, ms = 3000): Promise<CCounts> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const s = await r.stats();
+    if (s.received > before) return s;
+    if (Date.now() > end) throw new Error(`the C responder did not receive the datagram within ${ms} ms`);
+    await new Promise((res) => setTimeout(res, 2));
+  }
+}
+
+/** The one verdict counted between `a` and `b`. */
+function diffVerdict(a: CCounts, b: CCounts): string {
+  const moved: string[] = [];
+  if (b.accepted !== a.accepted) moved.push('accept');
+  for (const k of Object.keys(b.dropped)) if (b.dropped[k] !== a.dropped[k]) moved.push(k);
+  assert.equal(b.received - a.received, 1, 'one datagram at a time');
+  assert.equal(moved.length, 1, `exactly one verdict counted: ${moved.join(', ')}`);
+  return moved[0]!;
+}
+
+/** HMAC-SHA256(key, wire[0:34+N] || u32be(N))[0:16] by node:crypto (PROTOCOL.md §2). */
+function macOf(key: Uint8Array, wire: Uint8Array): Buffer {
+  const body = wire.length - 16;
+  const n = Buffer.alloc(4);
+  n.writeUInt32BE(body - 34, 0);
+  return createHmac('sha256', key).update(wire.subarray(0, body)).update(n).digest().subarray(0, 16);
+}
+
+/** Run bench/c/selftest over `lines` (one command each); its answers, one per line. */
+function selftest(lines: string[]): string[] {
+  const b = buildC('selftest');
+  assert.ok(b.bin, b.skip);
+  const r = spawnSync(b.bin, [], { input: lines.join('\n') + '\n', encoding: 'utf8', timeout: 10_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const out = r.stdout.trim().split('\n');
+  assert.equal(out.length, lines.length);
+  return out;
+}
+
+const hx = (s: string): string => (s === '' ? '-' : Buffer.from(s, 'utf8').toString('hex'));
+const orDash = (h: string): string => (h === '' ? '-' : h);
+
+test('C primitives: rfc.json (RFC 4231 HMAC, RFC 5869 HKDF) and keys.json (sender_ids, pair keys, invalid IDs)', { skip }, () => {
+  const rfc = loadVectors('rfc.json');
+  const hm = selftest(rfc.hmac_sha256.map((v: any) => `hmac ${orDash(v.key)} ${orDash(v.data)}`));
+  rfc.hmac_sha256.forEach((v: any, i: number) => assert.equal(hm[i], v.mac, `RFC 4231 case ${i}`));
+  const hk = selftest(rfc.hkdf_sha256.map((v: any) => `hkdf ${orDash(v.ikm)} ${orDash(v.salt)} ${orDash(v.info)} ${v.length}`));
+  rfc.hkdf_sha256.forEach((v: any, i: number) => assert.equal(hk[i], v.okm, `RFC 5869 case ${i}`));
+  const keys = loadVectors('keys.json');
+  const ids = selftest(keys.sender_ids.map((v: any) => `sender ${hx(v.agent)}`));
+  keys.sender_ids.forEach((v: any, i: number) => assert.equal(ids[i], v.sender_id, `sender_id of ${v.agent}`));
+  const pk = selftest(keys.pair_keys.map((v: any) => `pair ${v.root} ${hx(v.tenant)} ${hx(v.a)} ${hx(v.b)}`));
+  keys.pair_keys.forEach((v: any, i: number) => assert.equal(pk[i], v.pair_key, `pair key ${v.a}/${v.b}`));
+  const bad = selftest(keys.invalid_ids.map((id: string) => `id ${hx(id)}`));
+  keys.invalid_ids.forEach((id: string, i: number) => assert.match(bad[i]!, /^invalid: /, `invalid ID ${JSON.stringify(id)} rejected`));
+  const good = selftest(keys.sender_ids.map((v: any) => `id ${hx(v.agent)}`));
+  assert.ok(good.every((g) => g === 'valid'), good.join(', '));
+});
+
+interface Scenario {
+  name: string;
+  receiver: { root: string; prev_root: string | null; tenant: string; me: string; peers: string[]; start_us: string; replay_window: number; max_datagram: number };
+  steps: Array<{ datagram: string; now_us: string; verdict: string }>;
+}
+
+test('C responder: every verdicts.json scenario over UDP gets exactly its verdicts; accepted PROBEs get a REPLY createHmac verifies', { skip, timeout: 60_000 }, async () => {
+  const { scenarios } = loadVectors<{ scenarios: Scenario[] }>('verdicts.json');
+  const seen = new Set<string>();
+  let replies = 0;
+  for (const sc of scenarios) {
+    const rc = sc.receiver;
+    const root = hex(rc.root);
+    const resp = await CResponder.start({
+      root,
+      prevRoot: rc.prev_root ? hex(rc.prev_root) : null,
+      tenant: rc.tenant,
+      agent: rc.me,
+      peers: rc.peers,
+      startUs: BigInt(rc.start_us),
+      replayWindow: rc.replay_window,
+      maxDatagram: rc.max_datagram,
+    });
+    const cl = await client();
+    try {
+      const meId = senderIdOf(rc.me);
+      let prev = await resp.stats();
+      for (const [i, st] of sc.steps.entries()) {
+        await resp.setNow(BigInt(st.now_us));
+        const d = hex(st.datagram);
+        await send(cl.socket, resp.port, d);
+        const counts = await countsAfter(resp, prev.received);
+        const got = diffVerdict(prev, counts);
+        prev = counts;
+        assert.equal(got, st.verdict, `${sc.name} step ${i}`);
+        seen.add(got);
+        if (got === 'accept' && d[5] === 1) {
+          const reply = await cl.next(2000);
+          assert.ok(reply, `${sc.name} step ${i}: a REPLY`);
+          assert.equal(reply.length, d.length, 'a REPLY is exactly as long as its PROBE');
+          assert.equal(toHex(reply.subarray(0, 5)), toHex(d.subarray(0, 5)), 'magic, version');
+          assert.equal(reply[5], 2, 'type REPLY');
+          assert.equal(toHex(reply.subarray(6, 14)), toHex(meId), "the replier's sender_id");
+          assert.equal(toHex(reply.subarray(22, 26)), toHex(d.subarray(22, 26)), 'probe_id copied');
+          assert.equal(toHex(reply.subarray(34, reply.length - 16)), toHex(d.subarray(34, d.length - 16)), 'payload copied');
+          assert.equal(reply.readBigUInt64BE(26), BigInt(st.now_us), "send_ts_us = the replier's clock when it signs");
+          const sender = rc.peers.find((p) => toHex(senderIdOf(p)) === toHex(d.subarray(6, 14)))!;
+          const key = derivePairKey(root, rc.tenant, rc.me, sender);
+          assert.equal(toHex(reply.subarray(reply.length - 16)), toHex(macOf(key, reply)), 'REPLY MAC (node:crypto createHmac)');
+          replies++;
+        }
+      }
+      // nothing else came back: drops send nothing
+      assert.equal(await cl.next(50), null, `${sc.name}: no datagram besides the REPLYs`);
+      const fin = await resp.close();
+      assert.ok(fin, 'final counts on SIGTERM');
+      assert.equal(fin.received, sc.steps.length);
+    } finally {
+      await resp.close();
+    }
+  }
+  for (const v of ['accept', 'malformed', 'downgrade', 'reflected', 'unknown_sender', 'bad_mac', 'stale', 'replay']) assert.ok(seen.has(v), `verdict ${v} exercised`);
+  assert.ok(replies > 0, 'REPLYs checked');
+});
+
+test('C responder: REPLY bytes equal replies.json (nonce and clock fixed)', { skip, timeout: 30_000 }, async () => {
+  const v = loadVectors<{ root: string; tenant: string; replier: string; requester: string; replies: Array<{ request: string; reply_nonce: string; reply_send_ts_us: string; reply: string }> }>('replies.json');
+  for (const [i, r] of v.replies.entries()) {
+    // one responder per reply: its first REPLY nonce is the vector's
+    const resp = await CResponder.start({ root: hex(v.root), tenant: v.tenant, agent: v.replier, peers: [v.replier, v.requester], startUs: 1, nonceStart: r.reply_nonce });
+    try {
+      await resp.setNow(BigInt(r.reply_send_ts_us));
+      const cl = await client();
+      await send(cl.socket, resp.port, hex(r.request));
+      const reply = await cl.next(3000);
+      assert.ok(reply, `reply ${i}`);
+      assert.equal(toHex(reply), r.reply, `reply ${i} byte for byte`);
+    } finally {
+      await resp.close();
+    }
+  }
+});
+
+test('C prober against a node Engine responder on loopback: received = sent, RTTs > 0, kernel timestamps', { skip, timeout: 30_000 }, async () => {
+  const b = buildC('prober');
+  assert.ok(b.bin, b.skip);
+  const root = new Uint8Array(32).fill(7);
+  const engine = await Engine.create({ rootKey: root, tenant: 't-c', agent: 'resp', peers: ['resp', 'cprober'], listen: '127.0.0.1:0', workers: 1 });
+  engine.on('warning', () => undefined);
+  try {
+    const out = await new Promise<string>((resolve, reject) => {
+      const p = spawn(b.bin!, ['--root', toHex(root), '--tenant', 't-c', '--agent', 'cprober', '--target', `resp@127.0.0.1:${engine.address.port}`, '--rate', '2000', '--count', '500', '--grace-ms', '2000'], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let so = '';
+      let se = '';
+      p.stdout.on('data', (d: Buffer) => (so += d.toString('utf8')));
+      p.stderr.on('data', (d: Buffer) => (se += d.toString('utf8')));
+      const t = setTimeout(() => p.kill('SIGKILL'), 15_000);
+      p.on('close', (code, sig) => {
+        clearTimeout(t);
+        if (code === 0) resolve(so);
+        else reject(new Error(`prober exited ${sig ?? code}: ${se}`));
+      });
+    });
+    const j = JSON.parse(out.trim());
+    assert.equal(j.sent, 500);
+    assert.equal(j.received, j.sent, JSON.stringify(j));
+    assert.equal(j.lost, 0);
+    assert.equal(j.bad, 0);
+    assert.equal(j.replay, 0);
+    assert.equal(j.timestamps, 'kernel');
+    assert.ok(j.rtt_us.min > 0 && j.rtt_us.p50 > 0 && j.rtt_us.p99 >= j.rtt_us.p50 && j.rtt_us.max >= j.rtt_us.p99, JSON.stringify(j.rtt_us));
+    const s = engine.stats();
+    assert.equal(s.replied, 500, 'the engine answered every probe');
+    assert.equal(s.accepted, 500);
+  } finally {
+    await engine.close();
+  }
+});
