@@ -79,6 +79,8 @@ class PeerState {
   oldest = 0;
   /** Highest sequence answered so far (reordering, MEASUREMENT.md §1). */
   maxAnswered = -1;
+  /** Probes sent and neither answered nor past their deadline. */
+  inFlight = 0;
   readonly sentAt: Float64Array;
   readonly state: Uint8Array;
   readonly total: Counts = new Counts();
@@ -210,11 +212,11 @@ export class MeshProber extends EventEmitter {
       if (b !== undefined && b.endSeq < 0) b.endSeq = p.seq; // the burst cut short ends here
     }
     const end = Date.now() + this.schedule.graceMs + 100;
-    while (Date.now() < end && [...this.peers.values()].some((p) => p.oldest < p.seq)) {
+    while (Date.now() < end && [...this.peers.values()].some((p) => p.inFlight > 0)) {
       await new Promise((r) => setTimeout(r, 10));
       this.sweep(nowUs());
     }
-    this.sweep(Infinity);
+    this.sweep(Infinity); // past every deadline now: in flight is 0, every burst reported
     this.engine.off('reply', this.onReply);
   }
 
@@ -267,6 +269,7 @@ export class MeshProber extends EventEmitter {
     }
     p.sentAt[slot] = now;
     p.state[slot] = ST_IN_FLIGHT;
+    p.inFlight++;
     p.seq = seq + 1;
     p.total.sent++;
     b.counts.sent++;
@@ -303,6 +306,7 @@ export class MeshProber extends EventEmitter {
     } else if (st === ST_IN_FLIGHT) {
       const rtt = Math.max(1, Math.round(r.recvUs - p.sentAt[slot]!));
       p.state[slot] = ST_RECEIVED;
+      p.inFlight--;
       p.rtt.recordValue(rtt);
       p.total.received++;
       const reordered = seq < p.maxAnswered;
@@ -332,6 +336,7 @@ export class MeshProber extends EventEmitter {
   private finish(p: PeerState, seq: number, st: number): void {
     p.state[seq % this.ringSize] = st;
     if (st === ST_LOST) {
+      p.inFlight--;
       p.total.lost++;
       const b = this.burstOf(p, seq);
       if (b !== null) b.counts.lost++;
