@@ -53,8 +53,8 @@ export const HMAC_STATE_WORDS = 16;
  * SHA-NI) costs a fixed ≈ 1.5-2.0 µs per call plus ≈ 0.5 ns/byte. Within a step the
  * kernel's time is flat and node:crypto's grows, so the kernel is worst off at a step's
  * first length, and the crossover is the first step start where node:crypto wins.
- * Measured with `node dist/bench/mac.js` (sweep over L = 56, 120, …, 1400; p50 of
- * 256-call batches; node:crypto given one `update` of a contiguous canonical view) on
+ * Measured with the sweep now in `npm run bench:micro -- --only crossover` (then `node
+ * dist/bench/mac.js`: L = 56, 120, …, 1400; p50 of 256-call batches; node:crypto given one `update` of a contiguous canonical view) on
  * "Intel(R) Xeon(R) Processor" 2.6 GHz with SHA-NI, 2 cores, Node v20.20.2, 5 runs: the
  * first step start where node:crypto won was 504, 568, 632, 632, 696. At L = 504
  * (10 compressions) kernel 1.69-1.85 µs vs node:crypto 1.69-2.05 µs (ratio 1.00-1.11);
