@@ -142,19 +142,16 @@ class Counts {
   }
 }
 
+/** The counters of {@link PeerFigures}. */
+function counted(peer: string, c: Counts): Omit<PeerFigures, 'rtt_us'> {
+  return { peer, sent: c.sent, received: c.received, lost: c.lost, late: c.late, duplicate: c.duplicate, reordered: c.reordered, unmatched: c.unmatched, send_errors: c.sendErrors };
+}
+
 function figures(peer: string, c: Counts, h: hdr.Histogram): PeerFigures {
   const n = h.totalCount;
   const at = (p: number): number => (n === 0 ? 0 : h.getValueAtPercentile(p));
   return {
-    peer,
-    sent: c.sent,
-    received: c.received,
-    lost: c.lost,
-    late: c.late,
-    duplicate: c.duplicate,
-    reordered: c.reordered,
-    unmatched: c.unmatched,
-    send_errors: c.sendErrors,
+    ...counted(peer, c),
     rtt_us: { min: n === 0 ? 0 : h.minNonZeroValue, mean: n === 0 ? 0 : Math.round(h.mean), p50: at(50), p90: at(90), p99: at(99), max: n === 0 ? 0 : h.maxValue },
   };
 }
@@ -166,15 +163,7 @@ function burstFigures(peer: string, c: Counts, sorted: Float64Array): PeerFigure
   let sum = 0;
   for (const v of sorted) sum += v;
   return {
-    peer,
-    sent: c.sent,
-    received: c.received,
-    lost: c.lost,
-    late: c.late,
-    duplicate: c.duplicate,
-    reordered: c.reordered,
-    unmatched: c.unmatched,
-    send_errors: c.sendErrors,
+    ...counted(peer, c),
     rtt_us: { min: n === 0 ? 0 : sorted[0]!, mean: n === 0 ? 0 : Math.round(sum / n), p50: at(50), p90: at(90), p99: at(99), max: n === 0 ? 0 : sorted[n - 1]! },
   };
 }
