@@ -248,3 +248,44 @@ test('native lane: a worker terminated with its socket open is cleaned up (the p
     again.close();
   }
 });
+
+test('native lane calls: arguments they cannot use throw (TypeError/RangeError) and change nothing', { skip }, async () => {
+  const n = nativeLane!;
+  assert.throws(() => n.laneOpen('not an ip', 0, 4, false, 0, 0, -1, -1, true), TypeError);
+  assert.throws(() => n.laneOpen('127.0.0.1', 70000, 4, false, 0, 0, -1, -1, true), RangeError);
+  assert.throws(() => n.laneOpen('127.0.0.1', 0, 5 as 4, false, 0, 0, -1, -1, true), RangeError);
+  assert.throws(() => n.laneOpen('127.0.0.1', 0, 4, false, 0, 0, 256, -1, true), RangeError, 'ttl');
+  assert.throws(() => n.laneOpen('127.0.0.1', 0, 4, false, 0, 0, -1, 64, true), RangeError, 'dscp');
+  assert.throws(() => n.laneFill({}, 0), TypeError, 'not a handle');
+  const ring = new BatchRing(2, 4, 2048);
+  const h = n.laneOpen('127.0.0.1', 0, 4, false, 0, 0, -1, -1, true);
+  try {
+    const l = ring.layout;
+    const geometry = (over: Partial<Record<number, number>> = {}): Int32Array => {
+      const g = Int32Array.from([l.slots, l.slotBytes, l.metaOffset, l.timeOffset, l.dataOffset, l.batches, 0, 2, 8, M_LENGTH, M_FLAGS, F_SEND, F_UNANSWERABLE]);
+      for (const [k, v] of Object.entries(over)) g[Number(k)] = v!;
+      return g;
+    };
+    const counts = new Float64Array(4);
+    const cb = (): number => -2;
+    assert.throws(() => n.laneAttach(h, new Uint8Array(ring.layout.byteLength), geometry(), counts, cb, () => {}, 0), TypeError, 'a plain ArrayBuffer could be detached');
+    assert.throws(() => n.laneAttach(h, ring.bytes, geometry({ 0: 1000 }), counts, cb, () => {}, 0), RangeError, 'slots beyond the ring');
+    assert.throws(() => n.laneAttach(h, ring.bytes, geometry({ 4: ring.layout.byteLength }), counts, cb, () => {}, 0), RangeError, 'data area beyond the ring');
+    assert.throws(() => n.laneAttach(h, ring.bytes, geometry({ 7: 3 }), counts, cb, () => {}, 0), RangeError, 'more batches owned than exist');
+    assert.throws(() => n.laneAttach(h, ring.bytes, geometry({ 9: 8 }), counts, cb, () => {}, 0), RangeError, 'a meta word beyond the slot');
+    assert.throws(() => n.laneSend(h, 0, 1), RangeError, 'not attached yet');
+    n.laneAttach(h, ring.bytes, geometry(), counts, cb, () => {}, 0);
+    assert.throws(() => n.laneAttach(h, ring.bytes, geometry(), counts, cb, () => {}, 0), RangeError, 'attached twice');
+    assert.throws(() => n.laneFill(h, 2), RangeError, 'a batch of another lane');
+    assert.throws(() => n.laneSend(h, 2, 1), RangeError);
+    assert.throws(() => n.laneSend(h, 0, 5), RangeError, 'more than the slots');
+    assert.throws(() => n.laneSlotAddress(h, 8), RangeError);
+    assert.throws(() => n.laneSendTo(h, Buffer.alloc(4), 2, 3, '127.0.0.1', 9), RangeError, 'span beyond the buffer');
+    assert.equal(n.laneSendTo(h, Buffer.alloc(4), 0, 4, 'not-an-ip', 9), -1, 'not an address: nothing queued');
+    assert.equal(n.laneSend(h, 0, 0), 1, 'an empty unit completes at once');
+  } finally {
+    n.laneClose(h);
+    n.laneClose(h);
+  }
+  assert.throws(() => n.laneInfo(h), RangeError, 'closed');
+});
