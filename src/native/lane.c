@@ -87,12 +87,12 @@ typedef struct {
   struct iovec *riov;
   struct sockaddr_in6 *names;
   uint8_t *ctrl;
-  struct mmsghdr dmsgs[VLEN];
-  struct sockaddr_in6 dnames[VLEN];
+  struct mmsghdr *dmsgs;       /* VLEN: the discard array (no batch to fill) */
+  struct sockaddr_in6 *dnames; /* VLEN */
   /* send */
-  struct mmsghdr smsgs[VLEN];
-  struct iovec siov[VLEN];
-  int32_t sidx[VLEN];
+  struct mmsghdr *smsgs; /* VLEN */
+  struct iovec *siov;    /* VLEN */
+  int32_t *sidx;         /* VLEN */
   qentry_t *q;
   int32_t qhead, qlen, qcap, done_unreported;
   int32_t fault_block, fault_refuse; /* laneTestFault: injected EAGAIN calls / EPERM messages (tests only) */
@@ -145,12 +145,33 @@ static double clock_us(clockid_t c) {
 
 /* ---- lifetime ------------------------------------------------------------------------ */
 
-static void free_lane(lane_t *l) {
+/* The per-slot arrays and queued packets: nothing reads them once the lane is closed (freed then, not at GC). */
+static void free_buffers(lane_t *l) {
   free(l->rmsgs);
   free(l->riov);
   free(l->names);
   free(l->ctrl);
+  free(l->dmsgs);
+  free(l->dnames);
+  free(l->smsgs);
+  free(l->siov);
+  free(l->sidx);
+  l->rmsgs = NULL;
+  l->riov = NULL;
+  l->names = NULL;
+  l->ctrl = NULL;
+  l->dmsgs = NULL;
+  l->dnames = NULL;
+  l->smsgs = NULL;
+  l->siov = NULL;
+  l->sidx = NULL;
   for (int32_t i = 0; i < l->qlen; i++) free(l->q[(l->qhead + i) % l->qcap].pkt);
+  l->qlen = 0;
+}
+
+/* The struct itself: once the uv handle is closed and the JS handle object was collected (either order). */
+static void free_lane(lane_t *l) {
+  free_buffers(l);
   free(l->q);
   free(l);
 }
@@ -183,6 +204,7 @@ static void do_close(lane_t *l) {
   l->ring_ref = l->counts_ref = l->recv_ref = l->sent_ref = NULL;
   if (l->has_actx) napi_async_destroy(env, l->actx);
   l->has_actx = 0;
+  free_buffers(l);
   uv_close((uv_handle_t *)&l->poll, on_handle_closed);
 }
 
@@ -656,9 +678,16 @@ static napi_value lane_attach(napi_env env, napi_callback_info info) {
   l->riov = calloc(ks, sizeof *l->riov);
   l->names = calloc(ks, sizeof *l->names);
   l->ctrl = calloc(ks, CTRL_BYTES);
-  if (!l->rmsgs || !l->riov || !l->names || !l->ctrl) {
-    free(l->rmsgs), free(l->riov), free(l->names), free(l->ctrl);
-    l->rmsgs = NULL, l->riov = NULL, l->names = NULL, l->ctrl = NULL;
+  l->dmsgs = calloc(VLEN, sizeof *l->dmsgs);
+  l->dnames = calloc(VLEN, sizeof *l->dnames);
+  l->smsgs = calloc(VLEN, sizeof *l->smsgs);
+  l->siov = calloc(VLEN, sizeof *l->siov);
+  l->sidx = calloc(VLEN, sizeof *l->sidx);
+  if (!l->rmsgs || !l->riov || !l->names || !l->ctrl || !l->dmsgs || !l->dnames || !l->smsgs || !l->siov || !l->sidx) {
+    int32_t qlen = l->qlen;
+    l->qlen = 0;
+    free_buffers(l); /* nothing queued yet: a lane is attached before it sends */
+    l->qlen = qlen;
     return throw_errno(env, ENOMEM, fn);
   }
   l->bytes = bytes;
@@ -858,8 +887,8 @@ static napi_value lane_slot_address(napi_env env, napi_callback_info info) {
   if (napi_get_cb_info(env, info, &argc, a, NULL, NULL) != napi_ok || argc < 2) return throw_type(env, "laneSlotAddress", "takes 2 arguments");
   lane_t *l = lane_of(env, a[0], "laneSlotAddress");
   if (l == NULL) return NULL;
-  if (!l->attached || int_arg(env, a[1], (int64_t)l->first * l->slots, (int64_t)(l->first + l->owned) * l->slots - 1, &s))
-    return throw_range(env, "laneSlotAddress", "s must be a slot of this attached lane");
+  if (!l->attached || l->closed || int_arg(env, a[1], (int64_t)l->first * l->slots, (int64_t)(l->first + l->owned) * l->slots - 1, &s))
+    return throw_range(env, "laneSlotAddress", "s must be a slot of this attached, open lane");
   const struct sockaddr_in6 *sa = &l->names[s - (int64_t)l->first * l->slots];
   char txt[INET6_ADDRSTRLEN] = "";
   int port = 0;

@@ -289,3 +289,21 @@ test('native lane calls: arguments they cannot use throw (TypeError/RangeError) 
   }
   assert.throws(() => n.laneInfo(h), RangeError, 'closed');
 });
+
+test('native lane: nothing leaks across close() — 300 lanes opened, attached, closed: no descriptor left, the per-slot memory freed at close', { skip }, async () => {
+  const fs = await import('node:fs');
+  const fds = (): number => fs.readdirSync('/proc/self/fd').length;
+  const ring = new BatchRing(4, 256, 2048);
+  const sink = new Sink();
+  const before = fds();
+  const rss0 = process.memoryUsage().rss;
+  for (let i = 0; i < 300; i++) {
+    const lane = await open(ring);
+    lane.start(sink);
+    await lane.close();
+    assert.throws(() => lane.slotAddress(0), RangeError, 'closed: no slot addresses any more');
+  }
+  assert.equal(fds(), before, 'every socket closed');
+  // ≈ 180 KiB of per-slot arrays per lane here: 300 lanes kept would be ≈ 53 MiB
+  assert.ok(process.memoryUsage().rss - rss0 < 24 * 2 ** 20, `RSS grew ${((process.memoryUsage().rss - rss0) / 2 ** 20).toFixed(1)} MiB`);
+});
