@@ -50,8 +50,9 @@ export interface EngineOptions {
   /**
    * Sockets on the listen port, 1–64, default 1: the engine's own plus N-1 socket threads,
    * all bound with `reusePort` and sharing one pool and one in-order collector
-   * (src/pipeline/thread-lane.ts). Needs Node ≥ 22.12 / 23.1; on older Node the engine serves on one
-   * socket and says so in {@link Engine.socketsNote}.
+   * (src/pipeline/thread-lane.ts). The native lane sets `SO_REUSEPORT` itself, on any Node;
+   * the dgram lane needs Node ≥ 22.12 / 23.1 — on older Node it serves on one socket and
+   * says so in {@link Engine.socketsNote}.
    */
   sockets?: number;
   /**

@@ -27,8 +27,8 @@ batches, writes the final stats to PATH (when given), prints a summary and exits
   --workers N            verification workers, 1-64 (default: min(2, cores))
   --sockets N            sockets on the listen port, 1-64 (default 1): N-1 extra socket
                          threads bound with reusePort, one pool, one in-order collector.
-                         Needs Node >= 22.12 / 23.1: older Node serves on one socket and
-                         says so in one line at start
+                         Any Node on the native lane; the dgram lane needs Node >= 22.12 /
+                         23.1 (older Node serves on one socket and says so at start)
   --batch N              datagrams per batch, 1-4096 (default 256)
   --replay-window W      0 = strict (default) or a multiple of 64 up to 8192
   --max-datagram N       largest accepted datagram, 50-65507 bytes (default 2048)
