@@ -114,8 +114,10 @@ export interface EngineOptions {
 }
 
 /**
- * The lane when {@link EngineOptions.lane} is not given: `DTMESH_LANE` from the
- * environment (so a whole test or benchmark run can be put on one lane), else `'dgram'`.
+ * The lane when {@link EngineOptions.lane} is not given (ENGINE.md "Lanes"): `DTMESH_LANE`
+ * from the environment (so a whole test or benchmark run can be put on one lane:
+ * `DTMESH_LANE=native npm test`), else `'dgram'` — the lane every existing test and
+ * benchmark was written against (e.g. `sockets` > 1 on Node 20 serving one socket).
  */
 export const DEFAULT_LANE: 'auto' | 'native' | 'dgram' = ((): 'auto' | 'native' | 'dgram' => {
   const v = process.env.DTMESH_LANE;

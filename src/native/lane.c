@@ -475,7 +475,12 @@ static void on_poll(uv_poll_t *h, int status, int events) {
   lane_t *l = (lane_t *)h->data;
   if (l->closed) return;
   if (status < 0) {
+    /* libuv stopped the handle on POLLERR: clear the socket's pending error and watch again, never go deaf */
+    int soerr = 0;
+    socklen_t sl = sizeof soerr;
     if (l->counts) l->counts[C_RECV_ERRORS]++;
+    getsockopt(l->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
+    uv_poll_start(&l->poll, l->events, on_poll);
     return;
   }
   if (events & UV_WRITABLE) {
