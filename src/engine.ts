@@ -4,7 +4,7 @@
  *
  * Flow of one datagram (the stages are src/pipeline/, one file each; pipeline.ts wires
  * them and says which run in parallel):
- *   1. lane (the socket's thread): copy into a batch of the shared ring      dgram-lane.ts
+ *   1. lane (the socket's thread): into a batch of the shared ring      dgram-lane.ts, native-lane.ts
  *   2. dispatch (this thread): pin keys, reserve REPLY nonces, route          dispatch.ts
  *   3. verify (PARALLEL, piscina workers; small batches here)                 pool.ts, verify.ts
  *   4. collect (this thread, in dispatch order): replay check, books         collect.ts
@@ -31,6 +31,7 @@ import { ReplayFilter } from './protocol/replay.js';
 import { TYPE_PROBE } from './protocol/wire.js';
 import { type EngineOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import type { PunchStats } from './pipeline/hints.js';
+import { type LaneKind, resolveLane } from './pipeline/native-lane.js';
 import { Pipeline } from './pipeline/pipeline.js';
 import { reusePortSupported } from './pipeline/socket-thread.js';
 
@@ -51,8 +52,12 @@ export class Engine extends EventEmitter {
   readonly workers: number;
   /** Sockets serving (1 unless `sockets` was asked for and Node has `reusePort`). */
   readonly sockets: number;
-  /** One line when `sockets` could not be honoured (Node without `reusePort`), else null. */
+  /** One line when `sockets` could not be honoured (the dgram lane on Node without `reusePort`), else null. */
   readonly socketsNote: string | null;
+  /** The lane serving every socket (ENGINE.md "Lanes"): `native` or `dgram` (`auto` resolved). */
+  readonly lane: LaneKind;
+  /** One line when `lane: 'auto'` fell back to dgram (addon not built, not Linux), else null. */
+  readonly laneNote: string | null;
   readonly batchSize: number;
   readonly maxDatagram: number;
   readonly rotationGraceMs: number;
@@ -73,9 +78,12 @@ export class Engine extends EventEmitter {
   private readonly events: Array<{ name: string; payload: unknown }> = [];
   private emitting = false;
 
-  private constructor(opts: EngineOptions, o: ResolvedOptions, root: Uint8Array) {
+  private constructor(opts: EngineOptions, o: ResolvedOptions, root: Uint8Array, lane: { kind: LaneKind; note: string | null }) {
     super();
-    const canReuse = opts.separatePorts === true || reusePortSupported();
+    this.lane = lane.kind;
+    this.laneNote = lane.note;
+    // the native lane sets SO_REUSEPORT itself, on any Node
+    const canReuse = opts.separatePorts === true || lane.kind === 'native' || reusePortSupported();
     this.workers = o.workers;
     this.sockets = canReuse ? o.sockets : 1;
     this.socketsNote =
@@ -102,8 +110,12 @@ export class Engine extends EventEmitter {
    */
   static async create(opts: EngineOptions): Promise<Engine> {
     const o = resolveOptions(opts);
+    const lane = resolveLane(o.lane);
+    if (o.dscp >= 0 && lane.kind !== 'native') {
+      throw new RangeError(`options.dscp needs the native lane (lane 'native', or 'auto' where it is built); this engine would run the dgram lane`);
+    }
     const root = opts.rootKey !== undefined ? rootKeyBytes(opts.rootKey, 'root key') : loadRootKey(opts.stateDir!);
-    const engine = new Engine(opts, o, root);
+    const engine = new Engine(opts, o, root, lane);
     // every socket on a shared port needs SO_REUSEPORT, the engine's own included
     const reusePort = engine.sockets > 1 && opts.separatePorts !== true;
     try {
@@ -117,6 +129,7 @@ export class Engine extends EventEmitter {
         host: o.host,
         port: o.port,
         recvBufferBytes: o.recvBufferBytes,
+        laneOptions: { kind: lane.kind, ttl: o.ttl, dscp: o.dscp, sendBufferBytes: o.sendBufferBytes },
         maxDatagram: o.maxDatagram,
         inlineBelow: o.inlineBelow,
         verifyTimeoutMs: o.verifyTimeoutMs,
@@ -144,6 +157,15 @@ export class Engine extends EventEmitter {
   /** The bound address. */
   get address(): { address: string; port: number; family: string } {
     return this.pipeline.own.address();
+  }
+
+  /**
+   * Where receive times come from (PROTOCOL.md §6; receive→verdict latency, `stale`, the
+   * prober's RTT): `'kernel'` — the kernel's stamp of each datagram (`SO_TIMESTAMPNS`,
+   * native lane), `'js'` — the engine's clock when JS saw it (dgram lane).
+   */
+  get timestamps(): 'kernel' | 'js' {
+    return this.pipeline.timestamps;
   }
 
   /** One line about a capped receive buffer, or null (shown by the CLI at start). */

@@ -50,8 +50,9 @@ export interface EngineOptions {
   /**
    * Sockets on the listen port, 1–64, default 1: the engine's own plus N-1 socket threads,
    * all bound with `reusePort` and sharing one pool and one in-order collector
-   * (src/pipeline/thread-lane.ts). Needs Node ≥ 22.12 / 23.1; on older Node the engine serves on one
-   * socket and says so in {@link Engine.socketsNote}.
+   * (src/pipeline/thread-lane.ts). The native lane sets `SO_REUSEPORT` itself, on any Node;
+   * the dgram lane needs Node ≥ 22.12 / 23.1 — on older Node it serves on one socket and
+   * says so in {@link Engine.socketsNote}.
    */
   sockets?: number;
   /**
@@ -96,7 +97,32 @@ export interface EngineOptions {
   punch?: PunchPolicyOptions | false;
   /** @internal Worker entry file (tests inject faults with it). */
   workerFile?: string;
+  /**
+   * Which lane runs the sockets (ENGINE.md "Lanes"): `'native'` — the addon's own socket,
+   * `recvmmsg`/`sendmmsg` straight into and out of the batch ring, kernel receive
+   * timestamps, `SO_REUSEPORT` on any Node (Linux, when the addon was built);
+   * `'dgram'` — Node's `dgram`, portable; `'auto'` — native where it was built, else dgram
+   * (with one line in {@link Engine.laneNote}). Default {@link DEFAULT_LANE}.
+   */
+  lane?: 'auto' | 'native' | 'dgram';
+  /** IP TTL / IPv6 hop limit of every packet the engine sends, 1–255 (default: the system's). Both lanes. */
+  ttl?: number;
+  /** DSCP of every packet the engine sends, 0–63 (RFC 2474); needs the native lane (default: the system's, 0). */
+  dscp?: number;
+  /** @internal `SO_SNDBUF` of the native lane's sockets, 1024–2^30 bytes (tests shrink it to force would-block). */
+  sendBufferBytes?: number;
 }
+
+/**
+ * The lane when {@link EngineOptions.lane} is not given (ENGINE.md "Lanes"): `DTMESH_LANE`
+ * from the environment (so a whole test or benchmark run can be put on one lane:
+ * `DTMESH_LANE=native npm test`), else `'dgram'` — the lane every existing test and
+ * benchmark was written against (e.g. `sockets` > 1 on Node 20 serving one socket).
+ */
+export const DEFAULT_LANE: 'auto' | 'native' | 'dgram' = ((): 'auto' | 'native' | 'dgram' => {
+  const v = process.env.DTMESH_LANE;
+  return v === 'auto' || v === 'native' || v === 'dgram' ? v : 'dgram';
+})();
 
 /** Parse `HOST:PORT` / `[V6]:PORT`. Throws a `TypeError` naming `what`. */
 export function parseHostPort(s: string, what = 'listen address'): { host: string; port: number } {
@@ -126,6 +152,13 @@ export interface ResolvedOptions {
   replayWindow: number;
   host: string;
   port: number;
+  lane: 'auto' | 'native' | 'dgram';
+  /** -1 = the system's. */
+  ttl: number;
+  /** -1 = the system's. */
+  dscp: number;
+  /** 0 = the system's. */
+  sendBufferBytes: number;
 }
 
 /**
@@ -143,6 +176,8 @@ export function resolveOptions(opts: EngineOptions): ResolvedOptions {
   const workers = intOption(opts.workers, 'workers', 1, 64, Math.max(1, Math.min(2, os.availableParallelism())));
   const replayWindow = opts.replayWindow ?? 0;
   assertReplayWindow(replayWindow);
+  const lane = opts.lane ?? DEFAULT_LANE;
+  if (lane !== 'auto' && lane !== 'native' && lane !== 'dgram') throw new TypeError(`options.lane must be 'auto', 'native' or 'dgram'`);
   return {
     workers,
     batchSize: intOption(opts.batchSize, 'batchSize', 1, 4096, 256),
@@ -158,5 +193,9 @@ export function resolveOptions(opts: EngineOptions): ResolvedOptions {
     replayWindow,
     host,
     port,
+    lane,
+    ttl: intOption(opts.ttl, 'ttl', 1, 255, -1),
+    dscp: intOption(opts.dscp, 'dscp', 0, 63, -1),
+    sendBufferBytes: intOption(opts.sendBufferBytes, 'sendBufferBytes', 1024, 1 << 30, 0),
   };
 }

@@ -13,7 +13,7 @@ import { asUsage, intFlag, parseFlags, required, usage } from './args.js';
 const HELP = `Usage: dtmesh serve --state-dir DIR --tenant T --agent A --peers B,C,... --listen HOST:PORT
                     [--workers N] [--sockets N] [--batch N] [--replay-window W] [--max-datagram N]
                     [--clock-window-ms N] [--recv-buffer BYTES] [--stats-json PATH]
-                    [--metrics HOST:PORT]
+                    [--metrics HOST:PORT] [--lane auto|native|dgram] [--ttl N] [--dscp N]
 
 Receive, verify and answer mesh probes (PROTOCOL.md). Serving starts once the socket
 is bound and the worker pool is up. SIGTERM or SIGINT stops receiving, drains in-flight
@@ -27,8 +27,8 @@ batches, writes the final stats to PATH (when given), prints a summary and exits
   --workers N            verification workers, 1-64 (default: min(2, cores))
   --sockets N            sockets on the listen port, 1-64 (default 1): N-1 extra socket
                          threads bound with reusePort, one pool, one in-order collector.
-                         Needs Node >= 22.12 / 23.1: older Node serves on one socket and
-                         says so in one line at start
+                         Any Node on the native lane; the dgram lane needs Node >= 22.12 /
+                         23.1 (older Node serves on one socket and says so at start)
   --batch N              datagrams per batch, 1-4096 (default 256)
   --replay-window W      0 = strict (default) or a multiple of 64 up to 8192
   --max-datagram N       largest accepted datagram, 50-65507 bytes (default 2048)
@@ -38,6 +38,12 @@ batches, writes the final stats to PATH (when given), prints a summary and exits
   --stats-json PATH      write the final stats here on shutdown
   --metrics HOST:PORT    serve the counters and latency summary in Prometheus text
                          format at http://HOST:PORT/metrics (e.g. 127.0.0.1:9464)
+  --lane L               socket lane: native (recvmmsg/sendmmsg into the batches, kernel
+                         timestamps, --sockets on any Node; Linux, built by npm install),
+                         dgram (Node's dgram) or auto (native where built, else dgram,
+                         said in one line). Default: $DTMESH_LANE, else dgram
+  --ttl N                IP TTL / hop limit of every packet sent, 1-255
+  --dscp N               DSCP of every packet sent, 0-63 (native lane only)
   --help                 this text
 `;
 
@@ -60,6 +66,13 @@ export function parsePeers(command: string, s: string): string[] {
   return peers;
 }
 
+/** `--lane`: auto, native or dgram (undefined: the engine's default). */
+export function laneFlag(command: string, x: string | boolean | undefined): EngineOptions['lane'] {
+  if (x === undefined) return undefined;
+  if (x === 'auto' || x === 'native' || x === 'dgram') return x;
+  throw usage(command, `--lane must be auto, native or dgram`);
+}
+
 /** Run `dtmesh serve`; resolves with the exit code once the engine has shut down. */
 export async function serveCommand(argv: string[]): Promise<number> {
   const cmd = 'serve';
@@ -78,6 +91,9 @@ export async function serveCommand(argv: string[]): Promise<number> {
     'stats-json': { type: 'string' },
     'recv-buffer': { type: 'string' },
     metrics: { type: 'string' },
+    lane: { type: 'string' },
+    ttl: { type: 'string' },
+    dscp: { type: 'string' },
   });
   if (v.help) {
     process.stdout.write(HELP);
@@ -96,6 +112,9 @@ export async function serveCommand(argv: string[]): Promise<number> {
     maxDatagram: intFlag(cmd, v, 'max-datagram', 50, 65507),
     clockWindowMs: intFlag(cmd, v, 'clock-window-ms', 1, 3_600_000),
     recvBufferBytes: intFlag(cmd, v, 'recv-buffer', 4096, 1 << 30),
+    lane: laneFlag(cmd, v.lane),
+    ttl: intFlag(cmd, v, 'ttl', 1, 255),
+    dscp: intFlag(cmd, v, 'dscp', 0, 63),
   };
   const statsPath = typeof v['stats-json'] === 'string' ? v['stats-json'] : null;
   let metricsAt: { host: string; port: number } | null = null;
@@ -124,7 +143,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const a = engine.address;
   process.stdout.write(
     `dtmesh serve: agent ${engine.agent} of tenant ${engine.tenant} listening on ${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port} ` +
-      `with ${engine.workers} workers, ${engine.sockets} socket${engine.sockets === 1 ? '' : 's'}, ${engine.peers.length} peers\n`,
+      `with ${engine.workers} workers, ${engine.sockets} socket${engine.sockets === 1 ? '' : 's'}, ${engine.peers.length} peers, ${engine.lane} lane\n`,
   );
   let metrics: http.Server | null = null;
   if (metricsAt !== null) {
@@ -137,6 +156,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     const ma = metrics.address() as { address: string; port: number };
     process.stdout.write(`dtmesh serve: metrics at http://${ma.address.includes(':') ? `[${ma.address}]` : ma.address}:${ma.port}/metrics\n`);
   }
+  if (engine.laneNote !== null) process.stderr.write(`dtmesh serve: ${engine.laneNote}\n`);
   if (engine.socketsNote !== null) process.stderr.write(`dtmesh serve: ${engine.socketsNote}\n`);
   if (engine.recvBufferNote !== null) process.stderr.write(`dtmesh serve: ${engine.recvBufferNote}\n`);
   const progress = setInterval(() => process.stdout.write(`dtmesh serve: ${summaryLine(engine.stats())}\n`), 10_000);

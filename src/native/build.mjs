@@ -1,7 +1,8 @@
-// Build the native MAC kernel (mac.c, see src/protocol/native.ts) with node-gyp into
-// dist/native/dtmesh_mac.node. Never fails the install: where it cannot be built (no
-// compiler, no Node headers) it writes why into dist/native/status.json, says so in one
-// line, and the engine uses the JS kernel.
+// Build the native addon — the MAC kernel (mac.c) and the native lane (lane.c), see
+// src/protocol/native.ts — with node-gyp into dist/native/dtmesh_mac.node. Never fails the
+// install: where it cannot be built (no compiler, no Node headers) it writes why into
+// dist/native/status.json, says so in one line, and the engine uses the JS kernel and the
+// dgram lane (`lane: 'auto'` says so in one line too).
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -31,7 +32,7 @@ if (r.status === 0 && fs.existsSync(built)) {
   const log = `${r.stderr ?? ''}\n${r.error?.message ?? ''}`;
   const line = log.split('\n').find((l) => /gyp ERR! (stack Error|configure error)|error:|not found|ENOENT/i.test(l)) ?? `node-gyp exited ${r.status}`;
   status = { built: false, why: line.replace(/^gyp ERR! (stack )?/, '').trim().slice(0, 200) };
-  process.stderr.write(`dtmesh: native MAC kernel not built (${status.why}); the JS kernel is used\n`);
+  process.stderr.write(`dtmesh: native MAC kernel and lane not built (${status.why}); the JS kernel and the dgram lane are used\n`);
 }
 fs.rmSync(path.join(here, 'build'), { recursive: true, force: true });
 fs.writeFileSync(path.join(out, 'status.json'), JSON.stringify(status) + '\n');

@@ -360,6 +360,9 @@ static void export_fn(napi_env env, napi_value exports, const char *name, napi_c
   napi_set_named_property(env, exports, name, f);
 }
 
+/* The native lane's exports (lane.c). */
+void dtmesh_lane_init(napi_env env, napi_value exports);
+
 NAPI_MODULE_INIT() {
   bindings_t *bs = calloc(1, sizeof *bs);
   if (bs) napi_set_instance_data(env, bs, free_bindings, NULL);
@@ -370,5 +373,6 @@ NAPI_MODULE_INIT() {
   export_fn(env, exports, "tag16", tag16);
   export_fn(env, exports, "verify16", verify16);
   export_fn(env, exports, "lockFd", lock_fd);
+  dtmesh_lane_init(env, exports);
   return exports;
 }

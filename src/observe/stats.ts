@@ -35,13 +35,18 @@ export interface EngineStats {
   send_errors: number;
   /** Datagrams the kernel dropped for this socket (receive buffer overflow), when known (Linux). */
   kernel_drops?: number;
+  /**
+   * The lane serving the sockets (ENGINE.md "Lanes"): `native` or `dgram`. Always set by
+   * `Engine.stats()`; not a `--stats-json` contract key (see {@link statsDocument}).
+   */
+  lane?: 'native' | 'dgram';
   /** Punch-hint decisions (PROTOCOL.md §2), when the policy is on. */
   punch?: { granted: number; probes: number; refused: Record<string, number> };
 }
 
 /**
  * The `--stats-json` document: exactly the keys of the CLI contract, in order
- * (`kernel_drops` and punch counters are in `stats()` and the metrics, not here).
+ * (`kernel_drops`, `lane` and punch counters are in `stats()` and the metrics, not here).
  */
 export function statsDocument(s: EngineStats): Pick<EngineStats, 'received' | 'accepted' | 'replied' | 'dropped' | 'latency_us'> {
   return { received: s.received, accepted: s.accepted, replied: s.replied, dropped: s.dropped, latency_us: s.latency_us };

@@ -2,10 +2,12 @@
  * The pipeline: the engine's stages wired together (ENGINE.md "Shape"). Flow of one
  * datagram:
  *
- *   1. lane (sequential, the lane's thread; src/pipeline/dgram-lane.ts): the socket hands
- *      over the datagram; it is copied once into the next slot of the lane's filling
- *      batch with its receive time (a source no reply can go to is flagged). No free
- *      batch → counted `overload` (nothing blocks, memory never grows).
+ *   1. lane (sequential, the lane's thread; dgram-lane.ts or native-lane.ts): the socket
+ *      hands over the datagram; it is copied once into the next slot of the lane's
+ *      filling batch with its receive time (a source no reply can go to is flagged) —
+ *      by JS per datagram (dgram), or by the kernel itself, `recvmmsg` straight into the
+ *      slots with kernel timestamps (native). No free batch → counted `overload`
+ *      (nothing blocks, memory never grows).
  *   2. dispatch (sequential, this thread; dispatch.ts): a full batch — or a partial one
  *      once the pool is idle or it is small — pins the key-table half, reserves REPLY
  *      nonces in dispatch order (PROTOCOL.md §3) and goes on by index: verified here if
@@ -39,11 +41,12 @@ import type { PunchPolicy } from '../protocol/punch.js';
 import type { ReplayFilter } from '../protocol/replay.js';
 import { OFF_PROBE_ID, OFF_SEND_TS, TYPE_PUNCH_HINT, TYPE_REPLY } from '../protocol/wire.js';
 import { Collector, type CollectOutput } from './collect.js';
-import { DgramLane } from './dgram-lane.js';
+import type { DgramLane } from './dgram-lane.js';
 import { Dispatcher } from './dispatch.js';
 import { HintHandler, type PunchHintEvent } from './hints.js';
 import type { Lane, LaneSink } from './lane.js';
 import { M_LENGTH, M_PEER } from './layout.js';
+import { type LaneSocketOptions, NativeLane, openLane } from './native-lane.js';
 import { VerifyPool } from './pool.js';
 import { ReplySender } from './reply.js';
 import { BatchRing } from './ring.js';
@@ -79,6 +82,8 @@ export interface PipelineConfig {
   host: string;
   port: number;
   recvBufferBytes: number;
+  /** The lane kind (resolved: never `auto`) and socket options of every socket. */
+  laneOptions: LaneSocketOptions;
   maxDatagram: number;
   inlineBelow: number;
   verifyTimeoutMs: number;
@@ -104,7 +109,8 @@ const defaultWorkerFile = fileURLToPath(new URL('../../workers/verify.js', impor
 export class Pipeline implements LaneSink, CollectOutput {
   readonly ring: BatchRing;
   readonly books = new Books();
-  readonly own: DgramLane;
+  /** The engine's own lane (lane 0): a {@link DgramLane} or a {@link NativeLane}, by `laneOptions.kind`. */
+  readonly own: DgramLane | NativeLane;
   readonly lanes: Lane[];
   readonly dispatcher: Dispatcher;
   readonly collector: Collector;
@@ -121,7 +127,7 @@ export class Pipeline implements LaneSink, CollectOutput {
     ring: BatchRing,
     inline: BatchVerifier,
     pool: VerifyPool,
-    own: DgramLane,
+    own: DgramLane | NativeLane,
   ) {
     this.ring = ring;
     this.inline = inline;
@@ -161,9 +167,9 @@ export class Pipeline implements LaneSink, CollectOutput {
     warmUpMac(); // this thread verifies small batches and signs own packets
     const warn = (m: string): void => cfg.notify('warning', m);
     const pool = await VerifyPool.start(cfg.workerFile || defaultWorkerFile, vcfg, cfg.workers, ring, cfg.verifyTimeoutMs, warn);
-    let own: DgramLane;
+    let own: DgramLane | NativeLane;
     try {
-      own = await DgramLane.open({ index: 0, ring, host: cfg.host, port: cfg.port, reusePort: cfg.reusePort, recvBufferBytes: cfg.recvBufferBytes });
+      own = await openLane({ index: 0, ring, host: cfg.host, port: cfg.port, reusePort: cfg.reusePort, recvBufferBytes: cfg.recvBufferBytes }, cfg.laneOptions);
     } catch (e) {
       await pool.destroy();
       inline.close();
@@ -185,6 +191,7 @@ export class Pipeline implements LaneSink, CollectOutput {
           port: cfg.separatePorts ? 0 : own.port,
           reusePort: cfg.reusePort,
           recvBufferBytes: cfg.recvBufferBytes,
+          laneOptions: cfg.laneOptions,
         };
         p.lanes.push(await ThreadLane.start(tc, p));
       }
@@ -201,6 +208,11 @@ export class Pipeline implements LaneSink, CollectOutput {
    */
   get inlineVerifier(): BatchVerifier {
     return this.inline;
+  }
+
+  /** Where the slots' receive times come from: the kernel's stamps (native lane) or the JS clock (dgram lane). */
+  get timestamps(): 'kernel' | 'js' {
+    return this.own instanceof NativeLane ? this.own.timestamps : 'js';
   }
 
   // ---- LaneSink: what the lanes hand on ------------------------------------------
@@ -276,6 +288,7 @@ export class Pipeline implements LaneSink, CollectOutput {
     }
     const kd = this.socketClosed ? this.finalKernelDrops : this.kernelDrops();
     if (kd !== null) s.kernel_drops = kd;
+    s.lane = this.cfg.laneOptions.kind;
     return s;
   }
 

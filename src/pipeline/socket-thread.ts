@@ -1,6 +1,7 @@
 /**
  * `serve --sockets N`: an extra socket thread (ENGINE.md "Lanes"). Each is a worker
- * thread running a {@link DgramLane} of its own on the engine's port (`reusePort`: the
+ * thread running a lane of its own — a {@link NativeLane} (SO_REUSEPORT from C, any Node)
+ * or a {@link DgramLane}, the engine's kind — on the engine's port (`reusePort`: the
  * kernel spreads flows — by 4-tuple — over the sockets, so one peer's packets stay on one
  * socket and in order). This file is that thread's side: it relays between its lane and
  * the engine, whose side is a {@link ThreadLane} (src/pipeline/thread-lane.ts):
@@ -13,8 +14,9 @@
  * Every message carries the lane's counts since the last one, so the books stay exact
  * (`received = accepted + Σ dropped`).
  */
-import { DgramLane } from './dgram-lane.js';
+import type { DgramLane } from './dgram-lane.js';
 import type { Lane, LaneCounts, LaneSink } from './lane.js';
+import { type LaneSocketOptions, type NativeLane, openLane } from './native-lane.js';
 import { BatchRing } from './ring.js';
 
 /** `reusePort` needs Node ≥ 22.12 (22.x) or ≥ 23.1 (ENGINE.md "Platform facts"). */
@@ -40,6 +42,8 @@ export interface SocketThreadConfig {
   /** Bind with `reusePort` (true in service; false only in tests on older Node, with port 0). */
   reusePort: boolean;
   recvBufferBytes: number;
+  /** The engine's lane kind and socket options (every socket of an engine runs the same kind). */
+  laneOptions: LaneSocketOptions;
 }
 
 /**
@@ -67,7 +71,7 @@ export interface MessageSink {
  * message) and the handler of the engine's messages. Created by `workers/socket.ts`.
  */
 export class SocketThread implements LaneSink {
-  private lane: DgramLane | null = null;
+  private lane: DgramLane | NativeLane | null = null;
   /** Batches handed to the engine and not yet given back by a `send`. */
   private inFlight = 0;
   private reported: LaneCounts = { received: 0, overload: 0, sendErrors: 0 };
@@ -82,7 +86,7 @@ export class SocketThread implements LaneSink {
     const c = this.cfg;
     const ring = new BatchRing(c.batches, c.slots, c.maxDatagram, c.perLane, c.batchSab, c.firstBatch);
     try {
-      this.lane = await DgramLane.open({ index: c.index, ring, host: c.host, port: c.port, reusePort: c.reusePort, recvBufferBytes: c.recvBufferBytes });
+      this.lane = await openLane({ index: c.index, ring, host: c.host, port: c.port, reusePort: c.reusePort, recvBufferBytes: c.recvBufferBytes }, c.laneOptions);
     } catch (e) {
       this.out.postMessage({ t: 'error', message: `socket thread ${c.index}: ${(e as Error).message}` });
       return;

@@ -1,7 +1,7 @@
 /**
  * The engine's handle on one extra socket thread (`serve --sockets N`): a {@link Lane}
- * whose stages 1 and 5 run in another thread (src/pipeline/socket-thread.ts, a
- * `DgramLane` there). It owns the worker and the counts the thread reports; it hands on
+ * whose stages 1 and 5 run in another thread (src/pipeline/socket-thread.ts: a lane of the
+ * engine's kind there, `NativeLane` or `DgramLane`). It owns the worker and the counts the thread reports; it hands on
  * the thread's filled batches and `sent` reports to the pipeline, and passes `send`,
  * `stop` and `close` the other way.
  */

@@ -59,6 +59,32 @@ export interface NativeMacBound {
   verifyAt(binding: number, stateOffset: number, offset: number, length: number, suffix: number, tagOffset: number): boolean;
 }
 
+/**
+ * The native lane's calls (src/native/lane.c; ENGINE.md "Lanes"): a non-blocking UDP socket
+ * the addon opens and binds itself, watched by one `uv_poll_t` on the calling thread's
+ * event loop, received into with `recvmmsg` straight into the batch ring's slots and sent
+ * from with `sendmmsg` out of their reply areas. Used only by src/pipeline/native-lane.ts,
+ * which documents the protocol between the two sides. Every call checks its arguments
+ * and throws (TypeError/RangeError) rather than guess; `laneOpen` throws an Error whose
+ * `code` is the errno name (`EADDRINUSE` …).
+ */
+export interface NativeLaneCalls {
+  /** Always true where these calls exist (Linux). */
+  laneAvailable: boolean;
+  laneOpen(host: string, port: number, family: 4 | 6, reusePort: boolean, recvBufferBytes: number, sendBufferBytes: number, ttl: number, dscp: number, timestamps: boolean): object;
+  /** [bound address, bound port, effective SO_RCVBUF, kernel timestamps 0|1, effective SO_SNDBUF]. */
+  laneInfo(h: object): [string, number, number, number, number];
+  laneAttach(h: object, bytes: Uint8Array, geometry: Int32Array, counts: Float64Array, onRecv: (b: number, count: number) => number, onSent: (n: number) => void, nowUs: number): void;
+  laneFill(h: object, b: number): void;
+  laneSend(h: object, b: number, count: number): number;
+  laneSendTo(h: object, buf: Uint8Array, offset: number, length: number, host: string, port: number): number;
+  laneClose(h: object): void;
+  laneRef(h: object, on: boolean): void;
+  laneSlotAddress(h: object, s: number): [string, number];
+  /** @internal tests: the next `wouldBlock` send calls report EAGAIN, the next `refuse` messages EPERM. */
+  laneTestFault(h: object, wouldBlock: number, refuse: number): void;
+}
+
 /** Where the build puts the addon and its status (dist/native/, beside dist/src/). */
 const ADDON = fileURLToPath(new URL('../../native/dtmesh_mac.node', import.meta.url));
 const STATUS = fileURLToPath(new URL('../../native/status.json', import.meta.url));
@@ -68,16 +94,26 @@ interface NativeLock {
   lockFd(fd: number): number;
 }
 
-function load(): { mac: (NativeMac & NativeMacBound) | null; built: (NativeMac & NativeMacBound) | null; lock: NativeLock | null; status: string } {
+type Loaded = { mac: (NativeMac & NativeMacBound) | null; built: (NativeMac & NativeMacBound) | null; lock: NativeLock | null; lane: NativeLaneCalls | null; laneStatus: string; status: string };
+
+/** The lane calls of `addon`, or why not (one line). */
+function laneOf(addon: Partial<NativeLaneCalls>): { lane: NativeLaneCalls | null; laneStatus: string } {
+  if (process.platform !== 'linux') return { lane: null, laneStatus: `not available on ${process.platform} (Linux only)` };
+  if (addon.laneAvailable !== true || typeof addon.laneOpen !== 'function') return { lane: null, laneStatus: 'not usable (an older build: run npm run build)' };
+  return { lane: addon as NativeLaneCalls, laneStatus: 'native' };
+}
+
+function load(): Loaded {
   try {
-    const addon = createRequire(import.meta.url)(ADDON) as NativeMac & NativeMacBound & NativeLock;
+    const addon = createRequire(import.meta.url)(ADDON) as NativeMac & NativeMacBound & NativeLock & Partial<NativeLaneCalls>;
     const lock = typeof addon.lockFd === 'function' ? addon : null;
+    const { lane, laneStatus } = laneOf(addon);
     const fns = ['tag16', 'verify16', 'bind', 'unbind', 'tagAt', 'verifyAt', 'lockFd'] as const;
-    if (fns.some((f) => typeof addon[f] !== 'function')) return { mac: null, built: null, lock, status: 'not usable (an older build: run npm run build)' };
-    if (process.env.DTMESH_NATIVE === '0') return { mac: null, built: addon, lock, status: 'off (DTMESH_NATIVE=0)' };
-    return { mac: addon, built: addon, lock, status: 'native' };
+    if (fns.some((f) => typeof addon[f] !== 'function')) return { mac: null, built: null, lock, lane, laneStatus, status: 'not usable (an older build: run npm run build)' };
+    if (process.env.DTMESH_NATIVE === '0') return { mac: null, built: addon, lock, lane, laneStatus, status: 'off (DTMESH_NATIVE=0)' };
+    return { mac: addon, built: addon, lock, lane, laneStatus, status: 'native' };
   } catch {
-    if (process.env.DTMESH_NATIVE === '0') return { mac: null, built: null, lock: null, status: 'off (DTMESH_NATIVE=0)' };
+    if (process.env.DTMESH_NATIVE === '0') return { mac: null, built: null, lock: null, lane: null, laneStatus: 'not built', status: 'off (DTMESH_NATIVE=0)' };
     let why = 'not built';
     try {
       const s = JSON.parse(fs.readFileSync(STATUS, 'utf8')) as { built?: boolean; why?: string };
@@ -85,7 +121,7 @@ function load(): { mac: (NativeMac & NativeMacBound) | null; built: (NativeMac &
     } catch {
       // no status file: the build did not run
     }
-    return { mac: null, built: null, lock: null, status: why };
+    return { mac: null, built: null, lock: null, lane: null, laneStatus: why, status: why };
   }
 }
 
@@ -112,3 +148,13 @@ export const nativeMacStatus: string = loaded.status;
  * `DTMESH_NATIVE=0` (which selects the MAC kernel only); null otherwise.
  */
 export const nativeLockFd: ((fd: number) => number) | null = loaded.lock !== null ? loaded.lock.lockFd.bind(loaded.lock) : null;
+
+/**
+ * The native lane's calls (ENGINE.md "Lanes"), whenever the addon was built on Linux —
+ * `DTMESH_NATIVE=0` selects the MAC kernel only and leaves the lane alone; null otherwise
+ * (the engine's `lane: 'auto'` then runs the dgram lane).
+ */
+export const nativeLane: NativeLaneCalls | null = loaded.lane;
+
+/** `'native'`, or why the native lane is not available (one line: `lane: 'auto'` prints it when it falls back). */
+export const nativeLaneStatus: string = loaded.laneStatus;
