@@ -80,7 +80,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
   const durationS = numFlag('demo', v, 'duration', 1, 300) ?? 10;
   const rate = numFlag('demo', v, 'rate', 1, 100_000) ?? 200;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dtmesh-demo-'));
-  const reportPath = typeof v.report === 'string' ? v.report : path.join(os.tmpdir(), `dtmesh-demo-report-${Date.now()}.html`);
+  const reportPath = typeof v.report === 'string' ? v.report : path.join(os.tmpdir(), `dtmesh-mesh-report-${Date.now()}.html`);
   const agents: MeshAgent[] = [];
   const hostile = dgram.createSocket('udp4');
   try {

@@ -183,8 +183,12 @@ test('serve: SIGTERM mid-stream drains, writes stats with received = accepted + 
 test('npm start (dtmesh demo): finishes well under 30 s with every hostile probe dropped by the right check, and cleans up', () => {
   const before = fs.readdirSync(os.tmpdir()).filter((f) => f.startsWith('dtmesh-demo-'));
   const t0 = Date.now();
-  const r = spawnSync(process.execPath, [cli, 'demo', '--duration', '1'], { encoding: 'utf8', timeout: 30_000 });
+  const report = path.join(tmp(), 'mesh.html');
+  const r = spawnSync(process.execPath, [cli, 'demo', '--duration', '2', '--report', report], { encoding: 'utf8', timeout: 30_000 });
   assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /20 directed pairs: sent \d+, received \d+, lost 0, in flight 0/, 'five agents measure each other');
+  assert.match(r.stdout, new RegExp(`mesh report .*: ${report.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+  assert.ok(fs.readFileSync(report, 'utf8').startsWith('<!DOCTYPE html>'), 'the report is written');
   assert.ok(Date.now() - t0 < 30_000);
   assert.match(r.stdout, /sent \d+, received \d+, lost 0/);
   for (const v of ['replay', 'bad_mac', 'stale', 'downgrade', 'unknown_sender', 'reflected']) assert.match(r.stdout, new RegExp(`\\s${v}\\s+${v}\\s+ok`));
