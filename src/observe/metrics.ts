@@ -132,7 +132,7 @@ export function engineRegistry(source: MetricsSource, registry = new Registry())
     registers: [registry],
     collect() {
       this.reset();
-      this.set({ lane: (stats() as { lane?: string }).lane ?? 'dgram' }, 1);
+      this.set({ lane: stats().lane ?? 'dgram' }, 1);
     },
   });
   registry.registerMetric(

@@ -2,14 +2,15 @@
  * Lanes: stages 1 and 5 of the pipeline (ENGINE.md "Lanes: the socket stage, twice"). A
  * lane is one socket and the thread that owns it: it receives datagrams into the batches
  * it owns, hands each filled batch on by index (stage 1), and sends back the REPLYs the
- * in-order collector marked `F_SEND` (src/pipeline/layout.ts) (stage 5). The rest of the pipeline — dispatch,
- * verify, collect, reply order — sees every lane through this one interface and never
- * knows which kind it holds:
+ * in-order collector marked `F_SEND` (src/pipeline/layout.ts) (stage 5). The rest of the
+ * pipeline — dispatch, verify, collect, reply order — sees every lane through this one
+ * interface and never knows which kind it holds:
  *
- * - {@link DgramLane} (src/pipeline/dgram-lane.ts): Node's `dgram` on the thread that
- *   holds it — the engine's own socket, and inside each socket thread;
- * - {@link ThreadLane} (src/pipeline/thread-lane.ts): the engine's handle on a socket
- *   thread (`serve --sockets N`), which runs a `DgramLane` of its own.
+ * - `DgramLane` (src/pipeline/dgram-lane.ts): Node's `dgram` on the thread that holds it;
+ * - `NativeLane` (src/pipeline/native-lane.ts): the addon's own socket, `recvmmsg` into
+ *   the slots with kernel receive times, `sendmmsg` out of them (Linux, where built);
+ * - `ThreadLane` (src/pipeline/thread-lane.ts): the engine's handle on a socket thread
+ *   (`serve --sockets N`), which runs a lane of either kind of its own.
  */
 /** Counts a lane keeps of its own socket; together with the verdicts they make the books (`received = accepted + Σ dropped`). */
 export interface LaneCounts {
