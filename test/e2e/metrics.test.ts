@@ -43,7 +43,7 @@ test('engine metrics over HTTP: counters and the latency histogram match the boo
     assert.equal(sample(text, 'dtmesh_replied_total'), 30);
     assert.equal(sample(text, 'dtmesh_dropped_total{reason="unknown_sender"}'), 7);
     assert.equal(sample(text, 'dtmesh_send_errors_total'), 0);
-    assert.equal(sample(text, 'dtmesh_lane_info{lane="dgram"}'), 1);
+    assert.equal(sample(text, `dtmesh_lane_info{lane="${s.lane ?? 'dgram'}"}`), 1);
     // the histogram: cumulative buckets ending in +Inf = _count = every judged datagram; _sum in seconds
     const buckets = text.split('\n').filter((l) => l.startsWith('dtmesh_verdict_latency_seconds_bucket')).map((l) => Number(l.split(' ')[1]));
     assert.ok(buckets.length > 5);
