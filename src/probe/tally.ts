@@ -1,0 +1,183 @@
+/**
+ * The figures of one set of probes (MEASUREMENT.md §1–2): the whole run, or one interval
+ * (§3). Counts, RTT (HDR histogram, 3 significant digits, plus an exact mean and standard
+ * deviation by Welford's method) and RFC 3550 §6.4.1 interarrival jitter over
+ * consecutive received replies. Run-only figures (IPDV, one-way delays) live in
+ * {@link RunFigures}.
+ */
+import type * as hdr from 'hdr-histogram-js';
+import { latencyHistogram } from '../observe/stats.js';
+
+/** RTT summary, µs. */
+export interface RttSummary {
+  min: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  p999: number;
+  max: number;
+  /** Exact (Welford), not from the histogram. */
+  mean: number;
+  stddev: number;
+}
+
+/** Counts and RTT figures of one set of probes. */
+export class Tally {
+  sent = 0;
+  received = 0;
+  lost = 0;
+  late = 0;
+  duplicates = 0;
+  reordered = 0;
+  unmatched = 0;
+  /** RTT of received replies, µs (late ones never enter). */
+  readonly rtt: hdr.Histogram = latencyHistogram();
+  private mean = 0;
+  private m2 = 0;
+  /** RFC 3550 §6.4.1 J, µs. */
+  jitter = 0;
+  private lastRtt = -1;
+
+  /** A reply received in time: its RTT `d` µs. */
+  receive(d: number): void {
+    this.received++;
+    this.rtt.recordValue(d < 1 ? 1 : Math.round(d));
+    const n = this.received;
+    const delta = d - this.mean;
+    this.mean += delta / n;
+    this.m2 += delta * (d - this.mean);
+    if (this.lastRtt >= 0) this.jitter += (Math.abs(d - this.lastRtt) - this.jitter) / 16; // RFC 3550 §6.4.1
+    this.lastRtt = d;
+  }
+
+  /** RTT figures, µs (zeros when nothing was received). */
+  rttSummary(): RttSummary {
+    const h = this.rtt;
+    const n = h.totalCount;
+    if (n === 0) return { min: 0, p50: 0, p90: 0, p99: 0, p999: 0, max: 0, mean: 0, stddev: 0 };
+    const at = (p: number): number => h.getValueAtPercentile(p);
+    return {
+      min: h.minNonZeroValue,
+      p50: at(50),
+      p90: at(90),
+      p99: at(99),
+      p999: at(99.9),
+      max: h.maxValue,
+      mean: round1(this.mean),
+      stddev: round1(n > 1 ? Math.sqrt(this.m2 / (n - 1)) : 0),
+    };
+  }
+
+  /** Jitter rounded to 0.1 µs. */
+  get jitterUs(): number {
+    return round1(this.jitter);
+  }
+}
+
+/** Round to 0.1. */
+export function round1(x: number): number {
+  return Math.round(x * 10) / 10;
+}
+
+/** Summary of a histogram of values offset by `base` (relative one-way delays), µs. */
+export interface DelaySummary {
+  count: number;
+  min: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+}
+
+/**
+ * A delay that may be negative or offset by an unknown clock difference (one-way delays,
+ * MEASUREMENT.md §2): recorded in an HDR histogram shifted so the first sample sits at
+ * 10 s, reported relative to its own minimum (valid without clock sync), and absolute
+ * only when asked.
+ */
+export class OffsetDelay {
+  private readonly h: hdr.Histogram = latencyHistogram();
+  private base = NaN;
+  /** Samples outside ±10 s of the first (a clock step): counted, not recorded. */
+  outOfRange = 0;
+
+  record(v: number): void {
+    if (Number.isNaN(this.base)) this.base = v - 10_000_000;
+    const x = Math.round(v - this.base);
+    if (x < 1 || x > 50_000_000) {
+      this.outOfRange++;
+      return;
+    }
+    this.h.recordValue(x);
+  }
+
+  /** Figures minus their own minimum. */
+  relative(): DelaySummary {
+    return this.summary(true);
+  }
+
+  /** Absolute figures (meaningful only with synchronised clocks). */
+  absolute(): DelaySummary {
+    return this.summary(false);
+  }
+
+  private summary(rel: boolean): DelaySummary {
+    const h = this.h;
+    const n = h.totalCount;
+    if (n === 0) return { count: 0, min: 0, p50: 0, p90: 0, p99: 0, max: 0 };
+    const min = h.minNonZeroValue;
+    // recorded x = value − base: relative = x − min(x), absolute = x + base
+    const f = (x: number): number => (rel ? x - min : Math.round(x + this.base));
+    return { count: n, min: f(min), p50: f(h.getValueAtPercentile(50)), p90: f(h.getValueAtPercentile(90)), p99: f(h.getValueAtPercentile(99)), max: f(h.maxValue) };
+  }
+}
+
+/** IPDV figures (RFC 5481 §4.1: D(i) − D(i−1) for consecutive probes both received), µs. */
+export interface IpdvSummary {
+  /** Pairs measured. */
+  pairs: number;
+  /** Mean of IPDV (≈ 0 over a long run: RFC 5481 §4.1). */
+  mean: number;
+  /** Mean of |IPDV|. */
+  mean_abs: number;
+  min: number;
+  max: number;
+  /** Percentiles of |IPDV|. */
+  abs_p50: number;
+  abs_p99: number;
+}
+
+/** RFC 5481 IPDV over consecutive (by sequence) received pairs, on the RTT. */
+export class Ipdv {
+  private readonly abs: hdr.Histogram = latencyHistogram();
+  private pairs = 0;
+  private sum = 0;
+  private sumAbs = 0;
+  private min = Infinity;
+  private max = -Infinity;
+
+  /** D(i) − D(i−1), µs. */
+  record(v: number): void {
+    this.pairs++;
+    this.sum += v;
+    const a = Math.abs(v);
+    this.sumAbs += a;
+    if (v < this.min) this.min = v;
+    if (v > this.max) this.max = v;
+    this.abs.recordValue(a < 1 ? 1 : Math.min(60_000_000, Math.round(a)));
+  }
+
+  summary(): IpdvSummary {
+    const n = this.pairs;
+    if (n === 0) return { pairs: 0, mean: 0, mean_abs: 0, min: 0, max: 0, abs_p50: 0, abs_p99: 0 };
+    return {
+      pairs: n,
+      mean: round1(this.sum / n),
+      mean_abs: round1(this.sumAbs / n),
+      min: round1(this.min),
+      max: round1(this.max),
+      abs_p50: this.abs.getValueAtPercentile(50),
+      abs_p99: this.abs.getValueAtPercentile(99),
+    };
+  }
+}
