@@ -70,7 +70,7 @@ function assertIntervalsSum(r: ProbeReport, lines: IntervalFigures[]): void {
 test('reordering relay, both directions, serve --replay-window: lost 0, reordered = swaps; a strict prober would count the reverse swaps as loss', async () => {
   // Swaps at disjoint positions: probes (fwd) at seq ≡ 10, replies (rev) at seq ≡ 30 (mod 50).
   const script = (d: Dir, seq: number): Action => ((d === 'fwd' && seq % 50 === 10) || (d === 'rev' && seq % 50 === 30) ? { kind: 'swap' } : { kind: 'pass' });
-  const { r, relay, lines } = await viaRelay(script, { count: 2000, rate: 4000, graceMs: 300, intervalS: 0.1 });
+  const { r, relay, lines } = await viaRelay(script, { count: 2000, rate: 4000, graceMs: 1000, intervalS: 0.1 });
   assert.ok(relay.fwd.swapped >= 20 && relay.rev.swapped >= 20, `the relay swapped (${relay.fwd.swapped} probes, ${relay.rev.swapped} replies)`);
   assert.equal(r.sent, 2000);
   assert.equal(r.lost, 0, 'reordering is never loss');
@@ -80,14 +80,15 @@ test('reordering relay, both directions, serve --replay-window: lost 0, reordere
   assert.equal(r.late + r.duplicates + r.unmatched, 0);
   assertIntervalsSum(r, lines);
 
-  const strict = await viaRelay(script, { count: 1000, rate: 4000, graceMs: 300, replayWindow: 0 });
+  const strict = await viaRelay(script, { count: 1000, rate: 4000, graceMs: 1000, replayWindow: 0 });
   assert.ok(strict.relay.rev.swapped >= 10);
   assert.equal(strict.r.dropped.replay, strict.relay.rev.swapped, 'strict mode drops each overtaken reply as a replay');
   assert.equal(strict.r.lost, strict.relay.rev.swapped, '… and that reply’s probe is lost: why the prober defaults to a window');
 });
 
 test('dropping relay: lost = probes dropped + replies dropped, exactly; in-flight probes never counted lost; intervals sum to the totals', async () => {
-  const graceMs = 250;
+  // A deadline far above any loopback RTT, even on a loaded machine: every loss is the relay's.
+  const graceMs = 1000;
   const script = (d: Dir, seq: number): Action => ((d === 'fwd' && seq % 97 === 5) || (d === 'rev' && seq % 89 === 7) ? { kind: 'drop' } : { kind: 'pass' });
   const { r, relay, progress, lines } = await viaRelay(script, { count: 3000, rate: 3000, graceMs, intervalS: 0.2 });
   const drops = relay.fwd.dropped + relay.rev.dropped;
@@ -108,21 +109,21 @@ test('dropping relay: lost = probes dropped + replies dropped, exactly; in-fligh
 });
 
 test('late replies (held past the deadline) are late and lost, never received; a copied reply is a replay drop, never a duplicate', async () => {
-  // Held 300 ms with a 150 ms deadline: late by ≥ 150 ms, and (sent in the first 50 ms of a
-  // 0.5 s run) back well before the run ends.
+  // Held 900 ms with a 400 ms deadline: late by ≥ 500 ms, and (sent in the first 0.1 s of a
+  // 2 s run) back well before the run ends.
   const held = new Set([5, 50, 100]);
   const script = (d: Dir, seq: number): Action => {
     if (d !== 'rev') return { kind: 'pass' };
-    if (held.has(seq)) return { kind: 'delay', ms: 300 };
+    if (held.has(seq)) return { kind: 'delay', ms: 900 };
     if (seq % 100 === 60) return { kind: 'dup' };
     return { kind: 'pass' };
   };
-  const { r, relay, lines } = await viaRelay(script, { count: 1000, rate: 2000, graceMs: 150, intervalS: 0.1 });
+  const { r, relay, lines } = await viaRelay(script, { count: 2000, rate: 1000, graceMs: 400, intervalS: 0.25 });
   assert.equal(relay.rev.delayed, 3);
   assert.equal(r.late, 3, 'each held reply came after its deadline');
   assert.equal(r.lost, 3);
-  assert.equal(r.received, 997);
-  assert.ok(r.rtt_us.max < 150_000, `late replies never enter the RTT (max ${r.rtt_us.max} µs)`);
+  assert.equal(r.received, 1997);
+  assert.ok(r.rtt_us.max < 400_000, `late replies never enter the RTT (max ${r.rtt_us.max} µs)`);
   assert.equal(r.duplicates, 0, 'a copied datagram never reaches the matcher');
   assert.equal(r.dropped.replay, relay.rev.duplicated, 'each copy is dropped by verification as a replay, and counted');
   assertIntervalsSum(r, lines);
