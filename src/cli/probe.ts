@@ -202,6 +202,7 @@ export async function probeCommand(argv: string[]): Promise<number> {
   const graceMs = intFlag(cmd, v, 'grace-ms', 0, 60_000);
   const replayWindow = intFlag(cmd, v, 'replay-window', 0, 8192) ?? PROBE_REPLAY_WINDOW;
   const maxDatagram = intFlag(cmd, v, 'max-datagram', 50, 65507) ?? Math.max(2048, size ?? 84);
+  if (size !== undefined && size > maxDatagram) throw usage(cmd, `--size ${size} is above --max-datagram ${maxDatagram} (replies are as long as probes)`);
   const batchSize = intFlag(cmd, v, 'batch', 1, 4096) ?? PROBE_BATCH;
   const workers = intFlag(cmd, v, 'workers', 1, 64) ?? 1;
   const maxLossPct = numFlag(cmd, v, 'max-loss', 0, 100);
@@ -296,7 +297,7 @@ export async function probeCommand(argv: string[]): Promise<number> {
   if (histPath !== null) writeFile(cmd, histPath, percentileDistribution(report));
   if (report.sent > 0 && report.received === 0) {
     throw new DtmeshError(
-      `no verified REPLY from ${target.agent} at ${address}:${target.port}: is 'dtmesh serve' running there with tenant ${tenant}, the same root key, ${agent} in its --peers, and a clock within its window (stale replies are dropped)?`,
+      `no verified REPLY from ${target.agent} at ${address}:${target.port}: is 'dtmesh serve' running there with tenant ${tenant}, the same root key, ${agent} in its --peers, and a clock within its window (stale replies are dropped)${(size ?? 84) > 2048 ? `, and --max-datagram ≥ ${size}` : ''}?`,
     );
   }
   if (report.thresholds.breached.length > 0) {
