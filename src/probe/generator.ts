@@ -2,10 +2,11 @@
  * The generator's own health (MEASUREMENT.md §2), so a slow prober is never mistaken for
  * a slow path: each send's lateness against its schedule (probe k is due at
  * `t0 + k / rate`), the largest catch-up burst (probes sent in one event-loop turn),
- * the event-loop delay (`perf_hooks.monitorEventLoopDelay`) and `generator_limited`.
+ * the event-loop delay (`perf_hooks.monitorEventLoopDelay`), this process's GC pauses
+ * and `generator_limited`.
  * Recording starts when the warm-up ends ({@link begin}).
  */
-import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import { monitorEventLoopDelay, PerformanceObserver, type IntervalHistogram } from 'node:perf_hooks';
 import type * as hdr from 'hdr-histogram-js';
 import { latencyHistogram } from '../observe/stats.js';
 
@@ -32,6 +33,8 @@ export interface GeneratorHealth {
   max_burst: number;
   /** perf_hooks.monitorEventLoopDelay over the measured phase, µs. */
   event_loop_delay_us: { p50: number; p99: number; max: number };
+  /** Garbage-collection pauses of this process during the measured phase (PerformanceObserver 'gc'). */
+  gc: { count: number; total_ms: number; max_ms: number };
   generator_limited: boolean;
 }
 
@@ -41,6 +44,10 @@ export class Generator {
   private maxBurst = 0;
   private readonly eld: IntervalHistogram;
   private measuring = false;
+  private readonly gcObserver: PerformanceObserver;
+  private gcCount = 0;
+  private gcTotalMs = 0;
+  private gcMaxMs = 0;
 
   constructor(
     readonly rate: number,
@@ -48,6 +55,15 @@ export class Generator {
   ) {
     this.eld = monitorEventLoopDelay({ resolution: 10 });
     this.eld.enable();
+    this.gcObserver = new PerformanceObserver((list) => {
+      if (!this.measuring) return;
+      for (const e of list.getEntries()) {
+        this.gcCount++;
+        this.gcTotalMs += e.duration;
+        if (e.duration > this.gcMaxMs) this.gcMaxMs = e.duration;
+      }
+    });
+    this.gcObserver.observe({ entryTypes: ['gc'] });
   }
 
   /** The warm-up is over: figures from here on. */
@@ -70,6 +86,7 @@ export class Generator {
   /** Stop sampling the event loop. */
   stop(): void {
     this.eld.disable();
+    this.gcObserver.disconnect();
   }
 
   /** The report's figures, given the offered rate. */
@@ -87,6 +104,7 @@ export class Generator {
       lateness_bound_us: LATENESS_BOUND_US,
       max_burst: this.maxBurst,
       event_loop_delay_us: eldOk ? { p50: us(e.percentile(50)), p99: us(e.percentile(99)), max: us(e.max) } : { p50: 0, p99: 0, max: 0 },
+      gc: { count: this.gcCount, total_ms: Math.round(this.gcTotalMs * 10) / 10, max_ms: Math.round(this.gcMaxMs * 100) / 100 },
       generator_limited: this.rate > 0 && (offeredPps < OFFERED_SHARE * this.rate || lateness.p99 > LATENESS_BOUND_US),
     };
   }

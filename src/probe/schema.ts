@@ -102,6 +102,7 @@ const report = {
     lateness_bound_us: nonneg,
     max_burst: uint,
     event_loop_delay_us: threeQuantiles,
+    gc: exact({ count: uint, total_ms: nonneg, max_ms: nonneg }),
     generator_limited: { type: 'boolean' },
   }),
   histogram: exact({ encoding: { type: 'string' }, unit: { const: 'us' }, data: { type: 'string', pattern: '^[A-Za-z0-9+/]+=*$' } }),

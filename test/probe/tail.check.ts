@@ -59,7 +59,7 @@ try {
       const g = j.generator;
       process.stdout.write(
         `rate ${rate}: rtt µs p50 ${j.rtt_us.p50} p90 ${j.rtt_us.p90} p99 ${j.rtt_us.p99} p999 ${j.rtt_us.p999} max ${j.rtt_us.max}; offered ${j.offered_pps} pps; lost ${j.lost}/${j.sent}` +
-          (g ? `; lateness p99 ${g.lateness_us.p99} µs, burst ${g.max_burst}, eld p99 ${g.event_loop_delay_us.p99} µs${g.generator_limited ? ', GENERATOR LIMITED' : ''}` : '') +
+          (g ? `; lateness p99 ${g.lateness_us.p99} µs, burst ${g.max_burst}, eld p99 ${g.event_loop_delay_us.p99} µs${g.gc ? `, gc ${g.gc.count}× max ${g.gc.max_ms} ms` : ''}${g.generator_limited ? ', GENERATOR LIMITED' : ''}` : '') +
           '\n',
       );
     }
