@@ -29,7 +29,7 @@ const HELP = `Usage: dtmesh probe --state-dir DIR --tenant T --agent B --target 
                     [--count N | --duration S] [--rate PPS] [--size BYTES] [--warmup S]
                     [--interval S] [--json PATH|-] [--json-stream PATH|-] [--histogram FILE]
                     [--grace-ms MS] [--replay-window W] [--max-datagram N] [--batch N]
-                    [--pacing timer|spin] [--clock-synced] [--max-loss PCT] [--max-p99 MS]
+                    [--pacing yield|timer|spin] [--clock-synced] [--max-loss PCT] [--max-p99 MS]
                     [--listen HOST:PORT] [--workers N] [--quiet] [--version]
 
 Send authenticated PROBEs from agent B to agent A at HOST:PORT, verify every REPLY
@@ -59,7 +59,8 @@ A probe with no reply by its deadline is lost; a reply after it is late, never r
                        to 8192 (default ${PROBE_REPLAY_WINDOW}: reordering is never loss)
   --max-datagram N     largest reply accepted, 50-65507 (default max(2048, --size))
   --batch N            the prober engine's batch, 1-4096 (default ${PROBE_BATCH}: replies verified at once)
-  --pacing MODE        timer (sleep between sends; default) or spin (busy-wait within 2 ms)
+  --pacing MODE        yield (default: sub-ms waits in 50 µs futex slices, replies read
+                       between them), timer (1 ms ticks: bursts) or spin (a whole core)
   --clock-synced       also report absolute one-way delays (the clocks are synchronised)
   --max-loss PCT       exit 3 when loss exceeds PCT %
   --max-p99 MS         exit 3 when the RTT p99 exceeds MS milliseconds
@@ -207,8 +208,8 @@ export async function probeCommand(argv: string[]): Promise<number> {
   const workers = intFlag(cmd, v, 'workers', 1, 64) ?? 1;
   const maxLossPct = numFlag(cmd, v, 'max-loss', 0, 100);
   const maxP99Ms = numFlag(cmd, v, 'max-p99', 0, 60_000);
-  const pacing = v.pacing ?? 'timer';
-  if (pacing !== 'timer' && pacing !== 'spin') throw usage(cmd, '--pacing must be timer or spin');
+  const pacing = v.pacing ?? 'yield';
+  if (pacing !== 'yield' && pacing !== 'timer' && pacing !== 'spin') throw usage(cmd, '--pacing must be yield, timer or spin');
   const jsonPath = typeof v.json === 'string' ? v.json : null;
   const streamPath = typeof v['json-stream'] === 'string' ? v['json-stream'] : null;
   const histPath = typeof v.histogram === 'string' ? v.histogram : null;

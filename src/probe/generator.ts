@@ -10,8 +10,17 @@ import { monitorEventLoopDelay, PerformanceObserver, type IntervalHistogram } fr
 import type * as hdr from 'hdr-histogram-js';
 import { latencyHistogram } from '../observe/stats.js';
 
-/** How the generator waits between sends. */
-export type Pacing = 'timer' | 'spin';
+/**
+ * How the generator waits between sends (Node timers have 1 ms resolution):
+ * - `yield`: when the next probe is due within 1 ms, block in short futex waits
+ *   (`Atomics.wait`, ≤ 50 µs) and go round the event loop between them, so replies are
+ *   read within one slice and the CPU is given back to the responder and the kernel;
+ *   otherwise sleep on a timer;
+ * - `timer`: always sleep on a timer (bursts of rate/1000 probes per 1 ms tick, which
+ *   queue behind one another and raise the RTT of the burst's tail);
+ * - `spin`: go round the event loop without sleeping within 2 ms (a whole core).
+ */
+export type Pacing = 'yield' | 'timer' | 'spin';
 
 /**
  * `generator_limited` when the p99 lateness passes this (µs). One timer tick of Node's

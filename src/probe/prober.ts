@@ -14,7 +14,9 @@
  *
  * One run:
  *   1. pacing (this thread): probe k is due at t0 + k / rate; each turn sends what is due
- *      (at most SEND_CHUNK), send time taken right before the engine's send
+ *      (at most SEND_CHUNK), send time taken right before the engine's send; between
+ *      turns the thread sleeps (generator.ts Pacing) rather than spinning a core away
+ *      from the responder and the kernel
  *   2. replies (the engine's 'reply' event, same thread): matched in the ring
  *      (ring.ts), figures into the run's and the interval's tally (tally.ts)
  *   3. every turn: deadlines swept (lost), final intervals emitted (intervals.ts)
@@ -68,7 +70,7 @@ export interface ProbeOptions {
   intervalS?: number;
   /** Called with each interval once it is final. */
   onInterval?: (f: IntervalFigures) => void;
-  /** How to wait between sends: `timer` (sleep; default) or `spin` (setImmediate within 2 ms). */
+  /** How to wait between sends: `yield` (default), `timer` or `spin` ({@link Pacing}). */
   pacing?: Pacing;
   /** Report absolute one-way delays too (the clocks are synchronised). */
   clockSynced?: boolean;
@@ -123,6 +125,12 @@ const VERIFY_SETTLE_US = 50_000;
 const SEND_CHUNK = 64;
 /** Spin pacing: busy-wait through the event loop when the next probe is due within this. */
 const SPIN_WITHIN_US = 2000;
+/** Yield pacing: futex waits when the next probe is due within this (a timer cannot do better than 1 ms)… */
+const YIELD_WITHIN_US = 1500;
+/** … each at most this long, so a reply waits at most one slice (plus the kernel's timer slack, ≈ 50 µs) to be read. */
+const YIELD_SLICE_US = 50;
+/** The word `Atomics.wait` sleeps on (nobody ever notifies it: a wait is a timed sleep). */
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
 
 /**
  * Run one probe run through `engine` (which must list `opts.agent` as a peer).
@@ -147,7 +155,7 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
   const count = opts.count ?? (opts.durationS !== undefined ? Infinity : 1000);
   if (count !== Infinity && (!Number.isInteger(count) || count < 1)) throw new RangeError('count must be an integer ≥ 1');
   if (count === Infinity && (durationUs === Infinity || !(durationUs > 0))) throw new RangeError('durationS must be > 0');
-  const pacing: Pacing = opts.pacing ?? 'timer';
+  const pacing: Pacing = opts.pacing ?? 'yield';
   const warmupUs = (opts.warmupS ?? 0) * 1e6;
   const autoGrace = opts.graceMs === undefined;
   let graceUs = autoGrace ? GRACE_FLOOR_US : opts.graceMs! * 1000;
@@ -360,7 +368,10 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
           if (rate === 0 || n === SEND_CHUNK) return void setImmediate(step); // behind (or no schedule): catch up at once
           const nextDueUs = (ring.scheduled * 1e6) / rate - (nowUs() - t0);
           if (nextDueUs <= 0 || (pacing === 'spin' && nextDueUs <= SPIN_WITHIN_US)) setImmediate(step);
-          else setTimeout(step, Math.max(0, Math.floor(nextDueUs / 1000)));
+          else if (pacing === 'yield' && nextDueUs <= YIELD_WITHIN_US) {
+            Atomics.wait(sleeper, 0, 0, Math.min(nextDueUs, YIELD_SLICE_US) / 1000);
+            setImmediate(step); // the loop's poll phase reads the replies that came meanwhile
+          } else setTimeout(step, Math.max(0, Math.floor(nextDueUs / 1000)));
         } catch (err) {
           reject(err);
         }

@@ -35,7 +35,7 @@ const context = {
       grace_ms: { type: ['number', 'null'] },
       warmup_s: nonneg,
       interval_s: { type: ['number', 'null'] },
-      pacing: { enum: ['timer', 'spin'] },
+      pacing: { enum: ['yield', 'timer', 'spin'] },
       clock_synced: { type: 'boolean' },
       max_loss_pct: { type: ['number', 'null'] },
       max_p99_ms: { type: ['number', 'null'] },
@@ -96,7 +96,7 @@ const report = {
   }),
   warmup: exact({ duration_s: nonneg, probes: uint }),
   generator: exact({
-    pacing: { enum: ['timer', 'spin'] },
+    pacing: { enum: ['yield', 'timer', 'spin'] },
     requested_pps: { type: ['number', 'null'] },
     lateness_us: threeQuantiles,
     lateness_bound_us: nonneg,
