@@ -10,6 +10,13 @@
  */
 import { round1, Tally } from './tally.js';
 
+/**
+ * Intervals the report keeps (memory stays bounded for any run length, MEASUREMENT.md
+ * §4): a day at 1 s intervals fits; beyond, the oldest leave `intervals[]` (counted in
+ * `intervals_omitted`) — `--json-stream` has every one.
+ */
+export const MAX_KEPT_INTERVALS = 100_000;
+
 /** One interval line / `intervals[]` entry. */
 export interface IntervalFigures {
   index: number;
@@ -40,7 +47,10 @@ export class Intervals {
   private startUs = NaN;
   /** Send-span end, µs, once sending stopped. */
   private endUs = Infinity;
+  /** Final intervals kept for the report: the latest {@link MAX_KEPT_INTERVALS}. */
   readonly done: IntervalFigures[] = [];
+  /** Final intervals dropped from {@link done} (still emitted: a stream has them all). */
+  omitted = 0;
 
   constructor(
     readonly intervalUs: number,
@@ -60,7 +70,7 @@ export class Intervals {
   /** The tally of interval `k` (created with every empty one before it). */
   at(k: number): Tally {
     if (k < this.first) k = this.first; // never reopen a final interval
-    while (this.first + this.open.length <= k) this.open.push(new Tally());
+    while (this.first + this.open.length <= k) this.open.push(new Tally(true));
     return this.open[k - this.first]!;
   }
 
@@ -115,6 +125,10 @@ export class Intervals {
       jitter_us: round1(t.jitter),
     };
     this.done.push(f);
+    if (this.done.length > MAX_KEPT_INTERVALS) {
+      this.done.shift();
+      this.omitted++;
+    }
     this.onFinal(f);
   }
 }

@@ -436,6 +436,7 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
     generator: gen.health(offered),
     histogram: { encoding: 'HdrHistogram V2 compressed, base64 (hdr-histogram-js encodeIntoCompressedBase64)', unit: 'us', data: hdr.encodeIntoCompressedBase64(total.rtt) },
     intervals: intervals?.done ?? [],
+    intervals_omitted: intervals?.omitted ?? 0,
     memory: { ring_entries: ring.capacity, ring_bytes: ring.bytes },
     thresholds: { max_loss_pct: opts.maxLossPct ?? null, max_p99_ms: opts.maxP99Ms ?? null, breached },
   };

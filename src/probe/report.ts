@@ -72,6 +72,8 @@ export interface ProbeReport extends ReportContext {
   /** The RTT histogram, whole: HdrHistogram compressed base64 (hdr-histogram-js encodeIntoCompressedBase64), values in µs. */
   histogram: { encoding: string; unit: string; data: string };
   intervals: IntervalFigures[];
+  /** Oldest intervals left out of `intervals[]` to bound memory (0 unless a run passed MAX_KEPT_INTERVALS). */
+  intervals_omitted: number;
   /** Per-probe state held (bounded by the in-flight window, MEASUREMENT.md §4). */
   memory: { ring_entries: number; ring_bytes: number };
   /** Threshold gates (`--max-loss`, `--max-p99`): which were breached (exit code 3). */

@@ -107,6 +107,7 @@ const report = {
   }),
   histogram: exact({ encoding: { type: 'string' }, unit: { const: 'us' }, data: { type: 'string', pattern: '^[A-Za-z0-9+/]+=*$' } }),
   intervals: { type: 'array', items: exact(interval) },
+  intervals_omitted: uint,
   memory: exact({ ring_entries: uint, ring_bytes: uint }),
   thresholds: exact({
     max_loss_pct: { type: ['number', 'null'] },

@@ -5,7 +5,7 @@
  * consecutive received replies. Run-only figures (IPDV, one-way delays) live in
  * {@link RunFigures}.
  */
-import type * as hdr from 'hdr-histogram-js';
+import * as hdr from 'hdr-histogram-js';
 import { latencyHistogram } from '../observe/stats.js';
 
 /** RTT summary, µs. */
@@ -31,12 +31,23 @@ export class Tally {
   reordered = 0;
   unmatched = 0;
   /** RTT of received replies, µs (late ones never enter). */
-  readonly rtt: hdr.Histogram = latencyHistogram();
+  readonly rtt: hdr.Histogram;
   private mean = 0;
   private m2 = 0;
   /** RFC 3550 §6.4.1 J, µs. */
   jitter = 0;
   private lastRtt = -1;
+
+  /**
+   * `packed`: a packed-array histogram (a few KB while sparse) instead of the flat one
+   * (≈ 140 KB for 1 µs … 60 s at 3 digits): many intervals can be open at once when the
+   * deadline is long and the interval short.
+   */
+  constructor(packed = false) {
+    this.rtt = packed
+      ? hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3, bitBucketSize: 'packed' })
+      : latencyHistogram();
+  }
 
   /** A reply received in time: its RTT `d` µs. */
   receive(d: number): void {
