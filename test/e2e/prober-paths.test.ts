@@ -92,7 +92,7 @@ test('dropping relay: lost = probes dropped + replies dropped, exactly; in-fligh
   const script = (d: Dir, seq: number): Action => ((d === 'fwd' && seq % 97 === 5) || (d === 'rev' && seq % 89 === 7) ? { kind: 'drop' } : { kind: 'pass' });
   const { r, relay, progress, lines } = await viaRelay(script, { count: 3000, rate: 3000, graceMs, intervalS: 0.2 });
   const drops = relay.fwd.dropped + relay.rev.dropped;
-  assert.ok(drops >= 60, `the relay dropped ${drops}`);
+  assert.ok(drops >= 40, `the relay dropped ${drops}`);
   assert.equal(r.sent, 3000);
   assert.equal(r.lost, drops, 'lost = what the path dropped');
   assert.equal(r.received, 3000 - drops);
