@@ -102,24 +102,27 @@ export interface DelaySummary {
 
 /**
  * A delay that may be negative or offset by an unknown clock difference (one-way delays,
- * MEASUREMENT.md §2): recorded in an HDR histogram shifted so the first sample sits at
- * 10 s, reported relative to its own minimum (valid without clock sync), and absolute
- * only when asked.
+ * MEASUREMENT.md §2). Each sample is kept as its deviation from the first sample, in two
+ * HDR histograms by sign, so 3 significant digits apply to the deviation (µs), not to
+ * the offset (which may be seconds); figures are reported relative to their own minimum
+ * (valid without clock sync), absolute only when asked.
  */
 export class OffsetDelay {
-  private readonly h: hdr.Histogram = latencyHistogram();
-  private base = NaN;
-  /** Samples outside ±10 s of the first (a clock step): counted, not recorded. */
+  private readonly above: hdr.Histogram = latencyHistogram();
+  private readonly below: hdr.Histogram = latencyHistogram();
+  private first = NaN;
+  /** Samples more than 60 s from the first (a clock step): counted, not recorded. */
   outOfRange = 0;
 
   record(v: number): void {
-    if (Number.isNaN(this.base)) this.base = v - 10_000_000;
-    const x = Math.round(v - this.base);
-    if (x < 1 || x > 50_000_000) {
+    if (Number.isNaN(this.first)) this.first = v;
+    const d = Math.round(v - this.first);
+    if (d > 60_000_000 || d < -60_000_000) {
       this.outOfRange++;
       return;
     }
-    this.h.recordValue(x);
+    if (d >= 0) this.above.recordValue(d);
+    else this.below.recordValue(-d);
   }
 
   /** Figures minus their own minimum. */
@@ -132,14 +135,22 @@ export class OffsetDelay {
     return this.summary(false);
   }
 
+  /** The sample at percentile `q` of both halves together, as a deviation from the first. */
+  private at(q: number): number {
+    const nb = this.below.totalCount;
+    const n = nb + this.above.totalCount;
+    const k = Math.max(1, Math.ceil((q / 100) * n)); // 1-based rank
+    if (k <= nb) return -this.below.getValueAtPercentile((100 * (nb - k + 1)) / nb);
+    return this.above.getValueAtPercentile((100 * (k - nb)) / (n - nb));
+  }
+
   private summary(rel: boolean): DelaySummary {
-    const h = this.h;
-    const n = h.totalCount;
+    const n = this.below.totalCount + this.above.totalCount;
     if (n === 0) return { count: 0, min: 0, p50: 0, p90: 0, p99: 0, max: 0 };
-    const min = h.minNonZeroValue;
-    // recorded x = value − base: relative = x − min(x), absolute = x + base
-    const f = (x: number): number => (rel ? x - min : Math.round(x + this.base));
-    return { count: n, min: f(min), p50: f(h.getValueAtPercentile(50)), p90: f(h.getValueAtPercentile(90)), p99: f(h.getValueAtPercentile(99)), max: f(h.maxValue) };
+    const min = this.below.totalCount > 0 ? -this.below.maxValue : this.at(0);
+    const max = this.above.totalCount > 0 ? this.above.maxValue : this.at(100);
+    const f = (dev: number): number => (rel ? dev - min : Math.round(this.first + dev));
+    return { count: n, min: f(min), p50: f(this.at(50)), p90: f(this.at(90)), p99: f(this.at(99)), max: f(max) };
   }
 }
 
