@@ -3,6 +3,7 @@
  * line on stderr and exit 2 (usage) or 1 (runtime); never a stack trace, never a key.
  */
 import { DtmeshError } from '../errors.js';
+import { dtmeshVersion } from '../probe/context.js';
 import { agentCommand } from './agent.js';
 import { demoCommand } from './demo.js';
 import { keysCommand } from './keys.js';
@@ -19,6 +20,7 @@ Commands:
   demo                             a whole dev mesh on loopback, no setup (npm start)
   bench                            end-to-end benchmark: engine vs naive vs echo (npm run bench)
   --help                           this text
+  --version                        print the dtmesh version
 
 Each command takes --help.
 `;
@@ -47,6 +49,10 @@ export async function main(argv: string[]): Promise<number> {
   if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
     process.stdout.write(HELP);
     return cmd === undefined ? 2 : 0;
+  }
+  if (cmd === '--version' || cmd === '-V' || cmd === 'version') {
+    process.stdout.write(`dtmesh ${dtmeshVersion()}\n`);
+    return 0;
   }
   const run = commands[cmd];
   if (run === undefined) {

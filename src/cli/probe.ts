@@ -1,40 +1,78 @@
 /**
- * `dtmesh probe` — authenticated probe bursts against a responder: a thin layer over
- * {@link probe} and an {@link Engine} that verifies the replies.
+ * `dtmesh probe` — authenticated probe runs against a responder: a thin layer over
+ * {@link probe} and an {@link Engine} that verifies the replies (in replay-window mode,
+ * so reordering on the path is counted as reordering, never as loss).
+ *
+ * Streams: the human summary and interval lines on stdout, progress on stderr; when
+ * stdout carries JSON (`--json -`, `--json-stream -`) every human line goes to stderr.
  */
 import { lookup } from 'node:dns/promises';
 import * as fs from 'node:fs';
 import { DtmeshError } from '../errors.js';
 import { Engine } from '../engine.js';
-import { GRACE_AUTO_RULE, probe, type ProbeProgress, type ProbeReport } from '../probe/prober.js';
+import { dtmeshVersion } from '../probe/context.js';
+import { GRACE_AUTO_RULE, type IntervalFigures, percentileDistribution, probe, type ProbeProgress, type ProbeReport, type ReportContext } from '../probe/prober.js';
 import { assertValidId } from '../protocol/ids.js';
 import { DROP_REASONS } from '../protocol/verdict.js';
 import { asUsage, intFlag, numFlag, parseFlags, required, usage } from './args.js';
 
+/** The prober's default replay window (MEASUREMENT.md §1 "Reordered": W ≥ 1024). */
+export const PROBE_REPLAY_WINDOW = 1024;
+/**
+ * The prober's engine batch: small, and below the engine's `inlineBelow` (64), so every
+ * reply is verified on this thread in the loop turn that read it — no pool round trip
+ * (≈ 40 µs wake-up each way) and no batch waiting to fill.
+ */
+export const PROBE_BATCH = 16;
+
 const HELP = `Usage: dtmesh probe --state-dir DIR --tenant T --agent B --target A@HOST:PORT
-                    [--count N | --duration S] [--rate PPS] [--size BYTES] [--json PATH]
-                    [--listen HOST:PORT] [--grace-ms MS] [--workers N]
+                    [--count N | --duration S] [--rate PPS] [--size BYTES] [--warmup S]
+                    [--interval S] [--json PATH|-] [--json-stream PATH|-] [--histogram FILE]
+                    [--grace-ms MS] [--replay-window W] [--max-datagram N] [--batch N]
+                    [--pacing yield|timer|spin] [--clock-synced] [--max-loss PCT] [--max-p99 MS]
+                    [--listen HOST:PORT] [--workers N] [--quiet] [--version]
 
 Send authenticated PROBEs from agent B to agent A at HOST:PORT, verify every REPLY
 (a forged or replayed one is dropped and counted, never matched) and report loss,
-late replies, duplicates, reordering, RTT percentiles, jitter and throughput.
+late replies, duplicates, reordering, RTT (percentiles, mean, stddev), jitter, IPDV,
+relative one-way delays, rates and the generator's own health (MEASUREMENT.md).
 A probe with no reply by its deadline is lost; a reply after it is late, never received.
 
   --state-dir DIR      directory holding mesh-root-key (the tenant's root)
   --tenant T           tenant ID
   --agent B            this (probing) agent's ID
   --target A@HOST:PORT the responder's agent ID and address, e.g. edge-1@127.0.0.1:7000
-  --count N            probes to send (default 1000)
-  --duration S         send for S seconds instead of a count
+  --count N            probes to measure (default 1000)
+  --duration S         measure for S seconds instead of a count
   --rate PPS           probes per second, 0 = as fast as possible (default 1000)
-  --size BYTES         whole datagram size, 50 up to 2048 (default 84)
-  --json PATH          write the report as JSON
-  --listen HOST:PORT   local address for the prober's socket (default: loopback for a
-                       loopback target, else 0.0.0.0, port 0)
+  --size BYTES         whole datagram size, 50 up to 65507 (default 84)
+  --warmup S           send for S seconds first, kept out of every figure (default 0)
+  --interval S         a line of figures every S seconds of sending, and intervals[] in
+                       the JSON (default 1 when stdout is a terminal, else none)
+  --json PATH|-        write the report as JSON (- = stdout; human lines go to stderr)
+  --json-stream PATH|- NDJSON: a start object, one per interval, an end object (the
+                       report); flushed per line
+  --histogram FILE     the RTT histogram as HdrHistogram percentile-distribution text (µs)
   --grace-ms MS        each probe's deadline, ms after its send, 0-60000 (default:
                        ${GRACE_AUTO_RULE})
+  --replay-window W    replay window for the replies, 0 (strict) or a multiple of 64 up
+                       to 8192 (default ${PROBE_REPLAY_WINDOW}: reordering is never loss)
+  --max-datagram N     largest reply accepted, 50-65507 (default max(2048, --size))
+  --batch N            the prober engine's batch, 1-4096 (default ${PROBE_BATCH}: replies verified at once)
+  --pacing MODE        yield (default: sub-ms waits in 50 µs futex slices, replies read
+                       between them), timer (1 ms ticks: bursts) or spin (a whole core)
+  --clock-synced       also report absolute one-way delays (the clocks are synchronised)
+  --max-loss PCT       exit 3 when loss exceeds PCT %
+  --max-p99 MS         exit 3 when the RTT p99 exceeds MS milliseconds
+  --listen HOST:PORT   local address for the prober's socket (default: loopback for a
+                       loopback target, else 0.0.0.0, port 0)
   --workers N          verification workers for the replies (default 1)
+  --quiet              no header, progress, interval lines or summary (JSON outputs and
+                       errors only)
+  --version            print the dtmesh version
   --help               this text
+
+Exit codes: 0 ok, 1 runtime error (no verified reply at all), 2 usage, 3 a threshold breached.
 `;
 
 /** Parse `A@HOST:PORT`. */
@@ -52,38 +90,64 @@ export function parseTarget(s: string): { agent: string; host: string; port: num
 export function formatReport(r: ProbeReport): string {
   const pct = r.sent > 0 ? ((100 * r.lost) / r.sent).toFixed(3) : '0';
   const drops = DROP_REASONS.filter((k) => r.dropped[k] > 0).map((k) => `${k} ${r.dropped[k]}`);
+  const g = r.generator;
+  const f = r.owd_us.relative.forward;
+  const b = r.owd_us.relative.reverse;
   return [
-    `sent ${r.sent}, received ${r.received}, lost ${r.lost} (${pct} %), late ${r.late}, duplicates ${r.duplicates}, reordered ${r.reordered}`,
-    `deadline ${r.grace_ms} ms after each send (${r.grace_rule})${r.send_errors ? `; ${r.send_errors} sends failed (not counted as sent)` : ''}`,
-    `rtt µs: min ${r.rtt_us.min}  p50 ${r.rtt_us.p50}  p90 ${r.rtt_us.p90}  p99 ${r.rtt_us.p99}  p999 ${r.rtt_us.p999}  max ${r.rtt_us.max}; jitter ${r.jitter_us} µs`,
+    `sent ${r.sent}, received ${r.received}, lost ${r.lost} (${pct} %), late ${r.late}, duplicates ${r.duplicates}, reordered ${r.reordered}${r.unmatched ? `, unmatched ${r.unmatched}` : ''}`,
+    `deadline ${r.grace_ms} ms after each send (${r.grace_rule})${r.send_errors ? `; ${r.send_errors} sends failed (not counted as sent)` : ''}${r.warmup.probes ? `; warm-up ${r.warmup.duration_s} s (${r.warmup.probes} probes, in no figure)` : ''}`,
+    `rtt µs: min ${r.rtt_us.min}  p50 ${r.rtt_us.p50}  p90 ${r.rtt_us.p90}  p99 ${r.rtt_us.p99}  p999 ${r.rtt_us.p999}  max ${r.rtt_us.max}  mean ${r.rtt_us.mean}  stddev ${r.rtt_us.stddev}; jitter ${r.jitter_us} µs; ipdv |p50| ${r.ipdv_us.abs_p50} |p99| ${r.ipdv_us.abs_p99} µs`,
+    `one-way µs (relative to own minimum): forward p50 ${f.p50} p99 ${f.p99}, reverse p50 ${b.p50} p99 ${b.p99}; timestamps ${r.timestamps}, lane ${r.lane}`,
     `rate: offered ${r.offered_pps} pps, achieved ${r.achieved_pps} pps, ${(r.throughput_bps / 1e6).toFixed(2)} Mbit/s over ${r.duration_s} s`,
+    `generator (${g.pacing}): lateness p50 ${g.lateness_us.p50} p99 ${g.lateness_us.p99} max ${g.lateness_us.max} µs, largest burst ${g.max_burst}, event-loop delay p99 ${g.event_loop_delay_us.p99} µs, GC ${g.gc.count} pauses (max ${g.gc.max_ms} ms)${g.generator_limited ? ' — GENERATOR LIMITED: these figures describe the prober, not only the path' : ''}`,
     `reply verification: ${drops.length ? `dropped ${drops.join(', ')}` : 'nothing dropped'}${r.unmatched ? `, ${r.unmatched} unmatched replies` : ''}`,
+    ...(r.thresholds.breached.length ? [`thresholds breached: ${r.thresholds.breached.join(', ')}`] : []),
   ].join('\n');
 }
 
-/**
- * The `--json` document: the contract's twelve keys, then the probe-life figures of
- * MEASUREMENT.md §1 (`late`, `in_flight`, `send_errors`) and the deadline with the rule
- * that chose it (`grace_ms`, `grace_rule`).
- */
+/** The `--json` document (src/probe/report.schema.json): the report itself. */
 export function reportJson(r: ProbeReport): object {
-  const { sent, received, lost, duplicates, reordered, rtt_us, jitter_us, offered_pps, achieved_pps, throughput_bps, duration_s, dropped } = r;
-  const { late, in_flight, send_errors, grace_ms, grace_rule } = r;
-  return { sent, received, lost, duplicates, reordered, rtt_us, jitter_us, offered_pps, achieved_pps, throughput_bps, duration_s, dropped, late, in_flight, send_errors, grace_ms, grace_rule };
+  return r;
+}
+
+/** One interval line. */
+export function formatInterval(f: IntervalFigures): string {
+  const end = (f.start_s + f.duration_s).toFixed(2);
+  return `[${f.start_s.toFixed(2)}-${end} s] sent ${f.sent}, received ${f.received}, lost ${f.lost}, late ${f.late}, ${f.pps} pps, rtt p50 ${f.rtt_us.p50} p99 ${f.rtt_us.p99} µs, jitter ${f.jitter_us} µs`;
 }
 
 function progressLine(p: ProbeProgress, tty: boolean): string {
   // Loss among probes whose fate is known: in-flight probes are never loss (MEASUREMENT.md §1).
   const decided = p.received + p.lost;
   const loss = decided > 0 ? ((100 * p.lost) / decided).toFixed(2) : '0.00';
-  const head = `${Math.round(p.ratePps)} pps, sent ${p.sent}, received ${p.received}, lost ${p.lost} (${loss} %), late ${p.late}, in flight ${p.inFlight}`;
+  const head = p.warmup ? 'warming up' : `${Math.round(p.ratePps)} pps, sent ${p.sent}, received ${p.received}, lost ${p.lost} (${loss} %), late ${p.late}, in flight ${p.inFlight}`;
   if (!tty || p.target === Infinity) return head;
   const width = 24;
   const done = Math.min(width, Math.round((width * p.sent) / p.target));
   return `[${'#'.repeat(done)}${'.'.repeat(width - done)}] ${head}`;
 }
 
-/** Run `dtmesh probe`: flags → {@link probe} → the report (MEASUREMENT.md §1–2). */
+/** A JSON-lines sink: stdout or a file, one whole line per write. */
+function lineSink(cmd: string, where: string): { write: (o: object) => void; close: () => void } {
+  if (where === '-') return { write: (o) => void process.stdout.write(JSON.stringify(o) + '\n'), close: () => undefined };
+  let fd: number;
+  try {
+    fd = fs.openSync(where, 'w');
+  } catch (e) {
+    throw new DtmeshError(`dtmesh ${cmd}: cannot write ${where}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  return { write: (o) => void fs.writeSync(fd, JSON.stringify(o) + '\n'), close: () => fs.closeSync(fd) };
+}
+
+function writeFile(cmd: string, where: string, text: string): void {
+  try {
+    fs.writeFileSync(where, text);
+  } catch (e) {
+    throw new DtmeshError(`dtmesh ${cmd}: cannot write ${where}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+/** Run `dtmesh probe`: flags → {@link probe} → the report (MEASUREMENT.md §1–3). */
 export async function probeCommand(argv: string[]): Promise<number> {
   const cmd = 'probe';
   const v = parseFlags(cmd, argv, {
@@ -95,13 +159,30 @@ export async function probeCommand(argv: string[]): Promise<number> {
     duration: { type: 'string' },
     rate: { type: 'string' },
     size: { type: 'string' },
+    warmup: { type: 'string' },
+    interval: { type: 'string' },
     json: { type: 'string' },
+    'json-stream': { type: 'string' },
+    histogram: { type: 'string' },
     listen: { type: 'string' },
     'grace-ms': { type: 'string' },
+    'replay-window': { type: 'string' },
+    'max-datagram': { type: 'string' },
+    batch: { type: 'string' },
+    pacing: { type: 'string' },
+    'clock-synced': { type: 'boolean' },
+    'max-loss': { type: 'string' },
+    'max-p99': { type: 'string' },
     workers: { type: 'string' },
+    quiet: { type: 'boolean', short: 'q' },
+    version: { type: 'boolean', short: 'V' },
   });
   if (v.help) {
     process.stdout.write(HELP);
+    return 0;
+  }
+  if (v.version) {
+    process.stdout.write(`dtmesh ${dtmeshVersion()}\n`);
     return 0;
   }
   const stateDir = required(cmd, v, 'state-dir');
@@ -114,13 +195,34 @@ export async function probeCommand(argv: string[]): Promise<number> {
     throw asUsage(cmd, e);
   }
   if (v.count !== undefined && v.duration !== undefined) throw usage(cmd, 'give --count or --duration, not both');
-  const count = intFlag(cmd, v, 'count', 1, 1e9);
-  const durationS = numFlag(cmd, v, 'duration', 0.001, 86_400);
+  const count = intFlag(cmd, v, 'count', 1, 1e12);
+  const durationS = numFlag(cmd, v, 'duration', 0.001, 31_536_000);
   const rate = numFlag(cmd, v, 'rate', 0, 10_000_000);
   const size = intFlag(cmd, v, 'size', 50, 65507);
+  const warmupS = numFlag(cmd, v, 'warmup', 0, 3600);
   const graceMs = intFlag(cmd, v, 'grace-ms', 0, 60_000);
+  const replayWindow = intFlag(cmd, v, 'replay-window', 0, 8192) ?? PROBE_REPLAY_WINDOW;
+  const maxDatagram = intFlag(cmd, v, 'max-datagram', 50, 65507) ?? Math.max(2048, size ?? 84);
+  if (size !== undefined && size > maxDatagram) throw usage(cmd, `--size ${size} is above --max-datagram ${maxDatagram} (replies are as long as probes)`);
+  const batchSize = intFlag(cmd, v, 'batch', 1, 4096) ?? PROBE_BATCH;
   const workers = intFlag(cmd, v, 'workers', 1, 64) ?? 1;
+  const maxLossPct = numFlag(cmd, v, 'max-loss', 0, 100);
+  const maxP99Ms = numFlag(cmd, v, 'max-p99', 0, 60_000);
+  const pacing = v.pacing ?? 'yield';
+  if (pacing !== 'yield' && pacing !== 'timer' && pacing !== 'spin') throw usage(cmd, '--pacing must be yield, timer or spin');
   const jsonPath = typeof v.json === 'string' ? v.json : null;
+  const streamPath = typeof v['json-stream'] === 'string' ? v['json-stream'] : null;
+  const histPath = typeof v.histogram === 'string' ? v.histogram : null;
+  if (jsonPath === '-' && streamPath === '-') throw usage(cmd, 'give --json - or --json-stream -, not both (one stdout)');
+  const quiet = v.quiet === true;
+  const jsonOnStdout = jsonPath === '-' || streamPath === '-';
+  const human = jsonOnStdout ? process.stderr : process.stdout;
+  const say = (s: string): void => {
+    if (!quiet) human.write(s);
+  };
+  let intervalS = numFlag(cmd, v, 'interval', 0.01, 86_400);
+  if (intervalS === undefined && (streamPath !== null || (human.isTTY === true && !quiet))) intervalS = 1;
+
   let address: string;
   let family: number;
   try {
@@ -132,14 +234,17 @@ export async function probeCommand(argv: string[]): Promise<number> {
   const listen = typeof v.listen === 'string' ? v.listen : family === 6 ? (loopback ? '[::1]:0' : '[::]:0') : loopback ? '127.0.0.1:0' : '0.0.0.0:0';
   let engine: Engine;
   try {
-    engine = await Engine.create({ stateDir, tenant, agent, peers: [target.agent], listen, workers });
+    engine = await Engine.create({ stateDir, tenant, agent, peers: [target.agent], listen, workers, replayWindow, maxDatagram, batchSize });
   } catch (e) {
     throw asUsage(cmd, e);
   }
-  const tty = process.stdout.isTTY === true;
+  const stream = streamPath !== null ? lineSink(cmd, streamPath) : null;
+  const progressTty = process.stderr.isTTY === true;
+  let barShown = false;
   let report: ProbeReport;
   try {
-    process.stdout.write(`dtmesh probe: ${agent} → ${target.agent} at ${address}:${target.port}, ${size ?? 84}-byte probes, ${count ?? (durationS !== undefined ? `${durationS} s` : 1000)}${count !== undefined || durationS === undefined ? ' probes' : ''} at ${rate === 0 ? 'max rate' : `${rate ?? 1000} pps`}\n`);
+    say(`dtmesh probe: ${agent} → ${target.agent} at ${address}:${target.port}, ${size ?? 84}-byte probes, ${count ?? (durationS !== undefined ? `${durationS} s` : 1000)}${count !== undefined || durationS === undefined ? ' probes' : ''} at ${rate === 0 ? 'max rate' : `${rate ?? 1000} pps`}${warmupS ? ` after a ${warmupS} s warm-up` : ''}\n`);
+    let ctx: ReportContext | null = null;
     report = await probe(engine, {
       agent: target.agent,
       host: address,
@@ -149,27 +254,56 @@ export async function probeCommand(argv: string[]): Promise<number> {
       rate,
       size,
       graceMs,
-      progressMs: tty ? 200 : 1000,
-      onProgress: (p) => process.stdout.write(tty ? `\r${progressLine(p, true)}\x1b[K` : `dtmesh probe: ${progressLine(p, false)}\n`),
+      warmupS,
+      intervalS,
+      pacing,
+      clockSynced: v['clock-synced'] === true,
+      maxLossPct,
+      maxP99Ms,
+      config: { replay_window: replayWindow, listen },
+      progressMs: progressTty ? 200 : 1000,
+      onStart: (c) => {
+        ctx = c;
+        stream?.write({ ...c, type: 'start' });
+      },
+      onInterval: (f) => {
+        stream?.write({ ...ctx!, type: 'interval', ...f });
+        if (quiet) return;
+        if (barShown) process.stderr.write('\r\x1b[K');
+        human.write(formatInterval(f) + '\n');
+      },
+      onProgress: quiet
+        ? undefined
+        : (p) => {
+            if (progressTty) {
+              barShown = true;
+              process.stderr.write(`\r${progressLine(p, true)}\x1b[K`);
+            } else process.stderr.write(`dtmesh probe: ${progressLine(p, false)}\n`);
+          },
     });
   } catch (e) {
+    stream?.close();
     await engine.close();
     throw asUsage(cmd, e);
   }
   await engine.close();
-  if (tty) process.stdout.write('\r\x1b[K');
-  process.stdout.write(formatReport(report) + '\n');
-  if (jsonPath !== null) {
-    try {
-      fs.writeFileSync(jsonPath, JSON.stringify(reportJson(report), null, 2) + '\n');
-    } catch (e) {
-      throw new DtmeshError(`cannot write ${jsonPath}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    }
+  if (barShown) process.stderr.write('\r\x1b[K');
+  say(formatReport(report) + '\n');
+  if (stream !== null) {
+    stream.write(report);
+    stream.close();
   }
+  if (jsonPath === '-') process.stdout.write(JSON.stringify(reportJson(report), null, 2) + '\n');
+  else if (jsonPath !== null) writeFile(cmd, jsonPath, JSON.stringify(reportJson(report), null, 2) + '\n');
+  if (histPath !== null) writeFile(cmd, histPath, percentileDistribution(report));
   if (report.sent > 0 && report.received === 0) {
     throw new DtmeshError(
-      `no verified REPLY from ${target.agent} at ${address}:${target.port}: is 'dtmesh serve' running there with tenant ${tenant}, the same root key and ${agent} in its --peers?`,
+      `no verified REPLY from ${target.agent} at ${address}:${target.port}: is 'dtmesh serve' running there with tenant ${tenant}, the same root key, ${agent} in its --peers, and a clock within its window (stale replies are dropped)${(size ?? 84) > 2048 ? `, and --max-datagram ≥ ${size}` : ''}?`,
     );
+  }
+  if (report.thresholds.breached.length > 0) {
+    process.stderr.write(`dtmesh probe: threshold breached: ${report.thresholds.breached.map((b) => (b === 'max_loss_pct' ? `loss ${report.loss_pct} % > ${maxLossPct} %` : `rtt p99 ${report.rtt_us.p99 / 1000} ms > ${maxP99Ms} ms`)).join(', ')}\n`);
+    return 3;
   }
   return 0;
 }

@@ -1,24 +1,46 @@
 /**
- * The prober: authenticated PROBE bursts at a paced rate, REPLYs matched by probe_id,
- * and the numbers people trust — loss, late replies, duplicates, reordering, RTT
- * percentiles, RFC 3550 jitter, offered/achieved rate, throughput.
+ * The prober: authenticated PROBEs at a paced rate, REPLYs matched by probe_id, and the
+ * numbers people trust (MEASUREMENT.md): loss, late replies, duplicates, reordering,
+ * RTT (percentiles, mean, stddev), RFC 3550 jitter, RFC 5481 IPDV, relative one-way
+ * delays, offered/achieved rate, per-interval figures and the generator's own health.
  *
  * It sends through an {@link Engine} and receives through it too: every REPLY passes the
  * engine's own verification (PROTOCOL.md §4); a forged or replayed reply is dropped and
- * counted there and never reaches the matcher. A REPLY that does match counts once:
- * a second one for the same probe is a duplicate, one for a probe never sent is
- * unmatched, one after its probe's deadline is late — none is ever a success
- * (PROTOCOL.md §4, MEASUREMENT.md §1).
+ * counted there and never reaches the matcher. Give the engine a replay window
+ * (`replayWindow`, PROTOCOL.md §5) so replies reordered on the path are verified and
+ * counted `reordered`, not lost. A REPLY that does match counts once: a second one for
+ * the same probe is a duplicate, one for a probe never sent is unmatched, one after its
+ * probe's deadline is late — none is ever a success (PROTOCOL.md §4, MEASUREMENT.md §1).
  *
- * One probe's life (MEASUREMENT.md §1): sent → in flight → received (a reply by the
- * deadline) or lost (none by the deadline; final — a reply after that is `late`).
- * `sent = received + lost + in_flight` at every instant, and the run ends only when
- * `in_flight = 0`.
+ * One run:
+ *   1. pacing (this thread): probe k is due at t0 + k / rate; each turn sends what is due
+ *      (at most SEND_CHUNK), send time taken right before the engine's send; between
+ *      turns the thread sleeps (generator.ts Pacing) rather than spinning a core away
+ *      from the responder and the kernel
+ *   2. replies (the engine's 'reply' event, same thread): matched in the ring
+ *      (ring.ts), figures into the run's and the interval's tally (tally.ts)
+ *   3. every turn: deadlines swept (lost), final intervals emitted (intervals.ts)
+ *   4. sending over: wait until every probe is received or past its deadline
+ *
+ * `sent = received + lost + in_flight` at every instant; the run ends with `in_flight = 0`.
+ * Probes sent during the warm-up are answered and matched but kept out of every figure.
  */
+import * as hdr from 'hdr-histogram-js';
 import type { Engine, ReplyEvent } from '../engine.js';
 import { nowUs } from '../clock.js';
+import { latencyHistogram, type DropCounts } from '../observe/stats.js';
+import { DROP_REASONS } from '../protocol/verdict.js';
 import { MIN_DATAGRAM } from '../protocol/wire.js';
-import { type DropCounts, latencyHistogram } from '../observe/stats.js';
+import { dtmeshVersion, hostInfo, SCHEMA_VERSION } from './context.js';
+import { Generator, type Pacing } from './generator.js';
+import { type IntervalFigures, Intervals } from './intervals.js';
+import type { ProbeReport, ReportContext } from './report.js';
+import { ProbeRing, ST_IN_FLIGHT, ST_LOST, ST_NOT_SENT, ST_RECEIVED } from './ring.js';
+import { Ipdv, OffsetDelay, Tally } from './tally.js';
+
+export type { ProbeReport, ReportContext } from './report.js';
+export type { IntervalFigures } from './intervals.js';
+export type { Pacing } from './generator.js';
 
 /** What to probe and how (MEASUREMENT.md §1 for what each figure it yields means). */
 export interface ProbeOptions {
@@ -28,9 +50,9 @@ export interface ProbeOptions {
   host: string;
   /** Its port. */
   port: number;
-  /** Probes to send (default 1000 unless `durationS`). A send that throws still uses up one. */
+  /** Probes to measure (default 1000 unless `durationS`), after the warm-up. A send that throws still uses up one. */
   count?: number;
-  /** Send for this many seconds instead of a count. */
+  /** Measure for this many seconds (after the warm-up) instead of a count. */
   durationS?: number;
   /** Probes per second; 0 = as fast as the machine goes. Default 1000. */
   rate?: number;
@@ -39,10 +61,26 @@ export interface ProbeOptions {
   /**
    * Each probe's deadline, ms after its send (MEASUREMENT.md §1 "Lost", `--grace-ms`): no
    * reply by then and the probe is lost; a reply after it is `late`. Default: the rule
-   * {@link GRACE_AUTO_RULE} — max(1000 ms, 3 × the RTT p99 seen so far), never lowered
-   * during a run, at most 60 s. Given: 0 … 60000 (the RTT histogram's range).
+   * {@link GRACE_AUTO_RULE}. Given: 0 … 60000 (the RTT histogram's range).
    */
   graceMs?: number;
+  /** Send and answer normally for this many seconds first, kept out of every figure (MEASUREMENT.md §2). */
+  warmupS?: number;
+  /** Interval length, s (MEASUREMENT.md §3); none when undefined. */
+  intervalS?: number;
+  /** Called with each interval once it is final. */
+  onInterval?: (f: IntervalFigures) => void;
+  /** How to wait between sends: `yield` (default), `timer` or `spin` ({@link Pacing}). */
+  pacing?: Pacing;
+  /** Report absolute one-way delays too (the clocks are synchronised). */
+  clockSynced?: boolean;
+  /** Extra effective configuration for the report (the CLI's engine flags). */
+  config?: Record<string, string | number | boolean | null>;
+  /** Thresholds: loss % and RTT p99 (ms) above which `thresholds.breached` lists them. */
+  maxLossPct?: number;
+  maxP99Ms?: number;
+  /** Called once the run started with its context (the `start` object of a stream). */
+  onStart?: (c: ReportContext) => void;
   /** Called about every `progressMs` with the running figures. */
   onProgress?: (p: ProbeProgress) => void;
   /** Progress period, ms (default 1000). */
@@ -64,38 +102,8 @@ export interface ProbeProgress {
   target: number;
   elapsedS: number;
   ratePps: number;
-}
-
-/** The report (`probe --json` document), MEASUREMENT.md §1–2. */
-export interface ProbeReport {
-  /** Probes that left through the engine (a send that threw is in `send_errors` instead). */
-  sent: number;
-  /** Replies matched to a probe by its deadline; the only ones in the RTT figures. */
-  received: number;
-  /** Probes with no reply by their deadline; `sent = received + lost` at the end. */
-  lost: number;
-  duplicates: number;
-  reordered: number;
-  /** RTT of received replies only (late ones never move it), µs. */
-  rtt_us: { min: number; p50: number; p90: number; p99: number; p999: number; max: number };
-  jitter_us: number;
-  offered_pps: number;
-  achieved_pps: number;
-  throughput_bps: number;
-  duration_s: number;
-  dropped: DropCounts;
-  /** REPLYs for probes this run never sent (not in the --json contract's required keys; informative). */
-  unmatched: number;
-  /** Replies after their probe was declared lost (MEASUREMENT.md §1 "Late"); each also counted in `lost`. */
-  late: number;
-  /** Probes still in flight when the report was made: always 0, the run waits them out. */
-  in_flight: number;
-  /** Sends that threw (unknown agent after a roster change, socket closed …): never in `sent`. */
-  send_errors: number;
-  /** The deadline in force at the end of the run, ms after each probe's send. */
-  grace_ms: number;
-  /** How `grace_ms` was chosen: `"--grace-ms"` (given) or {@link GRACE_AUTO_RULE}. */
-  grace_rule: string;
+  /** Still in the warm-up (its probes are in no figure). */
+  warmup: boolean;
 }
 
 /** The default deadline rule (MEASUREMENT.md §1 "Lost"), as stated in the report's `grace_rule`. */
@@ -108,24 +116,24 @@ const GRACE_CEILING_US = 60_000_000;
 const GRACE_UPDATE_US = 50_000;
 /**
  * A reply's receive time is taken when the datagram reaches the JS side, but the reply
- * event comes after verification in a worker. A probe is declared lost only this long
- * after its deadline, so a reply that arrived in time but was still being verified is
- * judged by its receive time (received), not by when verification finished. Meanwhile
- * the probe still counts as in flight (never lost).
+ * event may come later (verification). A probe is declared lost only this long after its
+ * deadline, so a reply that arrived in time is judged by its receive time. Meanwhile the
+ * probe still counts as in flight (never lost).
  */
 const VERIFY_SETTLE_US = 50_000;
-
 /** Most probes sent per event-loop turn, so replies keep being read while pacing catches up. */
 const SEND_CHUNK = 64;
-
-// Per-probe state (one byte per scheduled probe).
-const ST_IN_FLIGHT = 0;
-const ST_RECEIVED = 1;
-const ST_LOST = 2;
-const ST_NOT_SENT = 3; // the send threw: the probe never left
+/** Spin pacing: busy-wait through the event loop when the next probe is due within this. */
+const SPIN_WITHIN_US = 2000;
+/** Yield pacing: futex waits when the next probe is due within this (a timer cannot do better than 1 ms)… */
+const YIELD_WITHIN_US = 1500;
+/** … each at most this long, so a reply waits at most one slice (plus the kernel's timer slack, ≈ 50 µs) to be read. */
+const YIELD_SLICE_US = 50;
+/** The word `Atomics.wait` sleeps on (nobody ever notifies it: a wait is a timed sleep). */
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
 
 /**
- * Run one probe burst through `engine` (which must list `opts.agent` as a peer).
+ * Run one probe run through `engine` (which must list `opts.agent` as a peer).
  * Resolves with the report once every probe sent is received or past its deadline
  * (MEASUREMENT.md §1: `in_flight = 0` at the end). A send that throws during the run is
  * counted in `send_errors` and the run goes on.
@@ -140,174 +148,301 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
   if (opts.graceMs !== undefined && !(Number.isFinite(opts.graceMs) && opts.graceMs >= 0 && opts.graceMs * 1000 <= GRACE_CEILING_US)) {
     throw new RangeError(`graceMs must be a number from 0 to ${GRACE_CEILING_US / 1000} (ms after each send; the RTT histogram's range)`);
   }
+  if (opts.warmupS !== undefined && !(Number.isFinite(opts.warmupS) && opts.warmupS >= 0)) throw new RangeError('warmupS must be a number ≥ 0');
+  if (opts.intervalS !== undefined && !(Number.isFinite(opts.intervalS) && opts.intervalS >= 0.01)) throw new RangeError('intervalS must be a number ≥ 0.01');
   if (!engine.peers.includes(opts.agent)) throw new RangeError(`${opts.agent} is not in the prober's roster`);
   const durationUs = opts.durationS !== undefined ? opts.durationS * 1e6 : Infinity;
   const count = opts.count ?? (opts.durationS !== undefined ? Infinity : 1000);
   if (count !== Infinity && (!Number.isInteger(count) || count < 1)) throw new RangeError('count must be an integer ≥ 1');
   if (count === Infinity && (durationUs === Infinity || !(durationUs > 0))) throw new RangeError('durationS must be > 0');
+  const pacing: Pacing = opts.pacing ?? 'yield';
+  const warmupUs = (opts.warmupS ?? 0) * 1e6;
   const autoGrace = opts.graceMs === undefined;
   let graceUs = autoGrace ? GRACE_FLOOR_US : opts.graceMs! * 1000;
 
-  // Per-probe state, indexed by sequence number; probe_id = (base + seq) mod 2^32.
-  let cap = count !== Infinity ? count : Math.max(1024, Math.ceil((rate || 100_000) * (durationUs / 1e6) * 1.1));
-  let sentAt = new Float64Array(cap);
-  let state = new Uint8Array(cap);
+  const ring = new ProbeRing(((rate || 100_000) * (graceUs + VERIFY_SETTLE_US)) / 1e6);
   const probeBase = (Math.random() * 2 ** 31) >>> 0; // far below the punch-burst ids (engine.ts PUNCH_PROBE_ID_BASE)
-  const rtt = latencyHistogram();
-  let scheduled = 0; // sequence numbers used: sent + sendErrors
-  let sent = 0;
+  const total = new Tally();
+  const ipdv = new Ipdv();
+  const fwd = new OffsetDelay();
+  const rev = new OffsetDelay();
+  const graceRtt = latencyHistogram(); // every RTT, warm-up included: the automatic deadline's basis
+  const gen = new Generator(rate, pacing);
+  const intervals = opts.intervalS !== undefined ? new Intervals(opts.intervalS * 1e6, (f) => opts.onInterval?.(f)) : null;
   let sendErrors = 0;
-  let received = 0;
-  let lost = 0;
-  let late = 0;
-  let duplicates = 0;
-  let reordered = 0;
-  let unmatched = 0;
   let maxSeqSeen = -1;
-  let jitter = 0;
-  let lastRtt = -1;
-  let oldest = 0; // every seq below this is received, lost or never sent
+  let measureFrom = Infinity; // first measured seq (the warm-up's probes are below it)
+  let measureStartUs = NaN;
+  let droppedAtStart: DropCounts | null = null;
   let graceUpdatedUs = -Infinity;
+  let warmupProbes = 0;
+
+  const startTime = new Date();
+  const e = engine as unknown as { timestamps?: string; lane?: string };
+  const context: ReportContext = {
+    schema_version: SCHEMA_VERSION,
+    version: dtmeshVersion(),
+    start_time: startTime.toISOString(),
+    target: { agent: opts.agent, host: opts.host, port: opts.port },
+    config: {
+      count: count === Infinity ? null : count,
+      duration_s: opts.durationS ?? null,
+      rate_pps: rate,
+      size,
+      grace_ms: opts.graceMs ?? null,
+      warmup_s: opts.warmupS ?? 0,
+      interval_s: opts.intervalS ?? null,
+      pacing,
+      clock_synced: opts.clockSynced === true,
+      max_loss_pct: opts.maxLossPct ?? null,
+      max_p99_ms: opts.maxP99Ms ?? null,
+      max_datagram: engine.maxDatagram,
+      batch_size: engine.batchSize,
+      workers: engine.workers,
+      ...opts.config,
+    },
+    lane: typeof e.lane === 'string' ? e.lane : 'dgram',
+    timestamps: typeof e.timestamps === 'string' ? e.timestamps : 'js',
+    host: hostInfo(),
+  };
+  opts.onStart?.(context);
+
+  /** Tally of interval `k` of a probe sent at `t` (null without intervals). */
+  const probeTally = (t: number): Tally | null => (intervals === null ? null : intervals.at(intervals.indexOf(t)));
+  const arrivalTally = (): Tally | null => (intervals === null ? null : intervals.arrival(nowUs()));
+
+  const beginMeasure = (seq: number, t: number): void => {
+    measureFrom = seq;
+    measureStartUs = t;
+    warmupProbes = seq;
+    droppedAtStart = engine.stats().dropped;
+    gen.begin();
+    intervals?.begin(t);
+  };
+
+  const declareLost = (seq: number, i: number): void => {
+    ring.state[i] = ST_LOST;
+    if (seq < measureFrom) return;
+    total.lost++;
+    const it = probeTally(ring.sentAt[i]!);
+    if (it !== null) it.lost++;
+  };
 
   const onReply = (r: ReplyEvent): void => {
     if (r.from !== opts.agent) return;
-    const seq = ((r.probeId - probeBase) >>> 0);
-    if (seq >= scheduled || state[seq] === ST_NOT_SENT) {
-      unmatched++;
+    const seq = ring.seqOf(r.probeId, probeBase);
+    if (seq < 0) {
+      total.unmatched++;
+      const a = arrivalTally();
+      if (a !== null) a.unmatched++;
       return;
     }
-    const st = state[seq];
+    if (!ring.holds(seq)) {
+      // Older than the ring remembers (> 2 deadlines): its probe is long past its deadline.
+      if (seq >= measureFrom) {
+        total.late++;
+        const a = arrivalTally();
+        if (a !== null) a.late++;
+      }
+      return;
+    }
+    const i = ring.slot(seq);
+    const st = ring.state[i]!;
+    const measured = seq >= measureFrom;
+    if (st === ST_NOT_SENT) {
+      total.unmatched++;
+      const a = arrivalTally();
+      if (a !== null) a.unmatched++;
+      return;
+    }
     if (st === ST_RECEIVED) {
-      duplicates++;
+      if (measured) {
+        total.duplicates++;
+        const a = arrivalTally();
+        if (a !== null) a.duplicates++;
+      }
       return;
     }
-    const d = r.recvUs - sentAt[seq]!;
+    const sentAt = ring.sentAt[i]!;
+    const d = r.recvUs - sentAt;
     if (st === ST_LOST || d > graceUs) {
       // After the deadline: lost (if not yet declared), and late — never received, never an RTT.
-      if (st === ST_IN_FLIGHT) {
-        state[seq] = ST_LOST;
-        lost++;
+      if (st === ST_IN_FLIGHT) declareLost(seq, i);
+      if (measured) {
+        total.late++;
+        const a = arrivalTally();
+        if (a !== null) a.late++;
       }
-      late++;
       return;
     }
-    state[seq] = ST_RECEIVED;
-    received++;
-    if (seq < maxSeqSeen) reordered++;
-    else maxSeqSeen = seq;
-    rtt.recordValue(d < 1 ? 1 : Math.round(d));
-    if (lastRtt >= 0) jitter += (Math.abs(d - lastRtt) - jitter) / 16; // RFC 3550 §6.4.1
-    lastRtt = d;
+    ring.state[i] = ST_RECEIVED;
+    ring.rtt[i] = d;
+    graceRtt.recordValue(d < 1 ? 1 : Math.round(d));
+    if (!measured) return;
+    total.receive(d);
+    const it = probeTally(sentAt);
+    if (it !== null) it.receive(d);
+    if (seq < maxSeqSeen) {
+      total.reordered++;
+      if (it !== null) it.reordered++;
+    } else maxSeqSeen = seq;
+    // RFC 5481 IPDV: each consecutive pair once, when its second reply arrives.
+    if (seq - 1 >= measureFrom && ring.holds(seq - 1) && ring.state[ring.slot(seq - 1)] === ST_RECEIVED) ipdv.record(d - ring.rtt[ring.slot(seq - 1)]!);
+    if (ring.holds(seq + 1) && ring.state[ring.slot(seq + 1)] === ST_RECEIVED) ipdv.record(ring.rtt[ring.slot(seq + 1)]! - d);
+    fwd.record(r.sendTsUs - sentAt);
+    rev.record(r.recvUs - r.sendTsUs);
   };
 
   /** Raise the automatic deadline from the RTTs seen, then declare lost every probe past it. */
   const sweep = (now: number): void => {
-    if (autoGrace && now - graceUpdatedUs >= GRACE_UPDATE_US && rtt.totalCount > 0) {
+    if (autoGrace && now - graceUpdatedUs >= GRACE_UPDATE_US && graceRtt.totalCount > 0) {
       graceUpdatedUs = now;
-      graceUs = Math.min(GRACE_CEILING_US, Math.max(graceUs, GRACE_RTT_MULTIPLE * rtt.getValueAtPercentile(99)));
+      graceUs = Math.min(GRACE_CEILING_US, Math.max(graceUs, GRACE_RTT_MULTIPLE * graceRtt.getValueAtPercentile(99)));
     }
     const cutoff = now - graceUs - VERIFY_SETTLE_US;
-    while (oldest < scheduled && sentAt[oldest]! <= cutoff) {
-      if (state[oldest] === ST_IN_FLIGHT) {
-        state[oldest] = ST_LOST;
-        lost++;
+    while (ring.oldest < ring.scheduled) {
+      const i = ring.slot(ring.oldest);
+      const st = ring.state[i]!;
+      if (st === ST_IN_FLIGHT) {
+        if (ring.sentAt[i]! > cutoff) break;
+        declareLost(ring.oldest, i);
       }
-      oldest++;
+      ring.oldest++;
     }
+    intervals?.settle(now, ring.oldest < ring.scheduled ? ring.sentAt[ring.slot(ring.oldest)]! : Infinity);
   };
 
   engine.on('reply', onReply);
 
   const t0 = nowUs();
+  const endOfWarmup = t0 + warmupUs;
   let tLast = t0;
   let lastProgress = t0;
   const progressUs = (opts.progressMs ?? 1000) * 1000;
+  const measuredSent = (): number => total.sent;
   const report = (now: number): void => {
     if (opts.onProgress === undefined || now - lastProgress < progressUs) return;
     lastProgress = now;
-    const el = (now - t0) / 1e6;
-    opts.onProgress({ sent, received, lost, late, inFlight: sent - received - lost, sendErrors, target: count, elapsedS: el, ratePps: el > 0 ? sent / el : 0 });
+    const warm = Number.isNaN(measureStartUs);
+    const el = warm ? 0 : (now - measureStartUs) / 1e6;
+    const s = measuredSent();
+    opts.onProgress({ sent: s, received: total.received, lost: total.lost, late: total.late, inFlight: s - total.received - total.lost, sendErrors, target: count, elapsedS: el, ratePps: el > 0 ? s / el : 0, warmup: warm });
   };
+  /** Sending is over: the count is reached or the measured duration passed. */
+  const sendingOver = (t: number): boolean => measureFrom !== Infinity && (ring.scheduled - measureFrom >= count || t - measureStartUs >= durationUs);
   try {
     await new Promise<void>((resolve, reject) => {
       const step = (): void => {
         try {
           const now = nowUs();
-          const el = now - t0;
-          if (scheduled >= count || el >= durationUs) return resolve();
-          let due = rate === 0 ? scheduled + SEND_CHUNK : Math.floor((el * rate) / 1e6) + 1;
-          if (due > count) due = count;
+          if (measureFrom === Infinity && now >= endOfWarmup) beginMeasure(ring.scheduled, now);
+          if (sendingOver(now)) return resolve();
+          const due = rate === 0 ? ring.scheduled + SEND_CHUNK : Math.floor(((now - t0) * rate) / 1e6) + 1;
           let n = 0;
-          while (scheduled < due && n < SEND_CHUNK) {
-            if (scheduled === cap) {
-              cap *= 2;
-              const s2 = new Float64Array(cap);
-              s2.set(sentAt);
-              sentAt = s2;
-              const g2 = new Uint8Array(cap);
-              g2.set(state);
-              state = g2;
-            }
-            const seq = scheduled++;
-            sentAt[seq] = nowUs();
+          while (ring.scheduled < due && n < SEND_CHUNK) {
+            const t = nowUs(); // right before the send (MEASUREMENT.md §1 "Sent")
+            if (measureFrom === Infinity && t >= endOfWarmup) beginMeasure(ring.scheduled, t);
+            if (sendingOver(t)) break;
+            const seq = ring.next(t, 2 * (graceUs + VERIFY_SETTLE_US));
+            n++;
+            const measured = seq >= measureFrom;
             try {
               // -1: Node refused the send at once (the engine counts it too); a later kernel refusal is a loss the engine counts in send_errors
               if (engine.sendProbe(opts.agent, opts.host, opts.port, (probeBase + seq) >>> 0, size) < 0) throw new RangeError('send refused');
-              state[seq] = ST_IN_FLIGHT;
-              tLast = sentAt[seq]!;
-              sent++;
             } catch {
-              state[seq] = ST_NOT_SENT; // counted, never in `sent`, its probe_id never matched
-              sendErrors++;
+              ring.state[ring.slot(seq)] = ST_NOT_SENT; // counted, never in `sent`, its probe_id never matched
+              if (measured) sendErrors++;
+              continue;
             }
-            n++;
+            tLast = t;
+            if (!measured) continue;
+            total.sent++;
+            const it = probeTally(t);
+            if (it !== null) it.sent++;
+            if (rate > 0) gen.sent(t - (t0 + (seq * 1e6) / rate));
           }
+          gen.turn(n);
           sweep(now);
           report(now);
-          if (scheduled >= count) return resolve();
-          // Pace: spin through the event loop when the next probe is due within 2 ms, else sleep.
-          const nextDueUs = rate === 0 ? 0 : (scheduled * 1e6) / rate - (nowUs() - t0);
-          if (nextDueUs > 2000) setTimeout(step, Math.floor(nextDueUs / 1000) - 1);
-          else setImmediate(step);
-        } catch (e) {
-          reject(e);
+          if (sendingOver(nowUs())) return resolve();
+          if (rate === 0 || n === SEND_CHUNK) return void setImmediate(step); // behind (or no schedule): catch up at once
+          const nextDueUs = (ring.scheduled * 1e6) / rate - (nowUs() - t0);
+          if (nextDueUs <= 0 || (pacing === 'spin' && nextDueUs <= SPIN_WITHIN_US)) setImmediate(step);
+          else if (pacing === 'yield' && nextDueUs <= YIELD_WITHIN_US) {
+            Atomics.wait(sleeper, 0, 0, Math.min(nextDueUs, YIELD_SLICE_US) / 1000);
+            setImmediate(step); // the loop's poll phase reads the replies that came meanwhile
+          } else setTimeout(step, Math.max(0, Math.floor(nextDueUs / 1000)));
+        } catch (err) {
+          reject(err);
         }
       };
       step();
     });
+    intervals?.stopSending(tLast + (rate > 0 ? 1e6 / rate : 1));
     // Wait out every probe in flight: each ends received or past its deadline (+ settle).
     for (;;) {
       const now = nowUs();
       sweep(now);
       report(now);
-      if (received + lost >= sent) break;
-      const waitMs = (sentAt[oldest]! + graceUs + VERIFY_SETTLE_US - now) / 1000;
+      if (ring.oldest >= ring.scheduled) break;
+      const waitMs = (ring.sentAt[ring.slot(ring.oldest)]! + graceUs + VERIFY_SETTLE_US - now) / 1000;
       await new Promise((r) => setTimeout(r, Math.min(20, Math.max(1, Math.ceil(waitMs)))));
     }
+    intervals?.settle(Infinity, Infinity);
   } finally {
     engine.off('reply', onReply);
+    gen.stop();
   }
-  const sendSpanS = sent > 1 ? (tLast - t0) / 1e6 + (rate > 0 ? 1 / rate : 0) : rate > 0 ? 1 / rate : 0;
-  const n = rtt.totalCount;
-  const at = (p: number): number => (n === 0 ? 0 : rtt.getValueAtPercentile(p));
+  const sent = total.sent;
+  const sendSpanS = sent > 1 ? (tLast - measureStartUs) / 1e6 + (rate > 0 ? 1 / rate : 0) : rate > 0 ? 1 / rate : 0;
+  const offered = sendSpanS > 0 ? Math.round(sent / sendSpanS) : 0;
+  const rtt = total.rttSummary();
+  const now = engine.stats().dropped;
+  const dropped = {} as DropCounts;
+  for (const k of DROP_REASONS) dropped[k] = now[k] - (droppedAtStart?.[k] ?? 0);
+  const lossPct = sent > 0 ? Math.round((1e5 * total.lost) / sent) / 1e3 : 0;
+  const breached: string[] = [];
+  if (opts.maxLossPct !== undefined && lossPct > opts.maxLossPct) breached.push('max_loss_pct');
+  if (opts.maxP99Ms !== undefined && rtt.p99 > opts.maxP99Ms * 1000) breached.push('max_p99_ms');
   return {
+    ...context,
+    type: 'end',
     sent,
-    received,
-    lost,
-    duplicates,
-    reordered,
-    rtt_us: { min: n === 0 ? 0 : rtt.minNonZeroValue, p50: at(50), p90: at(90), p99: at(99), p999: at(99.9), max: n === 0 ? 0 : rtt.maxValue },
-    jitter_us: Math.round(jitter * 10) / 10,
-    offered_pps: sendSpanS > 0 ? Math.round(sent / sendSpanS) : 0,
-    achieved_pps: sendSpanS > 0 ? Math.round(received / sendSpanS) : 0,
-    throughput_bps: sendSpanS > 0 ? Math.round((received * size * 8) / sendSpanS) : 0,
+    received: total.received,
+    lost: total.lost,
+    duplicates: total.duplicates,
+    reordered: total.reordered,
+    rtt_us: rtt,
+    jitter_us: total.jitterUs,
+    offered_pps: offered,
+    achieved_pps: sendSpanS > 0 ? Math.round(total.received / sendSpanS) : 0,
+    throughput_bps: sendSpanS > 0 ? Math.round((total.received * size * 8) / sendSpanS) : 0,
     duration_s: Math.round(sendSpanS * 1000) / 1000,
-    dropped: engine.stats().dropped,
-    unmatched,
-    late,
-    in_flight: sent - received - lost,
+    dropped,
+    late: total.late,
+    in_flight: sent - total.received - total.lost,
     send_errors: sendErrors,
     grace_ms: Math.round(graceUs) / 1000,
     grace_rule: autoGrace ? GRACE_AUTO_RULE : '--grace-ms',
+    unmatched: total.unmatched,
+    loss_pct: lossPct,
+    ipdv_us: ipdv.summary(),
+    owd_us: {
+      relative: { forward: fwd.relative(), reverse: rev.relative() },
+      absolute: opts.clockSynced === true ? { forward: fwd.absolute(), reverse: rev.absolute() } : null,
+      note: 'relative: each minus its own minimum, valid without clock sync; forward includes the responder’s receive→sign time',
+    },
+    warmup: { duration_s: warmupUs / 1e6, probes: warmupProbes },
+    generator: gen.health(offered),
+    histogram: { encoding: 'HdrHistogram V2 compressed, base64 (hdr-histogram-js encodeIntoCompressedBase64)', unit: 'us', data: hdr.encodeIntoCompressedBase64(total.rtt) },
+    intervals: intervals?.done ?? [],
+    intervals_omitted: intervals?.omitted ?? 0,
+    memory: { ring_entries: ring.capacity, ring_bytes: ring.bytes },
+    thresholds: { max_loss_pct: opts.maxLossPct ?? null, max_p99_ms: opts.maxP99Ms ?? null, breached },
   };
+}
+
+/** The RTT histogram of a report as HdrHistogram percentile-distribution text (`--histogram FILE`), values in µs. */
+export function percentileDistribution(r: ProbeReport): string {
+  return hdr.decodeFromCompressedBase64(r.histogram.data).outputPercentileDistribution();
 }

@@ -22,6 +22,7 @@ import { derivePairKey } from '../../src/protocol/keys.js';
 import { HMAC_STATE_WORDS, hmacPrecompute } from '../../src/protocol/sha256.js';
 import { DROP_REASONS } from '../../src/protocol/verdict.js';
 import { repoRoot, wallUs } from '../helpers.js';
+import { assertValidReport } from '../probe/validate.js';
 
 const tenant = 't-probe';
 const root = new Uint8Array(randomBytes(32));
@@ -61,7 +62,7 @@ const RUN_MS = 30_000;
  * prober's strict replay filter — it is the matcher that must judge it.
  */
 async function scriptedResponder(
-  script: (probeId: number, send: () => void, sendLater: (afterProbeId: number) => void, sendAfterMs: (ms: number) => void) => void,
+  script: (probeId: number, send: () => void, sendLater: (afterProbeId: number) => void, sendAfterMs: (ms: number) => void, sendAs: (probeId: number) => void) => void,
 ) {
   const sock = dgram.createSocket('udp4');
   await within('responder bind', 5000, new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r())));
@@ -73,14 +74,15 @@ async function scriptedResponder(
   sock.on('close', () => timers.forEach(clearTimeout));
   sock.on('message', (m, rinfo) => {
     const p = parsePacket(m)!;
-    const send = (): void => {
-      const reply = encodePacket({ type: 2, senderId: senderIdOf('resp'), nonce: ++nonce, probeId: p.probeId, sendTsUs: BigInt(wallUs()), payload: p.payload }, state);
+    const sendAs = (probeId: number): void => {
+      const reply = encodePacket({ type: 2, senderId: senderIdOf('resp'), nonce: ++nonce, probeId, sendTsUs: BigInt(wallUs()), payload: p.payload }, state);
       try {
         sock.send(reply, rinfo.port, rinfo.address);
       } catch {
         // the socket was closed: the test is over
       }
     };
+    const send = (): void => sendAs(p.probeId);
     const sendAfterMs = (ms: number): void => {
       const t = setTimeout(() => {
         timers.delete(t);
@@ -88,7 +90,7 @@ async function scriptedResponder(
       }, ms);
       timers.add(t);
     };
-    script(p.probeId, send, (after) => held.set(after, send), sendAfterMs);
+    script(p.probeId, send, (after) => held.set(after, send), sendAfterMs, sendAs);
     const h = held.get(p.probeId);
     if (h) {
       held.delete(p.probeId);
@@ -249,6 +251,28 @@ test('reordering and duplicates are exact: a responder that swaps two replies an
   }
 });
 
+test('unmatched: a verified REPLY for a probe this run never sent is counted unmatched, never received', async () => {
+  const engine = await proberEngine();
+  let first = -1;
+  const resp = await scriptedResponder((id, send, _later, _after, sendAs) => {
+    if (first < 0) first = id;
+    send();
+    if (((id - first) >>> 0) % 10 === 3) sendAs((id + 0x40000000) >>> 0); // an id this run never used
+  });
+  try {
+    const r = await within('probe run', RUN_MS, probe(engine, { agent: 'resp', host: '127.0.0.1', port: resp.address().port, count: 100, rate: 2000, graceMs: 300 }));
+    assertValidReport(JSON.parse(JSON.stringify(r)));
+    assert.equal(r.received, 100);
+    assert.equal(r.unmatched, 10);
+    assert.equal(r.duplicates, 0);
+    assert.equal(r.late, 0);
+    assert.equal(r.lost, 0);
+  } finally {
+    resp.close();
+    await within('engine close', 10_000, engine.close());
+  }
+});
+
 test('RTT percentiles land where scripted delays put them: every 5th reply held 100 ms', async () => {
   const engine = await proberEngine();
   let first = -1;
@@ -344,11 +368,12 @@ test('CLI: probe --count 20000 --rate 20000 against serve → 20000 received, 0 
     const p = await runCli(['probe', '--state-dir', dir, '--tenant', 't', '--agent', 'B', '--target', `A@127.0.0.1:${port}`, '--count', '20000', '--rate', '20000', '--json', json], 60_000);
     assert.equal(p.code, 0, p.err);
     const r = JSON.parse(fs.readFileSync(json, 'utf8'));
-    assert.deepEqual(Object.keys(r), [
-      'sent', 'received', 'lost', 'duplicates', 'reordered', 'rtt_us', 'jitter_us', 'offered_pps', 'achieved_pps', 'throughput_bps', 'duration_s', 'dropped',
-      'late', 'in_flight', 'send_errors', 'grace_ms', 'grace_rule',
-    ]);
-    assert.deepEqual(Object.keys(r.rtt_us), ['min', 'p50', 'p90', 'p99', 'p999', 'max']);
+    // The first report's keys keep their names and order; context and new figures come around them.
+    const legacy = ['sent', 'received', 'lost', 'duplicates', 'reordered', 'rtt_us', 'jitter_us', 'offered_pps', 'achieved_pps', 'throughput_bps', 'duration_s', 'dropped', 'late', 'in_flight', 'send_errors', 'grace_ms', 'grace_rule'];
+    assert.deepEqual(Object.keys(r).filter((k) => legacy.includes(k)), legacy);
+    assert.deepEqual(Object.keys(r.rtt_us).filter((k) => ['min', 'p50', 'p90', 'p99', 'p999', 'max'].includes(k)), ['min', 'p50', 'p90', 'p99', 'p999', 'max']);
+    assertValidReport(r, 'probe --json');
+    assert.equal(r.config.replay_window, 1024, 'the prober verifies replies in window mode by default');
     assert.deepEqual(Object.keys(r.dropped), [...DROP_REASONS]);
     assert.equal(r.sent, 20000);
     assert.equal(r.received, 20000);

@@ -1,0 +1,120 @@
+/**
+ * The generator's own health (MEASUREMENT.md §2), so a slow prober is never mistaken for
+ * a slow path: each send's lateness against its schedule (probe k is due at
+ * `t0 + k / rate`), the largest catch-up burst (probes sent in one event-loop turn),
+ * the event-loop delay (`perf_hooks.monitorEventLoopDelay`), this process's GC pauses
+ * and `generator_limited`.
+ * Recording starts when the warm-up ends ({@link begin}).
+ */
+import { monitorEventLoopDelay, PerformanceObserver, type IntervalHistogram } from 'node:perf_hooks';
+import type * as hdr from 'hdr-histogram-js';
+import { latencyHistogram } from '../observe/stats.js';
+
+/**
+ * How the generator waits between sends (Node timers have 1 ms resolution):
+ * - `yield`: when the next probe is due within 1 ms, block in short futex waits
+ *   (`Atomics.wait`, ≤ 50 µs) and go round the event loop between them, so replies are
+ *   read within one slice and the CPU is given back to the responder and the kernel;
+ *   otherwise sleep on a timer;
+ * - `timer`: always sleep on a timer (bursts of rate/1000 probes per 1 ms tick, which
+ *   queue behind one another and raise the RTT of the burst's tail);
+ * - `spin`: go round the event loop without sleeping within 2 ms (a whole core).
+ */
+export type Pacing = 'yield' | 'timer' | 'spin';
+
+/**
+ * `generator_limited` when the p99 lateness passes this (µs). One timer tick of Node's
+ * event loop is 1 ms, so a timer-paced generator is within it by construction; beyond
+ * it the schedule was not kept.
+ */
+export const LATENESS_BOUND_US = 2000;
+/** `generator_limited` when offered < this share of the requested rate. */
+export const OFFERED_SHARE = 0.98;
+
+/** The generator's figures in the report. */
+export interface GeneratorHealth {
+  pacing: Pacing;
+  requested_pps: number | null;
+  /** Send time minus scheduled time, µs (0 when rate = max). */
+  lateness_us: { p50: number; p99: number; max: number };
+  lateness_bound_us: number;
+  /** Most probes sent in one event-loop turn. */
+  max_burst: number;
+  /** perf_hooks.monitorEventLoopDelay over the measured phase, µs. */
+  event_loop_delay_us: { p50: number; p99: number; max: number };
+  /** Garbage-collection pauses of this process during the measured phase (PerformanceObserver 'gc'). */
+  gc: { count: number; total_ms: number; max_ms: number };
+  generator_limited: boolean;
+}
+
+/** Lateness, bursts and event-loop delay of one run. */
+export class Generator {
+  private readonly lateness: hdr.Histogram = latencyHistogram();
+  private maxBurst = 0;
+  private readonly eld: IntervalHistogram;
+  private measuring = false;
+  private readonly gcObserver: PerformanceObserver;
+  private gcCount = 0;
+  private gcTotalMs = 0;
+  private gcMaxMs = 0;
+
+  constructor(
+    readonly rate: number,
+    readonly pacing: Pacing,
+  ) {
+    this.eld = monitorEventLoopDelay({ resolution: 10 });
+    this.eld.enable();
+    this.gcObserver = new PerformanceObserver((list) => {
+      if (!this.measuring) return;
+      for (const e of list.getEntries()) {
+        this.gcCount++;
+        this.gcTotalMs += e.duration;
+        if (e.duration > this.gcMaxMs) this.gcMaxMs = e.duration;
+      }
+    });
+    this.gcObserver.observe({ entryTypes: ['gc'] });
+  }
+
+  /** The warm-up is over: figures from here on. */
+  begin(): void {
+    this.measuring = true;
+    this.eld.reset();
+  }
+
+  /** A measured probe left `lateUs` after its scheduled time. */
+  sent(lateUs: number): void {
+    if (!this.measuring || this.rate === 0) return;
+    this.lateness.recordValue(lateUs < 1 ? 1 : Math.min(60_000_000, Math.round(lateUs)));
+  }
+
+  /** One turn sent `n` probes. */
+  turn(n: number): void {
+    if (this.measuring && n > this.maxBurst) this.maxBurst = n;
+  }
+
+  /** Stop sampling the event loop. */
+  stop(): void {
+    this.eld.disable();
+    this.gcObserver.disconnect();
+  }
+
+  /** The report's figures, given the offered rate. */
+  health(offeredPps: number): GeneratorHealth {
+    const l = this.lateness;
+    const has = l.totalCount > 0;
+    const lateness = has ? { p50: l.getValueAtPercentile(50), p99: l.getValueAtPercentile(99), max: l.maxValue } : { p50: 0, p99: 0, max: 0 };
+    const e = this.eld;
+    const eldOk = e.count > 0;
+    const us = (ns: number): number => Math.round(ns / 1000);
+    return {
+      pacing: this.pacing,
+      requested_pps: this.rate === 0 ? null : this.rate,
+      lateness_us: lateness,
+      lateness_bound_us: LATENESS_BOUND_US,
+      max_burst: this.maxBurst,
+      event_loop_delay_us: eldOk ? { p50: us(e.percentile(50)), p99: us(e.percentile(99)), max: us(e.max) } : { p50: 0, p99: 0, max: 0 },
+      gc: { count: this.gcCount, total_ms: Math.round(this.gcTotalMs * 10) / 10, max_ms: Math.round(this.gcMaxMs * 100) / 100 },
+      generator_limited: this.rate > 0 && (offeredPps < OFFERED_SHARE * this.rate || lateness.p99 > LATENESS_BOUND_US),
+    };
+  }
+}

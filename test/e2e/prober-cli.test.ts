@@ -1,0 +1,95 @@
+/**
+ * `dtmesh probe` output contract (MEASUREMENT.md §2–3): `--json -` on stdout with human
+ * lines on stderr, `--json-stream` (start / interval / end, every line valid against the
+ * schema, interval sums = totals), `--histogram`, `--warmup`, jumbo `--size` with
+ * `--max-datagram`, `--version`, and threshold exit code 3.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { after, before, test } from 'node:test';
+import { cliPath, startServe, stateDir, type Served, within } from '../helpers.js';
+import { assertValidReport } from '../probe/validate.js';
+
+let dir = '';
+let serve: Served;
+
+before(async () => {
+  dir = stateDir();
+  serve = await startServe(['--state-dir', dir, '--tenant', 't', '--agent', 'A', '--peers', 'A,B', '--listen', '127.0.0.1:0', '--replay-window', '1024', '--max-datagram', '9000']);
+});
+
+after(async () => {
+  await serve?.stop();
+});
+
+/** Run the CLI to its exit (bounded). */
+async function cli(args: string[], ms = 30_000): Promise<{ code: number | null; out: string; err: string }> {
+  const c = spawn(process.execPath, [cliPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  c.stdout.on('data', (d) => (out += d));
+  c.stderr.on('data', (d) => (err += d));
+  try {
+    return await within(ms, new Promise((resolve) => c.on('exit', (code) => resolve({ code, out, err }))), `dtmesh ${args.join(' ')}`);
+  } finally {
+    c.kill('SIGKILL');
+  }
+}
+
+const base = (): string[] => ['probe', '--state-dir', dir, '--tenant', 't', '--agent', 'B', '--target', `A@127.0.0.1:${serve.port}`];
+
+test('--version: dtmesh --version and probe --version print the package version', async () => {
+  const pkg = JSON.parse(fs.readFileSync(path.join(path.dirname(cliPath), '..', 'package.json'), 'utf8'));
+  for (const args of [['--version'], ['probe', '--version']]) {
+    const r = await cli(args);
+    assert.equal(r.code, 0);
+    assert.equal(r.out, `dtmesh ${pkg.version}\n`);
+  }
+});
+
+test('--json - --json-stream FILE --histogram FILE --warmup --interval, 4000-byte probes: stdout is the report alone; the stream is start, intervals, end', async () => {
+  const stream = path.join(dir, 'stream.ndjson');
+  const hist = path.join(dir, 'hist.txt');
+  const r = await cli([...base(), '--count', '1500', '--rate', '3000', '--size', '4000', '--grace-ms', '300', '--warmup', '0.2', '--interval', '0.1', '--json', '-', '--json-stream', stream, '--histogram', hist]);
+  assert.equal(r.code, 0, r.err);
+  const rep = JSON.parse(r.out); // stdout holds exactly one JSON document
+  assertValidReport(rep, '--json -');
+  assert.equal(rep.type, 'end');
+  assert.equal(rep.sent, 1500, 'the warm-up probes are in no figure');
+  assert.equal(rep.received, 1500);
+  assert.ok(rep.warmup.probes >= 300, `warm-up sent ${rep.warmup.probes} probes over 0.2 s`);
+  assert.equal(rep.config.size, 4000);
+  assert.equal(rep.config.max_datagram, 4000, '--size above 2048 raises the prober’s max datagram');
+  const bps = (rep.received * 4000 * 8) / rep.duration_s; // duration_s is rounded to 1 ms
+  assert.ok(Math.abs(rep.throughput_bps - bps) / bps < 0.005, `throughput ${rep.throughput_bps} bit/s of 4000-byte replies ≈ ${Math.round(bps)}`);
+  assert.match(r.err, /sent 1500, received 1500, lost 0/, 'the human summary went to stderr');
+  assert.match(rep.start_time, /Z$/);
+  assert.equal(rep.timestamps, 'js');
+  assert.equal(rep.lane, 'dgram');
+  assert.equal(rep.host.node, process.version);
+
+  const lines = fs.readFileSync(stream, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l));
+  lines.forEach((l, i) => assertValidReport(l, `--json-stream line ${i + 1}`));
+  assert.equal(lines[0].type, 'start');
+  assert.equal(lines.at(-1).type, 'end');
+  const iv = lines.slice(1, -1);
+  assert.ok(iv.length >= 3 && iv.every((l) => l.type === 'interval'), `${iv.length} interval lines`);
+  assert.deepEqual(lines.at(-1), rep, 'the stream’s end object is the report');
+  for (const k of ['sent', 'received', 'lost', 'late', 'duplicates', 'reordered', 'unmatched']) {
+    assert.equal(iv.reduce((a, l) => a + l[k], 0), rep[k], `Σ interval ${k} = ${k}`);
+  }
+  const h = fs.readFileSync(hist, 'utf8');
+  assert.match(h, /Value\s+Percentile\s+TotalCount/);
+  assert.match(h, new RegExp(`Total count\\s*=\\s*${rep.received}\\]`));
+});
+
+test('thresholds: --max-p99 below any loopback RTT exits 3 and says which; --max-loss 100 passes', async () => {
+  const r = await cli([...base(), '--count', '200', '--rate', '2000', '--grace-ms', '300', '--max-p99', '0.001', '--max-loss', '100', '--quiet', '--json', '-']);
+  assert.equal(r.code, 3, r.err);
+  const rep = JSON.parse(r.out);
+  assertValidReport(rep);
+  assert.deepEqual(rep.thresholds.breached, ['max_p99_ms']);
+  assert.match(r.err, /^dtmesh probe: threshold breached: rtt p99 [\d.]+ ms > 0\.001 ms\n$/, '--quiet: only the threshold line');
+});

@@ -1,0 +1,60 @@
+/**
+ * The prober's figures (src/probe/tally.ts, MEASUREMENT.md §2) against exact
+ * computations: mean/stddev, RFC 3550 jitter, RFC 5481 IPDV, relative one-way delays
+ * under a clock offset of days (3 significant digits apply to the delay, not the offset).
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Ipdv, OffsetDelay, Tally } from '../../src/probe/tally.js';
+
+test('RTT mean and stddev are exact; jitter follows RFC 3550 §6.4.1', () => {
+  const t = new Tally();
+  const xs = [100, 120, 90, 300, 110];
+  let j = 0;
+  xs.forEach((x, i) => {
+    t.receive(x);
+    if (i > 0) j += (Math.abs(x - xs[i - 1]!) - j) / 16;
+  });
+  const mean = xs.reduce((a, b) => a + b) / xs.length;
+  const sd = Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (xs.length - 1));
+  const r = t.rttSummary();
+  assert.equal(r.mean, Math.round(mean * 10) / 10);
+  assert.equal(r.stddev, Math.round(sd * 10) / 10);
+  assert.equal(r.min, 90);
+  assert.equal(r.max, 300);
+  assert.equal(t.jitterUs, Math.round(j * 10) / 10);
+});
+
+test('IPDV (RFC 5481): mean, extremes and |IPDV| of consecutive pairs', () => {
+  const ipdv = new Ipdv();
+  for (const v of [10, -10, 30, -5]) ipdv.record(v);
+  const s = ipdv.summary();
+  assert.equal(s.pairs, 4);
+  assert.equal(s.mean, 6.3);
+  assert.equal(s.mean_abs, 13.8);
+  assert.equal(s.min, -10);
+  assert.equal(s.max, 30);
+  assert.equal(s.abs_p99, 30);
+});
+
+test('one-way delays: relative to their own minimum, µs-exact under a clock offset of two days; absolute only on request', () => {
+  const o = new OffsetDelay();
+  const offset = 2 * 86_400e6; // the peer's clock is two days ahead
+  const xs: number[] = [];
+  for (let i = 0; i < 10_000; i++) {
+    const v = offset + 5000 + (i % 100) * 10 - (i % 7 === 0 ? 3000 : 0); // some below the first sample
+    xs.push(v);
+    o.record(v);
+  }
+  xs.sort((a, b) => a - b);
+  const min = xs[0]!;
+  const r = o.relative();
+  assert.equal(r.count, 10_000);
+  assert.equal(r.min, 0);
+  assert.equal(r.max, xs.at(-1)! - min);
+  for (const [q, got] of [[50, r.p50], [90, r.p90], [99, r.p99]] as const) {
+    const exact = xs[Math.ceil((q / 100) * xs.length) - 1]! - min;
+    assert.ok(Math.abs(got - exact) <= Math.max(1, exact / 1000), `p${q} ${got} ≈ ${exact} (3 significant digits of the delay)`);
+  }
+  assert.equal(o.absolute().min, min);
+});
