@@ -113,7 +113,6 @@ function load(): Loaded {
     if (process.env.DTMESH_NATIVE === '0') return { mac: null, built: addon, lock, lane, laneStatus, status: 'off (DTMESH_NATIVE=0)' };
     return { mac: addon, built: addon, lock, lane, laneStatus, status: 'native' };
   } catch {
-    if (process.env.DTMESH_NATIVE === '0') return { mac: null, built: null, lock: null, lane: null, laneStatus: 'not built', status: 'off (DTMESH_NATIVE=0)' };
     let why = 'not built';
     try {
       const s = JSON.parse(fs.readFileSync(STATUS, 'utf8')) as { built?: boolean; why?: string };
@@ -121,7 +120,7 @@ function load(): Loaded {
     } catch {
       // no status file: the build did not run
     }
-    return { mac: null, built: null, lock: null, lane: null, laneStatus: why, status: why };
+    return { mac: null, built: null, lock: null, lane: null, laneStatus: why, status: process.env.DTMESH_NATIVE === '0' ? 'off (DTMESH_NATIVE=0)' : why };
   }
 }
 
