@@ -64,16 +64,16 @@ export function summarize(h: hdr.Histogram): LatencySummary {
   return { count: n, p50: at(50), p90: at(90), p99: at(99), p999: at(99.9), max: n === 0 ? 0 : h.maxValue };
 }
 
-/** Verdict counters plus received/replied. Float64 so no count ever wraps. */
+/**
+ * The collector's books: verdict counters and REPLYs sent. Float64 so no count ever
+ * wraps. What the sockets took (`received`, shed `overload`, `send_errors`) each lane
+ * counts itself; the pipeline adds those into {@link EngineStats}.
+ */
 export class Books {
   /** Indexed by verdict code (V_ACCEPT … V_OVERLOAD). */
   readonly verdicts = new Float64Array(VERDICT_COUNT);
-  /** Datagrams taken from the socket. */
-  received = 0;
   /** REPLYs handed to the socket. */
   replied = 0;
-  /** Sends refused (see {@link EngineStats.send_errors}); a socket's send ledger keeps its own share. */
-  sendErrors = 0;
   /** Receive→verdict latency, µs. */
   readonly latency = latencyHistogram();
 
@@ -94,12 +94,12 @@ export class Books {
   /** The stats document. */
   snapshot(): EngineStats {
     return {
-      received: this.received,
+      received: 0, // the lanes count what their sockets took; the pipeline adds theirs
       accepted: this.verdicts[V_ACCEPT]!,
       replied: this.replied,
       dropped: this.dropped(),
       latency_us: summarize(this.latency),
-      send_errors: this.sendErrors,
+      send_errors: 0, // the lanes count refused sends; the pipeline adds theirs
     };
   }
 }
