@@ -68,6 +68,9 @@ async function scriptedResponder(
 ) {
   const sock = dgram.createSocket('udp4');
   await within('responder bind', 5000, new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r())));
+  // this responder shares the test's event loop with the prober: the default 208 KiB buffer (≈ 90 probes) overflows
+  // during a stall on a loaded 2-core CI machine (seen: 19 of 500 probes gone), which no script asked for
+  sock.setRecvBufferSize(4 << 20);
   const state = new Int32Array(HMAC_STATE_WORDS);
   hmacPrecompute(derivePairKey(root, tenant, 'resp', 'prober'), state, 0);
   let nonce = BigInt(wallUs());
@@ -117,7 +120,7 @@ test('loss is exact: a responder that drops chosen probes', async () => {
   try {
     const r = await within('probe run', RUN_MS, probe(engine, { agent: 'resp', host: '127.0.0.1', port: resp.address().port, count: 500, rate: 5000, graceMs: NO_LATE_MS }));
     assert.equal(r.sent, 500);
-    assert.equal(r.received, 496);
+    assert.equal(r.received, 496, `replies missing: the prober engine's drops this run ${JSON.stringify(r.dropped)}, kernel drops ${engine.stats().kernel_drops}`);
     assert.equal(r.lost, 4);
     assert.equal(r.late, 0);
     assert.equal(r.in_flight, 0);
