@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import type { Lane, LaneSink } from '../src/pipeline/lane.js';
 import { BatchRing } from '../src/pipeline/ring.js';
 import { collectBatch, type CollectSink } from '../src/pipeline/collect.js';
 import { KeyRing } from '../src/keys/keyring.js';
@@ -312,4 +313,33 @@ export function promtoolCheck(text: string): string | null | undefined {
   const r = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8', timeout: 30_000 });
   if (r.error !== undefined) return undefined;
   return r.status === 0 ? null : `${r.stdout}${r.stderr}`.trim();
+}
+
+/**
+ * A lane's sink (src/pipeline/lane.ts `LaneSink`) that records what the lane hands on:
+ * the lane tests drive a lane of either kind on its own with it. A lane that reports
+ * `failed` fails the test.
+ */
+export class RecordingSink implements LaneSink {
+  /** `[batch, count]` of every batch handed on. */
+  readonly batches: Array<[number, number]> = [];
+  sentCount = 0;
+  drainedCount = 0;
+  /** What `takePartial` answers. */
+  partial = false;
+  filled(_lane: Lane, b: number, count: number): void {
+    this.batches.push([b, count]);
+  }
+  takePartial(): boolean {
+    return this.partial;
+  }
+  sent(): void {
+    this.sentCount++;
+  }
+  drained(): void {
+    this.drainedCount++;
+  }
+  failed(_lane: Lane, why: string): void {
+    assert.fail(`a lane failed: ${why}`);
+  }
 }

@@ -137,9 +137,6 @@ class Counts {
   reordered = 0;
   unmatched = 0;
   sendErrors = 0;
-  reset(): void {
-    this.sent = this.received = this.lost = this.late = this.duplicate = this.reordered = this.unmatched = this.sendErrors = 0;
-  }
 }
 
 /** The counters of {@link PeerFigures}. */

@@ -8,37 +8,14 @@ import assert from 'node:assert/strict';
 import * as dgram from 'node:dgram';
 import { test } from 'node:test';
 import { DgramLane } from '../../src/pipeline/dgram-lane.js';
-import type { Lane, LaneSink } from '../../src/pipeline/lane.js';
 import { F_SEND, M_FLAGS, M_LENGTH } from '../../src/pipeline/layout.js';
 import { BatchRing } from '../../src/pipeline/ring.js';
-import { until, within } from '../helpers.js';
-
-class Sink implements LaneSink {
-  readonly batches: Array<[number, number]> = [];
-  sentCount = 0;
-  drainedCount = 0;
-  partial = false;
-  filled(_lane: Lane, b: number, count: number): void {
-    this.batches.push([b, count]);
-  }
-  takePartial(): boolean {
-    return this.partial;
-  }
-  sent(): void {
-    this.sentCount++;
-  }
-  drained(): void {
-    this.drainedCount++;
-  }
-  failed(): void {
-    assert.fail('a dgram lane does not fail');
-  }
-}
+import { RecordingSink, until, within } from '../helpers.js';
 
 test('dgram lane: full batches by index, overload counted when every batch is out, F_SEND slots sent in order, drain', async () => {
   const ring = new BatchRing(2, 4, 2048);
   const lane = await DgramLane.open({ index: 0, ring, host: '127.0.0.1', port: 0, reusePort: false, recvBufferBytes: 1 << 20 });
-  const sink = new Sink();
+  const sink = new RecordingSink();
   lane.start(sink);
   const peer = dgram.createSocket('udp4');
   await new Promise<void>((r) => peer.bind(0, '127.0.0.1', () => r()));

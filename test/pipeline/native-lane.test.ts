@@ -13,36 +13,13 @@ import * as dgram from 'node:dgram';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { Lane, LaneSink } from '../../src/pipeline/lane.js';
 import { F_SEND, F_UNANSWERABLE, M_FLAGS, M_LENGTH } from '../../src/pipeline/layout.js';
 import { NativeLane } from '../../src/pipeline/native-lane.js';
 import { BatchRing } from '../../src/pipeline/ring.js';
 import { nativeLane, nativeLaneStatus } from '../../src/protocol/native.js';
-import { until, wallUs, within } from '../helpers.js';
+import { RecordingSink, until, wallUs, within } from '../helpers.js';
 
 const skip = nativeLane === null && !process.env.CI ? `native lane ${nativeLaneStatus}` : false;
-
-class Sink implements LaneSink {
-  readonly batches: Array<[number, number]> = [];
-  sentCount = 0;
-  drainedCount = 0;
-  partial = false;
-  filled(_lane: Lane, b: number, count: number): void {
-    this.batches.push([b, count]);
-  }
-  takePartial(): boolean {
-    return this.partial;
-  }
-  sent(): void {
-    this.sentCount++;
-  }
-  drained(): void {
-    this.drainedCount++;
-  }
-  failed(): void {
-    assert.fail('a native lane does not fail');
-  }
-}
 
 async function peerSocket(type: 'udp4' | 'udp6' = 'udp4'): Promise<{ s: dgram.Socket; got: Buffer[]; from: dgram.RemoteInfo[] }> {
   const s = dgram.createSocket(type);
@@ -70,7 +47,7 @@ test('native lane: full batches by index, overload counted when every batch is o
   assert.ok(nativeLane !== null, `native lane ${nativeLaneStatus}: CI builds it`);
   const ring = new BatchRing(2, 4, 2048);
   const lane = await open(ring);
-  const sink = new Sink();
+  const sink = new RecordingSink();
   lane.start(sink);
   const { s: peer, got } = await peerSocket();
   try {
@@ -115,7 +92,7 @@ test('native lane: true length past the slot (MSG_TRUNC), kernel receive time on
     const lane = await open(ring, host);
     assert.equal(lane.timestamps, 'kernel', 'SO_TIMESTAMPNS on');
     assert.equal(lane.address().family, type === 'udp4' ? 'IPv4' : 'IPv6');
-    const sink = new Sink();
+    const sink = new RecordingSink();
     sink.partial = true;
     lane.start(sink);
     const { s: peer } = await peerSocket(type);
@@ -145,7 +122,7 @@ test('native lane: true length past the slot (MSG_TRUNC), kernel receive time on
 test('native lane: would-block keeps the FIFO — batches and own packets leave in order, nothing lost, units complete in order', { skip }, async () => {
   const ring = new BatchRing(4, 4, 2048);
   const lane = await open(ring);
-  const sink = new Sink();
+  const sink = new RecordingSink();
   lane.start(sink);
   const { s: peer, got } = await peerSocket();
   try {
@@ -173,7 +150,7 @@ test('native lane: would-block keeps the FIFO — batches and own packets leave 
 test('native lane: a refused message is skipped (exactly one) and counted; a broadcast without SO_BROADCAST is refused by the kernel and counted', { skip }, async () => {
   const ring = new BatchRing(2, 4, 2048);
   const lane = await open(ring);
-  const sink = new Sink();
+  const sink = new RecordingSink();
   lane.start(sink);
   const { s: peer, got } = await peerSocket();
   try {
@@ -295,7 +272,7 @@ test('native lane: nothing leaks across close() — 300 lanes opened, attached, 
   const fs = await import('node:fs');
   const fds = (): number => fs.readdirSync('/proc/self/fd').length;
   const ring = new BatchRing(4, 256, 2048);
-  const sink = new Sink();
+  const sink = new RecordingSink();
   const before = fds();
   const rss0 = process.memoryUsage().rss;
   for (let i = 0; i < 300; i++) {
