@@ -926,27 +926,24 @@ static napi_value lane_slot_address(napi_env env, napi_callback_info info) {
 }
 #endif /* __linux__ */
 
-static void put_fn(napi_env env, napi_value exports, const char *name, napi_callback cb) {
-  napi_value f;
-  napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, NULL, &f);
-  napi_set_named_property(env, exports, name, f);
-}
+/* mac.c: set `exports[name]` to a function calling `cb`. */
+void dtmesh_export_fn(napi_env env, napi_value exports, const char *name, napi_callback cb);
 
 /* Called from the module init (mac.c): the lane's functions, and `laneAvailable` (false off Linux). */
 void dtmesh_lane_init(napi_env env, napi_value exports) {
   napi_value avail;
 #ifdef __linux__
   napi_get_boolean(env, true, &avail);
-  put_fn(env, exports, "laneOpen", lane_open);
-  put_fn(env, exports, "laneInfo", lane_info);
-  put_fn(env, exports, "laneAttach", lane_attach);
-  put_fn(env, exports, "laneFill", lane_fill);
-  put_fn(env, exports, "laneSend", lane_send);
-  put_fn(env, exports, "laneSendTo", lane_send_to);
-  put_fn(env, exports, "laneClose", lane_close);
-  put_fn(env, exports, "laneRef", lane_ref);
-  put_fn(env, exports, "laneSlotAddress", lane_slot_address);
-  put_fn(env, exports, "laneTestFault", lane_test_fault);
+  dtmesh_export_fn(env, exports, "laneOpen", lane_open);
+  dtmesh_export_fn(env, exports, "laneInfo", lane_info);
+  dtmesh_export_fn(env, exports, "laneAttach", lane_attach);
+  dtmesh_export_fn(env, exports, "laneFill", lane_fill);
+  dtmesh_export_fn(env, exports, "laneSend", lane_send);
+  dtmesh_export_fn(env, exports, "laneSendTo", lane_send_to);
+  dtmesh_export_fn(env, exports, "laneClose", lane_close);
+  dtmesh_export_fn(env, exports, "laneRef", lane_ref);
+  dtmesh_export_fn(env, exports, "laneSlotAddress", lane_slot_address);
+  dtmesh_export_fn(env, exports, "laneTestFault", lane_test_fault);
 #else
   (void)put_fn;
   napi_get_boolean(env, false, &avail);

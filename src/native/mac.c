@@ -354,7 +354,8 @@ static napi_value lock_fd(napi_env env, napi_callback_info info) {
   return r;
 }
 
-static void export_fn(napi_env env, napi_value exports, const char *name, napi_callback cb) {
+/* Set `exports[name]` to a function calling `cb` (shared with lane.c). */
+void dtmesh_export_fn(napi_env env, napi_value exports, const char *name, napi_callback cb) {
   napi_value f;
   napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, NULL, &f);
   napi_set_named_property(env, exports, name, f);
@@ -366,13 +367,13 @@ void dtmesh_lane_init(napi_env env, napi_value exports);
 NAPI_MODULE_INIT() {
   bindings_t *bs = calloc(1, sizeof *bs);
   if (bs) napi_set_instance_data(env, bs, free_bindings, NULL);
-  export_fn(env, exports, "bind", bind_);
-  export_fn(env, exports, "unbind", unbind_);
-  export_fn(env, exports, "tagAt", tag_at);
-  export_fn(env, exports, "verifyAt", verify_at);
-  export_fn(env, exports, "tag16", tag16);
-  export_fn(env, exports, "verify16", verify16);
-  export_fn(env, exports, "lockFd", lock_fd);
+  dtmesh_export_fn(env, exports, "bind", bind_);
+  dtmesh_export_fn(env, exports, "unbind", unbind_);
+  dtmesh_export_fn(env, exports, "tagAt", tag_at);
+  dtmesh_export_fn(env, exports, "verifyAt", verify_at);
+  dtmesh_export_fn(env, exports, "tag16", tag16);
+  dtmesh_export_fn(env, exports, "verify16", verify16);
+  dtmesh_export_fn(env, exports, "lockFd", lock_fd);
   dtmesh_lane_init(env, exports);
   return exports;
 }
