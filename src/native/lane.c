@@ -83,7 +83,7 @@ typedef struct {
   napi_async_context actx;
   int has_actx;
   double *counts;
-  double mono_offset_us; /* nowUs() − CLOCK_MONOTONIC µs, taken at attach */
+  double mono_offset_us; /* nowUs() − CLOCK_MONOTONIC µs, given at attach (measured in JS: clock.ts monoOffsetUs) */
   /* ring geometry */
   uint8_t *bytes;
   int32_t *ints;
@@ -151,6 +151,25 @@ static double clock_us(clockid_t c) {
   struct timespec ts;
   clock_gettime(c, &ts);
   return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+/*
+ * CLOCK_REALTIME − CLOCK_MONOTONIC now, µs: the REALTIME read sandwiched between two
+ * MONOTONIC reads, the tightest of up to SANDWICH_TRIES kept. One unsandwiched pair is
+ * wrong by however long the thread was preempted between its two reads: on a loaded
+ * 2-core machine that moved kernel stamps up to ~60 µs early, and the prober reported
+ * RTTs below the wire's (negative ones clamped to 1 µs).
+ */
+#define SANDWICH_TRIES 4
+#define SANDWICH_TIGHT_US 1.0
+static double realtime_minus_mono(void) {
+  double best_w = 1e300, off = 0;
+  for (int i = 0; i < SANDWICH_TRIES; i++) {
+    double a = clock_us(CLOCK_MONOTONIC), r = clock_us(CLOCK_REALTIME), b = clock_us(CLOCK_MONOTONIC);
+    if (b - a < best_w) best_w = b - a, off = r - (a + b) / 2;
+    if (best_w <= SANDWICH_TIGHT_US) break;
+  }
+  return off;
 }
 
 /* ---- lifetime ------------------------------------------------------------------------ */
@@ -347,7 +366,7 @@ static void drain(lane_t *l) {
       }
       if (n == 0) break;
       double mono = clock_us(CLOCK_MONOTONIC) + l->mono_offset_us; /* nowUs() now */
-      double adj = l->kernel_ts ? mono - clock_us(CLOCK_REALTIME) : 0;
+      double adj = l->kernel_ts ? l->mono_offset_us - realtime_minus_mono() : 0; /* REALTIME stamp → nowUs() */
       int32_t s0 = b * l->slots + l->fill_count;
       for (int j = 0; j < n; j++) {
         struct mmsghdr *m = &l->rmsgs[k0 + j];
@@ -648,7 +667,7 @@ static napi_value lane_info(napi_env env, napi_callback_info info) {
 /*
  * laneAttach(h, bytes Uint8Array over the ring's SharedArrayBuffer, geometry Int32Array
  * (G_*), counts Float64Array (C_*), onRecv(b, count) → KEEP | -1 | fresh batch,
- * onSent(n), nowUs): every offset is checked against the ring once here; then the poll
+ * onSent(n), monoOffsetUs): every offset is checked against the ring once here; then the poll
  * starts. Throws (attaching nothing) on an argument it cannot use.
  */
 static napi_value lane_attach(napi_env env, napi_callback_info info) {
@@ -659,7 +678,7 @@ static napi_value lane_attach(napi_env env, napi_callback_info info) {
   size_t n, off;
   void *d;
   bool plain = false;
-  double now;
+  double mono_offset;
   if (napi_get_cb_info(env, info, &argc, a, NULL, NULL) != napi_ok || argc < 7) return throw_type(env, fn, "takes 7 arguments");
   lane_t *l = lane_of(env, a[0], fn);
   if (l == NULL) return NULL;
@@ -680,8 +699,7 @@ static napi_value lane_attach(napi_env env, napi_callback_info info) {
   napi_typeof(env, a[4], &vt1);
   napi_typeof(env, a[5], &vt2);
   if (vt1 != napi_function || vt2 != napi_function) return throw_type(env, fn, "onRecv and onSent must be functions");
-  if (napi_get_value_double(env, a[6], &now) != napi_ok) return throw_type(env, fn, "nowUs must be a number");
-  double mono = clock_us(CLOCK_MONOTONIC);
+  if (napi_get_value_double(env, a[6], &mono_offset) != napi_ok) return throw_type(env, fn, "monoOffsetUs must be a number");
   /* geometry, checked as ranges on 64-bit integers (no product can wrap: every factor < 2^31) */
   int64_t slots = g[G_SLOTS], sbytes = g[G_SLOT_BYTES], batches = g[G_BATCHES], first = g[G_FIRST], owned = g[G_OWNED], mw = g[G_META_WORDS];
   int64_t mo = g[G_META_OFF], to = g[G_TIME_OFF], dof = g[G_DATA_OFF];
@@ -735,7 +753,7 @@ static napi_value lane_attach(napi_env env, napi_callback_info info) {
   for (int j = 0; j < VLEN; j++) {
     l->dmsgs[j].msg_hdr.msg_name = &l->dnames[j]; /* discard: iovlen 0, MSG_TRUNC, no payload copy */
   }
-  l->mono_offset_us = now - mono;
+  l->mono_offset_us = mono_offset;
   l->counts = counts;
   napi_create_reference(env, a[1], 1, &l->ring_ref);
   napi_create_reference(env, a[3], 1, &l->counts_ref);

@@ -26,7 +26,7 @@
  */
 import { promises as dnsp } from 'node:dns';
 import { isIP } from 'node:net';
-import { nowUs } from '../clock.js';
+import { monoOffsetUs } from '../clock.js';
 import { DtmeshError } from '../errors.js';
 import { recvBufferNote } from '../observe/kernel-drops.js';
 import { nativeLane, nativeLaneStatus, type NativeLaneCalls } from '../protocol/native.js';
@@ -164,7 +164,7 @@ export class NativeLane implements PacketLane {
     const l = this.ring.layout;
     const g = new Int32Array(G_WORDS);
     g.set([l.slots, l.slotBytes, l.metaOffset, l.timeOffset, l.dataOffset, l.batches, this.ring.firstOwned, this.ring.owned, SLOT_META_WORDS, M_LENGTH, M_FLAGS, F_SEND, F_UNANSWERABLE]);
-    this.native.laneAttach(this.h, this.ring.bytes, g, this.c, this.onRecv, this.onSent, nowUs());
+    this.native.laneAttach(this.h, this.ring.bytes, g, this.c, this.onRecv, this.onSent, monoOffsetUs());
     this.refill();
   }
 

@@ -21,6 +21,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
+import { Worker } from 'node:worker_threads';
+import { nowUs } from '../../src/clock.js';
 import { Engine } from '../../src/engine.js';
 import { DtmeshError } from '../../src/errors.js';
 import { statsDocument, type EngineStats } from '../../src/observe/stats.js';
@@ -259,6 +261,40 @@ test('native lane: closing during a burst drains, received = accepted + Σ dropp
     assert.equal(peers.reduce((a, p) => a + p.received.length, 0), s.replied, 'every REPLY counted reached its peer');
   } finally {
     for (const p of peers) p.close();
+    await engine.close();
+  }
+});
+
+test('native lane: kernel receive stamps are on the engine clock — each lies between its send call and its event, 3000 datagrams with the other core busy', { skip }, async () => {
+  // The stamps are CLOCK_REALTIME; the lane turns them into nowUs() time. An offset read
+  // without a sandwich was off by however long the thread was preempted between its clock
+  // reads (seen: stamps 16–60 µs before their own send call).
+  const engine = await Engine.create({ rootKey: root, tenant, agent: 'resp', peers: ['p0'], workers: 1, lane: 'native' });
+  const peer = await TestPeer.open(root, tenant, 'p0', 'resp');
+  const busy = new Worker('const end = Date.now() + 20000; while (Date.now() < end) {}', { eval: true });
+  try {
+    assert.equal(engine.timestamps, 'kernel');
+    const N = 3000;
+    const sentAt = new Float64Array(N);
+    const bad: string[] = [];
+    let seen = 0;
+    engine.on('reply', (r) => {
+      const now = nowUs();
+      const t = sentAt[r.probeId]!;
+      seen++;
+      if (!(r.recvUs >= t && r.recvUs <= now)) bad.push(`#${r.probeId}: stamp − send call ${(r.recvUs - t).toFixed(1)} µs, event − stamp ${(now - r.recvUs).toFixed(1)} µs`);
+    });
+    for (let i = 0; i < N; i++) {
+      const pkt = peer.packet({ type: 2, probeId: i });
+      sentAt[i] = nowUs();
+      await peer.send(pkt, engine.address.port);
+      if (i % 50 === 49) await new Promise((r) => setImmediate(r));
+    }
+    await until(10_000, () => seen === N, `all ${N} REPLYs delivered`);
+    assert.deepEqual(bad, [], `${bad.length} stamps off the engine clock`);
+  } finally {
+    await busy.terminate();
+    peer.close();
     await engine.close();
   }
 });
