@@ -124,6 +124,18 @@ export const DEFAULT_LANE: 'auto' | 'native' | 'dgram' = ((): 'auto' | 'native' 
   return v === 'auto' || v === 'native' || v === 'dgram' ? v : 'dgram';
 })();
 
+/**
+ * The lane of the measuring commands (`dtmesh probe`, `dtmesh agent`) when `--lane` is not
+ * given: `DTMESH_LANE` from the environment, else `'auto'` — the native lane wherever it is
+ * built, because its receive times are the kernel's stamps and its sends leave at the send
+ * call (MEASUREMENT.md §1–2: timestamps as close to the wire as the lane allows); the
+ * dgram lane, with one line saying why, elsewhere.
+ */
+export const MEASURE_DEFAULT_LANE: 'auto' | 'native' | 'dgram' = ((): 'auto' | 'native' | 'dgram' => {
+  const v = process.env.DTMESH_LANE;
+  return v === 'auto' || v === 'native' || v === 'dgram' ? v : 'auto';
+})();
+
 /** Parse `HOST:PORT` / `[V6]:PORT`. Throws a `TypeError` naming `what`. */
 export function parseHostPort(s: string, what = 'listen address'): { host: string; port: number } {
   const m = /^\[([^\]]+)\]:(\d+)$/.exec(s) ?? /^([^:]+):(\d+)$/.exec(s);

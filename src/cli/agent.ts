@@ -14,13 +14,15 @@ import { assertValidId } from '../protocol/ids.js';
 import { MeshAgent } from '../probe/agent.js';
 import type { MeshInterval, PeerAddress } from '../probe/mesh.js';
 import { asUsage, intFlag, numFlag, parseFlags, required, usage } from './args.js';
-import { summaryLine } from './serve.js';
+import { MEASURE_DEFAULT_LANE } from '../options.js';
+import { socketFlags, summaryLine } from './serve.js';
 
 const HELP = `Usage: dtmesh agent --state-dir DIR --tenant T --agent A --listen HOST:PORT
                     (--peers B[@HOST:PORT],C[@HOST:PORT],... | --peers-file F)
                     [--burst N] [--rate PPS] [--every S] [--size BYTES] [--grace-ms MS]
                     [--heartbeat FILE] [--metrics HOST:PORT] [--json-stream PATH|-]
                     [--report FILE.html] [--duration S] [--workers N] [--replay-window W]
+                    [--lane auto|native|dgram] [--ttl N] [--dscp N]
 
 Run agent A of the mesh: answer every peer's probes and, on the same socket and nonce
 counter, probe every peer whose address is known — a burst of N probes at PPS every S
@@ -46,6 +48,10 @@ SIGINT (or --duration), then drains, writes the report and prints each peer's fi
   --duration S         stop after S seconds
   --workers N          verification workers (default 1)
   --replay-window W    replay window (0 = strict; default 1024: reordering is not loss)
+  --lane L             socket lane: native (kernel receive stamps), dgram or auto (native
+                       where built, else dgram with one line). Default: $DTMESH_LANE, else auto
+  --ttl N              IP TTL / hop limit of every packet sent, 1-255
+  --dscp N             DSCP of every packet sent, 0-63 (native lane only)
   --help               this text
 `;
 
@@ -105,6 +111,9 @@ export async function agentCommand(argv: string[]): Promise<number> {
     duration: { type: 'string' },
     workers: { type: 'string' },
     'replay-window': { type: 'string' },
+    lane: { type: 'string' },
+    ttl: { type: 'string' },
+    dscp: { type: 'string' },
   });
   if (v.help) {
     process.stdout.write(HELP);
@@ -153,6 +162,7 @@ export async function agentCommand(argv: string[]): Promise<number> {
       listen: required(cmd, v, 'listen'),
       workers: intFlag(cmd, v, 'workers', 1, 64) ?? 1,
       replayWindow: intFlag(cmd, v, 'replay-window', 0, 8192) ?? 1024,
+      ...socketFlags(cmd, v, MEASURE_DEFAULT_LANE),
       schedule,
       addresses: roster.addresses,
     });
@@ -161,11 +171,12 @@ export async function agentCommand(argv: string[]): Promise<number> {
   }
   const engine = agent.engine;
   engine.on('warning', (w: string) => log(w));
+  if (engine.laneNote !== null) log(engine.laneNote);
   agent.prober.on('interval', (i: MeshInterval) => emit(i));
   const a = engine.address;
   log(
     `agent ${engine.agent} of tenant ${engine.tenant} on ${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}: ` +
-      `${engine.peers.length} peers, probing ${agent.prober.targets.length} (${schedule.burst} probes at ${schedule.rate} pps every ${schedule.everyS} s each)`,
+      `${engine.peers.length} peers, probing ${agent.prober.targets.length} (${schedule.burst} probes at ${schedule.rate} pps every ${schedule.everyS} s each), ${engine.lane} lane`,
   );
   emit({ type: 'start', agent: engine.agent, tenant: engine.tenant, listen: `${a.address}:${a.port}`, start: new Date().toISOString(), schedule, peers: agent.prober.targets });
 

@@ -14,7 +14,9 @@ import { dtmeshVersion } from '../probe/context.js';
 import { GRACE_AUTO_RULE, type IntervalFigures, percentileDistribution, probe, type ProbeProgress, type ProbeReport, type ReportContext } from '../probe/prober.js';
 import { assertValidId } from '../protocol/ids.js';
 import { DROP_REASONS } from '../protocol/verdict.js';
+import { MEASURE_DEFAULT_LANE } from '../options.js';
 import { asUsage, intFlag, numFlag, parseFlags, required, usage } from './args.js';
+import { socketFlags } from './serve.js';
 
 /** The prober's default replay window (MEASUREMENT.md §1 "Reordered": W ≥ 1024). */
 export const PROBE_REPLAY_WINDOW = 1024;
@@ -30,7 +32,8 @@ const HELP = `Usage: dtmesh probe --state-dir DIR --tenant T --agent B --target 
                     [--interval S] [--json PATH|-] [--json-stream PATH|-] [--histogram FILE]
                     [--grace-ms MS] [--replay-window W] [--max-datagram N] [--batch N]
                     [--pacing yield|timer|spin] [--clock-synced] [--max-loss PCT] [--max-p99 MS]
-                    [--listen HOST:PORT] [--workers N] [--quiet] [--version]
+                    [--listen HOST:PORT] [--workers N] [--lane auto|native|dgram]
+                    [--ttl N] [--dscp N] [--quiet] [--version]
 
 Send authenticated PROBEs from agent B to agent A at HOST:PORT, verify every REPLY
 (a forged or replayed one is dropped and counted, never matched) and report loss,
@@ -67,6 +70,13 @@ A probe with no reply by its deadline is lost; a reply after it is late, never r
   --listen HOST:PORT   local address for the prober's socket (default: loopback for a
                        loopback target, else 0.0.0.0, port 0)
   --workers N          verification workers for the replies (default 1)
+  --lane L             socket lane: native (kernel receive stamps, send times at the send
+                       call; "timestamps": "kernel" in the report), dgram (JS clock when
+                       the event loop reads the reply: a busy loop adds to every RTT) or
+                       auto (native where built, else dgram with one line). Default:
+                       $DTMESH_LANE, else auto
+  --ttl N              IP TTL / hop limit of every probe, 1-255
+  --dscp N             DSCP of every probe, 0-63 (native lane only)
   --quiet              no header, progress, interval lines or summary (JSON outputs and
                        errors only)
   --version            print the dtmesh version
@@ -174,6 +184,9 @@ export async function probeCommand(argv: string[]): Promise<number> {
     'max-loss': { type: 'string' },
     'max-p99': { type: 'string' },
     workers: { type: 'string' },
+    lane: { type: 'string' },
+    ttl: { type: 'string' },
+    dscp: { type: 'string' },
     quiet: { type: 'boolean', short: 'q' },
     version: { type: 'boolean', short: 'V' },
   });
@@ -206,6 +219,7 @@ export async function probeCommand(argv: string[]): Promise<number> {
   if (size !== undefined && size > maxDatagram) throw usage(cmd, `--size ${size} is above --max-datagram ${maxDatagram} (replies are as long as probes)`);
   const batchSize = intFlag(cmd, v, 'batch', 1, 4096) ?? PROBE_BATCH;
   const workers = intFlag(cmd, v, 'workers', 1, 64) ?? 1;
+  const sockets = socketFlags(cmd, v, MEASURE_DEFAULT_LANE);
   const maxLossPct = numFlag(cmd, v, 'max-loss', 0, 100);
   const maxP99Ms = numFlag(cmd, v, 'max-p99', 0, 60_000);
   const pacing = v.pacing ?? 'yield';
@@ -234,7 +248,7 @@ export async function probeCommand(argv: string[]): Promise<number> {
   const listen = typeof v.listen === 'string' ? v.listen : family === 6 ? (loopback ? '[::1]:0' : '[::]:0') : loopback ? '127.0.0.1:0' : '0.0.0.0:0';
   let engine: Engine;
   try {
-    engine = await Engine.create({ stateDir, tenant, agent, peers: [target.agent], listen, workers, replayWindow, maxDatagram, batchSize });
+    engine = await Engine.create({ stateDir, tenant, agent, peers: [target.agent], listen, workers, replayWindow, maxDatagram, batchSize, ...sockets });
   } catch (e) {
     throw asUsage(cmd, e);
   }
@@ -243,7 +257,8 @@ export async function probeCommand(argv: string[]): Promise<number> {
   let barShown = false;
   let report: ProbeReport;
   try {
-    say(`dtmesh probe: ${agent} → ${target.agent} at ${address}:${target.port}, ${size ?? 84}-byte probes, ${count ?? (durationS !== undefined ? `${durationS} s` : 1000)}${count !== undefined || durationS === undefined ? ' probes' : ''} at ${rate === 0 ? 'max rate' : `${rate ?? 1000} pps`}${warmupS ? ` after a ${warmupS} s warm-up` : ''}\n`);
+    if (engine.laneNote !== null) say(`dtmesh probe: ${engine.laneNote}\n`);
+    say(`dtmesh probe: ${agent} → ${target.agent} at ${address}:${target.port}, ${size ?? 84}-byte probes, ${count ?? (durationS !== undefined ? `${durationS} s` : 1000)}${count !== undefined || durationS === undefined ? ' probes' : ''} at ${rate === 0 ? 'max rate' : `${rate ?? 1000} pps`}${warmupS ? ` after a ${warmupS} s warm-up` : ''}, ${engine.lane} lane (${engine.timestamps} timestamps)\n`);
     let ctx: ReportContext | null = null;
     report = await probe(engine, {
       agent: target.agent,

@@ -73,6 +73,11 @@ export function laneFlag(command: string, x: string | boolean | undefined): Engi
   throw usage(command, `--lane must be auto, native or dgram`);
 }
 
+/** The socket flags every engine command shares: `--lane`, `--ttl`, `--dscp` (flag values as parsed). */
+export function socketFlags(command: string, v: Record<string, string | boolean | undefined>, defaultLane?: EngineOptions['lane']): Pick<EngineOptions, 'lane' | 'ttl' | 'dscp'> {
+  return { lane: laneFlag(command, v.lane) ?? defaultLane, ttl: intFlag(command, v, 'ttl', 1, 255), dscp: intFlag(command, v, 'dscp', 0, 63) };
+}
+
 /** Run `dtmesh serve`; resolves with the exit code once the engine has shut down. */
 export async function serveCommand(argv: string[]): Promise<number> {
   const cmd = 'serve';
@@ -112,9 +117,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     maxDatagram: intFlag(cmd, v, 'max-datagram', 50, 65507),
     clockWindowMs: intFlag(cmd, v, 'clock-window-ms', 1, 3_600_000),
     recvBufferBytes: intFlag(cmd, v, 'recv-buffer', 4096, 1 << 30),
-    lane: laneFlag(cmd, v.lane),
-    ttl: intFlag(cmd, v, 'ttl', 1, 255),
-    dscp: intFlag(cmd, v, 'dscp', 0, 63),
+    ...socketFlags(cmd, v),
   };
   const statsPath = typeof v['stats-json'] === 'string' ? v['stats-json'] : null;
   let metricsAt: { host: string; port: number } | null = null;

@@ -178,7 +178,6 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
   let warmupProbes = 0;
 
   const startTime = new Date();
-  const e = engine as unknown as { timestamps?: string; lane?: string };
   const context: ReportContext = {
     schema_version: SCHEMA_VERSION,
     version: dtmeshVersion(),
@@ -201,8 +200,8 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
       workers: engine.workers,
       ...opts.config,
     },
-    lane: typeof e.lane === 'string' ? e.lane : 'dgram',
-    timestamps: typeof e.timestamps === 'string' ? e.timestamps : 'js',
+    lane: engine.lane,
+    timestamps: engine.timestamps,
     host: hostInfo(),
   };
   opts.onStart?.(context);

@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
+import { nativeLane, nativeLaneStatus } from '../../src/protocol/native.js';
 import { cliPath, startServe, stateDir, type Served, within } from '../helpers.js';
 import { assertValidReport } from '../probe/validate.js';
 
@@ -66,8 +67,11 @@ test('--json - --json-stream FILE --histogram FILE --warmup --interval, 4000-byt
   assert.ok(Math.abs(rep.throughput_bps - bps) / bps < 0.005, `throughput ${rep.throughput_bps} bit/s of 4000-byte replies ≈ ${Math.round(bps)}`);
   assert.match(r.err, /sent 1500, received 1500, lost 0/, 'the human summary went to stderr');
   assert.match(rep.start_time, /Z$/);
-  assert.equal(rep.timestamps, 'js');
-  assert.equal(rep.lane, 'dgram');
+  // the default lane: $DTMESH_LANE, else auto — native (kernel stamps) wherever it is built
+  const lane = process.env.DTMESH_LANE === 'dgram' || process.env.DTMESH_LANE === 'native' ? process.env.DTMESH_LANE : nativeLane !== null ? 'native' : 'dgram';
+  assert.equal(rep.lane, lane);
+  assert.equal(rep.timestamps, lane === 'native' ? 'kernel' : 'js');
+  assert.match(r.err, new RegExp(`${lane} lane \\(${rep.timestamps} timestamps\\)`), 'the start line names the lane');
   assert.equal(rep.host.node, process.version);
 
   const lines = fs.readFileSync(stream, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l));
@@ -83,6 +87,35 @@ test('--json - --json-stream FILE --histogram FILE --warmup --interval, 4000-byt
   const h = fs.readFileSync(hist, 'utf8');
   assert.match(h, /Value\s+Percentile\s+TotalCount/);
   assert.match(h, new RegExp(`Total count\\s*=\\s*${rep.received}\\]`));
+});
+
+test('--lane dgram | native, --ttl, --dscp: the report says which lane and whose timestamps; --dscp on dgram and a bad --lane are one-line usage errors', async () => {
+  const d = await cli([...base(), '--count', '200', '--rate', '2000', '--lane', 'dgram', '--ttl', '9', '--json', '-', '--quiet']);
+  assert.equal(d.code, 0, d.err);
+  const dr = JSON.parse(d.out);
+  assertValidReport(dr, '--lane dgram');
+  assert.deepEqual([dr.lane, dr.timestamps, dr.received], ['dgram', 'js', 200]);
+  for (const [args, re] of [
+    [['--lane', 'dgram', '--dscp', '46'], /dscp needs the native lane/],
+    [['--lane', 'fast'], /--lane must be auto, native or dgram/],
+    [['--ttl', '0'], /--ttl/],
+  ] as const) {
+    const bad = await cli([...base(), '--count', '10', ...args]);
+    assert.equal(bad.code, 2, `${args.join(' ')}: ${bad.err}`);
+    assert.equal(bad.err.trim().split('\n').length, 1, `one line: ${bad.err}`);
+    assert.match(bad.err, re);
+  }
+  if (nativeLane === null) {
+    if (process.env.CI) assert.fail(`CI: the native lane was not built (${nativeLaneStatus})`);
+    console.log(`# --lane native part skipped: the native lane is ${nativeLaneStatus}`);
+    return;
+  }
+  const n = await cli([...base(), '--count', '200', '--rate', '2000', '--lane', 'native', '--ttl', '9', '--dscp', '46', '--json', '-', '--quiet']);
+  assert.equal(n.code, 0, n.err);
+  const nr = JSON.parse(n.out);
+  assertValidReport(nr, '--lane native');
+  assert.deepEqual([nr.lane, nr.timestamps, nr.received], ['native', 'kernel', 200]);
+  assert.ok(nr.rtt_us.min >= 1, `every RTT positive (min ${nr.rtt_us.min} µs)`);
 });
 
 test('thresholds: --max-p99 below any loopback RTT exits 3 and says which; --max-loss 100 passes', async () => {
