@@ -13,13 +13,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { intFlag, numFlag } from '../src/cli/args.js';
+import { intFlag, numFlag, usage } from '../src/cli/args.js';
+import { nativeLane, nativeLaneStatus } from '../src/protocol/native.js';
 import { buildC } from './cbuild.js';
 import { BENCH_RESPONDER, BENCH_TENANT, benchRoot, intListFlag, isMain, LoadWatch, machine, machineLine, parseBenchFlags, printTable, round, runCommand, si, writeJson } from './common.js';
 
 const CMD = 'bench:probe';
 const HELP = `Usage: npm run bench:probe -- [--quick] [--rates LIST] [--duration S] [--repeats N]
-                                 [--size BYTES] [--json PATH]
+                                 [--size BYTES] [--lanes LIST] [--serve-lane L] [--json PATH]
 
 RTT reported by 'dtmesh probe' against a C reference prober with kernel receive
 timestamps (bench/c/prober.c, built with cc -O2 at run time), alternating against one
@@ -30,6 +31,9 @@ timestamps (bench/c/prober.c, built with cc -O2 at run time), alternating agains
   --duration S     seconds per run (default 2; quick 1)
   --repeats N      alternations per rate (default 2; quick 1)
   --size BYTES     datagram size, 50-1400 (default 84)
+  --lanes LIST     lanes 'dtmesh probe' runs on, each in every alternation (default
+                   native,dgram where the native lane is built, else dgram)
+  --serve-lane L   the responder's lane: auto, native or dgram (default auto)
   --json PATH      write the runs and the summary as JSON
   --help           this text
 `;
@@ -54,8 +58,10 @@ export interface ProbeRun {
   lost: number;
   rtt_us: { p50: number; p90: number; p99: number; max: number };
   offered_pps: number;
-  /** reference: "kernel" when every reply had a kernel timestamp. */
+  /** reference: "kernel" when every reply had a kernel timestamp; probe: the report's `timestamps`. */
   timestamps?: string;
+  /** probe: the lane it ran on. */
+  lane?: string;
 }
 
 interface Proc {
@@ -101,8 +107,8 @@ function stateDir(parent: string, name: string): string {
 }
 
 /** `dtmesh serve` on 127.0.0.1, an ephemeral port; resolves once it listens. */
-async function startServe(dir: string, peers: string[]): Promise<{ port: number; stop: () => Promise<string> }> {
-  const p = spawn(process.execPath, [cliFile, 'serve', '--state-dir', dir, '--tenant', BENCH_TENANT, '--agent', BENCH_RESPONDER, '--peers', peers.join(','), '--listen', '127.0.0.1:0'], {
+async function startServe(dir: string, peers: string[], lane: string): Promise<{ port: number; stop: () => Promise<string> }> {
+  const p = spawn(process.execPath, [cliFile, 'serve', '--state-dir', dir, '--tenant', BENCH_TENANT, '--agent', BENCH_RESPONDER, '--peers', peers.join(','), '--listen', '127.0.0.1:0', '--lane', lane], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -144,6 +150,8 @@ interface Config {
   durationS: number;
   repeats: number;
   size: number;
+  lanes: string[];
+  serveLane: string;
   json?: string;
 }
 
@@ -164,10 +172,10 @@ async function compare(cfg: Config): Promise<number> {
   try {
     const serveDir = stateDir(tmp, 'serve');
     const probeDir = stateDir(tmp, 'probe');
-    const serve = await startServe(serveDir, [REF_AGENT, NODE_AGENT]);
+    const serve = await startServe(serveDir, [REF_AGENT, NODE_AGENT], cfg.serveLane);
     log(
-      `probe compare: dtmesh serve on 127.0.0.1:${serve.port}; ${cfg.size}-byte probes, ${cfg.durationS} s per run, ${cfg.repeats} alternation(s) per rate; ` +
-        `reference = bench/c/prober (send time at sendmmsg, receive time SO_TIMESTAMPNS), probe = dtmesh probe --json\n`,
+      `probe compare: dtmesh serve --lane ${cfg.serveLane} on 127.0.0.1:${serve.port}; ${cfg.size}-byte probes, ${cfg.durationS} s per run, ${cfg.repeats} alternation(s) per rate; ` +
+        `reference = bench/c/prober (send time at sendmmsg, receive time SO_TIMESTAMPNS), probe = dtmesh probe --json on the ${cfg.lanes.join(' and the ')} lane\n`,
     );
     try {
       const target = `${BENCH_RESPONDER}@127.0.0.1:${serve.port}`;
@@ -184,17 +192,19 @@ async function compare(cfg: Config): Promise<number> {
           const j = JSON.parse(r.stdout.trim().split('\n').pop()!);
           runs.push({ prober: 'reference', rate, repeat: rep, sent: j.sent, received: j.received, lost: j.lost, rtt_us: { p50: j.rtt_us.p50, p90: j.rtt_us.p90, p99: j.rtt_us.p99, max: j.rtt_us.max }, offered_pps: j.offered_pps, timestamps: j.timestamps });
           log(line(runs[runs.length - 1]!));
-          // dtmesh probe
-          const jsonFile = path.join(tmp, `probe-${rate}-${rep}.json`);
-          const p = await run(
-            process.execPath,
-            [cliFile, 'probe', '--state-dir', probeDir, '--tenant', BENCH_TENANT, '--agent', NODE_AGENT, '--target', target, '--rate', String(rate), '--duration', String(cfg.durationS), '--size', String(cfg.size), '--json', jsonFile],
-            limit,
-          );
-          if (p.code !== 0) throw new Error(`dtmesh probe failed (${p.signal ?? `code ${p.code}`}): ${(p.stderr || p.stdout).trim().split('\n').pop()}`);
-          const q = JSON.parse(fs.readFileSync(jsonFile, 'utf8'));
-          runs.push({ prober: 'probe', rate, repeat: rep, sent: q.sent, received: q.received, lost: q.lost, rtt_us: { p50: q.rtt_us.p50, p90: q.rtt_us.p90, p99: q.rtt_us.p99, max: q.rtt_us.max }, offered_pps: q.offered_pps });
-          log(line(runs[runs.length - 1]!));
+          // dtmesh probe, on each lane
+          for (const lane of cfg.lanes) {
+            const jsonFile = path.join(tmp, `probe-${rate}-${rep}-${lane}.json`);
+            const p = await run(
+              process.execPath,
+              [cliFile, 'probe', '--state-dir', probeDir, '--tenant', BENCH_TENANT, '--agent', NODE_AGENT, '--target', target, '--rate', String(rate), '--duration', String(cfg.durationS), '--size', String(cfg.size), '--lane', lane, '--json', jsonFile],
+              limit,
+            );
+            if (p.code !== 0) throw new Error(`dtmesh probe --lane ${lane} failed (${p.signal ?? `code ${p.code}`}): ${(p.stderr || p.stdout).trim().split('\n').pop()}`);
+            const q = JSON.parse(fs.readFileSync(jsonFile, 'utf8'));
+            runs.push({ prober: 'probe', rate, repeat: rep, sent: q.sent, received: q.received, lost: q.lost, rtt_us: { p50: q.rtt_us.p50, p90: q.rtt_us.p90, p99: q.rtt_us.p99, max: q.rtt_us.max }, offered_pps: q.offered_pps, timestamps: q.timestamps, lane: q.lane });
+            log(line(runs[runs.length - 1]!));
+          }
         }
       }
     } finally {
@@ -205,11 +215,11 @@ async function compare(cfg: Config): Promise<number> {
   }
   const load = watch.stop();
 
-  const summary = cfg.rates.map((rate) => {
-    const of = (who: ProbeRun['prober']): ProbeRun[] => runs.filter((r) => r.rate === rate && r.prober === who);
+  // one row per rate and probe lane, each against the reference runs of its rate
+  const summary = cfg.rates.flatMap((rate) => cfg.lanes.map((lane) => {
     const med = (rs: ProbeRun[], k: 'p50' | 'p90' | 'p99'): number => round(median(rs.map((r) => r.rtt_us[k])), 1);
-    const ref = of('reference');
-    const prb = of('probe');
+    const ref = runs.filter((r) => r.rate === rate && r.prober === 'reference');
+    const prb = runs.filter((r) => r.rate === rate && r.prober === 'probe' && r.lane === lane);
     const refP = { p50: med(ref, 'p50'), p90: med(ref, 'p90'), p99: med(ref, 'p99') };
     const prbP = { p50: med(prb, 'p50'), p90: med(prb, 'p90'), p99: med(prb, 'p99') };
     const bound = PROBE_GOAL.factor * refP.p99 + PROBE_GOAL.slack_us;
@@ -219,6 +229,7 @@ async function compare(cfg: Config): Promise<number> {
     };
     return {
       rate,
+      lane,
       reference: { ...refP, loss: lossOf(ref) },
       probe: { ...prbP, loss: lossOf(prb) },
       ratio: {
@@ -228,16 +239,18 @@ async function compare(cfg: Config): Promise<number> {
       },
       goal: { bound_us: round(bound, 1), met: prbP.p99 <= bound },
     };
-  });
+  }));
 
   log(`\n${machineLine(m)}\n`);
   printTable(
     ['rate', 'prober', 'p50 µs', 'p90 µs', 'p99 µs', 'loss %', 'probe/ref p50', 'p90', 'p99', `goal p99 ≤ ${PROBE_GOAL.factor}×ref+${PROBE_GOAL.slack_us}`],
-    summary.flatMap((s) => [
-      [`${si(s.rate)}/s`, 'reference (C, kernel ts)', s.reference.p50.toFixed(1), s.reference.p90.toFixed(1), s.reference.p99.toFixed(1), (s.reference.loss * 100).toFixed(3), '', '', '', ''],
+    summary.flatMap((s, i) => [
+      ...(i === 0 || summary[i - 1]!.rate !== s.rate
+        ? [[`${si(s.rate)}/s`, 'reference (C, kernel ts)', s.reference.p50.toFixed(1), s.reference.p90.toFixed(1), s.reference.p99.toFixed(1), (s.reference.loss * 100).toFixed(3), '', '', '', '']]
+        : []),
       [
         '',
-        'dtmesh probe',
+        `dtmesh probe, ${s.lane} lane`,
         s.probe.p50.toFixed(1),
         s.probe.p90.toFixed(1),
         s.probe.p99.toFixed(1),
@@ -250,12 +263,12 @@ async function compare(cfg: Config): Promise<number> {
     ]),
   );
   log(`medians over ${cfg.repeats} alternation(s) of ${cfg.durationS} s per rate\n`);
-  if (serveSummary) log(`dtmesh serve: ${serveSummary}\n`);
+  if (serveSummary) log(`dtmesh serve (--lane ${cfg.serveLane}): ${serveSummary}\n`);
   log(`${load.note}\n`);
   const elapsed = round((Date.now() - t0) / 1000, 1);
   log(`elapsed ${elapsed} s\n`);
   if (cfg.json !== undefined) {
-    writeJson(cfg.json, { machine: m, config: { rates: cfg.rates, duration_s: cfg.durationS, repeats: cfg.repeats, size: cfg.size }, goal: PROBE_GOAL, runs, summary, other_load_cores: load.otherCores, elapsed_s: elapsed });
+    writeJson(cfg.json, { machine: m, config: { rates: cfg.rates, duration_s: cfg.durationS, repeats: cfg.repeats, size: cfg.size, lanes: cfg.lanes, serve_lane: cfg.serveLane }, goal: PROBE_GOAL, runs, summary, other_load_cores: load.otherCores, elapsed_s: elapsed });
     log(`wrote ${cfg.json}\n`);
   }
   return 0;
@@ -263,17 +276,31 @@ async function compare(cfg: Config): Promise<number> {
 
 function line(r: ProbeRun): string {
   return (
-    `  ${si(r.rate).padStart(7)}/s #${r.repeat} ${(r.prober === 'reference' ? 'reference' : 'dtmesh probe').padEnd(12)} ` +
+    `  ${si(r.rate).padStart(7)}/s #${r.repeat} ${(r.prober === 'reference' ? 'reference' : `probe ${r.lane}`).padEnd(12)} ` +
     `sent ${String(r.sent).padStart(7)} received ${String(r.received).padStart(7)} lost ${String(r.lost).padStart(5)}  ` +
     `RTT p50 ${r.rtt_us.p50.toFixed(1).padStart(7)} p90 ${r.rtt_us.p90.toFixed(1).padStart(7)} p99 ${r.rtt_us.p99.toFixed(1).padStart(7)} max ${r.rtt_us.max.toFixed(0).padStart(6)} µs` +
     `${r.timestamps !== undefined ? `  (${r.timestamps} timestamps)` : ''}\n`
   );
 }
 
+/** A lane name from a flag (`auto` only where `auto` is allowed); a usage error otherwise. */
+function laneOf(x: string | boolean, flag: string, auto = false): string {
+  if (x === 'native' || x === 'dgram' || (auto && x === 'auto')) return x;
+  throw usage(CMD, `${flag} must be ${auto ? 'auto, ' : ''}native or dgram, got '${String(x)}'`);
+}
+
+/** `--lanes`: default native,dgram where the native lane is built, else dgram. */
+function laneList(x: string | boolean | undefined): string[] {
+  if (x === undefined) return nativeLane !== null ? ['native', 'dgram'] : ['dgram'];
+  const lanes = String(x).split(',').map((l) => laneOf(l.trim(), '--lanes'));
+  if (lanes.includes('native') && nativeLane === null) throw usage(CMD, `--lanes native: the native lane is ${nativeLaneStatus}`);
+  return [...new Set(lanes)];
+}
+
 /** `npm run bench:probe`: returns the exit code (2 for a bad flag). */
 export async function probeCompareCommand(argv: string[]): Promise<number> {
   return runCommand(CMD, async () => {
-    const v = parseBenchFlags(CMD, argv, ['rates', 'duration', 'repeats', 'size', 'json'], ['quick']);
+    const v = parseBenchFlags(CMD, argv, ['rates', 'duration', 'repeats', 'size', 'lanes', 'serve-lane', 'json'], ['quick']);
     if (v.help) {
       process.stdout.write(HELP);
       return 0;
@@ -284,6 +311,8 @@ export async function probeCompareCommand(argv: string[]): Promise<number> {
       durationS: numFlag(CMD, v, 'duration', 0.1, 60) ?? (quick ? 1 : 2),
       repeats: intFlag(CMD, v, 'repeats', 1, 20) ?? (quick ? 1 : 2),
       size: intFlag(CMD, v, 'size', 50, 1400) ?? 84,
+      lanes: laneList(v.lanes),
+      serveLane: laneOf(v['serve-lane'] ?? 'auto', '--serve-lane', true),
       json: typeof v.json === 'string' ? v.json : undefined,
     };
     return compare(cfg);

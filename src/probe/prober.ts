@@ -13,7 +13,7 @@
  * probe's deadline is late — none is ever a success (PROTOCOL.md §4, MEASUREMENT.md §1).
  *
  * One run:
- *   1. pacing (this thread): probe k is due at t0 + k / rate; each turn sends what is due
+ *   1. pacing (this thread): probe k is due at t0 + k / rate (the measured phase restarts the schedule at its own start, so a warm-up backlog never spills into it); each turn sends what is due
  *      (at most SEND_CHUNK), send time taken right before the engine's send; between
  *      turns the thread sleeps (generator.ts Pacing) rather than spinning a core away
  *      from the responder and the kernel
@@ -41,6 +41,14 @@ import { Ipdv, OffsetDelay, Tally } from './tally.js';
 export type { ProbeReport, ReportContext } from './report.js';
 export type { IntervalFigures } from './intervals.js';
 export type { Pacing } from './generator.js';
+
+/** One phase's figures (the measured run's, or the warm-up's). */
+class Figures {
+  readonly total = new Tally();
+  readonly ipdv = new Ipdv();
+  readonly fwd = new OffsetDelay();
+  readonly rev = new OffsetDelay();
+}
 
 /** What to probe and how (MEASUREMENT.md §1 for what each figure it yields means). */
 export interface ProbeOptions {
@@ -162,10 +170,14 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
 
   const ring = new ProbeRing(((rate || 100_000) * (graceUs + VERIFY_SETTLE_US)) / 1e6);
   const probeBase = (Math.random() * 2 ** 31) >>> 0; // far below the punch-burst ids (engine.ts PUNCH_PROBE_ID_BASE)
-  const total = new Tally();
-  const ipdv = new Ipdv();
-  const fwd = new OffsetDelay();
-  const rev = new OffsetDelay();
+  // The measured figures, and the warm-up's (discarded): both go through the same code, so
+  // the code the measured phase runs is the code the warm-up compiled — no deoptimisation
+  // when the phase changes (seen: a 6 ms p99 in the first 100 ms after a 1 s warm-up).
+  const run = new Figures();
+  const warm = new Figures();
+  const total = run.total;
+  const { ipdv, fwd, rev } = run;
+  const figuresOf = (seq: number): Figures => (seq >= measureFrom ? run : warm);
   const graceRtt = latencyHistogram(); // every RTT, warm-up included: the automatic deadline's basis
   const gen = new Generator(rate, pacing);
   const intervals = opts.intervalS !== undefined ? new Intervals(opts.intervalS * 1e6, (f) => opts.onInterval?.(f)) : null;
@@ -210,7 +222,16 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
   const probeTally = (t: number): Tally | null => (intervals === null ? null : intervals.at(intervals.indexOf(t)));
   const arrivalTally = (): Tally | null => (intervals === null ? null : intervals.arrival(nowUs()));
 
+  // The schedule: probe `seq` is due at anchorUs + (seq − anchorSeq) / rate. The measured
+  // phase gets its own anchor, so a backlog of the warm-up is never sent as a catch-up
+  // burst of measured probes.
+  let anchorUs = 0;
+  let anchorSeq = 0;
+  const dueCount = (now: number): number => anchorSeq + Math.floor(((now - anchorUs) * rate) / 1e6) + 1;
+
   const beginMeasure = (seq: number, t: number): void => {
+    anchorUs = t;
+    anchorSeq = seq;
     measureFrom = seq;
     measureStartUs = t;
     warmupProbes = seq;
@@ -221,8 +242,8 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
 
   const declareLost = (seq: number, i: number): void => {
     ring.state[i] = ST_LOST;
+    figuresOf(seq).total.lost++;
     if (seq < measureFrom) return;
-    total.lost++;
     const it = probeTally(ring.sentAt[i]!);
     if (it !== null) it.lost++;
   };
@@ -238,8 +259,8 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
     }
     if (!ring.holds(seq)) {
       // Older than the ring remembers (> 2 deadlines): its probe is long past its deadline.
+      figuresOf(seq).total.late++;
       if (seq >= measureFrom) {
-        total.late++;
         const a = arrivalTally();
         if (a !== null) a.late++;
       }
@@ -248,6 +269,7 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
     const i = ring.slot(seq);
     const st = ring.state[i]!;
     const measured = seq >= measureFrom;
+    const f = measured ? run : warm;
     if (st === ST_NOT_SENT) {
       total.unmatched++;
       const a = arrivalTally();
@@ -255,8 +277,8 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
       return;
     }
     if (st === ST_RECEIVED) {
+      f.total.duplicates++;
       if (measured) {
-        total.duplicates++;
         const a = arrivalTally();
         if (a !== null) a.duplicates++;
       }
@@ -267,8 +289,8 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
     if (st === ST_LOST || d > graceUs) {
       // After the deadline: lost (if not yet declared), and late — never received, never an RTT.
       if (st === ST_IN_FLIGHT) declareLost(seq, i);
+      f.total.late++;
       if (measured) {
-        total.late++;
         const a = arrivalTally();
         if (a !== null) a.late++;
       }
@@ -277,19 +299,18 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
     ring.state[i] = ST_RECEIVED;
     ring.rtt[i] = d;
     graceRtt.recordValue(d < 1 ? 1 : Math.round(d));
-    if (!measured) return;
-    total.receive(d);
-    const it = probeTally(sentAt);
+    f.total.receive(d);
+    const it = measured ? probeTally(sentAt) : null;
     if (it !== null) it.receive(d);
     if (seq < maxSeqSeen) {
-      total.reordered++;
+      f.total.reordered++;
       if (it !== null) it.reordered++;
     } else maxSeqSeen = seq;
-    // RFC 5481 IPDV: each consecutive pair once, when its second reply arrives.
-    if (seq - 1 >= measureFrom && ring.holds(seq - 1) && ring.state[ring.slot(seq - 1)] === ST_RECEIVED) ipdv.record(d - ring.rtt[ring.slot(seq - 1)]!);
-    if (ring.holds(seq + 1) && ring.state[ring.slot(seq + 1)] === ST_RECEIVED) ipdv.record(ring.rtt[ring.slot(seq + 1)]! - d);
-    fwd.record(r.sendTsUs - sentAt);
-    rev.record(r.recvUs - r.sendTsUs);
+    // RFC 5481 IPDV: each consecutive pair of one phase once, when its second reply arrives.
+    if (seq - 1 >= 0 && seq - 1 >= measureFrom === measured && ring.holds(seq - 1) && ring.state[ring.slot(seq - 1)] === ST_RECEIVED) f.ipdv.record(d - ring.rtt[ring.slot(seq - 1)]!);
+    if (seq + 1 >= measureFrom === measured && ring.holds(seq + 1) && ring.state[ring.slot(seq + 1)] === ST_RECEIVED) f.ipdv.record(ring.rtt[ring.slot(seq + 1)]! - d);
+    f.fwd.record(r.sendTsUs - sentAt);
+    f.rev.record(r.recvUs - r.sendTsUs);
   };
 
   /** Raise the automatic deadline from the RTTs seen, then declare lost every probe past it. */
@@ -314,6 +335,7 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
   engine.on('reply', onReply);
 
   const t0 = nowUs();
+  anchorUs = t0;
   const endOfWarmup = t0 + warmupUs;
   let tLast = t0;
   let lastProgress = t0;
@@ -336,11 +358,14 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
           const now = nowUs();
           if (measureFrom === Infinity && now >= endOfWarmup) beginMeasure(ring.scheduled, now);
           if (sendingOver(now)) return resolve();
-          const due = rate === 0 ? ring.scheduled + SEND_CHUNK : Math.floor(((now - t0) * rate) / 1e6) + 1;
+          let due = rate === 0 ? ring.scheduled + SEND_CHUNK : dueCount(now);
           let n = 0;
           while (ring.scheduled < due && n < SEND_CHUNK) {
             const t = nowUs(); // right before the send (MEASUREMENT.md §1 "Sent")
-            if (measureFrom === Infinity && t >= endOfWarmup) beginMeasure(ring.scheduled, t);
+            if (measureFrom === Infinity && t >= endOfWarmup) {
+              beginMeasure(ring.scheduled, t);
+              if (rate > 0) due = dueCount(t);
+            }
             if (sendingOver(t)) break;
             const seq = ring.next(t, 2 * (graceUs + VERIFY_SETTLE_US));
             n++;
@@ -354,18 +379,18 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
               continue;
             }
             tLast = t;
+            figuresOf(seq).total.sent++;
             if (!measured) continue;
-            total.sent++;
             const it = probeTally(t);
             if (it !== null) it.sent++;
-            if (rate > 0) gen.sent(t - (t0 + (seq * 1e6) / rate));
+            if (rate > 0) gen.sent(t - (anchorUs + ((seq - anchorSeq) * 1e6) / rate));
           }
           gen.turn(n);
           sweep(now);
           report(now);
           if (sendingOver(nowUs())) return resolve();
           if (rate === 0 || n === SEND_CHUNK) return void setImmediate(step); // behind (or no schedule): catch up at once
-          const nextDueUs = (ring.scheduled * 1e6) / rate - (nowUs() - t0);
+          const nextDueUs = ((ring.scheduled - anchorSeq) * 1e6) / rate - (nowUs() - anchorUs);
           if (nextDueUs <= 0 || (pacing === 'spin' && nextDueUs <= SPIN_WITHIN_US)) setImmediate(step);
           else if (pacing === 'yield' && nextDueUs <= YIELD_WITHIN_US) {
             Atomics.wait(sleeper, 0, 0, Math.min(nextDueUs, YIELD_SLICE_US) / 1000);

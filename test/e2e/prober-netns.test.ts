@@ -92,7 +92,7 @@ test('kernel-counted loss: lost = probes dropped by nftables + replies dropped b
     assert.match(out, /listening on/);
 
     const probeDir = stateDir(dir);
-    const p = spawn('ip', ['netns', 'exec', nsA, process.execPath, cliPath, 'probe', '--state-dir', probeDir, '--tenant', 't', '--agent', 'B', '--target', `A@${addrB}:${PORT}`, '--count', '5000', '--rate', '5000', '--grace-ms', '500', '--json', '-', '--quiet'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn('ip', ['netns', 'exec', nsA, process.execPath, cliPath, 'probe', '--state-dir', probeDir, '--tenant', 't', '--agent', 'B', '--target', `A@${addrB}:${PORT}`, '--count', '5000', '--rate', '5000', '--warmup', '0', '--grace-ms', '500', '--json', '-', '--quiet'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let pout = '';
     let perr = '';
     p.stdout!.on('data', (d) => (pout += d));

@@ -370,7 +370,7 @@ test('CLI: probe --count 20000 --rate 20000 against serve → 20000 received, 0 
     const mport = Number(/metrics at http:\/\/127\.0\.0\.1:(\d+)/.exec(out)![1]);
     const json = path.join(dir, 'probe.json');
     // 1 s of sending plus at most the 1 s default floor of the deadline; 60 s bounds a stalled run.
-    const p = await runCli(['probe', '--state-dir', dir, '--tenant', 't', '--agent', 'B', '--target', `A@127.0.0.1:${port}`, '--count', '20000', '--rate', '20000', '--json', json], 60_000);
+    const p = await runCli(['probe', '--state-dir', dir, '--tenant', 't', '--agent', 'B', '--target', `A@127.0.0.1:${port}`, '--count', '20000', '--rate', '20000', '--warmup', '0', '--json', json], 60_000);
     assert.equal(p.code, 0, p.err);
     const r = JSON.parse(fs.readFileSync(json, 'utf8'));
     // The first report's keys keep their names and order; context and new figures come around them.

@@ -144,7 +144,7 @@ test('IPv6: serve on [::1] answers `dtmesh probe` on [::1]', async (t) => {
   try {
     assert.match(srv.out(), /listening on \[::1\]:\d+/);
     const json = path.join(probeDir, 'probe.json');
-    const r = spawnSync(process.execPath, [cliPath, 'probe', '--state-dir', probeDir, '--tenant', 't', '--agent', 'prober', '--target', `resp@[::1]:${srv.port}`, '--count', '200', '--rate', '2000', '--json', json], { encoding: 'utf8', timeout: 30_000 });
+    const r = spawnSync(process.execPath, [cliPath, 'probe', '--state-dir', probeDir, '--tenant', 't', '--agent', 'prober', '--target', `resp@[::1]:${srv.port}`, '--count', '200', '--rate', '2000', '--warmup', '0', '--json', json], { encoding: 'utf8', timeout: 30_000 });
     assert.equal(r.status, 0, r.stderr);
     const rep = JSON.parse(fs.readFileSync(json, 'utf8'));
     assert.deepEqual([rep.sent, rep.received, rep.lost, rep.duplicates], [200, 200, 0, 0]);

@@ -1,0 +1,55 @@
+/**
+ * The generator's own health (MEASUREMENT.md §2, src/probe/generator.ts): event-loop delay
+ * is the delay, not the sampling period, and a blocked loop shows in it; lateness and
+ * `generator_limited` follow the schedule.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ELD_RESOLUTION_MS, Generator, LATENESS_BOUND_US } from '../../src/probe/generator.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+test('event-loop delay: an idle loop reports well under the sampling period; a loop blocked 40 ms at a time reports ≥ 25 ms', async () => {
+  const idle = new Generator(1000, 'timer');
+  idle.begin();
+  await sleep(12 * ELD_RESOLUTION_MS);
+  idle.stop();
+  const i = idle.health(1000).event_loop_delay_us;
+  // Node records whole sampling intervals (≈ 10 ms each on an idle loop): the report subtracts the period
+  assert.ok(i.p50 < 2500, `idle p50 ${i.p50} µs is not the ${ELD_RESOLUTION_MS} ms sampling period`);
+
+  const busy = new Generator(1000, 'timer');
+  busy.begin();
+  for (let k = 0; k < 4; k++) {
+    const end = performance.now() + 40;
+    while (performance.now() < end) {
+      /* block the loop */
+    }
+    await sleep(ELD_RESOLUTION_MS * 2);
+  }
+  busy.stop();
+  const b = busy.health(1000).event_loop_delay_us;
+  assert.ok(b.max >= 25_000, `blocked loop: max ${b.max} µs`);
+});
+
+test('lateness: probes sent on time are not generator-limited; lateness p99 above the bound or offered < 98 % is', () => {
+  const ok = new Generator(1000, 'yield');
+  ok.begin();
+  for (let k = 0; k < 1000; k++) ok.sent(30);
+  ok.stop();
+  const h = ok.health(1000);
+  assert.equal(h.generator_limited, false);
+  assert.ok(h.lateness_us.p99 >= 29 && h.lateness_us.p99 <= 31, JSON.stringify(h.lateness_us));
+
+  const late = new Generator(1000, 'yield');
+  late.begin();
+  for (let k = 0; k < 1000; k++) late.sent(k < 980 ? 10 : LATENESS_BOUND_US * 3);
+  late.stop();
+  assert.equal(late.health(1000).generator_limited, true, 'p99 above the bound');
+
+  const slow = new Generator(1000, 'yield');
+  slow.begin();
+  slow.stop();
+  assert.equal(slow.health(970).generator_limited, true, 'offered 97 % of the requested rate');
+  assert.equal(slow.health(990).generator_limited, false, 'offered 99 %');
+});
