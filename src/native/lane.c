@@ -39,6 +39,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -944,6 +945,24 @@ static napi_value lane_slot_address(napi_env env, napi_callback_info info) {
 }
 #endif /* __linux__ */
 
+/*
+ * threadTimerSlack(ns) → the calling thread's previous timer slack, ns (prctl
+ * PR_SET_TIMERSLACK; 0 restores the thread's default). A sleeping thread's timed waits
+ * (Atomics.wait's futex) end up to the slack late: 50 µs by default, longer than a probe
+ * period at 20 k pps and up. The prober sets it while pacing (src/probe/prober.ts).
+ */
+static napi_value thread_timer_slack(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value a[1], r;
+  int64_t ns;
+  if (napi_get_cb_info(env, info, &argc, a, NULL, NULL) != napi_ok || argc < 1 || int_arg(env, a[0], 0, 1000000000, &ns))
+    return throw_range(env, "threadTimerSlack", "ns must be an integer from 0 to 1e9");
+  int prev = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
+  if (prctl(PR_SET_TIMERSLACK, (unsigned long)ns, 0, 0, 0) != 0) prev = -1;
+  napi_create_int64(env, prev, &r);
+  return r;
+}
+
 /* mac.c: set `exports[name]` to a function calling `cb`. */
 void dtmesh_export_fn(napi_env env, napi_value exports, const char *name, napi_callback cb);
 
@@ -962,6 +981,7 @@ void dtmesh_lane_init(napi_env env, napi_value exports) {
   dtmesh_export_fn(env, exports, "laneRef", lane_ref);
   dtmesh_export_fn(env, exports, "laneSlotAddress", lane_slot_address);
   dtmesh_export_fn(env, exports, "laneTestFault", lane_test_fault);
+  dtmesh_export_fn(env, exports, "threadTimerSlack", thread_timer_slack);
 #else
   (void)put_fn;
   napi_get_boolean(env, false, &avail);

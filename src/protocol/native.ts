@@ -83,6 +83,8 @@ export interface NativeLaneCalls {
   laneSlotAddress(h: object, s: number): [string, number];
   /** @internal tests: the next `wouldBlock` send calls report EAGAIN, the next `refuse` messages EPERM. */
   laneTestFault(h: object, wouldBlock: number, refuse: number): void;
+  /** The calling thread's timer slack (prctl PR_SET_TIMERSLACK), ns; returns the previous one, -1 if refused. 0 = the default. */
+  threadTimerSlack(ns: number): number;
 }
 
 /** Where the build puts the addon and its status (dist/native/, beside dist/src/). */

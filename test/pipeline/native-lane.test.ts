@@ -285,3 +285,35 @@ test('native lane: nothing leaks across close() — 300 lanes opened, attached, 
   // ≈ 180 KiB of per-slot arrays per lane here: 300 lanes kept would be ≈ 53 MiB
   assert.ok(process.memoryUsage().rss - rss0 < 24 * 2 ** 20, `RSS grew ${((process.memoryUsage().rss - rss0) / 2 ** 20).toFixed(1)} MiB`);
 });
+
+test('threadTimerSlack: sets this thread’s timer slack and returns the previous one; the prober sets 1 µs while pacing and restores it', { skip }, async () => {
+  const n = nativeLane!;
+  const before = n.threadTimerSlack(1000);
+  assert.ok(before > 0, `the default slack (${before} ns) is positive`);
+  assert.equal(n.threadTimerSlack(before), 1000, 'the 1 µs just set');
+  assert.throws(() => n.threadTimerSlack(-1), RangeError);
+  assert.throws(() => n.threadTimerSlack(2e9), RangeError);
+  assert.equal(n.threadTimerSlack(before), before, 'a refused value changed nothing');
+  // the prober: 1 µs during a run (seen from a reply listener), the old slack after it
+  const { Engine } = await import('../../src/engine.js');
+  const { probe } = await import('../../src/probe/prober.js');
+  const { randomBytes } = await import('node:crypto');
+  const root = new Uint8Array(randomBytes(32));
+  const resp = await Engine.create({ rootKey: root, tenant: 't', agent: 'A', peers: ['B'], listen: '127.0.0.1:0', workers: 1 });
+  const prober = await Engine.create({ rootKey: root, tenant: 't', agent: 'B', peers: ['A'], listen: '127.0.0.1:0', workers: 1 });
+  try {
+    let during = -1;
+    prober.on('reply', () => {
+      if (during < 0) {
+        during = n.threadTimerSlack(1000);
+      }
+    });
+    const r = await probe(prober, { agent: 'A', host: '127.0.0.1', port: resp.address.port, count: 50, rate: 1000, graceMs: 2000 });
+    assert.equal(r.received, 50);
+    assert.equal(during, 1000, 'slack during the run');
+    assert.equal(n.threadTimerSlack(before), before, 'restored after the run');
+  } finally {
+    await prober.close();
+    await resp.close();
+  }
+});
