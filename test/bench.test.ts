@@ -5,6 +5,7 @@
  * be there: a rate the engine held, a stage breakdown with every main-thread stage timed.
  */
 import assert from 'node:assert/strict';
+import { nativeLane } from '../src/protocol/native.js';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -161,16 +162,19 @@ test('bench:probe: the C reference prober and dtmesh probe alternate against dtm
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /^machine: /m);
   assert.match(r.stdout, /reference \(C, kernel ts\)/);
-  assert.match(r.stdout, /dtmesh probe/);
+  const lanes = nativeLane !== null ? ['native', 'dgram'] : ['dgram'];
+  for (const l of lanes) assert.match(r.stdout, new RegExp(`dtmesh probe, ${l} lane`));
   const doc = readJson(json);
   assertMachine(doc.machine);
-  assert.equal(doc.runs.length, 2);
+  assert.deepEqual(doc.config.lanes, lanes);
+  assert.deepEqual(doc.runs.map((x: { prober: string; lane?: string }) => x.lane ?? x.prober), ['reference', ...lanes], 'the reference, then probe on each lane');
   for (const run of doc.runs) {
     assert.ok(run.sent > 0 && run.received === run.sent, JSON.stringify(run));
     assert.ok(run.rtt_us.p50 > 0 && run.rtt_us.p99 >= run.rtt_us.p50, JSON.stringify(run));
   }
   assert.equal(doc.runs[0].timestamps, 'kernel');
-  assert.equal(doc.summary.length, 1);
+  assert.deepEqual(doc.runs.slice(1).map((x: { timestamps: string }) => x.timestamps), lanes.map((l) => (l === 'native' ? 'kernel' : 'js')));
+  assert.deepEqual(doc.summary.map((x: { lane: string }) => x.lane), lanes, 'one summary row per probe lane');
   assert.equal(typeof doc.summary[0].ratio.p99, 'number');
   assert.equal(typeof doc.summary[0].goal.met, 'boolean');
 });
