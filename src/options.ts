@@ -119,10 +119,13 @@ export interface EngineOptions {
  * `DTMESH_LANE=native npm test`), else `'dgram'` — the lane every existing test and
  * benchmark was written against (e.g. `sockets` > 1 on Node 20 serving one socket).
  */
-export const DEFAULT_LANE: 'auto' | 'native' | 'dgram' = ((): 'auto' | 'native' | 'dgram' => {
+export const DEFAULT_LANE = laneFromEnv('dgram');
+
+/** `DTMESH_LANE` when it names a lane, else `fallback`. */
+function laneFromEnv(fallback: 'auto' | 'native' | 'dgram'): 'auto' | 'native' | 'dgram' {
   const v = process.env.DTMESH_LANE;
-  return v === 'auto' || v === 'native' || v === 'dgram' ? v : 'dgram';
-})();
+  return v === 'auto' || v === 'native' || v === 'dgram' ? v : fallback;
+}
 
 /**
  * The lane of the measuring commands (`dtmesh probe`, `dtmesh agent`) when `--lane` is not
@@ -131,10 +134,7 @@ export const DEFAULT_LANE: 'auto' | 'native' | 'dgram' = ((): 'auto' | 'native' 
  * call (MEASUREMENT.md §1–2: timestamps as close to the wire as the lane allows); the
  * dgram lane, with one line saying why, elsewhere.
  */
-export const MEASURE_DEFAULT_LANE: 'auto' | 'native' | 'dgram' = ((): 'auto' | 'native' | 'dgram' => {
-  const v = process.env.DTMESH_LANE;
-  return v === 'auto' || v === 'native' || v === 'dgram' ? v : 'auto';
-})();
+export const MEASURE_DEFAULT_LANE = laneFromEnv('auto');
 
 /** Parse `HOST:PORT` / `[V6]:PORT`. Throws a `TypeError` naming `what`. */
 export function parseHostPort(s: string, what = 'listen address'): { host: string; port: number } {
