@@ -158,15 +158,17 @@ test('e2e (dtmesh bench): --help exits 0; a bad flag is one line on stderr and e
 
 test('bench:probe: the C reference prober and dtmesh probe alternate against dtmesh serve; table with ratios, machine line, JSON', { skip: haveCc ? false : 'no C compiler' }, () => {
   const json = path.join(tmp, 'probe-compare.json');
-  const r = node([path.join(benchDir, 'probe-compare.js'), '--quick', '--rates', '2000', '--duration', '0.5', '--repeats', '1', '--json', json], 60_000);
+  const r = node([path.join(benchDir, 'probe-compare.js'), '--quick', '--rates', '2000', '--duration', '0.5', '--repeats', '1', '--warmup', '0.2', '--json', json], 60_000);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /^machine: /m);
+  assert.match(r.stdout, /warm-up: 0\.2 s of reference traffic at 2\.0 k\/s, not measured/);
   assert.match(r.stdout, /reference \(C, kernel ts\)/);
   const lanes = nativeLane !== null ? ['native', 'dgram'] : ['dgram'];
   for (const l of lanes) assert.match(r.stdout, new RegExp(`dtmesh probe, ${l} lane`));
   const doc = readJson(json);
   assertMachine(doc.machine);
   assert.deepEqual(doc.config.lanes, lanes);
+  assert.equal(doc.config.warmup_s, 0.2);
   assert.deepEqual(doc.runs.map((x: { prober: string; lane?: string }) => x.lane ?? x.prober), ['reference', ...lanes], 'the reference, then probe on each lane');
   for (const run of doc.runs) {
     assert.ok(run.sent > 0 && run.received === run.sent, JSON.stringify(run));
