@@ -323,22 +323,24 @@ export class LoadWatch {
   private readonly t0 = performance.now();
   private ours0: number;
   private readonly live = new Map<number, number>(); // child pid → jiffies at first sight
+  private readonly withKids = new Set<number>(); // children whose own reaped children count as ours
   private lastLive = new Map<number, number>();
 
   constructor() {
     this.ours0 = procJiffies('self', true);
   }
 
-  /** Note a child process (call when it starts, and `sample` before it exits). */
-  child(pid: number | undefined): void {
+  /** Note a child process (call when it starts, and `sample` before it exits); `withChildren`: its reaped children (a C generator it spawns) count as ours too. */
+  child(pid: number | undefined, withChildren = false): void {
     if (pid === undefined || this.live.has(pid)) return;
-    this.live.set(pid, procJiffies(pid, false));
+    if (withChildren) this.withKids.add(pid);
+    this.live.set(pid, procJiffies(pid, withChildren));
   }
 
   /** Record the live children's CPU (call just before ending a child). */
   sample(): void {
     for (const pid of this.live.keys()) {
-      const j = procJiffies(pid, false);
+      const j = procJiffies(pid, this.withKids.has(pid));
       if (j > 0) this.lastLive.set(pid, j);
     }
   }
@@ -352,7 +354,7 @@ export class LoadWatch {
     // reaped children are in cutime/cstime; still-live ones by pid (minus their CPU before we started watching)
     let ours = procJiffies('self', true) - this.ours0;
     for (const [pid, j0] of this.live) {
-      const alive = procJiffies(pid, false);
+      const alive = procJiffies(pid, this.withKids.has(pid));
       if (alive > 0) ours += alive - j0;
       else if (j0 > 0) ours -= j0; // reaped: cutime holds its whole life, remove what predates us
     }

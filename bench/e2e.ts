@@ -1,8 +1,10 @@
 /**
- * The end-to-end benchmark (`dtmesh bench`): on 127.0.0.1, four responders under the
+ * The end-to-end benchmark (`dtmesh bench`): on 127.0.0.1, five responders under the
  * same load generator, each in its own child process so it has a core:
  *
- *   engine  the dtmesh Engine, real piscina workers (bench/responder.ts)
+ *   engine  the dtmesh Engine on its dgram lane, real piscina workers (bench/responder.ts)
+ *   native  the same Engine on its native lane (recvmmsg/sendmmsg from the addon, ENGINE.md
+ *           "Lanes"; skipped with a note where the addon's lane is not built)
  *   naive   one thread, createHmac verify + sign + send per datagram (bench/naive.ts)
  *   echo    crypto-free echo: the ceiling of one Node socket (bench/echo.ts)
  *   c       the machine's limit: a plain C responder, recvmmsg/sendmmsg in batches of
@@ -10,15 +12,17 @@
  *           `cc -O2` into dist/bench/c/ at run time; skipped with a note without a
  *           compiler)
  *
- * and the load generator (bench/loadgen.ts) in another process sending valid PROBEs
- * at a paced rate. For each responder: the highest offered rate it holds — loss below
+ * and the load generator in another process sending valid PROBEs at a paced rate: the C
+ * one (bench/c/prober.c in load-generator mode, driven by bench/loadgen.ts) by default,
+ * the Node one (bench/loadgen.ts) with `--generator node` or without a C compiler. For each responder: the highest offered rate it holds — loss below
  * 0.1 % and RTT p99 below 20 ms (a queue building in the socket buffer is an overload
  * too) — found by doubling until a step fails (a failure is re-run once before it is
  * believed), then bisecting; RTT p50/p99 at half that rate and, for the engine, its
  * receive→verdict p50/p99 (`engine.stats().latency_us`, histogram reset after each
  * step's warm-up) at half rate. Prints a table with each responder's CPU µs per datagram
  * at its max rate (whole responder process: node threads by /proc/self/task, the C
- * process by /proc/<pid>) and the ratios engine/naive, engine/echo and engine/C;
+ * process by /proc/<pid>) and the ratios engine/naive, engine/echo and engine/C, and the
+ * same for the native lane with its CPU per datagram over the C responder's;
  * `--json PATH` writes them. Every step is bounded in count and time, the
  * whole run by `--budget`; a step during which other processes took more than 0.15
  * cores is repeated (at most twice), and the run ends with how busy the machine was.
@@ -36,24 +40,27 @@ import { fileURLToPath } from 'node:url';
 import { intFlag, numFlag, usage } from '../src/cli/args.js';
 import { LoadWatch, machine, machineLine, type MachineInfo, parseBenchFlags, printTable, round, runCommand, si, subsetFlag, writeJson } from './common.js';
 import type { LoadgenMessage, LoadgenRequest, LoadResult, LoadSpec } from './loadgen.js';
-import { MAX_RUN_BYTES } from './loadgen.js';
+import { C_PACE_US, MAX_RUN_BYTES } from './loadgen.js';
 import { buildC } from './cbuild.js';
-import { RESPONDER_KINDS, STAGE, type ResponderKind, type ResponderMessage, type ResponderReport, type ResponderRequest, type ResponderSpec } from './responder.js';
+import { engineLane, RESPONDER_KINDS, STAGE, type ResponderKind, type ResponderMessage, type ResponderReport, type ResponderRequest, type ResponderSpec } from './responder.js';
 import { reusePortSupported } from '../src/pipeline/socket-thread.js';
+import { nativeLane, nativeLaneStatus } from '../src/protocol/native.js';
 
 const HELP = `Usage: dtmesh bench [--quick] [--json PATH] [flags]
 
-End-to-end benchmark on 127.0.0.1: the dtmesh engine, a naive single-thread responder,
+End-to-end benchmark on 127.0.0.1: the dtmesh engine on its dgram lane (engine) and on
+its native lane (native; skipped with a note where not built), a naive single-thread responder,
 a crypto-free echo server and a C recvmmsg/sendmmsg responder with the same checks (the
 machine's limit; built with cc -O2 at run time, skipped with a note without a compiler),
 each in its own process, under the same load generator. For each: the highest offered
 rate held (loss < 0.1 %, RTT p99 < 20 ms), RTT p50/p99 at half that rate (engine: also
 receive→verdict p50/p99), CPU µs per datagram at max rate, then the ratios
-engine/naive, engine/echo and engine/C. About 3 minutes; --quick about 30 s.
+engine/naive, engine/echo and engine/C, native/C, native/echo and native CPU / C CPU.
+About 4 minutes; --quick about 40 s.
 
   --quick              a ~20 s run (shorter steps, fewer bisections)
   --json PATH          write the results as JSON
-  --responders LIST    subset of engine,naive,echo,c (default all four)
+  --responders LIST    subset of engine,native,naive,echo,c (default all five)
   --duration MS        measured time per step (default 1500; quick 400)
   --warmup MS          unmeasured warm-up per step (default 300; quick 150)
   --half-duration MS   measured time of the half-rate run (default 3000; quick 1000)
@@ -66,7 +73,7 @@ engine/naive, engine/echo and engine/C. About 3 minutes; --quick about 30 s.
   --max-rtt-ms MS      a step is held only if its RTT p99 stays below this (default
                        20): the 4 MiB socket buffers hide an overload for a while as
                        a growing queue before it turns into loss
-  --budget S           bound on the whole run in seconds (default 220; quick 32)
+  --budget S           bound on the whole run in seconds (default 270; quick 40)
   --size N             datagram size in bytes, 50-1400 (default 84)
   --peers N            distinct probing peers, 1-64 (default 4)
   --workers N          engine verification workers (default: the engine's default)
@@ -81,15 +88,35 @@ engine/naive, engine/echo and engine/C. About 3 minutes; --quick about 30 s.
   --sockets N          the engine's sockets option, 1-64 (default 1; needs Node >= 22.12 /
                        23.1, else the engine serves on one and says so); with N > 1 the
                        generator sends from one socket per peer (--peers default 16)
-  --pacing MODE        load generator between bursts: sleep (default; leaves the CPU
+  --generator KIND     c (default: bench/c/prober in load-generator mode, sendmmsg
+                       bursts, kernel receive stamps; built with cc -O2 at run time)
+                       or node (bench/loadgen.ts, tops out near 80-90 k/s here); the
+                       node one is used with a note when there is no C compiler or
+                       with --sockets > 1 (one source socket per peer)
+  --pacing MODE        node load generator between bursts: sleep (default; leaves the CPU
                        to the responder, adds the wake-up latency to RTTs) or spin
   --profile DIR        also CPU-profile the engine process at its max rate (node
                        --cpu-prof into DIR) and print the top frames
   --help               this text
 `;
 
-/** Goals of the issue (they may not be met; the run reports honestly). */
-export const GOALS = { engine_naive: 2.0, engine_echo: 0.9, verdict_p99_us: 250 } as const;
+/** Goals of the issues (they may not be met; the run reports honestly): the dgram lane's (`engine_*`, `verdict_p99_us`) and the native lane's (issue 11: `native_*`). */
+export const GOALS = {
+  engine_naive: 2.0,
+  engine_echo: 0.9,
+  verdict_p99_us: 250,
+  native_c: 0.8,
+  native_echo: 2.0,
+  native_cpu_vs_c: 1.3,
+  native_verdict_p99_us: 250,
+} as const;
+
+/** One goal: its bound, the measured value, whether it was met (null: not measured). */
+export interface Goal {
+  goal: number;
+  value: number | null;
+  met: boolean | null;
+}
 
 /** One step of a search: an offered rate, what the generator saw, what the responder did. */
 export interface StepResult {
@@ -135,14 +162,22 @@ export interface E2eReport {
   machine: MachineInfo;
   config: Record<string, number | string | boolean>;
   responders: Partial<Record<ResponderKind, ResponderResult>>;
-  ratios: { engine_naive: number | null; engine_echo: number | null; engine_c: number | null };
+  /** Max held rate ratios; `engine_*` is the dgram lane, `native_*` the native lane. */
+  ratios: {
+    engine_naive: number | null;
+    engine_echo: number | null;
+    engine_c: number | null;
+    native_naive: number | null;
+    native_echo: number | null;
+    native_c: number | null;
+    /** Native lane whole-process CPU µs per datagram at its max rate / the C responder's at its. */
+    native_cpu_vs_c: number | null;
+  };
   /** Why the C responder was not measured (no C compiler), else absent. */
   c_skipped?: string;
-  goals: {
-    engine_naive: { goal: number; value: number | null; met: boolean | null };
-    engine_echo: { goal: number; value: number | null; met: boolean | null };
-    verdict_p99_us: { goal: number; value: number | null; met: boolean | null };
-  };
+  /** Why the native lane was not measured (addon lane not built, DTMESH_NATIVE=0, not Linux), else absent. */
+  native_skipped?: string;
+  goals: Record<keyof typeof GOALS, Goal>;
   breakdown: Breakdown | null;
   profile: ProfileSummary | null;
   other_load_cores: number | null;
@@ -273,6 +308,8 @@ interface Config {
   profileDir: string | null;
   inlineBelow?: number;
   pacing: 'sleep' | 'spin';
+  /** Load generator asked for (`--generator`); the one used may fall back to node (see Bench.run). */
+  generator: 'c' | 'node';
   /** Engine sockets (`serve --sockets`); with more than 1, the generator sends from one socket per peer. */
   sockets: number;
   /** Generator source sockets (flows the kernel can spread over reusePort sockets). */
@@ -285,7 +322,7 @@ function parseConfig(argv: string[]): Config | null {
   const v = parseBenchFlags(
     CMD,
     argv,
-    ['json', 'responders', 'duration', 'warmup', 'half-duration', 'start-rate', 'max-rate', 'bisect', 'confirm', 'loss', 'max-rtt-ms', 'budget', 'size', 'peers', 'workers', 'batch', 'profile', 'inline-below', 'pacing', 'sockets'],
+    ['json', 'responders', 'duration', 'warmup', 'half-duration', 'start-rate', 'max-rate', 'bisect', 'confirm', 'loss', 'max-rtt-ms', 'budget', 'size', 'peers', 'workers', 'batch', 'profile', 'inline-below', 'pacing', 'sockets', 'generator'],
     ['quick', 'breakdown', 'skip-breakdown'],
   );
   if (v.help) return null;
@@ -295,6 +332,7 @@ function parseConfig(argv: string[]): Config | null {
   const kinds = subsetFlag<ResponderKind>(CMD, v, 'responders', RESPONDER_KINDS) ?? [...RESPONDER_KINDS];
   if (v.breakdown === true && v['skip-breakdown'] === true) throw usage(CMD, '--breakdown and --skip-breakdown exclude each other');
   if (v.pacing !== undefined && v.pacing !== 'sleep' && v.pacing !== 'spin') throw usage(CMD, '--pacing must be sleep or spin');
+  if (v.generator !== undefined && v.generator !== 'c' && v.generator !== 'node') throw usage(CMD, '--generator must be c or node');
   const cfg: Config = {
     quick,
     kinds,
@@ -308,7 +346,7 @@ function parseConfig(argv: string[]): Config | null {
     confirm: int('confirm', 0, 5, quick ? 0 : 1),
     lossPct: num('loss', 0, 100, 0.1),
     maxRttMs: num('max-rtt-ms', 0.1, 60_000, 20),
-    budgetS: int('budget', 1, 3600, quick ? 32 : 220),
+    budgetS: int('budget', 1, 3600, quick ? 40 : 270),
     size: int('size', 50, 1400, 84),
     peers: int('peers', 1, 64, 4),
     sockets: int('sockets', 1, 64, 1),
@@ -319,6 +357,7 @@ function parseConfig(argv: string[]): Config | null {
     profileDir: typeof v.profile === 'string' ? v.profile : null,
     inlineBelow: intFlag(CMD, v, 'inline-below', 0, 4096),
     pacing: v.pacing === 'spin' ? 'spin' : 'sleep',
+    generator: v.generator === 'node' ? 'node' : 'c',
   };
   if (cfg.sockets > 1) {
     // reusePort spreads flows by 4-tuple: give the kernel 16 of them unless --peers says otherwise
@@ -339,6 +378,8 @@ class Bench {
   private readonly t0 = Date.now();
   private readonly watch = new LoadWatch();
   private loadgen!: Loadgen;
+  /** The C load generator's binary, or null for the node one. */
+  private cGen: string | null = null;
   /** The LoadWatch of the step being run (a C responder's pid is added to it when known). */
   private stepWatch: LoadWatch | null = null;
 
@@ -369,7 +410,7 @@ class Bench {
     for (let attempt = 0; ; attempt++) {
       const watch = new LoadWatch();
       watch.child(resp.proc.pid);
-      watch.child(this.loadgen.proc.pid);
+      watch.child(this.loadgen.proc.pid, true);
       this.stepWatch = watch;
       const s = await this.stepOnce(resp, kind, rate, durationMs, stages, label);
       s.other_cores = watch.stop().otherCores ?? 0;
@@ -380,7 +421,8 @@ class Bench {
 
   private async stepOnce(resp: Responder, kind: ResponderKind, rate: number, durationMs: number, stages: boolean, label: string): Promise<StepResult> {
     const c = this.cfg;
-    const spec: ResponderSpec = { kind, peers: c.peers, workers: c.workers, batchSize: kind === 'c' && c.batchSize !== undefined ? Math.min(1024, c.batchSize) : c.batchSize, stages, inlineBelow: kind === 'engine' ? c.inlineBelow : undefined, sockets: kind === 'engine' ? c.sockets : undefined };
+    const isEngine = engineLane(kind) !== null;
+    const spec: ResponderSpec = { kind, peers: c.peers, workers: c.workers, batchSize: kind === 'c' && c.batchSize !== undefined ? Math.min(1024, c.batchSize) : c.batchSize, stages, inlineBelow: isEngine ? c.inlineBelow : undefined, sockets: isEngine ? c.sockets : undefined };
     resp.send({ type: 'start', spec });
     const { port, pid } = await resp.next('ready', 15_000);
     if (pid !== undefined) {
@@ -400,6 +442,8 @@ class Bench {
       sources: c.sources,
       verifyEvery: kind === 'echo' ? 0 : 16, // the C responder's REPLYs are checked like the engine's
       spin: c.pacing === 'spin',
+      generator: this.cGen === null ? 'node' : 'c',
+      cBin: this.cGen ?? undefined,
     };
     this.loadgen.send({ type: 'run', spec: load });
     const limit = 20_000 + this.stepMs(rate, durationMs) * 4;
@@ -593,7 +637,7 @@ class Bench {
     this.log(`${machineLine(m)}\n`);
     this.log(
       `e2e: ${c.size}-byte PROBEs from ${c.peers} peers; steps of ${c.warmupMs} ms warm-up + ${c.durationMs} ms measured; ` +
-        `held = loss < ${c.lossPct} % and RTT p99 < ${c.maxRttMs} ms; half-rate run ${c.halfDurationMs} ms; generator pacing ${c.pacing}; budget ${c.budgetS} s\n` +
+        `held = loss < ${c.lossPct} % and RTT p99 < ${c.maxRttMs} ms; half-rate run ${c.halfDurationMs} ms; budget ${c.budgetS} s\n` +
         (c.inlineBelow !== undefined ? `engine option inlineBelow = ${c.inlineBelow} (not the default)\n` : '') +
         (c.sockets > 1
           ? `engine option sockets = ${c.sockets}` +
@@ -612,8 +656,24 @@ class Bench {
         this.log(`c responder: ${path.relative(process.cwd(), b.bin) || b.bin} (cc -O2; recvmmsg/sendmmsg, batches of ${Math.min(1024, c.batchSize ?? 64)}, same checks and REPLY)\n`);
       }
     }
+    if (c.generator === 'c') {
+      const g = c.sources > 1 ? { skip: `it sends from one socket and --sockets ${c.sockets} asks for ${c.sources}` } : buildC('prober');
+      if (g.skip !== undefined) this.log(`load generator: node (the C one is not used: ${g.skip})\n`);
+      else this.cGen = g.bin;
+    }
+    this.log(
+      this.cGen !== null
+        ? `load generator: C (${path.relative(process.cwd(), this.cGen) || this.cGen}: presealed PROBEs, sendmmsg bursts of ≤ 64, wakes every ≤ ${C_PACE_US} µs; RTT ends at the kernel's receive stamp)\n`
+        : `load generator: node (bench/loadgen.ts, pacing ${c.pacing}; RTT ends at the JS receive callback)\n`,
+    );
+    let nativeSkipped: string | undefined;
+    if (c.kinds.includes('native') && nativeLane === null) {
+      nativeSkipped = nativeLaneStatus;
+      c.kinds = c.kinds.filter((k) => k !== 'native');
+      this.log(`native lane: skipped — ${nativeLaneStatus}\n`);
+    }
     this.loadgen = Child.spawn(loadgenFile, 'load generator');
-    this.watch.child(this.loadgen.proc.pid);
+    this.watch.child(this.loadgen.proc.pid, true);
     const res: Partial<Record<ResponderKind, ResponderResult>> = {};
     try {
       await this.loadgen.next('ready', 10_000);
@@ -625,14 +685,29 @@ class Bench {
       }
 
       const eng = res.engine;
+      const nat = res.native;
       const ratio = (a: ResponderResult | undefined, b: ResponderResult | undefined): number | null =>
         a && b && a.max_rate > 0 && b.max_rate > 0 ? round(a.max_rate / b.max_rate, 2) : null;
-      const ratios = { engine_naive: ratio(eng, res.naive), engine_echo: ratio(eng, res.echo), engine_c: ratio(eng, res.c) };
-      const p99 = eng?.half_rate?.verdict_p99_us ?? null;
+      const cpuRatio = nat?.cpu_us_total && res.c?.cpu_us_total ? round(nat.cpu_us_total / res.c.cpu_us_total, 2) : null;
+      const ratios: E2eReport['ratios'] = {
+        engine_naive: ratio(eng, res.naive),
+        engine_echo: ratio(eng, res.echo),
+        engine_c: ratio(eng, res.c),
+        native_naive: ratio(nat, res.naive),
+        native_echo: ratio(nat, res.echo),
+        native_c: ratio(nat, res.c),
+        native_cpu_vs_c: cpuRatio,
+      };
+      const atLeast = (goal: number, value: number | null): Goal => ({ goal, value, met: value === null ? null : value >= goal });
+      const atMost = (goal: number, value: number | null): Goal => ({ goal, value, met: value === null ? null : value <= goal });
       const goals: E2eReport['goals'] = {
-        engine_naive: { goal: GOALS.engine_naive, value: ratios.engine_naive, met: ratios.engine_naive === null ? null : ratios.engine_naive >= GOALS.engine_naive },
-        engine_echo: { goal: GOALS.engine_echo, value: ratios.engine_echo, met: ratios.engine_echo === null ? null : ratios.engine_echo >= GOALS.engine_echo },
-        verdict_p99_us: { goal: GOALS.verdict_p99_us, value: p99, met: p99 === null ? null : p99 <= GOALS.verdict_p99_us },
+        engine_naive: atLeast(GOALS.engine_naive, ratios.engine_naive),
+        engine_echo: atLeast(GOALS.engine_echo, ratios.engine_echo),
+        verdict_p99_us: atMost(GOALS.verdict_p99_us, eng?.half_rate?.verdict_p99_us ?? null),
+        native_c: atLeast(GOALS.native_c, ratios.native_c),
+        native_echo: atLeast(GOALS.native_echo, ratios.native_echo),
+        native_cpu_vs_c: atMost(GOALS.native_cpu_vs_c, ratios.native_cpu_vs_c),
+        native_verdict_p99_us: atMost(GOALS.native_verdict_p99_us, nat?.half_rate?.verdict_p99_us ?? null),
       };
       const missed = Object.values(goals).some((g) => g.met === false);
 
@@ -670,16 +745,20 @@ class Bench {
           ];
         }),
       );
-      const fmtGoal = (name: string, g: { goal: number; value: number | null; met: boolean | null }, unit: string, cmp: string): string =>
+      const fmtGoal = (name: string, g: Goal, unit: string, cmp: string): string =>
         `${name} = ${g.value === null ? 'n/a' : `${g.value}${unit}`} (goal ${cmp} ${g.goal}${unit}: ${g.met === null ? 'n/a' : g.met ? 'met' : 'NOT met'})`;
       this.log(
-        `ratios: ${fmtGoal('engine/naive', goals.engine_naive, '', '≥')}; ${fmtGoal('engine/echo', goals.engine_echo, '', '≥')}\n` +
+        `dgram lane (engine): ${fmtGoal('engine/naive', goals.engine_naive, '', '≥')}; ${fmtGoal('engine/echo', goals.engine_echo, '', '≥')}\n` +
           `engine ${fmtGoal('receive→verdict p99 at half rate', goals.verdict_p99_us, ' µs', '≤')}\n` +
           `machine's limit: engine/C = ${ratios.engine_c ?? 'n/a'}${cSkipped ? ` (C responder skipped: ${cSkipped})` : ''}; engine/echo = ${ratios.engine_echo ?? 'n/a'}\n` +
+          (nativeSkipped
+            ? `native lane: not measured (${nativeSkipped})\n`
+            : `native lane (native): ${fmtGoal('native/C', goals.native_c, '', '≥')}; ${fmtGoal('native/echo', goals.native_echo, '', '≥')}; native/naive = ${ratios.native_naive ?? 'n/a'}\n` +
+              `native ${fmtGoal('CPU µs per datagram / C', goals.native_cpu_vs_c, '', '≤')}; ${fmtGoal('receive→verdict p99 at half rate', goals.native_verdict_p99_us, ' µs', '≤')}\n`) +
           `CPU µs per datagram at max rate (whole responder process): ${c.kinds.map((k) => `${k} ${res[k]?.cpu_us_total?.toFixed(2) ?? 'n/a'}`).join(', ')}\n` +
           `CPU µs per datagram at ${si(c.startRate)}/s, the same rate for all: ${c.kinds.map((k) => `${k} ${res[k]?.cpu_us_at_start_rate?.us.toFixed(2) ?? 'n/a'}`).join(', ')}\n`,
       );
-      if (res.c && res.c.bound === 'generator') this.log('note: the C responder outran the (Node) load generator: its max rate is a lower bound\n');
+      if (res.c && res.c.bound === 'generator') this.log(`note: the C responder outran the (${this.cGen !== null ? 'C' : 'Node'}) load generator: its max rate is a lower bound\n`);
       if (eng?.half_rate && eng.half_rate.verdict_window_only === false) this.log('* engine histogram includes the warm-up (no reset available)\n');
       if (breakdown) printBreakdown(breakdown, (s) => this.log(s));
       if (profile) printProfile(profile, (s) => this.log(s));
@@ -707,12 +786,14 @@ class Bench {
             batch: c.batchSize ?? 'default',
             inline_below: c.inlineBelow ?? 'default',
             pacing: c.pacing,
+            generator: this.cGen !== null ? 'c' : 'node',
             sockets: c.sockets,
             sources: c.sources,
           },
           responders: res,
           ratios,
           ...(cSkipped ? { c_skipped: cSkipped } : {}),
+          ...(nativeSkipped ? { native_skipped: nativeSkipped } : {}),
           goals,
           breakdown,
           profile,

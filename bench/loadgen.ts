@@ -13,7 +13,14 @@
  *
  * Runs as a child process of bench/e2e.ts (`fork`, IPC messages {@link LoadgenRequest}),
  * or in-process through {@link LoadGenerator}.
+ *
+ * With `generator: 'c'` a run is made by the C program bench/c/prober.c instead (same
+ * peers, presealed datagrams, warm-up and checks; `sendmmsg` in bursts, wake-ups at most
+ * every {@link C_PACE_US} µs, RTT ended by the kernel's receive stamp), spawned by this
+ * process: the Node generator tops out near 80-90 k/s on a 2-core machine, below what the
+ * C responder holds, so only the C one shows the machine's limit.
  */
+import { spawn } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import { performance } from 'node:perf_hooks';
 import { MIN_DATAGRAM, OFF_PROBE_ID, OFF_TYPE, TYPE_REPLY } from '../src/protocol/wire.js';
@@ -40,8 +47,11 @@ export interface LoadSpec {
   sources?: number;
   /** Check type and MAC of every n-th reply (0: never — the echo server returns PROBEs). */
   verifyEvery: number;
-  /** Never sleep between bursts (keeps a core busy; replies are read at once). */
+  /** Never sleep between bursts (keeps a core busy; replies are read at once). Node generator only. */
   spin?: boolean;
+  /** Which generator makes the run (default node); `c` needs `cBin` (bench/c/prober, built by bench/cbuild.ts) and one source socket. */
+  generator?: 'node' | 'c';
+  cBin?: string;
 }
 
 /** What a run measured (the measured phase only, unless named `warm_*`). */
@@ -68,6 +78,8 @@ export interface LoadResult {
   /** Generator CPU per datagram in the measured phase, µs (send + receive + bookkeeping). */
   gen_us_per_datagram: number;
   window_s: number;
+  /** The generator that made the run; RTTs end at the JS receive callback (node) or the kernel's receive stamp (c). */
+  generator: 'node' | 'c';
 }
 
 /** Messages to the generator process. */
@@ -79,6 +91,8 @@ export type LoadgenMessage = { type: 'ready' } | { type: 'warm' } | { type: 'res
 export const MAX_RUN_BYTES = 256 << 20;
 
 const MAX_BURST = 64;
+/** The C generator's longest sleep between wake-ups, µs (the Node one's {@link MAX_SLEEP_MS}). */
+export const C_PACE_US = 50;
 /** Longest sleep between bursts, ms: replies wait at most this long (plus timer slack) to be read. */
 const MAX_SLEEP_MS = 0.05;
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
@@ -101,6 +115,7 @@ export class LoadGenerator {
     const N = warmN + measN;
     if (N * size > MAX_RUN_BYTES) throw new RangeError(`a run of ${N} datagrams of ${size} bytes exceeds ${MAX_RUN_BYTES >> 20} MiB: lower the rate or the duration`);
     if (size < MIN_DATAGRAM) throw new RangeError(`datagram size must be at least ${MIN_DATAGRAM}`);
+    if (spec.generator === 'c') return runC(spec, warmN, measN, onWarm);
     for (let p = 0; p < peers; p++) this.writer(p);
 
     const nSources = Math.max(1, Math.min(peers, spec.sources ?? 1));
@@ -241,8 +256,77 @@ export class LoadGenerator {
       send_errors: sendErrors,
       gen_us_per_datagram: round((cpuEnd.mainUs - cpuWarm.mainUs) / measN, 2),
       window_s: round(windowMs / 1000, 3),
+      generator: 'node',
     };
   }
+}
+
+/** What bench/c/prober prints (the fields used here). */
+interface CProberResult {
+  sent: number;
+  received: number;
+  duplicates: number;
+  unmatched: number;
+  bad: number;
+  replay: number;
+  send_errors: number;
+  offered_pps: number;
+  duration_s: number;
+  warm_sent: number;
+  warm_received: number;
+  verified: number;
+  cpu_us: number;
+  rtt_us: { p50: number; p90: number; p99: number; max: number };
+}
+
+/** One run by the C generator (bench/c/prober in load-generator mode). */
+async function runC(spec: LoadSpec, warmN: number, measN: number, onWarm: () => void): Promise<LoadResult> {
+  if (!spec.cBin) throw new Error('the C generator needs cBin (bench/c/prober)');
+  if ((spec.sources ?? 1) > 1) throw new Error('the C generator sends from one socket: use the node generator for several sources');
+  const root = Buffer.from(benchRoot()).toString('hex');
+  const agents = Array.from({ length: spec.peers }, (_, i) => benchPeer(i)).join(',');
+  const args = ['--root', root, '--tenant', BENCH_TENANT, '--agent', agents, '--target', `${BENCH_RESPONDER}@${spec.host}:${spec.port}`];
+  args.push('--rate', String(spec.rate), '--count', String(warmN + measN), '--warmup-count', String(warmN), '--size', String(spec.size));
+  args.push('--grace-ms', String(Math.max(1, Math.round(spec.drainMs))), '--verify-every', String(spec.verifyEvery), '--burst', String(MAX_BURST), '--preseal', '--pace-us', String(C_PACE_US));
+  const child = spawn(spec.cBin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  let warmed = false;
+  child.stdout.setEncoding('utf8').on('data', (d: string) => void (out += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => {
+    err += d;
+    if (!warmed && /^warm$/m.test(err)) {
+      warmed = true;
+      onWarm();
+    }
+  });
+  const code = await new Promise<number | string>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (c, sig) => resolve(sig ?? c ?? 0));
+  });
+  const why = err.replace(/^warm\n/gm, '').trim();
+  if (code !== 0) throw new Error(`bench/c/prober exited ${code}${why ? `: ${why}` : ''}`);
+  const j = JSON.parse(out) as CProberResult;
+  if (!warmed) onWarm();
+  return {
+    rate: spec.rate,
+    sent: j.sent,
+    replies: j.received,
+    loss: j.sent > 0 ? 1 - j.received / j.sent : 1,
+    achieved_rate: Math.round(j.offered_pps),
+    gen_limited: j.offered_pps < 0.97 * spec.rate,
+    rtt_us: { p50: j.rtt_us.p50, p90: j.rtt_us.p90, p99: j.rtt_us.p99, max: j.rtt_us.max },
+    warm_sent: j.warm_sent,
+    warm_replies: j.warm_received,
+    duplicates: j.duplicates,
+    unmatched: j.unmatched,
+    bad_replies: j.bad + j.replay,
+    verified: j.verified,
+    send_errors: j.send_errors,
+    gen_us_per_datagram: round(j.cpu_us / Math.max(1, j.sent), 2),
+    window_s: round(j.duration_s, 3),
+    generator: 'c',
+  };
 }
 
 // ---- child process entry ------------------------------------------------------------------------

@@ -26,11 +26,16 @@ import { EchoResponder, type BaselineCounts } from './echo.js';
 import { NaiveResponder } from './naive.js';
 import { CResponder } from './cresponder.js';
 
-/** The four responders. */
-export type ResponderKind = 'engine' | 'naive' | 'echo' | 'c';
+/** The five responders: the engine on its dgram lane (`engine`) and on its native lane (`native`, ENGINE.md "Lanes"), the naive baseline, the echo ceiling, the C responder. */
+export type ResponderKind = 'engine' | 'native' | 'naive' | 'echo' | 'c';
 
 /** Every responder kind, in the order the benchmark measures them. */
-export const RESPONDER_KINDS: readonly ResponderKind[] = ['engine', 'naive', 'echo', 'c'];
+export const RESPONDER_KINDS: readonly ResponderKind[] = ['engine', 'native', 'naive', 'echo', 'c'];
+
+/** The engine's lane for a responder kind (`engine`: dgram, `native`: native), else null. */
+export function engineLane(kind: ResponderKind): 'dgram' | 'native' | null {
+  return kind === 'engine' ? 'dgram' : kind === 'native' ? 'native' : null;
+}
 
 /** How to start a responder. */
 export interface ResponderSpec {
@@ -252,8 +257,11 @@ async function countsOf(r: Running): Promise<{ received: number; replied: number
 
 async function start(spec: ResponderSpec): Promise<Running> {
   const peers = Array.from({ length: spec.peers }, (_, i) => benchPeer(i));
-  if (spec.kind === 'engine') {
+  const lane = engineLane(spec.kind);
+  if (lane !== null) {
+    if (spec.stages && lane !== 'dgram') throw new Error('the stage breakdown times the dgram lane only');
     const engine = await Engine.create({
+      lane,
       rootKey: benchRoot(),
       tenant: BENCH_TENANT,
       agent: BENCH_RESPONDER,
@@ -272,7 +280,7 @@ async function start(spec: ResponderSpec): Promise<Running> {
       await engine.close();
       throw e;
     }
-    return { kind: 'engine', port: engine.address.port, engine, clock };
+    return { kind: spec.kind, port: engine.address.port, engine, clock };
   }
   if (spec.kind === 'naive') {
     const n = await NaiveResponder.start({ root: benchRoot(), tenant: BENCH_TENANT, agent: BENCH_RESPONDER, peers });

@@ -219,6 +219,23 @@ test('C responder: REPLY bytes equal replies.json (nonce and clock fixed)', { sk
   }
 });
 
+/** Run bench/c/prober with `args`; its stdout and stderr (rejects on a non-zero exit). */
+function runProber(bin: string, args: string[]): Promise<{ out: string; err: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let so = '';
+    let se = '';
+    p.stdout.on('data', (d: Buffer) => (so += d.toString('utf8')));
+    p.stderr.on('data', (d: Buffer) => (se += d.toString('utf8')));
+    const t = setTimeout(() => p.kill('SIGKILL'), 15_000);
+    p.on('close', (code, sig) => {
+      clearTimeout(t);
+      if (code === 0) resolve({ out: so, err: se });
+      else reject(new Error(`prober exited ${sig ?? code}: ${se}`));
+    });
+  });
+}
+
 test('C prober against a node Engine responder on loopback: received = sent, RTTs > 0, kernel timestamps', { skip, timeout: 30_000 }, async () => {
   const b = buildC('prober');
   assert.ok(b.bin, b.skip);
@@ -226,21 +243,7 @@ test('C prober against a node Engine responder on loopback: received = sent, RTT
   const engine = await Engine.create({ rootKey: root, tenant: 't-c', agent: 'resp', peers: ['resp', 'cprober'], listen: '127.0.0.1:0', workers: 1 });
   engine.on('warning', () => undefined);
   try {
-    const out = await new Promise<string>((resolve, reject) => {
-      const p = spawn(b.bin!, ['--root', toHex(root), '--tenant', 't-c', '--agent', 'cprober', '--target', `resp@127.0.0.1:${engine.address.port}`, '--rate', '2000', '--count', '500', '--grace-ms', '2000'], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let so = '';
-      let se = '';
-      p.stdout.on('data', (d: Buffer) => (so += d.toString('utf8')));
-      p.stderr.on('data', (d: Buffer) => (se += d.toString('utf8')));
-      const t = setTimeout(() => p.kill('SIGKILL'), 15_000);
-      p.on('close', (code, sig) => {
-        clearTimeout(t);
-        if (code === 0) resolve(so);
-        else reject(new Error(`prober exited ${sig ?? code}: ${se}`));
-      });
-    });
+    const { out } = await runProber(b.bin!, ['--root', toHex(root), '--tenant', 't-c', '--agent', 'cprober', '--target', `resp@127.0.0.1:${engine.address.port}`, '--rate', '2000', '--count', '500', '--grace-ms', '2000']);
     const j = JSON.parse(out.trim());
     assert.equal(j.sent, 500);
     assert.equal(j.received, j.sent, JSON.stringify(j));
@@ -254,5 +257,45 @@ test('C prober against a node Engine responder on loopback: received = sent, RTT
     assert.equal(s.accepted, 500);
   } finally {
     await engine.close();
+  }
+});
+
+test('C prober as the bench load generator: several agents, warm-up left out of every figure, presealed, every reply checked; against an echo the checks fail and --verify-every 0 counts them', { skip, timeout: 30_000 }, async () => {
+  const b = buildC('prober');
+  assert.ok(b.bin, b.skip);
+  const root = new Uint8Array(32).fill(9);
+  const agents = ['g0', 'g1', 'g2'];
+  const engine = await Engine.create({ rootKey: root, tenant: 't-g', agent: 'resp', peers: ['resp', ...agents], listen: '127.0.0.1:0', workers: 1 });
+  engine.on('warning', () => undefined);
+  const load = (port: number, verifyEvery: number): string[] => [
+    '--root', toHex(root), '--tenant', 't-g', '--agent', agents.join(','), '--target', `resp@127.0.0.1:${port}`, '--rate', '3000', '--count', '900',
+    '--warmup-count', '300', '--preseal', '--verify-every', String(verifyEvery), '--pace-us', '50', '--burst', '64', '--grace-ms', '1000',
+  ];
+  try {
+    const { out, err } = await runProber(b.bin!, load(engine.address.port, 1));
+    assert.equal(err, 'warm\n', 'one warm line once the warm-up is sent');
+    const j = JSON.parse(out.trim());
+    assert.deepEqual([j.sent, j.received, j.lost, j.warm_sent, j.warm_received], [600, 600, 0, 300, 300], JSON.stringify(j));
+    assert.deepEqual([j.bad, j.replay, j.unmatched, j.duplicates], [0, 0, 0, 0], JSON.stringify(j));
+    assert.equal(j.verified, 900, 'every reply checked (warm-up ones too)');
+    assert.ok(j.cpu_us > 0, 'its own CPU measured');
+    const s = engine.stats();
+    assert.equal(s.accepted, 900, 'every presealed probe authenticated under its own agent\'s pair key');
+  } finally {
+    await engine.close();
+  }
+  // an echo returns the PROBE itself: checked, every one is bad; unchecked (the bench's echo mode), every one counts
+  const echo = dgram.createSocket('udp4');
+  echo.on('message', (m, r) => echo.send(m, r.port, r.address));
+  await new Promise<void>((r) => echo.bind(0, '127.0.0.1', () => r()));
+  try {
+    const port = echo.address().port;
+    const checked = JSON.parse((await runProber(b.bin!, load(port, 1))).out.trim());
+    assert.equal(checked.received, 0, JSON.stringify(checked));
+    assert.equal(checked.bad, 900, 'a PROBE is not a REPLY');
+    const unchecked = JSON.parse((await runProber(b.bin!, load(port, 0))).out.trim());
+    assert.deepEqual([unchecked.received, unchecked.bad, unchecked.verified], [600, 0, 0], JSON.stringify(unchecked));
+  } finally {
+    echo.close();
   }
 });

@@ -92,7 +92,7 @@ test('pool: the real worker file through piscina verifies prebuilt batches; tabl
 /** A C compiler is there (the C responder and prober are built); without one the C column is skipped with a note (test/bench-c.test.ts fails under CI=true). */
 const haveCc = cCompiler() !== null;
 
-test('e2e (dtmesh bench): engine, naive, echo and C under the load generator; ratios and CPU per datagram printed and in the JSON', () => {
+test('e2e (dtmesh bench): engine on both lanes, naive, echo and C under the C load generator; ratios and CPU per datagram printed and in the JSON', () => {
   const json = path.join(tmp, 'e2e.json');
   const r = e2e([
     '--quick', '--start-rate', '1000', '--max-rate', '1000', '--duration', '100', '--warmup', '50',
@@ -103,13 +103,23 @@ test('e2e (dtmesh bench): engine, naive, echo and C under the load generator; ra
   assert.match(r.stdout, /engine\/naive = /);
   assert.match(r.stdout, /engine\/echo = /);
   assert.match(r.stdout, /engine\/C = /);
+  if (haveCc) assert.match(r.stdout, /^load generator: C \(/m, 'the C load generator drives every responder');
+  else assert.match(r.stdout, /^load generator: node \(the C one is not used: no C compiler/m);
+  if (nativeLane !== null) {
+    assert.match(r.stdout, /^native lane \(native\): native\/C = .*native\/echo = /m);
+    assert.match(r.stdout, /^native CPU µs per datagram \/ C = .*receive→verdict p99 at half rate = \d/m);
+  }
   assert.match(r.stdout, /CPU µs per datagram at max rate \(whole responder process\): engine \d/);
   assert.match(r.stdout, /CPU µs per datagram at 1\.0 k\/s, the same rate for all: engine \d/);
   assert.match(r.stdout, /receive→verdict p99 at half rate/);
   const doc = readJson(json);
   assertMachine(doc.machine);
   assert.ok('engine_c' in doc.ratios);
-  const kinds = ['engine', 'naive', 'echo', ...(haveCc ? ['c'] : [])];
+  const kinds = ['engine', ...(nativeLane !== null ? ['native'] : []), 'naive', 'echo', ...(haveCc ? ['c'] : [])];
+  assert.deepEqual(Object.keys(doc.responders), kinds, 'every responder measured, in order');
+  assert.equal(doc.config.generator, haveCc ? 'c' : 'node');
+  if (nativeLane === null) assert.equal(typeof doc.native_skipped, 'string');
+  else if (haveCc) assert.equal(typeof doc.ratios.native_c, 'number', 'native/C measured');
   if (haveCc) assert.equal(typeof doc.ratios.engine_c, 'number', 'engine/C measured');
   else assert.match(doc.c_skipped, /no C compiler/);
   for (const k of kinds) {
@@ -118,6 +128,7 @@ test('e2e (dtmesh bench): engine, naive, echo and C under the load generator; ra
     assert.equal(typeof res.max_rate, 'number');
     assert.ok(res.steps.length >= 1);
     assert.ok(res.steps.every((s: any) => s.bad_replies === 0), `${k}: every checked reply is a valid REPLY`);
+    assert.ok(res.cpu_us_per_datagram.loadgen > 0, `${k}: the generator's CPU per datagram measured`);
     // a responder that answers nothing holds no rate (1000/s on loopback is nothing for any of them;
     // RTT bound relaxed to 500 ms so a busy shared machine does not decide)
     assert.ok(res.max_rate > 0, `${k} held no rate: ${JSON.stringify(res.steps)}`);
@@ -125,7 +136,8 @@ test('e2e (dtmesh bench): engine, naive, echo and C under the load generator; ra
     assert.ok(res.cpu_us_at_start_rate.rate === 1000 && res.cpu_us_at_start_rate.us > 0, `${k}: CPU at the common rate: ${JSON.stringify(res.cpu_us_at_start_rate)}`);
   }
   assert.ok('engine_naive' in doc.ratios && 'engine_echo' in doc.ratios);
-  assert.deepEqual(Object.keys(doc.goals).sort(), ['engine_echo', 'engine_naive', 'verdict_p99_us']);
+  assert.deepEqual(Object.keys(doc.goals).sort(), ['engine_echo', 'engine_naive', 'native_c', 'native_cpu_vs_c', 'native_echo', 'native_verdict_p99_us', 'verdict_p99_us']);
+  if (nativeLane !== null) assert.equal(typeof doc.responders.native.half_rate.verdict_p99_us, 'number', 'native lane receive→verdict measured');
   const engine = doc.responders.engine;
   assert.equal(typeof engine.half_rate.verdict_p99_us, 'number');
   // the stage breakdown is there and real: the main thread's stages timed through engine.stages
@@ -144,11 +156,24 @@ test('e2e (dtmesh bench): engine, naive, echo and C under the load generator; ra
   assert.doesNotMatch(r.stdout, /breakdown unavailable/);
 });
 
+test('e2e (dtmesh bench) --generator node: the Node load generator still drives a responder (the fallback without a C compiler)', () => {
+  const json = path.join(tmp, 'e2e-node.json');
+  const r = e2e([
+    '--quick', '--generator', 'node', '--responders', 'echo', '--start-rate', '1000', '--max-rate', '1000', '--duration', '100', '--warmup', '50',
+    '--half-duration', '100', '--bisect', '0', '--budget', '20', '--max-rtt-ms', '500', '--json', json,
+  ], 40_000);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^load generator: node \(bench\/loadgen\.ts/m);
+  const doc = readJson(json);
+  assert.equal(doc.config.generator, 'node');
+  assert.ok(doc.responders.echo.max_rate > 0, JSON.stringify(doc.responders.echo.steps));
+});
+
 test('e2e (dtmesh bench): --help exits 0; a bad flag is one line on stderr and exit 2', () => {
   const help = e2e(['--help']);
   assert.equal(help.code, 0);
   assert.match(help.stdout, /Usage: dtmesh bench/);
-  for (const argv of [['--bogus'], ['--duration', 'abc'], ['--responders', 'engine,nope'], ['--responders', 'engine,C']]) {
+  for (const argv of [['--bogus'], ['--duration', 'abc'], ['--responders', 'engine,nope'], ['--responders', 'engine,C'], ['--generator', 'rust']]) {
     const r = e2e(argv);
     assert.equal(r.code, 2, `${argv.join(' ')}: ${r.stderr}`);
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);

@@ -14,13 +14,28 @@
  * a later one is `late`, a second one `duplicate`.
  * RTT = kernel receive time − send time.
  *
+ * Load-generator mode (the C load generator of `npm run bench`, bench/loadgen.ts): --agent
+ * may name several agents (comma list, probe i is sent by agent i mod n, each with its
+ * pair key and its own reply replay filter); --warmup-count N leaves the first N probes
+ * out of every figure and prints `warm` on stderr once they are sent; --preseal seals
+ * every probe before the first is sent, stamped with its scheduled time (the generator's
+ * own HMAC cost stays out of the run); --verify-every K checks type, sender, MAC, clock
+ * window and replay of every K-th reply only (0: none, for the crypto-free echo server,
+ * which returns the PROBE itself; default 1: every reply); --pace-us U wakes at most every
+ * U µs (sleeping without watching the socket, then sending what fell due and reading
+ * what came), so that the generator leaves the CPU to the responder on a small machine;
+ * RTTs still end at the kernel's receive stamp.
+ *
  * Build: cc -O2 -o prober prober.c
  * Run:   prober --root HEX --tenant T --agent B --target A@IPv4:PORT --rate PPS
  *               (--count N | --duration S) [--size 84] [--grace-ms 1000]
  *               [--replay-window 1024] [--burst 16]
- * Prints one JSON object: sent, received, lost, late, duplicates, unmatched, bad,
- * replay, send_errors, offered_pps, duration_s, timestamps ("kernel" or "user" when
- * the kernel gave none), rtt_us {min, p50, p90, p99, p999, max, mean}.
+ *               [--warmup-count N] [--preseal] [--verify-every K] [--pace-us U]
+ * Prints one JSON object (measured probes only): sent, received, lost, late, duplicates,
+ * unmatched, bad, replay, send_errors, offered_pps, duration_s, timestamps ("kernel" or
+ * "user" when the kernel gave none), rtt_us {min, p50, p90, p99, p999, max, mean},
+ * warm_sent, warm_received, verified (replies checked), cpu_us (this process's user +
+ * system CPU from the first measured send to the end).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -29,6 +44,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -36,6 +52,8 @@
 
 #define RECV_BATCH 64
 #define MAX_COUNT 20000000
+#define MAX_AGENTS 64
+#define MAX_PRESEAL_BYTES (256L << 20)
 
 static void die(int code, const char *msg, const char *arg) {
   fprintf(stderr, "bench/c/prober: %s%s\n", msg, arg ? arg : "");
@@ -46,6 +64,13 @@ static int64_t now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/** This process's CPU time so far (user + system), µs. */
+static double cpu_now_us(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 + (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -63,7 +88,9 @@ static double pct(const double *s, size_t n, double p) {
 
 static void usage_exit(void) {
   fputs("usage: prober --root HEX --tenant T --agent B --target A@IPv4:PORT --rate PPS (--count N | --duration S)\n"
-        "              [--size BYTES] [--grace-ms MS] [--replay-window W] [--burst N]\n",
+        "              [--size BYTES] [--grace-ms MS] [--replay-window W] [--burst N]\n"
+        "              [--warmup-count N] [--preseal] [--verify-every K] [--pace-us U]\n"
+        "  --agent may be a comma list (probe i is sent by agent i mod n)\n",
         stderr);
   exit(2);
 }
@@ -71,10 +98,15 @@ static void usage_exit(void) {
 int main(int argc, char **argv) {
   const char *root_hex = NULL, *tenant = NULL, *agent = NULL, *target = NULL;
   double rate = 1000, duration = -1;
-  long count = -1, size = 84, grace_ms = 1000, burst = 16;
+  long count = -1, size = 84, grace_ms = 1000, burst = 16, warm_count = 0, verify_every = 1, pace_us = 0;
+  int preseal = 0;
   unsigned window = 1024;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
+    if (strcmp(a, "--preseal") == 0) {
+      preseal = 1;
+      continue;
+    }
     const char *v = i + 1 < argc ? argv[++i] : NULL;
     if (v == NULL) usage_exit();
     if (strcmp(a, "--root") == 0) root_hex = v;
@@ -88,6 +120,9 @@ int main(int argc, char **argv) {
     else if (strcmp(a, "--grace-ms") == 0) grace_ms = atol(v);
     else if (strcmp(a, "--replay-window") == 0) window = (unsigned)atoi(v);
     else if (strcmp(a, "--burst") == 0) burst = atol(v);
+    else if (strcmp(a, "--warmup-count") == 0) warm_count = atol(v);
+    else if (strcmp(a, "--verify-every") == 0) verify_every = atol(v);
+    else if (strcmp(a, "--pace-us") == 0) pace_us = atol(v);
     else usage_exit();
   }
   if (!root_hex || !tenant || !agent || !target) usage_exit();
@@ -99,11 +134,23 @@ int main(int argc, char **argv) {
   if (grace_ms < 1 || grace_ms > 60000) die(2, "--grace-ms must be 1-60000", NULL);
   if (window % 64 != 0 || window > DT_MAX_WINDOW) die(2, "--replay-window must be 0 or a multiple of 64 up to 8192", NULL);
   if (burst < 1 || burst > 1024) die(2, "--burst must be 1-1024", NULL);
+  if (warm_count < 0 || warm_count >= count) die(2, "--warmup-count must be 0 up to the probe count - 1", NULL);
+  if (verify_every < 0 || verify_every > 1000000) die(2, "--verify-every must be 0-1000000", NULL);
+  if (pace_us < 0 || pace_us > 100000) die(2, "--pace-us must be 0-100000", NULL);
+  const int64_t pace_ns = pace_us * 1000;
+  if (preseal && (double)count * (double)size > (double)MAX_PRESEAL_BYTES) die(2, "--preseal: count x size exceeds 256 MiB", NULL);
   uint8_t root[32];
   if (hex_decode(root_hex, root, 32) != 0) die(2, "--root must be 64 hex digits", NULL);
   const char *why;
   if ((why = dt_id_invalid(tenant)) != NULL) die(2, "--tenant ", why);
-  if ((why = dt_id_invalid(agent)) != NULL) die(2, "--agent ", why);
+  char abuf[MAX_AGENTS * (DT_MAX_ID + 1) + 1];
+  if (strlen(agent) >= sizeof abuf) die(2, "--agent list too long", NULL);
+  strcpy(abuf, agent);
+  char *agents[MAX_AGENTS];
+  int nag = dt_split(abuf, agents, MAX_AGENTS);
+  if (nag < 1) die(2, "--agent must name an agent", NULL);
+  for (int a = 0; a < nag; a++)
+    if ((why = dt_id_invalid(agents[a])) != NULL) die(2, "--agent ", why);
 
   /* --target A@IPv4:PORT */
   char tbuf[256];
@@ -114,17 +161,22 @@ int main(int argc, char **argv) {
   *at = 0;
   *colon = 0;
   if ((why = dt_id_invalid(tbuf)) != NULL) die(2, "--target agent ", why);
-  if (strcmp(tbuf, agent) == 0) die(2, "--target agent must not be --agent", NULL);
+  for (int a = 0; a < nag; a++)
+    if (strcmp(tbuf, agents[a]) == 0) die(2, "--target agent must not be --agent", NULL);
   struct sockaddr_in dst = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(colon + 1))};
   if (inet_pton(AF_INET, at + 1, &dst.sin_addr) != 1 || dst.sin_port == 0) die(2, "--target must be AGENT@IPv4:PORT", NULL);
 
-  uint64_t self_id = dt_sender_id(agent), target_id = dt_sender_id(tbuf);
-  uint8_t key[32];
-  dt_pair_key(root, tenant, agent, tbuf, key);
-  hmac_key hk;
-  hmac_init(&hk, key, 32);
-  dt_replay rp = {0};
-  if (window) rp.bits = calloc(window / 64, 8);
+  uint64_t target_id = dt_sender_id(tbuf);
+  uint64_t self_id[MAX_AGENTS];
+  static hmac_key hk[MAX_AGENTS];
+  static dt_replay rp[MAX_AGENTS];
+  for (int a = 0; a < nag; a++) {
+    uint8_t key[32];
+    self_id[a] = dt_sender_id(agents[a]);
+    dt_pair_key(root, tenant, agents[a], tbuf, key);
+    hmac_init(&hk[a], key, 32);
+    if (window) rp[a].bits = calloc(window / 64, 8);
+  }
 
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) die(1, "socket: ", strerror(errno));
@@ -173,12 +225,31 @@ int main(int argc, char **argv) {
   uint64_t nonce = dt_now_us();
   const double interval_ns = 1e9 / rate;
   const int64_t grace_ns = (int64_t)grace_ms * 1000000;
-  int64_t t0 = now_ns() + 1000000; /* start in 1 ms */
+  uint8_t *pre = NULL; /* --preseal: every probe, sealed before the run */
+  int64_t t0;
+  if (preseal) {
+    pre = malloc((size_t)count * (size_t)size);
+    if (pre == NULL) die(1, "--preseal: out of memory", NULL);
+    t0 = now_ns() + (int64_t)count * 2000 + 20000000; /* sealing costs about 1-2 µs a probe */
+    for (size_t i = 0; i < (size_t)count; i++) {
+      uint8_t *w = pre + i * (size_t)size;
+      memset(w, 0x5a, (size_t)size);
+      dt_header(w, DT_TYPE_PROBE, self_id[i % (size_t)nag], nonce++, (uint32_t)i, (uint64_t)((t0 + (int64_t)((double)i * interval_ns)) / 1000));
+      dt_mac(&hk[i % (size_t)nag], w, (size_t)size, w + size - DT_MAC_LEN);
+    }
+    if (t0 < now_ns() + 1000000) t0 = now_ns() + 1000000;
+  } else {
+    t0 = now_ns() + 1000000; /* start in 1 ms */
+  }
   int64_t last_send = t0;
   size_t next = 0;       /* next probe_id to send */
   size_t oldest = 0;     /* probes below this are decided (received or given up) */
-  size_t received = 0;
+  size_t received = 0, warm_received = 0;
   int64_t t_first = 0, t_last = 0;
+  uint64_t verified = 0;
+  long verify_countdown = verify_every;
+  double cpu_start = cpu_now_us();
+  if (warm_count == 0) fputs("warm\n", stderr), fflush(stderr);
 
   for (;;) {
     int64_t now = now_ns();
@@ -190,22 +261,36 @@ int main(int argc, char **argv) {
       if (due > next) {
         size_t k = due - next;
         if (k > (size_t)burst) k = (size_t)burst;
-        uint64_t ts_us = dt_now_us();
-        for (size_t j = 0; j < k; j++) {
-          uint8_t *w = siov[j].iov_base;
-          dt_header(w, DT_TYPE_PROBE, self_id, nonce++, (uint32_t)(next + j), ts_us);
-          dt_mac(&hk, w, (size_t)size, w + size - DT_MAC_LEN);
+        /* the warm-up and the measured phase never share a call */
+        if (next < (size_t)warm_count && next + k > (size_t)warm_count) k = (size_t)warm_count - next;
+        if (pre) {
+          for (size_t j = 0; j < k; j++) siov[j].iov_base = pre + (next + j) * (size_t)size;
+        } else {
+          uint64_t ts_us = dt_now_us();
+          for (size_t j = 0; j < k; j++) {
+            uint8_t *w = siov[j].iov_base;
+            size_t id = next + j;
+            dt_header(w, DT_TYPE_PROBE, self_id[id % (size_t)nag], nonce++, (uint32_t)id, ts_us);
+            dt_mac(&hk[id % (size_t)nag], w, (size_t)size, w + size - DT_MAC_LEN);
+          }
         }
         int64_t ts = now_ns(); /* the send time: right before the call */
         int r = sendmmsg(fd, smsg, (unsigned)k, 0);
         if (r < 0) r = 0;
         for (int j = 0; j < r; j++) sent_at[next + (size_t)j] = ts;
         send_errors += k - (size_t)r;
-        sent += (uint64_t)r;
-        if (t_first == 0) t_first = ts;
-        t_last = ts;
+        if (next >= (size_t)warm_count) {
+          sent += (uint64_t)r;
+          if (t_first == 0) t_first = ts;
+          t_last = ts;
+        }
         last_send = ts;
         next += k;
+        if (next == (size_t)warm_count) {
+          cpu_start = cpu_now_us();
+          fputs("warm\n", stderr);
+          fflush(stderr);
+        }
         continue; /* catch up before sleeping */
       }
     }
@@ -216,9 +301,17 @@ int main(int argc, char **argv) {
     /* wait for a reply or the next send */
     int64_t wait = next < N ? t0 + (int64_t)((double)next * interval_ns) - now : last_send + grace_ns - now;
     if (wait < 0) wait = 0;
-    struct timespec to = {.tv_sec = wait / 1000000000, .tv_nsec = wait % 1000000000};
-    struct pollfd pfd = {.fd = fd, .events = POLLIN};
-    int pr = ppoll(&pfd, 1, &to, NULL);
+    int pr = 1;
+    if (pace_ns > 0 && next < N) {
+      /* --pace-us: sleep without watching the socket, then read what came (stamped by the kernel) */
+      if (wait < pace_ns) wait = pace_ns;
+      struct timespec to = {.tv_sec = wait / 1000000000, .tv_nsec = wait % 1000000000};
+      nanosleep(&to, NULL);
+    } else {
+      struct timespec to = {.tv_sec = wait / 1000000000, .tv_nsec = wait % 1000000000};
+      struct pollfd pfd = {.fd = fd, .events = POLLIN};
+      pr = ppoll(&pfd, 1, &to, NULL);
+    }
     if (pr <= 0) continue;
     for (int rounds = 0; rounds < 16; rounds++) {
       for (int i = 0; i < RECV_BATCH; i++) {
@@ -245,23 +338,33 @@ int main(int argc, char **argv) {
           at_ns = user_now;
           kernel_missing++;
         }
-        if ((rmsg[i].msg_hdr.msg_flags & MSG_TRUNC) || len != (size_t)size || memcmp(w, DT_MAGIC, 4) != 0 || w[DT_OFF_VER] != 1 ||
-            w[DT_OFF_TYPE] != DT_TYPE_REPLY || dt_be64(w + DT_OFF_SENDER) != target_id || !dt_mac_ok(&hk, w, len)) {
+        if ((rmsg[i].msg_hdr.msg_flags & MSG_TRUNC) || len != (size_t)size) {
           bad++;
           continue;
         }
-        uint64_t rts = dt_be64(w + DT_OFF_SEND_TS);
-        if ((rts > now_us ? rts - now_us : now_us - rts) > 5000000) {
-          bad++;
-          continue;
-        }
-        uint64_t rn = dt_be64(w + DT_OFF_NONCE);
-        if (!dt_replay_ok(&rp, window, rn)) {
-          replay++;
-          continue;
-        }
-        dt_replay_commit(&rp, window, rn);
         uint32_t id = dt_be32(w + DT_OFF_PROBE_ID);
+        int check = verify_every > 0 && --verify_countdown == 0;
+        if (check) {
+          verify_countdown = verify_every;
+          verified++;
+          size_t ag = id % (size_t)nag;
+          if (memcmp(w, DT_MAGIC, 4) != 0 || w[DT_OFF_VER] != 1 || w[DT_OFF_TYPE] != DT_TYPE_REPLY || dt_be64(w + DT_OFF_SENDER) != target_id ||
+              !dt_mac_ok(&hk[ag], w, len)) {
+            bad++;
+            continue;
+          }
+          uint64_t rts = dt_be64(w + DT_OFF_SEND_TS);
+          if ((rts > now_us ? rts - now_us : now_us - rts) > 5000000) {
+            bad++;
+            continue;
+          }
+          uint64_t rn = dt_be64(w + DT_OFF_NONCE);
+          if (!dt_replay_ok(&rp[ag], window, rn)) {
+            replay++;
+            continue;
+          }
+          dt_replay_commit(&rp[ag], window, rn);
+        }
         if (id >= next || sent_at[id] == 0) {
           unmatched++;
           continue;
@@ -272,11 +375,15 @@ int main(int argc, char **argv) {
         }
         if (state[id] == 2 || at_ns - sent_at[id] > grace_ns) {
           if (state[id] == 2) dup++;
-          else late++;
+          else if (id >= (size_t)warm_count) late++;
           state[id] = 2;
           continue;
         }
         state[id] = 1;
+        if (id < (size_t)warm_count) {
+          warm_received++;
+          continue;
+        }
         received++;
         rtt[nrtt++] = (double)(at_ns - sent_at[id]) / 1000.0;
       }
@@ -284,6 +391,7 @@ int main(int argc, char **argv) {
     }
   }
 
+  double cpu_us = cpu_now_us() - cpu_start;
   qsort(rtt, nrtt, sizeof *rtt, cmp_double);
   double sum = 0;
   for (size_t i = 0; i < nrtt; i++) sum += rtt[i];
@@ -293,6 +401,7 @@ int main(int argc, char **argv) {
          (unsigned long long)sent, received, (unsigned long long)(sent - received), (unsigned long long)late, (unsigned long long)dup,
          (unsigned long long)unmatched, (unsigned long long)bad, (unsigned long long)replay, (unsigned long long)send_errors, rate,
          sent > 1 && span > 0 ? (double)(sent - 1) / span : 0.0, span, kernel_ts && kernel_missing == 0 ? "kernel" : "user");
+  printf("\"warm_sent\":%ld,\"warm_received\":%zu,\"verified\":%llu,\"cpu_us\":%.0f,", warm_count, warm_received, (unsigned long long)verified, cpu_us);
   printf("\"rtt_us\":{\"min\":%.1f,\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f,\"mean\":%.1f}}\n", nrtt ? rtt[0] : 0.0,
          pct(rtt, nrtt, 50), pct(rtt, nrtt, 90), pct(rtt, nrtt, 99), pct(rtt, nrtt, 99.9), nrtt ? rtt[nrtt - 1] : 0.0, nrtt ? sum / (double)nrtt : 0.0);
   close(fd);
