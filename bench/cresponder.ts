@@ -17,6 +17,8 @@ export interface CCounts {
   dropped: Record<string, number>;
   /** getrusage(RUSAGE_SELF) user + system, µs. */
   cpu_us: number;
+  /** Receive (kernel stamp) → verdict, µs, since start or the last {@link CResponder.resetLatency} (the engine's `latency_us`). */
+  verdict_us: { count: number; p50: number; p90: number; p99: number; max: number };
 }
 
 /** How to start it. */
@@ -139,6 +141,12 @@ export class CResponder {
   async stats(timeoutMs = 5_000): Promise<CCounts> {
     this.command('stats');
     return (await this.next('stats', timeoutMs)) as unknown as CCounts;
+  }
+
+  /** Start its receive → verdict histogram afresh (the bench's window begins after its warm-up). */
+  async resetLatency(timeoutMs = 5_000): Promise<void> {
+    this.command('reset-latency');
+    await this.next('latency-reset', timeoutMs);
   }
 
   /** Fix its receiver clock at `us` (test vectors), or back to the real clock. */

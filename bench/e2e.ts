@@ -17,9 +17,10 @@
  * the Node one (bench/loadgen.ts) with `--generator node` or without a C compiler. For each responder: the highest offered rate it holds — loss below
  * 0.1 % and RTT p99 below 20 ms (a queue building in the socket buffer is an overload
  * too) — found by doubling until a step fails (a failure is re-run once before it is
- * believed), then bisecting; RTT p50/p99 at half that rate and, for the engine, its
- * receive→verdict p50/p99 (`engine.stats().latency_us`, histogram reset after each
- * step's warm-up) at half rate. Prints a table with each responder's CPU µs per datagram
+ * believed), then bisecting; RTT p50/p99 at half that rate and, for the engine and the
+ * C responder, receive→verdict p50/p99 (kernel receive stamp to verdict:
+ * `engine.stats().latency_us`, the C responder's `verdict_us`; histograms reset after
+ * each step's warm-up) at half rate — the C one is the machine's own tail. Prints a table with each responder's CPU µs per datagram
  * at its max rate (whole responder process: node threads by /proc/self/task, the C
  * process by /proc/<pid>) and the ratios engine/naive, engine/echo and engine/C, and the
  * same for the native lane with its CPU per datagram over the C responder's;
@@ -53,8 +54,8 @@ its native lane (native; skipped with a note where not built), a naive single-th
 a crypto-free echo server and a C recvmmsg/sendmmsg responder with the same checks (the
 machine's limit; built with cc -O2 at run time, skipped with a note without a compiler),
 each in its own process, under the same load generator. For each: the highest offered
-rate held (loss < 0.1 %, RTT p99 < 20 ms), RTT p50/p99 at half that rate (engine: also
-receive→verdict p50/p99), CPU µs per datagram at max rate, then the ratios
+rate held (loss < 0.1 %, RTT p99 < 20 ms), RTT p50/p99 at half that rate (engine and C:
+also receive→verdict p50/p99), CPU µs per datagram at max rate, then the ratios
 engine/naive, engine/echo and engine/C, native/C, native/echo and native CPU / C CPU.
 About 4 minutes; --quick about 40 s.
 
@@ -527,13 +528,13 @@ class Bench {
       if (maxRate > 0) {
         const hr = Math.max(100, Math.round(maxRate / 2));
         const s = await this.step(resp, kind, hr, c.halfDurationMs);
-        const st = s.responder.engine?.stats.latency_us;
+        const st = s.responder.engine?.stats.latency_us ?? s.responder.verdict_us;
         half = {
           rate: hr,
           loss: round(s.load.loss, 6),
           rtt_p50_us: s.load.rtt_us.p50,
           rtt_p99_us: s.load.rtt_us.p99,
-          ...(st ? { verdict_p50_us: st.p50, verdict_p99_us: st.p99, verdict_window_only: s.responder.engine!.latency_window } : {}),
+          ...(st ? { verdict_p50_us: st.p50, verdict_p99_us: st.p99, verdict_window_only: s.responder.engine?.latency_window ?? true } : {}),
         };
       }
       const bound: ResponderResult['bound'] =

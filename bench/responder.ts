@@ -68,6 +68,8 @@ export interface ResponderReport {
   cpu: { main_us: number; other_us: number; source: ThreadCpu['source'] };
   /** Engine only: its stats now; `latency_window` says whether the histogram covers the window only. */
   engine?: { stats: EngineStats; latency_window: boolean; overload: number };
+  /** C responder only: receive (kernel stamp) → verdict over the window, µs (the machine's own tail, beside the engine's). */
+  verdict_us?: { p50: number; p99: number };
   /** Engine with `stages`: exclusive µs per datagram of each wrapped stage ({@link STAGE}), and calls per datagram. */
   stages?: { us: StageTimes; calls: StageTimes; timer_ns: number };
 }
@@ -299,6 +301,9 @@ async function mark(r: Running): Promise<void> {
   if (r.engine) {
     r.engine.resetLatency(); // the window's percentiles exclude warm-up
     latencyReset = true;
+  } else if (r.c) {
+    await r.c.resetLatency();
+    latencyReset = true;
   }
   r.clock?.reset();
   const counts = await countsOf(r);
@@ -311,6 +316,7 @@ async function report(r: Running): Promise<ResponderReport> {
   const cpu = r.c ? cCpu(r.c) : threadCpu();
   const t = performance.now();
   const now = await countsOf(r);
+  const cVerdict = r.c ? (await r.c.stats()).verdict_us : undefined;
   let engine: ResponderReport['engine'];
   if (r.engine) {
     const stats = r.engine.stats();
@@ -328,6 +334,7 @@ async function report(r: Running): Promise<ResponderReport> {
     window_s: round((t - m.t) / 1000, 3),
     cpu: { main_us: per(cpu.mainUs - m.cpu.mainUs), other_us: per(cpu.otherUs - m.cpu.otherUs), source: cpu.source },
     engine,
+    ...(cVerdict ? { verdict_us: { p50: cVerdict.p50, p99: cVerdict.p99 } } : {}),
   };
   if (r.clock !== null) {
     const us: StageTimes = {};

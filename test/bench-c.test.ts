@@ -93,6 +93,8 @@ function diffVerdict(a: CCounts, b: CCounts): string {
   if (b.accepted !== a.accepted) moved.push('accept');
   for (const k of Object.keys(b.dropped)) if (b.dropped[k] !== a.dropped[k]) moved.push(k);
   assert.equal(b.received - a.received, 1, 'one datagram at a time');
+  assert.equal(b.verdict_us.count - a.verdict_us.count, 1, 'its receive→verdict time recorded, whatever the verdict');
+  assert.ok(b.verdict_us.max >= 0 && b.verdict_us.max < 1_000_000, `a sane receive→verdict time: ${JSON.stringify(b.verdict_us)}`);
   assert.equal(moved.length, 1, `exactly one verdict counted: ${moved.join(', ')}`);
   return moved[0]!;
 }
@@ -190,6 +192,8 @@ test('C responder: every verdicts.json scenario over UDP gets exactly its verdic
       }
       // nothing else came back: drops send nothing
       assert.equal(await cl.next(50), null, `${sc.name}: no datagram besides the REPLYs`);
+      await resp.resetLatency();
+      assert.equal((await resp.stats()).verdict_us.count, 0, 'reset-latency empties the receive→verdict histogram');
       const fin = await resp.close();
       assert.ok(fin, 'final counts on SIGTERM');
       assert.equal(fin.received, sc.steps.length);

@@ -138,6 +138,7 @@ test('e2e (dtmesh bench): engine on both lanes, naive, echo and C under the C lo
   assert.ok('engine_naive' in doc.ratios && 'engine_echo' in doc.ratios);
   assert.deepEqual(Object.keys(doc.goals).sort(), ['engine_echo', 'engine_naive', 'native_c', 'native_cpu_vs_c', 'native_echo', 'native_verdict_p99_us', 'verdict_p99_us']);
   if (nativeLane !== null) assert.equal(typeof doc.responders.native.half_rate.verdict_p99_us, 'number', 'native lane receive→verdict measured');
+  if (haveCc) assert.equal(typeof doc.responders.c.half_rate.verdict_p99_us, 'number', "the C responder's own receive→verdict, the machine's tail");
   const engine = doc.responders.engine;
   assert.equal(typeof engine.half_rate.verdict_p99_us, 'number');
   // the stage breakdown is there and real: the main thread's stages timed through engine.stages

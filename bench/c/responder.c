@@ -15,7 +15,10 @@
  * stdout, one JSON object per line: {"event":"ready","port":P,...} once bound; with
  * --control, `stats` on stdin answers {"event":"stats",...}; on SIGTERM/SIGINT (or stdin
  * EOF / `quit` with --control) {"event":"final",...}, then exit 0. Counts: received,
- * accepted, replied, send_errors, dropped by reason, cpu_us (getrusage).
+ * accepted, replied, send_errors, dropped by reason, cpu_us (getrusage), verdict_us (receive →
+ * verdict: the kernel's receive stamp, SO_TIMESTAMPNS, to the clock read once a batch is
+ * judged, as the engine's `latency_us`; p50/p90/p99/max over 1 µs buckets).
+ * --control also takes `reset-latency` (the bench's window starts after its warm-up).
  * --control also takes `now <us>` (a fixed receiver clock, for test vectors) and
  * `now real`; --start-us (the restart fence) and --nonce-start (the first REPLY nonce)
  * exist for the same tests.
@@ -23,6 +26,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -115,6 +119,29 @@ static int judge(const uint8_t *w, size_t len, int truncated, const struct socka
   return V_ACCEPT;
 }
 
+/* receive → verdict histogram, 1 µs buckets; the last one holds everything slower */
+#define LAT_BUCKETS 100001
+static uint32_t lat_hist[LAT_BUCKETS];
+static uint64_t lat_count, lat_max;
+
+static void lat_record(int64_t us) {
+  uint64_t u = us < 0 ? 0 : (uint64_t)us;
+  lat_hist[u < LAT_BUCKETS - 1 ? u : LAT_BUCKETS - 1]++;
+  lat_count++;
+  if (u > lat_max) lat_max = u;
+}
+
+static uint64_t lat_pct(double p) {
+  if (lat_count == 0) return 0;
+  uint64_t rank = (uint64_t)ceil(p / 100.0 * (double)lat_count), seen = 0;
+  if (rank < 1) rank = 1;
+  for (uint64_t i = 0; i < LAT_BUCKETS; i++) {
+    seen += lat_hist[i];
+    if (seen >= rank) return i == LAT_BUCKETS - 1 ? lat_max : i;
+  }
+  return lat_max;
+}
+
 static void print_counts(const char *event) {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
@@ -122,7 +149,8 @@ static void print_counts(const char *event) {
   printf("{\"event\":\"%s\",\"received\":%llu,\"accepted\":%llu,\"replied\":%llu,\"send_errors\":%llu,\"dropped\":{", event, (unsigned long long)received,
          (unsigned long long)accepted, (unsigned long long)replied, (unsigned long long)send_errors);
   for (int i = 0; i < V_COUNT; i++) printf("%s\"%s\":%llu", i ? "," : "", DT_REASONS[i], (unsigned long long)dropped[i]);
-  printf("},\"cpu_us\":%llu}\n", (unsigned long long)cpu);
+  printf("},\"cpu_us\":%llu,\"verdict_us\":{\"count\":%llu,\"p50\":%llu,\"p90\":%llu,\"p99\":%llu,\"max\":%llu}}\n", (unsigned long long)cpu,
+         (unsigned long long)lat_count, (unsigned long long)lat_pct(50), (unsigned long long)lat_pct(90), (unsigned long long)lat_pct(99), (unsigned long long)lat_max);
   fflush(stdout);
 }
 
@@ -135,7 +163,7 @@ static void usage_exit(void) {
   exit(2);
 }
 
-/** stdin commands (--control): `stats`, `now <us>`, `now real`, `quit`. Returns 0 on EOF/quit. */
+/** stdin commands (--control): `stats`, `reset-latency`, `now <us>`, `now real`, `quit`. Returns 0 on EOF/quit. */
 static int control(void) {
   static char buf[4096];
   static size_t fill;
@@ -147,6 +175,11 @@ static int control(void) {
     *nl = 0;
     if (strcmp(line, "stats") == 0) {
       print_counts("stats");
+    } else if (strcmp(line, "reset-latency") == 0) {
+      memset(lat_hist, 0, sizeof lat_hist);
+      lat_count = lat_max = 0;
+      printf("{\"event\":\"latency-reset\"}\n");
+      fflush(stdout);
     } else if (strcmp(line, "quit") == 0) {
       return 0;
     } else if (strcmp(line, "now real") == 0) {
@@ -254,6 +287,8 @@ int main(int argc, char **argv) {
   setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rb, sizeof rb); /* capped by net.core.rmem_max, as for the engine */
   int sb = 4 << 20;
   setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sb, sizeof sb);
+  int on = 1;
+  int kernel_ts = setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) == 0;
   if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) die(1, "bind: ", strerror(errno));
   socklen_t sl = sizeof sa;
   getsockname(fd, (struct sockaddr *)&sa, &sl);
@@ -276,6 +311,8 @@ int main(int argc, char **argv) {
   struct iovec *iov = calloc((size_t)batch, sizeof *iov), *oiov = calloc((size_t)batch, sizeof *oiov);
   struct sockaddr_in *from = calloc((size_t)batch, sizeof *from);
   peer_t **opeer = calloc((size_t)batch, sizeof *opeer);
+  typedef char ctrl_t[CMSG_SPACE(sizeof(struct timespec)) + 64] __attribute__((aligned(16)));
+  ctrl_t *ctrl = calloc((size_t)batch, sizeof *ctrl);
   for (int i = 0; i < batch; i++) {
     iov[i].iov_base = mem + slot * (size_t)i;
     iov[i].iov_len = slot;
@@ -304,6 +341,8 @@ int main(int argc, char **argv) {
         for (int i = 0; i < batch; i++) {
           in[i].msg_hdr.msg_namelen = sizeof from[i];
           in[i].msg_hdr.msg_flags = 0;
+          in[i].msg_hdr.msg_control = kernel_ts ? ctrl[i] : NULL;
+          in[i].msg_hdr.msg_controllen = kernel_ts ? sizeof ctrl[i] : 0;
         }
         int n = recvmmsg(fd, in, (unsigned)batch, MSG_DONTWAIT, NULL);
         if (n <= 0) break;
@@ -331,6 +370,21 @@ int main(int argc, char **argv) {
           out[nout].msg_hdr.msg_namelen = sizeof from[i];
           opeer[nout] = p;
           nout++;
+        }
+        if (kernel_ts) {
+          /* every datagram of the batch is judged: receive → verdict from its kernel stamp */
+          struct timespec vt;
+          clock_gettime(CLOCK_REALTIME, &vt);
+          int64_t vns = (int64_t)vt.tv_sec * 1000000000 + vt.tv_nsec;
+          for (int i = 0; i < n; i++) {
+            for (struct cmsghdr *c = CMSG_FIRSTHDR(&in[i].msg_hdr); c; c = CMSG_NXTHDR(&in[i].msg_hdr, c)) {
+              if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+                struct timespec t;
+                memcpy(&t, CMSG_DATA(c), sizeof t);
+                lat_record((vns - ((int64_t)t.tv_sec * 1000000000 + t.tv_nsec)) / 1000);
+              }
+            }
+          }
         }
         if (nout > 0) {
           uint64_t ts = now_us(); /* the replier's clock when it signs */
