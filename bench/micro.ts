@@ -242,6 +242,7 @@ function replayGroup(c: Ctx): void {
 
 function dropsGroup(c: Ctx): { expect: Array<[string, string]> } {
   const now = Math.floor(nowUs());
+  const nowCell = new Float64Array([now]); // checkDatagram reads the receive time from a slot time word
   const ctx = receiveContext(now - 60_000_000);
   const half = keyTable.active;
   const mem = new Uint8Array(new SharedArrayBuffer(8 * 256));
@@ -266,12 +267,12 @@ function dropsGroup(c: Ctx): { expect: Array<[string, string]> } {
   ];
   const expect: Array<[string, string]> = [];
   for (const [name, off, want] of cases) {
-    const v = checkDatagram(ctx, half, mem, off, 84, now, result);
+    const v = checkDatagram(ctx, half, mem, off, 84, nowCell, 0, result);
     const got = v === V_PENDING_REPLAY ? 'pending' : verdictName(v);
     if (got !== want) throw new Error(`drop fixture '${name}' judged ${got}, expected ${want}`);
     expect.push([name, got]);
     addOp(c, 'drops', name, 512, () => {
-      sink ^= checkDatagram(ctx, half, mem, off, 84, now, result);
+      sink ^= checkDatagram(ctx, half, mem, off, 84, nowCell, 0, result);
     });
   }
   return { expect };

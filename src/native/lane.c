@@ -943,6 +943,39 @@ static napi_value lane_slot_address(napi_env env, napi_callback_info info) {
   napi_set_element(env, arr, 1, v);
   return arr;
 }
+/*
+ * The engine clock without an allocation per reading (src/clock.ts nowUs): on Node 20,
+ * performance.now() builds an array (process.hrtime) and a number on the heap each call,
+ * about 40 bytes, several times per batch. clockBind(cell) binds this thread to a
+ * Float64Array [now, offset] (its own ArrayBuffer, so it never moves); clockNow() writes
+ * CLOCK_MONOTONIC µs + offset into cell[0] and returns nothing (nothing to allocate).
+ * Per thread (__thread): every worker binds its own cell; the reference keeps it alive.
+ */
+static __thread double *clock_cell;
+
+static napi_value clock_bind(napi_env env, napi_callback_info info) {
+  size_t argc = 1, len = 0;
+  napi_value a[1];
+  napi_typedarray_type t;
+  void *data = NULL;
+  bool is_ta = false;
+  napi_ref ref;
+  if (napi_get_cb_info(env, info, &argc, a, NULL, NULL) != napi_ok || argc < 1 || napi_is_typedarray(env, a[0], &is_ta) != napi_ok || !is_ta ||
+      napi_get_typedarray_info(env, a[0], &t, &len, &data, NULL, NULL) != napi_ok || t != napi_float64_array || len < 2)
+    return throw_type(env, "clockBind", "cell must be a Float64Array of at least 2 elements");
+  if (napi_create_reference(env, a[0], 1, &ref) != napi_ok) return throw_type(env, "clockBind", "cannot keep the cell");
+  clock_cell = (double *)data;
+  return NULL;
+}
+
+static napi_value clock_now(napi_env env, napi_callback_info info) {
+  (void)env;
+  (void)info;
+  double *c = clock_cell;
+  if (c != NULL) c[0] = clock_us(CLOCK_MONOTONIC) + c[1];
+  return NULL;
+}
+
 #endif /* __linux__ */
 
 /*
@@ -982,6 +1015,8 @@ void dtmesh_lane_init(napi_env env, napi_value exports) {
   dtmesh_export_fn(env, exports, "laneSlotAddress", lane_slot_address);
   dtmesh_export_fn(env, exports, "laneTestFault", lane_test_fault);
   dtmesh_export_fn(env, exports, "threadTimerSlack", thread_timer_slack);
+  dtmesh_export_fn(env, exports, "clockBind", clock_bind);
+  dtmesh_export_fn(env, exports, "clockNow", clock_now);
 #else
   (void)put_fn;
   napi_get_boolean(env, false, &avail);

@@ -6,7 +6,7 @@
  * (REPLYs to send, REPLY and PUNCH_HINT deliveries) and then the batch itself, back to
  * the lane that received it (through the reply stage's send order).
  */
-import { nowUs } from '../clock.js';
+import { clockCell, clockTick } from '../clock.js';
 import type { KeyTable } from '../keys/keytable.js';
 import type { Lane } from './lane.js';
 import { B_SENDING, B_VERIFIED, type BatchRing } from './ring.js';
@@ -26,10 +26,27 @@ export interface CollectSink {
 
 /**
  * Finalise batch `b`: replay check, counters, latency; accepted packets go to `sink`.
- * `nowUs` is taken once by the caller for the whole batch. Never throws per datagram.
+ * The verdict time is read once for the whole batch: the clock now, unless the caller
+ * gives `nowUs` (tests pin it; a float argument may be boxed, so the engine does not).
+ * Never throws per datagram.
  */
-export function collectBatch(ring: BatchRing, b: number, filter: ReplayFilter, books: Books, sink: CollectSink, nowUs: number): void {
+export function collectBatch(ring: BatchRing, b: number, filter: ReplayFilter, books: Books, sink: CollectSink, nowUs?: number): void {
+  if (nowUs === undefined) {
+    clockTick();
+    collectAt(ring, b, filter, books, sink, clockCell);
+  } else {
+    pinnedNow[0] = nowUs;
+    collectAt(ring, b, filter, books, sink, pinnedNow);
+  }
+}
+
+/** A time given to {@link collectBatch} (tests). */
+const pinnedNow = new Float64Array(1);
+
+/** {@link collectBatch} at `nowCell[0]` (a typed array: the float is never merged with a boxed one). */
+function collectAt(ring: BatchRing, b: number, filter: ReplayFilter, books: Books, sink: CollectSink, nowCell: Float64Array): void {
   const { layout, ints, times } = ring;
+  const now = nowCell[0]!;
   const count = ring.count[b]!;
   const verdicts = books.verdicts;
   for (let i = 0; i < count; i++) {
@@ -47,7 +64,7 @@ export function collectBatch(ring: BatchRing, b: number, filter: ReplayFilter, b
       }
     }
     verdicts[v]++;
-    const lat = nowUs - times[layout.timeIndex(s)]!;
+    const lat = now - times[layout.timeIndex(s)]!;
     books.latency.recordValue(lat < 1 ? 1 : Math.round(lat));
   }
 }
@@ -133,7 +150,7 @@ export class Collector {
         for (let b = ring.head(); b >= 0 && ring.state[b] === B_VERIFIED; b = ring.head()) {
           ring.popHead();
           this.current = b;
-          collectBatch(ring, b, this.filter, this.books, this.sink, nowUs());
+          collectBatch(ring, b, this.filter, this.books, this.sink);
           this.keyTable.unpin(ring.ints[ring.layout.headerIndex(b) + H_KEY_HALF]!);
           ring.state[b] = B_SENDING;
           const lane = this.laneOf[b]!;

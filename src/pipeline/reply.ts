@@ -34,7 +34,9 @@ const TWO_32 = 4294967296;
 export class ReplySender {
   /** REPLYs re-signed on this thread because an own packet took a later nonce first (rare). */
   resigned = 0;
-  private readonly order = new SendOrder();
+  /** Lanes by index, as their batches were collected ({@link SendOrder.submitBatch} carries the index only). */
+  private readonly lanes: Lane[] = [];
+  private readonly order = new SendOrder((lane, b) => this.lanes[lane]!.sendBatch(b));
   private lastSentNonce = 0;
   private readonly peerIds = new Map<string, Uint8Array>();
 
@@ -84,7 +86,8 @@ export class ReplySender {
 
   /** Batch `b`, collected, goes back to `lane` to send its marked REPLYs, as one unit of the order. */
   batchCollected(lane: Lane, b: number): void {
-    this.order.submit(lane.index, () => lane.sendBatch(b));
+    this.lanes[lane.index] = lane;
+    this.order.submitBatch(lane.index, b);
   }
 
   /** `lane`'s oldest unit completed. */

@@ -11,7 +11,7 @@
 import { OFF_NONCE, OFF_SEND_TS, OFF_SENDER_ID, OFF_TYPE, SENDER_ID_LEN, TYPE_PROBE, TYPE_REPLY } from '../protocol/wire.js';
 import { BatchLayout, F_PRE_START, F_REPLY, F_UNANSWERABLE, H_COUNT, H_KEY_HALF, H_NONCE_HI, H_NONCE_LO, M_ENTRY, M_FLAGS, M_LENGTH, M_NONCE_HI, M_NONCE_LO, M_PEER, M_TYPE, M_VERDICT } from './layout.js';
 import { KE_RAW_CUR, KE_STATE_CUR } from '../keys/table-layout.js';
-import { nowUs } from '../clock.js';
+import { clockCell, clockTick } from '../clock.js';
 import { readU32, writeU64Number } from '../protocol/codec.js';
 import { BoundMac } from '../protocol/mac.js';
 import { checkDatagram, ReceiveResult, type ReceiveContext } from '../protocol/receive.js';
@@ -52,6 +52,13 @@ export class BatchVerifier {
   private readonly mac: BoundMac;
   /** The checks' findings for the datagram at hand (reused: one datagram at a time on this thread). */
   private readonly result = new ReceiveResult();
+  /**
+   * The batch's first REPLY nonce and its `send_ts_us`, for {@link signReply}: floats go
+   * through this array, not as arguments, because a float argument to a call the JIT
+   * does not inline is boxed on the heap — 32 bytes a REPLY in runs where it was not
+   * (test/pipeline/alloc.test.ts saw 2 or 31 collections from run to run before).
+   */
+  private readonly replyNums = new Float64Array(2);
 
   constructor(cfg: VerifyConfig) {
     this.layout = new BatchLayout(cfg.batches, cfg.slots, cfg.maxDatagram);
@@ -79,20 +86,24 @@ export class BatchVerifier {
    * Verify batch `b` in place; returns the number of slots judged. `replyTsUs` is the
    * `send_ts_us` written into REPLYs (the clock now, unless a test pins it).
    */
-  run(b: number, replyTsUs = Math.floor(nowUs())): number {
+  run(b: number, replyTsUs?: number): number {
     const { layout, ints, times, bytes, ctx, result: r } = this;
     const h = layout.headerIndex(b);
     const count = ints[h + H_COUNT]!;
     const half = ints[h + H_KEY_HALF]!;
-    const nonceBase = (ints[h + H_NONCE_HI]! >>> 0) * TWO_32 + (ints[h + H_NONCE_LO]! >>> 0);
-    const replyTs = replyTsUs; // replier's clock at sending (PROTOCOL.md §3), once per batch
+    this.replyNums[0] = (ints[h + H_NONCE_HI]! >>> 0) * TWO_32 + (ints[h + H_NONCE_LO]! >>> 0);
+    // replier's clock at sending (PROTOCOL.md §3), once per batch
+    if (replyTsUs === undefined) {
+      clockTick();
+      this.replyNums[1] = Math.floor(clockCell[0]!);
+    } else this.replyNums[1] = replyTsUs;
     for (let i = 0; i < count; i++) {
       const s = layout.slotNumber(b, i);
       const mi = layout.metaIndex(s);
       const off = layout.datagramOffset(s);
       const len = ints[mi + M_LENGTH]!;
       // u1: a source no reply can go to is malformed before any crypto (PROTOCOL.md §4)
-      const v = (ints[mi + M_FLAGS]! & F_UNANSWERABLE) !== 0 ? V_MALFORMED : checkDatagram(ctx, half, bytes, off, len, times[layout.timeIndex(s)]!, r);
+      const v = (ints[mi + M_FLAGS]! & F_UNANSWERABLE) !== 0 ? V_MALFORMED : checkDatagram(ctx, half, bytes, off, len, times, layout.timeIndex(s), r);
       ints[mi + M_VERDICT] = v;
       if (v !== V_PENDING_REPLAY) continue;
       // what the in-order collector needs, in the slot's words
@@ -103,7 +114,7 @@ export class BatchVerifier {
       ints[mi + M_ENTRY] = r.entry;
       let flags = r.preStart ? F_PRE_START : 0;
       if (r.type === TYPE_PROBE) {
-        this.signReply(off, layout.replyOffset(s), len, nonceBase + i, replyTs, r.entry);
+        this.signReply(off, layout.replyOffset(s), len, i, r.entry);
         flags |= F_REPLY;
       }
       ints[mi + M_FLAGS] = flags;
@@ -113,16 +124,17 @@ export class BatchVerifier {
 
   /**
    * REPLY to a verified PROBE (PROTOCOL.md §3): same probe_id and payload (so exactly
-   * as long as the request), our sender_id, `nonce`, `sendTsUs`, a fresh MAC under the
-   * requester's current pair key (entry word index `k`).
+   * as long as the request), our sender_id, the batch's first nonce + `i`, the batch's
+   * `send_ts_us` ({@link replyNums}), a fresh MAC under the requester's current pair key
+   * (entry word index `k`). Small-integer arguments only: nothing to box.
    */
-  private signReply(req: number, rep: number, len: number, nonce: number, sendTsUs: number, k: number): void {
+  private signReply(req: number, rep: number, len: number, i: number, k: number): void {
     const bytes = this.bytes;
     bytes.copyWithin(rep, req, req + len);
     bytes[rep + OFF_TYPE] = TYPE_REPLY;
     for (let j = 0; j < SENDER_ID_LEN; j++) bytes[rep + OFF_SENDER_ID + j] = this.selfId[j]!;
-    writeU64Number(bytes, rep + OFF_NONCE, nonce);
-    writeU64Number(bytes, rep + OFF_SEND_TS, sendTsUs);
+    writeU64Number(bytes, rep + OFF_NONCE, this.replyNums[0]! + i);
+    writeU64Number(bytes, rep + OFF_SEND_TS, this.replyNums[1]!);
     this.mac.seal(k + KE_STATE_CUR, (k + KE_RAW_CUR) * 4, rep, len);
   }
 

@@ -85,6 +85,10 @@ export interface NativeLaneCalls {
   laneTestFault(h: object, wouldBlock: number, refuse: number): void;
   /** The calling thread's timer slack (prctl PR_SET_TIMERSLACK), ns; returns the previous one, -1 if refused. 0 = the default. */
   threadTimerSlack(ns: number): number;
+  /** Bind this thread's clock cell: a Float64Array `[now, offset]` on its own ArrayBuffer (src/clock.ts). */
+  clockBind(cell: Float64Array): void;
+  /** Write CLOCK_MONOTONIC µs + `cell[1]` into `cell[0]` of this thread's bound cell; allocates nothing. */
+  clockNow(): void;
 }
 
 /** Where the build puts the addon and its status (dist/native/, beside dist/src/). */
@@ -156,6 +160,13 @@ export const nativeLockFd: ((fd: number) => number) | null = loaded.lock !== nul
  * (the engine's `lane: 'auto'` then runs the dgram lane).
  */
 export const nativeLane: NativeLaneCalls | null = loaded.lane;
+
+/**
+ * The addon's allocation-free clock (`clockBind`, `clockNow`: src/clock.ts) wherever the
+ * addon was built on Linux and has it; null otherwise (then `performance.now()`).
+ */
+export const nativeClock: Pick<NativeLaneCalls, 'clockBind' | 'clockNow'> | null =
+  loaded.lane !== null && typeof loaded.lane.clockBind === 'function' && typeof loaded.lane.clockNow === 'function' ? loaded.lane : null;
 
 /** `'native'`, or why the native lane is not available (one line: `lane: 'auto'` prints it when it falls back). */
 export const nativeLaneStatus: string = loaded.laneStatus;

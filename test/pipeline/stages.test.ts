@@ -5,6 +5,7 @@
  * with the workers' own code (BatchVerifier).
  */
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { KeyRing } from '../../src/keys/keyring.js';
@@ -52,6 +53,111 @@ class FakeLane implements PacketLane {
     return Promise.resolve();
   }
 }
+
+/** The send order as it was (array of unit objects, findIndex + splice): the model the ring-based one must match. */
+class ModelOrder {
+  private readonly units: Array<{ lane: number; start: () => void; started: boolean }> = [];
+  private pumping = false;
+  submit(lane: number, start: () => void): void {
+    this.units.push({ lane, start, started: false });
+    this.pump();
+  }
+  complete(lane: number): void {
+    const i = this.units.findIndex((u) => u.lane === lane && u.started);
+    if (i < 0) return;
+    this.units.splice(i, 1);
+    this.pump();
+  }
+  dropLane(lane: number): void {
+    for (let i = this.units.length - 1; i >= 0; i--) if (this.units[i]!.lane === lane) this.units.splice(i, 1);
+    this.pump();
+  }
+  get pending(): number {
+    return this.units.length;
+  }
+  private pump(): void {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      for (let again = true; again; ) {
+        again = false;
+        const lane = this.units.length > 0 ? this.units[0]!.lane : -1;
+        for (let i = 0; i < this.units.length && this.units[i]!.lane === lane; i++) {
+          const u = this.units[i]!;
+          if (!u.started) {
+            u.started = true;
+            u.start();
+            again = true;
+            break;
+          }
+        }
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+}
+
+test('send order (ring of batch units, no allocation per batch) starts units exactly as the array model: random submits, completions, lanes dropped, past its first growth', () => {
+  fc.assert(
+    fc.property(
+      fc.array(
+        fc.oneof(
+          fc.record({ op: fc.constant('batch' as const), lane: fc.integer({ min: 0, max: 3 }) }),
+          fc.record({ op: fc.constant('own' as const), lane: fc.constant(0), completeAtOnce: fc.boolean() }),
+          fc.record({ op: fc.constant('complete' as const), lane: fc.integer({ min: 0, max: 3 }) }),
+          fc.record({ op: fc.constant('drop' as const), lane: fc.integer({ min: 1, max: 3 }) }),
+        ),
+        { minLength: 1, maxLength: 400 },
+      ),
+      (ops) => {
+        const got: string[] = [];
+        const want: string[] = [];
+        const o = new SendOrder((lane, b) => got.push(`b${b}@${lane}`));
+        const m = new ModelOrder();
+        let n = 0;
+        for (const x of ops) {
+          if (x.op === 'batch') {
+            const b = n++;
+            o.submitBatch(x.lane, b);
+            m.submit(x.lane, () => want.push(`b${b}@${x.lane}`));
+          } else if (x.op === 'own') {
+            const id = n++;
+            o.submit(0, () => {
+              got.push(`p${id}`);
+              if (x.completeAtOnce) o.complete(0);
+            });
+            m.submit(0, () => {
+              want.push(`p${id}`);
+              if (x.completeAtOnce) m.complete(0);
+            });
+          } else if (x.op === 'complete') {
+            o.complete(x.lane);
+            m.complete(x.lane);
+          } else {
+            o.dropLane(x.lane);
+            m.dropLane(x.lane);
+          }
+          assert.deepEqual(got, want);
+          assert.equal(o.pending, m.pending);
+        }
+      },
+    ),
+    { seed: 20261201, numRuns: 300 },
+  );
+  // past 64 pending units (the first growth), with the head not at 0
+  const o = new SendOrder((lane, b) => started.push(b));
+  const started: number[] = [];
+  for (let b = 0; b < 10; b++) o.submitBatch(0, b);
+  for (let k = 0; k < 10; k++) o.complete(0);
+  o.submitBatch(1, 1000); // lane 1 waits behind everything of lane 0 submitted later? no: it is first now
+  for (let b = 10; b < 150; b++) o.submitBatch(0, b);
+  assert.deepEqual(started, [...Array.from({ length: 10 }, (_, b) => b), 1000], 'lane 0 waits behind the lane-1 unit');
+  o.complete(1);
+  assert.equal(started.length, 11 + 140, 'then all 140 lane-0 units start, in order');
+  assert.deepEqual(started.slice(11), Array.from({ length: 140 }, (_, k) => 10 + k));
+  assert.equal(o.pending, 140);
+});
 
 test('send order: one lane never waits for itself; another lane waits until every earlier unit completed; a lane gone unblocks', () => {
   const o = new SendOrder();
