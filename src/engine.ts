@@ -15,6 +15,7 @@
  * (emitted only at safe points: a listener never runs inside a stage), stats, the own
  * packets of the prober and `close()`.
  */
+import type { PacketLane } from './pipeline/lane.js';
 import { EventEmitter } from 'node:events';
 import type { Histogram } from 'hdr-histogram-js';
 import { inspect } from 'node:util';
@@ -384,6 +385,17 @@ export class Engine extends EventEmitter {
    */
   sendPacket(type: number, agent: string, host: string, port: number, probeId: number, size: number, payload?: Uint8Array): number {
     return this.pipeline.replies.sendPacket(type, agent, host, port, probeId, size, payload);
+  }
+
+  /**
+   * When the packet of the last {@link sendPacket}/{@link sendProbe} left: engine-clock µs
+   * (`nowUs`) taken by the native lane right before its `sendto`, if the packet left during
+   * that call; NaN on the dgram lane, or when it was queued behind a full socket buffer
+   * (MEASUREMENT.md §1: the send time as close to the wire as the lane allows).
+   */
+  lastSendUs(): number {
+    const own: PacketLane = this.pipeline.own;
+    return own.lastOwnSentUs ?? NaN;
   }
 
   /** Send a PROBE (see {@link sendPacket}). */

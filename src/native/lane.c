@@ -61,7 +61,8 @@
 #define KEEP (-2)     /* onRecv result: keep filling the same batch */
 
 /* Indices of the counters in the JS Float64Array (src/pipeline/native-lane.ts C_*). */
-enum { C_RECEIVED = 0, C_OVERLOAD = 1, C_SEND_ERRORS = 2, C_RECV_ERRORS = 3, C_WORDS = 4 };
+/* C_OWN_AT: engine-clock µs right before the sendto of the last own packet that left; C_OWN_N: own packets that left so far */
+enum { C_RECEIVED = 0, C_OVERLOAD = 1, C_SEND_ERRORS = 2, C_RECV_ERRORS = 3, C_OWN_AT = 4, C_OWN_N = 5, C_WORDS = 6 };
 /* Indices of the geometry numbers given at attach (src/pipeline/native-lane.ts G_*). */
 enum { G_SLOTS, G_SLOT_BYTES, G_META_OFF, G_TIME_OFF, G_DATA_OFF, G_BATCHES, G_FIRST, G_OWNED, G_META_WORDS, G_M_LENGTH, G_M_FLAGS, G_F_SEND, G_F_UNANSWERABLE, G_WORDS };
 
@@ -432,11 +433,14 @@ static void pump(lane_t *l) {
       if (l->fault_block > 0) l->fault_block--, r = -1, errno = EAGAIN;
       else if (l->fault_refuse > 0) l->fault_refuse--, r = -1, errno = EPERM;
       else {
+        double at = clock_us(CLOCK_MONOTONIC) + l->mono_offset_us; /* the send time of MEASUREMENT.md §1: at the call */
         do r = sendto(l->fd, e->pkt, e->pkt_len, MSG_DONTWAIT, (struct sockaddr *)&e->to, e->tolen);
         while (r < 0 && errno == EINTR);
+        if (r >= 0) l->counts[C_OWN_AT] = at;
       }
       if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
       if (r < 0) l->counts[C_SEND_ERRORS]++;
+      l->counts[C_OWN_N]++; /* left, or refused for good: either way it is done */
       pop_done(l);
       continue;
     }

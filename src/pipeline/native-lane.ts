@@ -42,7 +42,11 @@ const C_RECEIVED = 0;
 const C_OVERLOAD = 1;
 const C_SEND_ERRORS = 2;
 const C_RECV_ERRORS = 3;
-const C_WORDS = 4;
+/** Engine-clock µs C took right before the `sendto` of the last own packet that left (MEASUREMENT.md §1 "Sent"). */
+const C_OWN_AT = 4;
+/** Own packets C is done with (left or refused), in FIFO order. */
+const C_OWN_N = 5;
+const C_WORDS = 6;
 /** Geometry words given at attach (src/native/lane.c G_*), in this order. */
 const G_WORDS = 13;
 
@@ -300,6 +304,7 @@ export class NativeLane implements PacketLane {
     }
     this.fifoPush(-1);
     this.packetDone.push(onSent);
+    const sendErrors = this.c[C_SEND_ERRORS]!;
     const done = this.native.laneSendTo(this.h, buf, 0, buf.length, host, port);
     if (done < 0) {
       this.fifoLen--; // not queued: undo
@@ -307,8 +312,26 @@ export class NativeLane implements PacketLane {
       this.refused++;
       return false;
     }
+    this.ownQueued++;
+    // C sends own packets in FIFO order: this one left during the call when C is done with
+    // every own packet queued so far and counted no new send error
+    this.lastOwnAt = this.c[C_OWN_N] === this.ownQueued && this.c[C_SEND_ERRORS] === sendErrors ? this.c[C_OWN_AT]! : NaN;
     this.complete(done);
     return true;
+  }
+
+  /** Own packets handed to C (see {@link lastOwnSentUs}). */
+  private ownQueued = 0;
+  private lastOwnAt = NaN;
+
+  /**
+   * Engine-clock µs taken by C right before the `sendto` of the packet of the last
+   * {@link sendPacket} call, when it left during that call (MEASUREMENT.md §1: the send
+   * time, at the send call); NaN when it was queued (the socket would block), refused, or
+   * not sent through this lane yet.
+   */
+  get lastOwnSentUs(): number {
+    return this.lastOwnAt;
   }
 
   /** C completed more of its send FIFO while the socket was writable again. */

@@ -371,7 +371,7 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
           let due = rate === 0 ? ring.scheduled + SEND_CHUNK : dueCount(now);
           let n = 0;
           while (ring.scheduled < due && n < SEND_CHUNK) {
-            const t = nowUs(); // right before the send (MEASUREMENT.md §1 "Sent")
+            let t = nowUs(); // right before the send (MEASUREMENT.md §1 "Sent"); the native lane's own stamp below is closer
             if (measureFrom === Infinity && t >= endOfWarmup) {
               beginMeasure(ring.scheduled, t);
               if (rate > 0) due = dueCount(t);
@@ -388,6 +388,10 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
               if (measured) sendErrors++;
               continue;
             }
+            // the native lane stamps the send right before its sendto: the send time then, not
+            // before the signing and bookkeeping of sendProbe (a preemption in between is not the path's)
+            const atCall = engine.lastSendUs();
+            if (atCall >= t) ring.sentAt[ring.slot(seq)] = t = atCall;
             tLast = t;
             figuresOf(seq).total.sent++;
             if (!measured) continue;

@@ -9,6 +9,7 @@
  * open. With `CI` set these fail (never skip) when the native lane was not built.
  */
 import assert from 'node:assert/strict';
+import { nowUs } from '../../src/clock.js';
 import * as dgram from 'node:dgram';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -147,6 +148,38 @@ test('native lane: would-block keeps the FIFO — batches and own packets leave 
   }
 });
 
+test('native lane: the send time of an own packet is taken at its sendto (MEASUREMENT.md §1), on the engine clock; NaN when it was queued or refused', { skip }, async () => {
+  const ring = new BatchRing(2, 4, 2048);
+  const lane = await open(ring);
+  const sink = new RecordingSink();
+  lane.start(sink);
+  const { s: peer, got } = await peerSocket();
+  try {
+    const port = peer.address().port;
+    assert.ok(Number.isNaN(lane.lastOwnSentUs), 'nothing sent yet');
+    for (let i = 0; i < 200; i++) {
+      const before = nowUs();
+      assert.equal(lane.sendPacket(Buffer.from([i & 255]), port, '127.0.0.1', () => {}), true);
+      const after = nowUs();
+      const at = lane.lastOwnSentUs;
+      assert.ok(at >= before && at <= after, `packet ${i}: send-call time ${at} within the call [${before}, ${after}]`);
+    }
+    lane.injectSendFaults(1, 0); // the next send call would block: the packet waits in the FIFO
+    lane.sendPacket(Buffer.from([1]), port, '127.0.0.1', () => {});
+    assert.ok(Number.isNaN(lane.lastOwnSentUs), 'queued: no send-call time for it');
+    await until(5000, () => got.length === 201, 'the queued one left once writable');
+    lane.injectSendFaults(0, 1);
+    lane.sendPacket(Buffer.from([2]), port, '127.0.0.1', () => {});
+    assert.ok(Number.isNaN(lane.lastOwnSentUs), 'refused: no send time');
+    const before = nowUs();
+    lane.sendPacket(Buffer.from([3]), port, '127.0.0.1', () => {});
+    assert.ok(lane.lastOwnSentUs >= before, 'and the next one has one again');
+  } finally {
+    peer.close();
+    await lane.close();
+  }
+});
+
 test('native lane: a refused message is skipped (exactly one) and counted; a broadcast without SO_BROADCAST is refused by the kernel and counted', { skip }, async () => {
   const ring = new BatchRing(2, 4, 2048);
   const lane = await open(ring);
@@ -244,8 +277,9 @@ test('native lane calls: arguments they cannot use throw (TypeError/RangeError) 
       for (const [k, v] of Object.entries(over)) g[Number(k)] = v!;
       return g;
     };
-    const counts = new Float64Array(4);
+    const counts = new Float64Array(6); // src/native/lane.c C_WORDS
     const cb = (): number => -2;
+    assert.throws(() => n.laneAttach(h, ring.bytes, geometry(), new Float64Array(5), cb, () => {}, 0), TypeError, 'a counts array without room for every counter');
     assert.throws(() => n.laneAttach(h, new Uint8Array(ring.layout.byteLength), geometry(), counts, cb, () => {}, 0), TypeError, 'a plain ArrayBuffer could be detached');
     assert.throws(() => n.laneAttach(h, ring.bytes, geometry({ 0: 1000 }), counts, cb, () => {}, 0), RangeError, 'slots beyond the ring');
     assert.throws(() => n.laneAttach(h, ring.bytes, geometry({ 4: ring.layout.byteLength }), counts, cb, () => {}, 0), RangeError, 'data area beyond the ring');
