@@ -7,7 +7,16 @@
  * per run, then per rate the medians over the repeats of p50/p90/p99 of both and the
  * ratio probe/reference, with the goal `probe p99 ≤ 2 × reference p99 + 50 µs`, the
  * machine line and how busy the machine was. Every child has a deadline.
+ *
+ * Placement: the responder runs on one CPU and every prober on another (`taskset`), as
+ * on a mesh, where prober and responder are different hosts. Left to the scheduler on
+ * this 2-vCPU machine, `dtmesh serve` and `dtmesh probe` often shared a CPU (the waker
+ * pulls the wakee), and the responder's receive→verdict p90 went from 25 to 100 µs and its
+ * p99 into milliseconds while the probe ran; pinned, probe p99 at 10 k pps was 146–312 µs
+ * (unpinned 2.0–2.8 ms in the same session). Both probers get the same CPU, so the
+ * comparison stays fair; `--no-pin` leaves placement to the scheduler.
  */
+import { spawnSync } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -39,6 +48,9 @@ timestamps (bench/c/prober.c, built with cc -O2 at run time), alternating agains
                    measured (default 1; quick 0.5; 0 = none): a fresh responder's JIT
                    warm-up stalls it for ms, which would land in the first run only
   --json PATH      write the runs and the summary as JSON
+  --no-pin         do not pin dtmesh serve and the probers to different CPUs (default:
+                   serve on the first allowed CPU, each prober on the second, with
+                   taskset, as prober and responder are different hosts on a mesh)
   --help           this text
 `;
 
@@ -111,8 +123,34 @@ function stateDir(parent: string, name: string): string {
 }
 
 /** `dtmesh serve` on 127.0.0.1, an ephemeral port; resolves once it listens. */
-async function startServe(dir: string, peers: string[], lane: string): Promise<{ port: number; stop: () => Promise<string> }> {
-  const p = spawn(process.execPath, [cliFile, 'serve', '--state-dir', dir, '--tenant', BENCH_TENANT, '--agent', BENCH_RESPONDER, '--peers', peers.join(','), '--listen', '127.0.0.1:0', '--lane', lane], {
+/** Where the processes run: a CPU each for the responder and the probers, or null (the scheduler decides). */
+type Placement = { serve: string; prober: string } | null;
+
+/** `cmd args` on CPU `cpu` (through taskset), or as is. */
+function onCpu(cpu: string | undefined, cmd: string, args: string[]): [string, string[]] {
+  return cpu === undefined ? [cmd, args] : ['taskset', ['-c', cpu, cmd, ...args]];
+}
+
+/** Two CPUs this process may run on and a taskset to put children there, or why not. */
+function placement(): { place: Placement; why: string } {
+  let cpus: number[] = [];
+  try {
+    const list = /^Cpus_allowed_list:\s*(\S+)/m.exec(fs.readFileSync('/proc/self/status', 'utf8'))?.[1] ?? '';
+    for (const part of list.split(',')) {
+      const [a, b] = part.split('-').map(Number);
+      for (let c = a!; c <= (b ?? a!); c++) cpus.push(c);
+    }
+  } catch {
+    cpus = [];
+  }
+  if (cpus.length < 2) return { place: null, why: 'fewer than 2 CPUs allowed' };
+  if (spawnSync('taskset', ['-V'], { encoding: 'utf8', timeout: 5000 }).status !== 0) return { place: null, why: 'no taskset (util-linux)' };
+  return { place: { serve: String(cpus[0]), prober: String(cpus[1]) }, why: '' };
+}
+
+async function startServe(dir: string, peers: string[], lane: string, cpu?: string): Promise<{ port: number; stop: () => Promise<string> }> {
+  const [cmd, args] = onCpu(cpu, process.execPath, [cliFile, 'serve', '--state-dir', dir, '--tenant', BENCH_TENANT, '--agent', BENCH_RESPONDER, '--peers', peers.join(','), '--listen', '127.0.0.1:0', '--lane', lane]);
+  const p = spawn(cmd, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -157,6 +195,8 @@ interface Config {
   lanes: string[];
   serveLane: string;
   warmupS: number;
+  /** Pin serve and the probers to different CPUs (`--no-pin`: false). */
+  pin: boolean;
   json?: string;
 }
 
@@ -174,10 +214,18 @@ async function compare(cfg: Config): Promise<number> {
   const runs: ProbeRun[] = [];
   const t0 = Date.now();
   let serveSummary = '';
+  let placed = false;
   try {
     const serveDir = stateDir(tmp, 'serve');
     const probeDir = stateDir(tmp, 'probe');
-    const serve = await startServe(serveDir, [REF_AGENT, NODE_AGENT], cfg.serveLane);
+    const { place, why } = cfg.pin ? placement() : { place: null, why: '--no-pin' };
+    placed = place !== null;
+    const serve = await startServe(serveDir, [REF_AGENT, NODE_AGENT], cfg.serveLane, place?.serve);
+    log(
+      place !== null
+        ? `placement: dtmesh serve on CPU ${place.serve}, each prober on CPU ${place.prober} (taskset; on a mesh they are different hosts)\n`
+        : `placement: left to the scheduler (${why}): serve and prober may share a CPU, which bends the responder's tail\n`,
+    );
     log(
       `probe compare: dtmesh serve --lane ${cfg.serveLane} on 127.0.0.1:${serve.port}; ${cfg.size}-byte probes, ${cfg.durationS} s per run, ${cfg.repeats} alternation(s) per rate; ` +
         `reference = bench/c/prober (send time at sendmmsg, receive time SO_TIMESTAMPNS), probe = dtmesh probe --json on the ${cfg.lanes.join(' and the ')} lane\n`,
@@ -190,14 +238,14 @@ async function compare(cfg: Config): Promise<number> {
       if (cfg.warmupS > 0) {
         // Measured: a fresh serve's first 2 s at 50 k pps gave the reference p99 7.5-15 ms, the next ones 0.2-1.9 ms.
         const top = Math.max(...cfg.rates);
-        const w = await run(b.bin, refArgs(top, cfg.warmupS), (cfg.warmupS + 15) * 1000);
+        const w = await run(...onCpu(place?.prober, b.bin, refArgs(top, cfg.warmupS)), (cfg.warmupS + 15) * 1000);
         if (w.code !== 0) throw new Error(`bench/c/prober failed (${w.signal ?? `code ${w.code}`}): ${w.stderr.trim()}`);
         log(`  warm-up: ${cfg.warmupS} s of reference traffic at ${si(top)}/s, not measured\n`);
       }
       for (const rate of cfg.rates) {
         for (let rep = 1; rep <= cfg.repeats; rep++) {
           // reference
-          const r = await run(b.bin, refArgs(rate, cfg.durationS), limit);
+          const r = await run(...onCpu(place?.prober, b.bin, refArgs(rate, cfg.durationS)), limit);
           if (r.code !== 0) throw new Error(`bench/c/prober failed (${r.signal ?? `code ${r.code}`}): ${r.stderr.trim()}`);
           const j = JSON.parse(r.stdout.trim().split('\n').pop()!);
           runs.push({ prober: 'reference', rate, repeat: rep, sent: j.sent, received: j.received, lost: j.lost, rtt_us: { p50: j.rtt_us.p50, p90: j.rtt_us.p90, p99: j.rtt_us.p99, max: j.rtt_us.max }, offered_pps: j.offered_pps, timestamps: j.timestamps });
@@ -206,8 +254,7 @@ async function compare(cfg: Config): Promise<number> {
           for (const lane of cfg.lanes) {
             const jsonFile = path.join(tmp, `probe-${rate}-${rep}-${lane}.json`);
             const p = await run(
-              process.execPath,
-              [cliFile, 'probe', '--state-dir', probeDir, '--tenant', BENCH_TENANT, '--agent', NODE_AGENT, '--target', target, '--rate', String(rate), '--duration', String(cfg.durationS), '--size', String(cfg.size), '--lane', lane, '--json', jsonFile],
+              ...onCpu(place?.prober, process.execPath, [cliFile, 'probe', '--state-dir', probeDir, '--tenant', BENCH_TENANT, '--agent', NODE_AGENT, '--target', target, '--rate', String(rate), '--duration', String(cfg.durationS), '--size', String(cfg.size), '--lane', lane, '--json', jsonFile]),
               limit,
             );
             if (p.code !== 0) throw new Error(`dtmesh probe --lane ${lane} failed (${p.signal ?? `code ${p.code}`}): ${(p.stderr || p.stdout).trim().split('\n').pop()}`);
@@ -278,7 +325,7 @@ async function compare(cfg: Config): Promise<number> {
   const elapsed = round((Date.now() - t0) / 1000, 1);
   log(`elapsed ${elapsed} s\n`);
   if (cfg.json !== undefined) {
-    writeJson(cfg.json, { machine: m, config: { rates: cfg.rates, duration_s: cfg.durationS, warmup_s: cfg.warmupS, repeats: cfg.repeats, size: cfg.size, lanes: cfg.lanes, serve_lane: cfg.serveLane }, goal: PROBE_GOAL, runs, summary, other_load_cores: load.otherCores, elapsed_s: elapsed });
+    writeJson(cfg.json, { machine: m, config: { rates: cfg.rates, duration_s: cfg.durationS, warmup_s: cfg.warmupS, repeats: cfg.repeats, size: cfg.size, lanes: cfg.lanes, serve_lane: cfg.serveLane, pinned: placed }, goal: PROBE_GOAL, runs, summary, other_load_cores: load.otherCores, elapsed_s: elapsed });
     log(`wrote ${cfg.json}\n`);
   }
   return 0;
@@ -310,7 +357,7 @@ function laneList(x: string | boolean | undefined): string[] {
 /** `npm run bench:probe`: returns the exit code (2 for a bad flag). */
 export async function probeCompareCommand(argv: string[]): Promise<number> {
   return runCommand(CMD, async () => {
-    const v = parseBenchFlags(CMD, argv, ['rates', 'duration', 'repeats', 'size', 'lanes', 'serve-lane', 'warmup', 'json'], ['quick']);
+    const v = parseBenchFlags(CMD, argv, ['rates', 'duration', 'repeats', 'size', 'lanes', 'serve-lane', 'warmup', 'json'], ['quick', 'no-pin']);
     if (v.help) {
       process.stdout.write(HELP);
       return 0;
@@ -324,6 +371,7 @@ export async function probeCompareCommand(argv: string[]): Promise<number> {
       lanes: laneList(v.lanes),
       serveLane: laneOf(v['serve-lane'] ?? 'auto', '--serve-lane', true),
       warmupS: numFlag(CMD, v, 'warmup', 0, 60) ?? (quick ? 0.5 : 1),
+      pin: v['no-pin'] !== true,
       json: typeof v.json === 'string' ? v.json : undefined,
     };
     return compare(cfg);

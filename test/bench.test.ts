@@ -188,6 +188,9 @@ test('bench:probe: the C reference prober and dtmesh probe alternate against dtm
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /^machine: /m);
   assert.match(r.stdout, /warm-up: 0\.2 s of reference traffic at 2\.0 k\/s, not measured/);
+  const pinned = /^placement: dtmesh serve on CPU (\d+), each prober on CPU (\d+) \(taskset/m.exec(r.stdout);
+  if (pinned) assert.notEqual(pinned[1], pinned[2], 'responder and probers on different CPUs');
+  else assert.match(r.stdout, /^placement: left to the scheduler \(/m, 'where it cannot pin, it says why');
   assert.match(r.stdout, /reference \(C, kernel ts\)/);
   const lanes = nativeLane !== null ? ['native', 'dgram'] : ['dgram'];
   for (const l of lanes) assert.match(r.stdout, new RegExp(`dtmesh probe, ${l} lane`));
@@ -195,6 +198,7 @@ test('bench:probe: the C reference prober and dtmesh probe alternate against dtm
   assertMachine(doc.machine);
   assert.deepEqual(doc.config.lanes, lanes);
   assert.equal(doc.config.warmup_s, 0.2);
+  assert.equal(doc.config.pinned, pinned !== null, "the JSON says whether serve and probers were pinned");
   assert.deepEqual(doc.runs.map((x: { prober: string; lane?: string }) => x.lane ?? x.prober), ['reference', ...lanes], 'the reference, then probe on each lane');
   for (const run of doc.runs) {
     assert.ok(run.sent > 0 && run.received === run.sent, JSON.stringify(run));
