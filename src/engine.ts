@@ -15,7 +15,6 @@
  * (emitted only at safe points: a listener never runs inside a stage), stats, the own
  * packets of the prober and `close()`.
  */
-import type { PacketLane } from './pipeline/lane.js';
 import { EventEmitter } from 'node:events';
 import type { Histogram } from 'hdr-histogram-js';
 import { inspect } from 'node:util';
@@ -32,6 +31,7 @@ import { ReplayFilter } from './protocol/replay.js';
 import { TYPE_PROBE } from './protocol/wire.js';
 import { type EngineOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import type { PunchStats } from './pipeline/hints.js';
+import type { PacketLane } from './pipeline/lane.js';
 import { type LaneKind, resolveLane } from './pipeline/native-lane.js';
 import { Pipeline } from './pipeline/pipeline.js';
 import { reusePortSupported } from './pipeline/socket-thread.js';

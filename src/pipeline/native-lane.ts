@@ -285,6 +285,7 @@ export class NativeLane implements PacketLane {
   }
 
   sendPacket(buf: Uint8Array, port: number, host: string, onSent: (err: Error | null) => void): boolean {
+    this.lastOwnAt = NaN; // until this packet is known to have left during this call
     if (this.closed) {
       this.refused++;
       return false;

@@ -174,6 +174,9 @@ test('native lane: the send time of an own packet is taken at its sendto (MEASUR
     const before = nowUs();
     lane.sendPacket(Buffer.from([3]), port, '127.0.0.1', () => {});
     assert.ok(lane.lastOwnSentUs >= before, 'and the next one has one again');
+    lane.sendPacket(Buffer.from([4]), port, 'localhost', () => {});
+    assert.ok(Number.isNaN(lane.lastOwnSentUs), 'a host name is resolved first: not sent during the call, no stale time from the packet before');
+    await until(5000, () => got.length === 203, 'the resolved one left too');
   } finally {
     peer.close();
     await lane.close();
