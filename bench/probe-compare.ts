@@ -12,9 +12,10 @@
  * on a mesh, where prober and responder are different hosts. Left to the scheduler on
  * this 2-vCPU machine, `dtmesh serve` and `dtmesh probe` often shared a CPU (the waker
  * pulls the wakee), and the responder's receive→verdict p90 went from 25 to 100 µs and its
- * p99 into milliseconds while the probe ran; pinned, probe p99 at 10 k pps was 146–312 µs
- * (unpinned 2.0–2.8 ms in the same session). Both probers get the same CPU, so the
- * comparison stays fair; `--no-pin` leaves placement to the scheduler.
+ * p99 into milliseconds while the probe ran. This bench, same session, unpinned (as `--no-pin`
+ * does; `--repeats 3`) gave probe p99 2155 µs at 10 k pps and 3367 µs at 50 k; pinned, `--repeats
+ * 5` gave 481 and 511 µs. Both probers get the same CPU, so the comparison stays fair;
+ * `--no-pin` leaves placement to the scheduler.
  */
 import { spawnSync } from 'node:child_process';
 import { spawn } from 'node:child_process';

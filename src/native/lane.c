@@ -61,7 +61,7 @@
 #define KEEP (-2)     /* onRecv result: keep filling the same batch */
 
 /* Indices of the counters in the JS Float64Array (src/pipeline/native-lane.ts C_*). */
-/* C_OWN_AT: engine-clock µs right before the sendto of the last own packet that left; C_OWN_N: own packets that left so far */
+/* C_OWN_AT: engine-clock µs right before the sendto of the last own packet that left; C_OWN_N: own packets C is done with (left or refused) */
 enum { C_RECEIVED = 0, C_OVERLOAD = 1, C_SEND_ERRORS = 2, C_RECV_ERRORS = 3, C_OWN_AT = 4, C_OWN_N = 5, C_WORDS = 6 };
 /* Indices of the geometry numbers given at attach (src/pipeline/native-lane.ts G_*). */
 enum { G_SLOTS, G_SLOT_BYTES, G_META_OFF, G_TIME_OFF, G_DATA_OFF, G_BATCHES, G_FIRST, G_OWNED, G_META_WORDS, G_M_LENGTH, G_M_FLAGS, G_F_SEND, G_F_UNANSWERABLE, G_WORDS };

@@ -10,7 +10,7 @@
  * in nonce order by the engine. The rule: a unit may start only once every earlier unit
  * on another socket has completed (its last send's callback ran). Units on the socket
  * of the oldest pending unit start at once, so one socket's traffic never waits for
- * itself. With one socket nothing ever waits, and the engine does not use this at all.
+ * itself. With one socket nothing ever waits: every unit starts as it is submitted.
  */
 
 /**

@@ -55,8 +55,8 @@ export class BatchVerifier {
   /**
    * The batch's first REPLY nonce and its `send_ts_us`, for {@link signReply}: floats go
    * through this array, not as arguments, because a float argument to a call the JIT
-   * does not inline is boxed on the heap — 32 bytes a REPLY in runs where it was not
-   * (test/pipeline/alloc.test.ts saw 2 or 31 collections from run to run before).
+   * does not inline is boxed on the heap: two numbers, 32 bytes, per REPLY whenever
+   * `signReply` is not inlined into {@link run}.
    */
   private readonly replyNums = new Float64Array(2);
 
