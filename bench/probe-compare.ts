@@ -116,24 +116,24 @@ function median(xs: number[]): number {
 }
 
 /** A state directory holding the bench root as mesh-root-key (32 raw bytes, 0600). */
-function stateDir(parent: string, name: string): string {
+/** A state directory `parent/name` holding the benchmark's (public) root key. */
+export function stateDir(parent: string, name: string): string {
   const d = path.join(parent, name);
   fs.mkdirSync(d, { mode: 0o700 });
   fs.writeFileSync(path.join(d, 'mesh-root-key'), benchRoot(), { mode: 0o600 });
   return d;
 }
 
-/** `dtmesh serve` on 127.0.0.1, an ephemeral port; resolves once it listens. */
 /** Where the processes run: a CPU each for the responder and the probers, or null (the scheduler decides). */
-type Placement = { serve: string; prober: string } | null;
+export type Placement = { serve: string; prober: string } | null;
 
 /** `cmd args` on CPU `cpu` (through taskset), or as is. */
-function onCpu(cpu: string | undefined, cmd: string, args: string[]): [string, string[]] {
+export function onCpu(cpu: string | undefined, cmd: string, args: string[]): [string, string[]] {
   return cpu === undefined ? [cmd, args] : ['taskset', ['-c', cpu, cmd, ...args]];
 }
 
 /** Two CPUs this process may run on and a taskset to put children there, or why not. */
-function placement(): { place: Placement; why: string } {
+export function placement(): { place: Placement; why: string } {
   let cpus: number[] = [];
   try {
     const list = /^Cpus_allowed_list:\s*(\S+)/m.exec(fs.readFileSync('/proc/self/status', 'utf8'))?.[1] ?? '';
@@ -149,7 +149,8 @@ function placement(): { place: Placement; why: string } {
   return { place: { serve: String(cpus[0]), prober: String(cpus[1]) }, why: '' };
 }
 
-async function startServe(dir: string, peers: string[], lane: string, cpu?: string): Promise<{ port: number; stop: () => Promise<string> }> {
+/** `dtmesh serve` on 127.0.0.1, an ephemeral port (on CPU `cpu` if given); resolves once it listens. `stop` returns its closing summary. */
+export async function startServe(dir: string, peers: string[], lane: string, cpu?: string): Promise<{ port: number; stop: () => Promise<string> }> {
   const [cmd, args] = onCpu(cpu, process.execPath, [cliFile, 'serve', '--state-dir', dir, '--tenant', BENCH_TENANT, '--agent', BENCH_RESPONDER, '--peers', peers.join(','), '--listen', '127.0.0.1:0', '--lane', lane]);
   const p = spawn(cmd, args, {
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -182,6 +182,28 @@ test('e2e (dtmesh bench): --help exits 0; a bad flag is one line on stderr and e
   }
 });
 
+test('bench:soak: RSS of a dtmesh probe run sampled from /proc; growth after the settle time against the 20 MB goal; JSON', { skip: process.platform !== 'linux' ? 'reads /proc (Linux only)' : false }, () => {
+  const json = path.join(tmp, 'soak.json');
+  const r = node([path.join(benchDir, 'probe-soak.js'), '--duration', '3', '--rate', '2000', '--sample', '0.5', '--settle', '1', '--json', json], 60_000);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^machine: /m);
+  assert.match(r.stdout, /^ {2}t= +\d+ s {2}RSS +[\d.]+ MB$/m, 'a progress line per sample');
+  assert.match(r.stdout, /^RSS: [\d.]+ MB at [\d.]+ s, peak after it [\d.]+ MB, last [\d.]+ MB: growth [\d.]+ MB \(goal < 20 MB: (met|NOT met)\)$/m);
+  const doc = readJson(json);
+  assert.equal(doc.goal_mb, 20);
+  const after = doc.samples.filter((s: { t_s: number }) => s.t_s >= doc.baseline.t_s);
+  assert.ok(doc.baseline.t_s >= 1 && after.length >= 2, JSON.stringify(doc.samples));
+  assert.ok(doc.samples.every((s: { rss_mb: number }) => s.rss_mb > 10), 'RSS read from /proc, in MB');
+  assert.equal(doc.peak_mb, Math.max(...after.map((s: { rss_mb: number }) => s.rss_mb)));
+  assert.equal(doc.growth_mb, Math.round((doc.peak_mb - doc.baseline.rss_mb) * 10) / 10);
+  assert.equal(doc.met, doc.growth_mb < 20);
+  assert.ok(doc.report.sent >= 2000 * 3 * 0.9 && doc.report.received + doc.report.lost === doc.report.sent, JSON.stringify(doc.report));
+  assert.ok(doc.report.memory.ring_entries > 0);
+  const bad = node([path.join(benchDir, 'probe-soak.js'), '--settle', '700'], 10_000);
+  assert.equal(bad.code, 2, bad.stderr);
+  assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
+});
+
 test('bench:probe: the C reference prober and dtmesh probe alternate against dtmesh serve; table with ratios, machine line, JSON', { skip: haveCc ? false : 'no C compiler' }, () => {
   const json = path.join(tmp, 'probe-compare.json');
   const r = node([path.join(benchDir, 'probe-compare.js'), '--quick', '--rates', '2000', '--duration', '0.5', '--repeats', '1', '--warmup', '0.2', '--json', json], 60_000);
