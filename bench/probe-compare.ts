@@ -4,8 +4,10 @@
  * alternately, the C reference prober (bench/c/prober.c: send time taken right before
  * sendmmsg, receive time from the kernel, SO_TIMESTAMPNS) and `dtmesh probe --json`, each
  * at R pps for D s, repeated, at each rate (default 10 k and 50 k pps). Prints one line
- * per run, then per rate the medians over the repeats of p50/p90/p99 of both and the
- * ratio probe/reference, with the goal `probe p99 ≤ 2 × reference p99 + 50 µs`, the
+ * per run, then per rate the medians over the repeats of p50/p90/p99 of both, the CPU
+ * each prober process used (cores: near 1.0 a prober is saturated and its own queueing
+ * is in its tail; the C reference's own figure shows what this machine's sends and
+ * wake-ups cost anyone) and the ratio probe/reference, with the goal `probe p99 ≤ 2 × reference p99 + 50 µs`, the
  * machine line and how busy the machine was. Every child has a deadline.
  *
  * Placement: the responder runs on one CPU and every prober on another (`taskset`), as
@@ -79,6 +81,12 @@ export interface ProbeRun {
   timestamps?: string;
   /** probe: the lane it ran on. */
   lane?: string;
+  /**
+   * The prober process's CPU while it ran, in cores: reference `cpu_us` (its whole run)
+   * over its sending span; probe the report's `generator.cpu_cores` (measured phase to the
+   * end of sending). Near 1.0 the prober itself is saturated.
+   */
+  cpu_cores: number;
 }
 
 interface Proc {
@@ -250,7 +258,7 @@ async function compare(cfg: Config): Promise<number> {
           const r = await run(...onCpu(place?.prober, b.bin, refArgs(rate, cfg.durationS)), limit);
           if (r.code !== 0) throw new Error(`bench/c/prober failed (${r.signal ?? `code ${r.code}`}): ${r.stderr.trim()}`);
           const j = JSON.parse(r.stdout.trim().split('\n').pop()!);
-          runs.push({ prober: 'reference', rate, repeat: rep, sent: j.sent, received: j.received, lost: j.lost, rtt_us: { p50: j.rtt_us.p50, p90: j.rtt_us.p90, p99: j.rtt_us.p99, max: j.rtt_us.max }, offered_pps: j.offered_pps, timestamps: j.timestamps });
+          runs.push({ prober: 'reference', rate, repeat: rep, sent: j.sent, received: j.received, lost: j.lost, rtt_us: { p50: j.rtt_us.p50, p90: j.rtt_us.p90, p99: j.rtt_us.p99, max: j.rtt_us.max }, offered_pps: j.offered_pps, timestamps: j.timestamps, cpu_cores: j.duration_s > 0 ? round(j.cpu_us / 1e6 / j.duration_s, 3) : 0 });
           log(line(runs[runs.length - 1]!));
           // dtmesh probe, on each lane
           for (const lane of cfg.lanes) {
@@ -261,7 +269,7 @@ async function compare(cfg: Config): Promise<number> {
             );
             if (p.code !== 0) throw new Error(`dtmesh probe --lane ${lane} failed (${p.signal ?? `code ${p.code}`}): ${(p.stderr || p.stdout).trim().split('\n').pop()}`);
             const q = JSON.parse(fs.readFileSync(jsonFile, 'utf8'));
-            runs.push({ prober: 'probe', rate, repeat: rep, sent: q.sent, received: q.received, lost: q.lost, rtt_us: { p50: q.rtt_us.p50, p90: q.rtt_us.p90, p99: q.rtt_us.p99, max: q.rtt_us.max }, offered_pps: q.offered_pps, timestamps: q.timestamps, lane: q.lane });
+            runs.push({ prober: 'probe', rate, repeat: rep, sent: q.sent, received: q.received, lost: q.lost, rtt_us: { p50: q.rtt_us.p50, p90: q.rtt_us.p90, p99: q.rtt_us.p99, max: q.rtt_us.max }, offered_pps: q.offered_pps, timestamps: q.timestamps, lane: q.lane, cpu_cores: q.generator.cpu_cores });
             log(line(runs[runs.length - 1]!));
           }
         }
@@ -279,8 +287,9 @@ async function compare(cfg: Config): Promise<number> {
     const med = (rs: ProbeRun[], k: 'p50' | 'p90' | 'p99'): number => round(median(rs.map((r) => r.rtt_us[k])), 1);
     const ref = runs.filter((r) => r.rate === rate && r.prober === 'reference');
     const prb = runs.filter((r) => r.rate === rate && r.prober === 'probe' && r.lane === lane);
-    const refP = { p50: med(ref, 'p50'), p90: med(ref, 'p90'), p99: med(ref, 'p99') };
-    const prbP = { p50: med(prb, 'p50'), p90: med(prb, 'p90'), p99: med(prb, 'p99') };
+    const cpu = (rs: ProbeRun[]): number => round(median(rs.map((r) => r.cpu_cores)), 2);
+    const refP = { p50: med(ref, 'p50'), p90: med(ref, 'p90'), p99: med(ref, 'p99'), cpu_cores: cpu(ref) };
+    const prbP = { p50: med(prb, 'p50'), p90: med(prb, 'p90'), p99: med(prb, 'p99'), cpu_cores: cpu(prb) };
     const bound = PROBE_GOAL.factor * refP.p99 + PROBE_GOAL.slack_us;
     const lossOf = (rs: ProbeRun[]): number => {
       const sent = rs.reduce((a, r) => a + r.sent, 0);
@@ -302,10 +311,10 @@ async function compare(cfg: Config): Promise<number> {
 
   log(`\n${machineLine(m)}\n`);
   printTable(
-    ['rate', 'prober', 'p50 µs', 'p90 µs', 'p99 µs', 'loss %', 'probe/ref p50', 'p90', 'p99', `goal p99 ≤ ${PROBE_GOAL.factor}×ref+${PROBE_GOAL.slack_us}`],
+    ['rate', 'prober', 'p50 µs', 'p90 µs', 'p99 µs', 'loss %', 'CPU cores', 'probe/ref p50', 'p90', 'p99', `goal p99 ≤ ${PROBE_GOAL.factor}×ref+${PROBE_GOAL.slack_us}`],
     summary.flatMap((s, i) => [
       ...(i === 0 || summary[i - 1]!.rate !== s.rate
-        ? [[`${si(s.rate)}/s`, 'reference (C, kernel ts)', s.reference.p50.toFixed(1), s.reference.p90.toFixed(1), s.reference.p99.toFixed(1), (s.reference.loss * 100).toFixed(3), '', '', '', '']]
+        ? [[`${si(s.rate)}/s`, 'reference (C, kernel ts)', s.reference.p50.toFixed(1), s.reference.p90.toFixed(1), s.reference.p99.toFixed(1), (s.reference.loss * 100).toFixed(3), s.reference.cpu_cores.toFixed(2), '', '', '', '']]
         : []),
       [
         '',
@@ -314,6 +323,7 @@ async function compare(cfg: Config): Promise<number> {
         s.probe.p90.toFixed(1),
         s.probe.p99.toFixed(1),
         (s.probe.loss * 100).toFixed(3),
+        s.probe.cpu_cores.toFixed(2),
         s.ratio.p50 === null ? 'n/a' : s.ratio.p50.toFixed(2),
         s.ratio.p90 === null ? 'n/a' : s.ratio.p90.toFixed(2),
         s.ratio.p99 === null ? 'n/a' : s.ratio.p99.toFixed(2),
@@ -337,7 +347,7 @@ function line(r: ProbeRun): string {
   return (
     `  ${si(r.rate).padStart(7)}/s #${r.repeat} ${(r.prober === 'reference' ? 'reference' : `probe ${r.lane}`).padEnd(12)} ` +
     `sent ${String(r.sent).padStart(7)} received ${String(r.received).padStart(7)} lost ${String(r.lost).padStart(5)}  ` +
-    `RTT p50 ${r.rtt_us.p50.toFixed(1).padStart(7)} p90 ${r.rtt_us.p90.toFixed(1).padStart(7)} p99 ${r.rtt_us.p99.toFixed(1).padStart(7)} max ${r.rtt_us.max.toFixed(0).padStart(6)} µs` +
+    `RTT p50 ${r.rtt_us.p50.toFixed(1).padStart(7)} p90 ${r.rtt_us.p90.toFixed(1).padStart(7)} p99 ${r.rtt_us.p99.toFixed(1).padStart(7)} max ${r.rtt_us.max.toFixed(0).padStart(6)} µs  CPU ${r.cpu_cores.toFixed(2)} cores` +
     `${r.timestamps !== undefined ? `  (${r.timestamps} timestamps)` : ''}\n`
   );
 }

@@ -225,10 +225,14 @@ test('bench:probe: the C reference prober and dtmesh probe alternate against dtm
   for (const run of doc.runs) {
     assert.ok(run.sent > 0 && run.received === run.sent, JSON.stringify(run));
     assert.ok(run.rtt_us.p50 > 0 && run.rtt_us.p99 >= run.rtt_us.p50, JSON.stringify(run));
+    assert.ok(run.cpu_cores > 0 && run.cpu_cores <= os.cpus().length, `prober CPU in cores: ${JSON.stringify(run)}`);
   }
   assert.equal(doc.runs[0].timestamps, 'kernel');
   assert.deepEqual(doc.runs.slice(1).map((x: { timestamps: string }) => x.timestamps), lanes.map((l) => (l === 'native' ? 'kernel' : 'js')));
   assert.deepEqual(doc.summary.map((x: { lane: string }) => x.lane), lanes, 'one summary row per probe lane');
   assert.equal(typeof doc.summary[0].ratio.p99, 'number');
+  const firstLane = doc.runs.find((x: { lane?: string }) => x.lane === lanes[0]);
+  assert.equal(doc.summary[0].probe.cpu_cores, Math.round(firstLane.cpu_cores * 100) / 100, 'one repeat: the summary is that run');
+  assert.match(r.stdout, /CPU \d+\.\d\d cores/, 'each run line gives its prober\'s CPU');
   assert.equal(typeof doc.summary[0].goal.met, 'boolean');
 });

@@ -2,11 +2,12 @@
  * The generator's own health (MEASUREMENT.md §2), so a slow prober is never mistaken for
  * a slow path: each send's lateness against its schedule (probe k is due at
  * `t0 + k / rate`), the largest catch-up burst (probes sent in one event-loop turn),
- * the event-loop delay (`perf_hooks.monitorEventLoopDelay`), this process's GC pauses
- * and `generator_limited`.
+ * the event-loop delay (`perf_hooks.monitorEventLoopDelay`), this process's GC pauses,
+ * the CPU this process used while it sent (in cores: near 1 on the prober's thread means
+ * the prober, not the path, sets the pace and the tail) and `generator_limited`.
  * Recording starts when the warm-up ends ({@link begin}).
  */
-import { monitorEventLoopDelay, PerformanceObserver, type IntervalHistogram } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance, PerformanceObserver, type IntervalHistogram } from 'node:perf_hooks';
 import type * as hdr from 'hdr-histogram-js';
 import { latencyHistogram } from '../observe/stats.js';
 
@@ -51,6 +52,13 @@ export interface GeneratorHealth {
   event_loop_delay_us: { p50: number; p99: number; max: number };
   /** Garbage-collection pauses of this process during the measured phase (PerformanceObserver 'gc'). */
   gc: { count: number; total_ms: number; max_ms: number };
+  /**
+   * CPU time of this whole process (every thread: `process.cpuUsage`) from the start of the
+   * measured phase to the end of sending, divided by that wall time: cores in use. One
+   * thread paces, sends and receives, so near 1.0 the prober is saturated and its own
+   * queueing is in the RTT tail.
+   */
+  cpu_cores: number;
   generator_limited: boolean;
 }
 
@@ -64,6 +72,9 @@ export class Generator {
   private gcCount = 0;
   private gcTotalMs = 0;
   private gcMaxMs = 0;
+  private cpu0: NodeJS.CpuUsage | null = null;
+  private wall0 = 0;
+  private cpuCores = 0;
 
   constructor(
     readonly rate: number,
@@ -86,6 +97,17 @@ export class Generator {
   begin(): void {
     this.measuring = true;
     this.eld.reset();
+    this.cpu0 = process.cpuUsage();
+    this.wall0 = performance.now();
+  }
+
+  /** Sending is over: the CPU figure covers the measured phase up to here (not the wait for the last replies). */
+  sendingDone(): void {
+    if (this.cpu0 === null) return;
+    const c = process.cpuUsage(this.cpu0);
+    const wallMs = performance.now() - this.wall0;
+    this.cpuCores = wallMs > 0 ? Math.round(((c.user + c.system) / 1000 / wallMs) * 1000) / 1000 : 0;
+    this.cpu0 = null;
   }
 
   /** A measured probe left `lateUs` after its scheduled time. */
@@ -123,6 +145,7 @@ export class Generator {
       max_burst: this.maxBurst,
       event_loop_delay_us: eldOk ? { p50: us(e.percentile(50)), p99: us(e.percentile(99)), max: us(e.max) } : { p50: 0, p99: 0, max: 0 },
       gc: { count: this.gcCount, total_ms: Math.round(this.gcTotalMs * 10) / 10, max_ms: Math.round(this.gcMaxMs * 100) / 100 },
+      cpu_cores: this.cpuCores,
       generator_limited: this.rate > 0 && (offeredPps < OFFERED_SHARE * this.rate || lateness.p99 > LATENESS_BOUND_US),
     };
   }

@@ -416,6 +416,7 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
       };
       step();
     });
+    gen.sendingDone();
     intervals?.stopSending(tLast + (rate > 0 ? 1e6 / rate : 1));
     // Wait out every probe in flight: each ends received or past its deadline (+ settle).
     for (;;) {

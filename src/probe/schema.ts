@@ -103,6 +103,7 @@ const report = {
     max_burst: uint,
     event_loop_delay_us: threeQuantiles,
     gc: exact({ count: uint, total_ms: nonneg, max_ms: nonneg }),
+    cpu_cores: nonneg,
     generator_limited: { type: 'boolean' },
   }),
   histogram: exact({ encoding: { type: 'string' }, unit: { const: 'us' }, data: { type: 'string', pattern: '^[A-Za-z0-9+/]+=*$' } }),

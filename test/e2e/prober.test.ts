@@ -397,6 +397,9 @@ test('CLI: probe --count 20000 --rate 20000 against serve → 20000 received, 0 
     // loopback would mean the pacing loop itself is broken, not a noisy neighbour.
     assert.ok(r.offered_pps >= 10000, `paced near --rate (offered ${r.offered_pps} pps)`);
     assert.match(p.out, /sent 20000, received 20000, lost 0 \(0\.000 %\), late 0/);
+    // the generator's own health, CPU included: 20000 probes in ~1 s cost this process some CPU, never more than the machine has
+    assert.match(p.out, /^generator \(yield\): lateness p50 \d+ p99 \d+ max \d+ µs, largest burst \d+, event-loop delay p99 \d+ µs, GC \d+ pauses \(max [\d.]+ ms\), CPU \d+\.\d\d cores/m);
+    assert.ok(r.generator.cpu_cores > 0 && r.generator.cpu_cores <= os.cpus().length, `cpu_cores ${r.generator.cpu_cores}`);
     const text = await within(
       'GET /metrics',
       10_000,

@@ -53,3 +53,28 @@ test('lateness: probes sent on time are not generator-limited; lateness p99 abov
   assert.equal(slow.health(970).generator_limited, true, 'offered 97 % of the requested rate');
   assert.equal(slow.health(990).generator_limited, false, 'offered 99 %');
 });
+
+test('cpu_cores: the process CPU over the measured phase up to the end of sending — a busy sender shows near a core, an idle one near none, the wait after sending is left out', async () => {
+  const busy = new Generator(1000, 'yield');
+  busy.begin();
+  const end = performance.now() + 200;
+  while (performance.now() < end) {
+    /* a sender with no sleep in it */
+  }
+  busy.sendingDone();
+  await sleep(200); // waiting for the last replies: idle, not in the figure
+  busy.stop();
+  const b = busy.health(1000).cpu_cores;
+  assert.ok(b >= 0.5 && b <= 2, `busy: ${b} cores`);
+
+  const idle = new Generator(1000, 'yield');
+  idle.begin();
+  await sleep(200);
+  idle.sendingDone();
+  idle.stop();
+  const i = idle.health(1000).cpu_cores;
+  assert.ok(i >= 0 && i < 0.3, `idle: ${i} cores`);
+  const never = new Generator(1000, 'yield');
+  never.stop();
+  assert.equal(never.health(1000).cpu_cores, 0, 'never begun: 0');
+});
