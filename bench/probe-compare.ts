@@ -7,8 +7,8 @@
  * per run, then per rate the medians over the repeats of p50/p90/p99 of both, the CPU
  * each prober process used (cores: near 1.0 a prober is saturated and its own queueing
  * is in its tail; the C reference's own figure shows what this machine's sends and
- * wake-ups cost anyone) and the ratio probe/reference, with the goal `probe p99 ≤ 2 × reference p99 + 50 µs`, the
- * machine line and how busy the machine was. Every child has a deadline.
+ * wake-ups cost anyone) and the ratio probe/reference, with the goal `probe p99 ≤ 2 ×
+ * reference p99 + 50 µs`, the machine line and how busy the machine was. Every child has a deadline.
  *
  * Placement: the responder runs on one CPU and every prober on another (`taskset`), as
  * on a mesh, where prober and responder are different hosts. Left to the scheduler on
@@ -123,8 +123,7 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-/** A state directory holding the bench root as mesh-root-key (32 raw bytes, 0600). */
-/** A state directory `parent/name` holding the benchmark's (public) root key. */
+/** A state directory `parent/name` holding the bench root as mesh-root-key (32 raw bytes, 0600). */
 export function stateDir(parent: string, name: string): string {
   const d = path.join(parent, name);
   fs.mkdirSync(d, { mode: 0o700 });

@@ -95,7 +95,10 @@ async function soak(cfg: { durationS: number; rate: number; lane: string; sample
       if (done) break;
       watch.sample();
       const rss = rssMb(p.pid!);
-      if (rss === null) break;
+      if (rss === null) {
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]); // it is exiting: its /proc entry is gone
+        break;
+      }
       const t = round((Date.now() - t0) / 1000, 1);
       samples.push({ t_s: t, rss_mb: round(rss, 1) });
       log(`  t=${t.toFixed(0).padStart(5)} s  RSS ${rss.toFixed(1).padStart(7)} MB\n`);

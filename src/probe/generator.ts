@@ -3,8 +3,9 @@
  * a slow path: each send's lateness against its schedule (probe k is due at
  * `t0 + k / rate`), the largest catch-up burst (probes sent in one event-loop turn),
  * the event-loop delay (`perf_hooks.monitorEventLoopDelay`), this process's GC pauses,
- * the CPU this process used while it sent (in cores: near 1 on the prober's thread means
- * the prober, not the path, sets the pace and the tail) and `generator_limited`.
+ * the CPU this process used while it sent (in cores: one thread paces, sends and
+ * receives, so near 1.0 the prober, not the path, sets the pace and the tail) and
+ * `generator_limited`.
  * Recording starts when the warm-up ends ({@link begin}).
  */
 import { monitorEventLoopDelay, performance, PerformanceObserver, type IntervalHistogram } from 'node:perf_hooks';
