@@ -207,6 +207,22 @@ export class TestPeer {
 }
 
 /**
+ * Send `n` probes from `peer` to `port`, at most `window` outstanding; resolves once all
+ * are answered or 20 s passed (the caller checks how many were). Many peers × a large
+ * window can exceed an engine's batch ring and be shed as `overload` (counted, never
+ * answered): keep peers × window under `batches × batchSize` where every probe must be answered.
+ */
+export async function probeRun(peer: TestPeer, port: number, n: number, window = 256): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  const base = peer.received.length;
+  for (let i = 0; i < n && Date.now() < deadline; i++) {
+    while (i - (peer.received.length - base) >= window && Date.now() < deadline) await peer.waitFor(base + i - window + 1, 1000);
+    await peer.send(peer.packet({ probeId: i }), port);
+  }
+  await peer.waitFor(base + n, 20_000);
+}
+
+/**
  * `promise`, or a rejection naming `what` once `ms` have passed: every wait in the tests
  * is bounded, so a wedged engine fails the test with a reason instead of hanging the run.
  */

@@ -35,7 +35,7 @@ import { nativeLane, nativeLaneStatus } from '../../src/protocol/native.js';
 import { HMAC_STATE_WORDS, hmacPrecompute } from '../../src/protocol/sha256.js';
 import { DROP_REASONS } from '../../src/protocol/verdict.js';
 import { OFF_NONCE, OFF_SEND_TS } from '../../src/protocol/wire.js';
-import { cliPath, repoRoot, startServe, stateDir, TestPeer, until, wallUs, within } from '../helpers.js';
+import { cliPath, probeRun, repoRoot, startServe, stateDir, TestPeer, until, wallUs, within } from '../helpers.js';
 
 const skip = nativeLane === null && !process.env.CI ? `native lane ${nativeLaneStatus}` : false;
 const tenant = 'tenant-lane';
@@ -176,17 +176,6 @@ for (const [listen, v6Peers] of [['127.0.0.1:0', []], ['[::]:0', [2]], ['[::1]:0
   });
 }
 
-/** Send `n` probes from `peer` to `port`, at most 256 outstanding; resolves once all are answered or 20 s passed. */
-async function probeRun(peer: TestPeer, port: number, n: number): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  const base = peer.received.length;
-  for (let i = 0; i < n && Date.now() < deadline; i++) {
-    while (i - (peer.received.length - base) >= 256 && Date.now() < deadline) await peer.waitFor(base + i - 255, 1000);
-    await peer.send(peer.packet({ probeId: i }), port);
-  }
-  await peer.waitFor(base + n, 20_000);
-}
-
 test(`sockets: 2 on the native lane (Node ${process.version}): two sockets on one port (SO_REUSEPORT from C), flows reach both, one replay filter across them`, { skip }, async () => {
   const agents = Array.from({ length: 16 }, (_, i) => `src${i}`);
   const engine = await Engine.create({ rootKey: root, tenant, agent: 'resp', peers: agents, workers: 2, sockets: 2, lane: 'native' });
@@ -197,9 +186,13 @@ test(`sockets: 2 on the native lane (Node ${process.version}): two sockets on on
     assert.equal(engine.socketsNote, null, 'no reusePort note: the native lane sets SO_REUSEPORT itself');
     const port = engine.address.port;
     assert.deepEqual(engine.socketThreadPorts(), [port], 'the socket thread is bound to the listen port');
-    await Promise.all(peers.map((p) => probeRun(p, port, 200)));
+    // 16 peers × 32 outstanding stay under one socket's batch ring (12 × 64 slots), so no
+    // datagram is shed as overload (counted, but unanswered) even on the JS kernel: this
+    // test is about where flows go, not about load (256 outstanding each shed some there)
+    await Promise.all(peers.map((p) => probeRun(p, port, 200, 32)));
     for (const p of peers) {
-      assert.equal(p.received.length, 200, `${p.agent}: every probe answered`);
+      const st = engine.stats();
+      assert.equal(p.received.length, 200, `${p.agent}: every probe answered (engine: received ${st.received}, overload ${st.dropped.overload}, kernel drops ${st.kernel_drops ?? 'n/a'})`);
       let last = -1n;
       for (const m of p.received) {
         const r = parsePacket(m)!;
