@@ -62,10 +62,10 @@ test('cpu_cores: the process CPU over the measured phase up to the end of sendin
     /* a sender with no sleep in it */
   }
   busy.sendingDone();
-  await sleep(200); // waiting for the last replies: idle, not in the figure
+  await sleep(400); // waiting for the last replies: idle, not in the figure (counted, it would pull the figure to ≈ 0.33)
   busy.stop();
   const b = busy.health(1000).cpu_cores;
-  assert.ok(b >= 0.5 && b <= 2, `busy: ${b} cores`);
+  assert.ok(b >= 0.6 && b <= 2, `busy: ${b} cores`);
 
   const idle = new Generator(1000, 'yield');
   idle.begin();
