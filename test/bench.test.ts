@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { STAGE } from '../bench/responder.js';
+import { rateGoalMet, type ProbeRun } from '../bench/probe-compare.js';
 import { cCompiler } from '../bench/cbuild.js';
 
 const benchDir = fileURLToPath(new URL('../bench/', import.meta.url));
@@ -234,5 +235,16 @@ test('bench:probe: the C reference prober and dtmesh probe alternate against dtm
   const firstLane = doc.runs.find((x: { lane?: string }) => x.lane === lanes[0]);
   assert.equal(doc.summary[0].probe.cpu_cores, Math.round(firstLane.cpu_cores * 100) / 100, 'one repeat: the summary is that run');
   assert.match(r.stdout, /CPU \d+\.\d\d cores/, 'each run line gives its prober\'s CPU');
+  // the rate goal (offered within 2 % or the run says generator_limited), per lane from its runs
+  assert.match(r.stdout, /offered \(±2 % or limited\)/);
+  for (const row of doc.summary) {
+    const prb = doc.runs.filter((x: { lane?: string }) => x.lane === row.lane);
+    assert.ok(prb.every((x: { generator_limited?: unknown }) => typeof x.generator_limited === 'boolean'), 'each probe run says whether it was generator-limited');
+    assert.equal(row.rate_goal.met, prb.every((x: ProbeRun) => rateGoalMet(x)));
+    assert.equal(row.rate_goal.limited_runs, prb.filter((x: { generator_limited?: boolean }) => x.generator_limited).length);
+  }
+  assert.equal(rateGoalMet({ rate: 100_000, offered_pps: 97_000, generator_limited: false } as ProbeRun), false, '3 % short, not limited: not met');
+  assert.equal(rateGoalMet({ rate: 100_000, offered_pps: 97_000, generator_limited: true } as ProbeRun), true, 'short but says generator_limited: met');
+  assert.equal(rateGoalMet({ rate: 100_000, offered_pps: 98_500, generator_limited: false } as ProbeRun), true, 'within 2 %');
   assert.equal(typeof doc.summary[0].goal.met, 'boolean');
 });
