@@ -112,6 +112,10 @@ test('dtmesh agent: the heartbeat file is applied when it changes and on SIGHUP,
     const lint = promtoolCheck(text);
     if (lint !== undefined) assert.equal(lint, null, `promtool check metrics: ${lint}`);
     else assert.ok(!process.env.CI, 'CI installs promtool');
+    // the steps above can all finish within ~1 s on a fast machine: run until the stream holds
+    // enough intervals to check, rather than hoping the steps took long enough (seen: 4)
+    const intervals = (): number => (fs.existsSync(stream) ? fs.readFileSync(stream, 'utf8').split('\n').filter((l) => l.includes('"type":"interval"')).length : 0);
+    await until(15_000, () => intervals() >= 5, 'five intervals streamed');
   } finally {
     a.child.kill('SIGTERM');
     b.child.kill('SIGTERM');
