@@ -15,6 +15,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { type Flags, parseFlags, usage } from '../src/cli/args.js';
 import { nowUs } from '../src/clock.js';
+import { hostCpuTimes, USER_HZ } from '../src/observe/host-cpu.js';
 import { DtmeshError } from '../src/errors.js';
 import { KeyRing } from '../src/keys/keyring.js';
 import { KeyTable } from '../src/keys/keytable.js';
@@ -287,19 +288,6 @@ export function sleep(ms: number): Promise<void> {
 
 // ---- background load ------------------------------------------------------------------------
 
-/** Jiffies of the whole machine: busy (user…softirq), steal, total. */
-function machineJiffies(): { busy: number; steal: number; total: number } | null {
-  try {
-    const f = fs.readFileSync('/proc/stat', 'utf8');
-    const cpu = f.slice(0, f.indexOf('\n')).split(/\s+/).slice(1).map(Number);
-    const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = cpu;
-    const busy = user + nice + system + irq + softirq;
-    return { busy, steal, total: busy + idle + iowait + steal };
-  } catch {
-    return null;
-  }
-}
-
 /** utime+stime (+ cutime+cstime of reaped children when `withChildren`) of `pid`, jiffies. */
 function procJiffies(pid: number | 'self', withChildren: boolean): number {
   try {
@@ -319,7 +307,7 @@ function procJiffies(pid: number | 'self', withChildren: boolean): number {
  * so the result is printed with each run.
  */
 export class LoadWatch {
-  private readonly m0 = machineJiffies();
+  private readonly m0 = hostCpuTimes();
   private readonly t0 = performance.now();
   private ours0: number;
   private readonly live = new Map<number, number>(); // child pid → jiffies at first sight
@@ -348,7 +336,7 @@ export class LoadWatch {
   /** Stop: CPU of other processes in cores (null when /proc is not there) and a one-line note. */
   stop(): { otherCores: number | null; stealCores: number | null; note: string } {
     this.sample();
-    const m1 = machineJiffies();
+    const m1 = hostCpuTimes();
     const secs = (performance.now() - this.t0) / 1000;
     if (this.m0 === null || m1 === null || secs <= 0) return { otherCores: null, stealCores: null, note: 'background load: unknown (no /proc/stat)' };
     // reaped children are in cutime/cstime; still-live ones by pid (minus their CPU before we started watching)
@@ -358,7 +346,7 @@ export class LoadWatch {
       if (alive > 0) ours += alive - j0;
       else if (j0 > 0) ours -= j0; // reaped: cutime holds its whole life, remove what predates us
     }
-    const hz = 100;
+    const hz = USER_HZ;
     const other = Math.max(0, (m1.busy - this.m0.busy - ours) / hz / secs);
     const steal = (m1.steal - this.m0.steal) / hz / secs;
     const note =

@@ -10,6 +10,7 @@
  */
 import { monitorEventLoopDelay, performance, PerformanceObserver, type IntervalHistogram } from 'node:perf_hooks';
 import type * as hdr from 'hdr-histogram-js';
+import { type HostCpuTimes, hostCpuTimes, USER_HZ } from '../observe/host-cpu.js';
 import { latencyHistogram } from '../observe/stats.js';
 
 /**
@@ -60,6 +61,13 @@ export interface GeneratorHealth {
    * queueing is in the RTT tail.
    */
   cpu_cores: number;
+  /**
+   * Hypervisor steal on this host over the same span (`/proc/stat`, every CPU summed),
+   * in cores; null where the host does not count it (not Linux). Stolen time comes in
+   * stalls of milliseconds and lands in the tail of whatever runs on the host: on a
+   * loopback test both ends, on a mesh this (the probing) end.
+   */
+  host_steal_cores: number | null;
   generator_limited: boolean;
 }
 
@@ -76,10 +84,14 @@ export class Generator {
   private cpu0: NodeJS.CpuUsage | null = null;
   private wall0 = 0;
   private cpuCores = 0;
+  private host0: HostCpuTimes | null = null;
+  private stealCores: number | null = null;
 
+  /** `readHost`: where the host's CPU times come from (tests give their own). */
   constructor(
     readonly rate: number,
     readonly pacing: Pacing,
+    private readonly readHost: () => HostCpuTimes | null = hostCpuTimes,
   ) {
     this.eld = monitorEventLoopDelay({ resolution: ELD_RESOLUTION_MS });
     this.eld.enable();
@@ -99,6 +111,7 @@ export class Generator {
     this.measuring = true;
     this.eld.reset();
     this.cpu0 = process.cpuUsage();
+    this.host0 = this.readHost();
     this.wall0 = performance.now();
   }
 
@@ -106,8 +119,10 @@ export class Generator {
   sendingDone(): void {
     if (this.cpu0 === null) return;
     const c = process.cpuUsage(this.cpu0);
+    const host1 = this.host0 === null ? null : this.readHost();
     const wallMs = performance.now() - this.wall0;
     this.cpuCores = wallMs > 0 ? Math.round(((c.user + c.system) / 1000 / wallMs) * 1000) / 1000 : 0;
+    if (this.host0 !== null && host1 !== null && wallMs > 0) this.stealCores = Math.round((Math.max(0, host1.steal - this.host0.steal) / USER_HZ / (wallMs / 1000)) * 1000) / 1000;
     this.cpu0 = null;
   }
 
@@ -147,6 +162,7 @@ export class Generator {
       event_loop_delay_us: eldOk ? { p50: us(e.percentile(50)), p99: us(e.percentile(99)), max: us(e.max) } : { p50: 0, p99: 0, max: 0 },
       gc: { count: this.gcCount, total_ms: Math.round(this.gcTotalMs * 10) / 10, max_ms: Math.round(this.gcMaxMs * 100) / 100 },
       cpu_cores: this.cpuCores,
+      host_steal_cores: this.stealCores,
       generator_limited: this.rate > 0 && (offeredPps < OFFERED_SHARE * this.rate || lateness.p99 > LATENESS_BOUND_US),
     };
   }

@@ -104,6 +104,7 @@ const report = {
     event_loop_delay_us: threeQuantiles,
     gc: exact({ count: uint, total_ms: nonneg, max_ms: nonneg }),
     cpu_cores: nonneg,
+    host_steal_cores: { type: ['number', 'null'], minimum: 0 },
     generator_limited: { type: 'boolean' },
   }),
   histogram: exact({ encoding: { type: 'string' }, unit: { const: 'us' }, data: { type: 'string', pattern: '^[A-Za-z0-9+/]+=*$' } }),

@@ -1,10 +1,12 @@
 /**
  * The generator's own health (MEASUREMENT.md §2, src/probe/generator.ts): event-loop delay
  * is the delay, not the sampling period, and a blocked loop shows in it; lateness and
- * `generator_limited` follow the schedule.
+ * `generator_limited` follow the schedule; the CPU figures (the prober's own, the host's
+ * hypervisor steal) cover the measured phase up to the end of sending.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { type HostCpuTimes, hostCpuTimes, parseProcStat } from '../../src/observe/host-cpu.js';
 import { ELD_RESOLUTION_MS, Generator, LATENESS_BOUND_US } from '../../src/probe/generator.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -77,4 +79,46 @@ test('cpu_cores: the process CPU over the measured phase up to the end of sendin
   const never = new Generator(1000, 'yield');
   never.stop();
   assert.equal(never.health(1000).cpu_cores, 0, 'never begun: 0');
+});
+
+test('host_steal_cores: the host\'s hypervisor steal over the measured phase, in cores — from the ticks /proc/stat adds between begin and the end of sending; null where the host does not count it', async () => {
+  // a host whose steal counter moves 30 ticks (0.3 s at USER_HZ 100) while 0.2 s pass: 1.5 cores stolen
+  let steal = 1000;
+  const fake = (): HostCpuTimes => ({ busy: 0, steal, total: 0 });
+  const g = new Generator(1000, 'yield', fake);
+  g.begin();
+  await sleep(200);
+  steal += 30;
+  g.sendingDone();
+  steal += 500; // after sending: not in the figure
+  g.stop();
+  const s = g.health(1000).host_steal_cores;
+  assert.ok(s !== null && s >= 1.2 && s <= 1.55, `steal ${s} cores (30 ticks over ≈ 0.2 s)`);
+
+  const none = new Generator(1000, 'yield', () => null);
+  none.begin();
+  none.sendingDone();
+  none.stop();
+  assert.equal(none.health(1000).host_steal_cores, null, 'no /proc/stat: null, never 0');
+
+  // this host: a figure where Linux counts steal, never negative
+  const real = new Generator(1000, 'yield');
+  real.begin();
+  await sleep(50);
+  real.sendingDone();
+  real.stop();
+  const r = real.health(1000).host_steal_cores;
+  if (process.platform === 'linux') assert.ok(r !== null && r >= 0, `linux: ${r}`);
+  else assert.equal(r, null);
+});
+
+test('parseProcStat: the aggregate cpu line of proc(5) — busy is user+nice+system+irq+softirq, steal the 8th column, total adds idle and iowait; anything else is null', () => {
+  const text = 'cpu  4705 150 1120 16250 520 30 45 62 0 0\ncpu0 2352 75 560 8125 260 15 22 31 0 0\nintr 1\n';
+  assert.deepEqual(parseProcStat(text), { busy: 4705 + 150 + 1120 + 30 + 45, steal: 62, total: 4705 + 150 + 1120 + 30 + 45 + 16250 + 520 + 62 });
+  assert.deepEqual(parseProcStat('cpu  10 0 5 100\n'), { busy: 15, steal: 0, total: 115 }, 'an old kernel without the steal column: 0');
+  assert.equal(parseProcStat('cpu0 1 2 3 4 5 6 7 8\n'), null, 'not the aggregate line');
+  assert.equal(parseProcStat('cpu  1 2 x 4\n'), null, 'not numbers');
+  assert.equal(parseProcStat(''), null);
+  const live = hostCpuTimes();
+  if (process.platform === 'linux') assert.ok(live !== null && live.total >= live.busy + live.steal && live.total > 0, JSON.stringify(live));
 });
