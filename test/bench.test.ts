@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { STAGE } from '../bench/responder.js';
-import { rateGoalMet, type ProbeRun } from '../bench/probe-compare.js';
+import { probeDrops, rateGoalMet, type ProbeRun } from '../bench/probe-compare.js';
 import { cCompiler } from '../bench/cbuild.js';
 
 const benchDir = fileURLToPath(new URL('../bench/', import.meta.url));
@@ -227,7 +227,10 @@ test('bench:probe: the C reference prober and dtmesh probe alternate against dtm
     assert.ok(run.sent > 0 && run.received === run.sent, JSON.stringify(run));
     assert.ok(run.rtt_us.p50 > 0 && run.rtt_us.p99 >= run.rtt_us.p50, JSON.stringify(run));
     assert.ok(run.cpu_cores > 0 && run.cpu_cores <= os.cpus().length, `prober CPU in cores: ${JSON.stringify(run)}`);
+    // the host's steal while the run lived: a figure on Linux (0 on bare metal), never negative nor more than the host's CPUs
+    if (process.platform === 'linux') assert.ok(run.steal_cores !== null && run.steal_cores >= 0 && run.steal_cores <= os.cpus().length, `host steal: ${JSON.stringify(run)}`);
   }
+  assert.equal(doc.summary[0].probe.steal_cores, doc.runs.find((x: { lane?: string }) => x.lane === lanes[0]).steal_cores, 'one repeat: the summary\'s steal is that run\'s');
   assert.equal(doc.runs[0].timestamps, 'kernel');
   assert.deepEqual(doc.runs.slice(1).map((x: { timestamps: string }) => x.timestamps), lanes.map((l) => (l === 'native' ? 'kernel' : 'js')));
   assert.deepEqual(doc.summary.map((x: { lane: string }) => x.lane), lanes, 'one summary row per probe lane');
@@ -247,4 +250,8 @@ test('bench:probe: the C reference prober and dtmesh probe alternate against dtm
   assert.equal(rateGoalMet({ rate: 100_000, offered_pps: 97_000, generator_limited: true } as ProbeRun), true, 'short but says generator_limited: met');
   assert.equal(rateGoalMet({ rate: 100_000, offered_pps: 98_500, generator_limited: false } as ProbeRun), true, 'within 2 %');
   assert.equal(typeof doc.summary[0].goal.met, 'boolean');
+  // where a probe run's lost probes went: its report's non-zero drops, its own socket's kernel drops
+  for (const run of doc.runs.filter((x: { prober: string }) => x.prober === 'probe')) assert.deepEqual(run.drops, {}, `nothing dropped on an idle loopback: ${JSON.stringify(run)}`);
+  assert.deepEqual(probeDrops({ dropped: { bad_mac: 0, replay: 3, overload: 2 }, kernel_drops: 281 }), { replay: 3, overload: 2, kernel_drops: 281 });
+  assert.deepEqual(probeDrops({ dropped: { replay: 0 }, kernel_drops: null }), {}, 'unknown kernel drops are not a figure');
 });

@@ -194,6 +194,7 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
   let measureFrom = Infinity; // first measured seq (the warm-up's probes are below it)
   let measureStartUs = NaN;
   let droppedAtStart: DropCounts | null = null;
+  let kernelDropsAtStart: number | null = null;
   let graceUpdatedUs = -Infinity;
   let warmupProbes = 0;
 
@@ -243,7 +244,9 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
     measureFrom = seq;
     measureStartUs = t;
     warmupProbes = seq;
-    droppedAtStart = engine.stats().dropped;
+    const st = engine.stats();
+    droppedAtStart = st.dropped;
+    kernelDropsAtStart = st.kernel_drops ?? null;
     gen.begin();
     intervals?.begin(t);
   };
@@ -437,9 +440,10 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
   const sendSpanS = sent > 1 ? (tLast - measureStartUs) / 1e6 + (rate > 0 ? 1 / rate : 0) : rate > 0 ? 1 / rate : 0;
   const offered = sendSpanS > 0 ? Math.round(sent / sendSpanS) : 0;
   const rtt = total.rttSummary();
-  const now = engine.stats().dropped;
+  const end = engine.stats();
   const dropped = {} as DropCounts;
-  for (const k of DROP_REASONS) dropped[k] = now[k] - (droppedAtStart?.[k] ?? 0);
+  for (const k of DROP_REASONS) dropped[k] = end.dropped[k] - (droppedAtStart?.[k] ?? 0);
+  const kernelDrops = kernelDropsAtStart !== null && end.kernel_drops !== undefined ? Math.max(0, end.kernel_drops - kernelDropsAtStart) : null;
   const lossPct = sent > 0 ? Math.round((1e5 * total.lost) / sent) / 1e3 : 0;
   const breached: string[] = [];
   if (opts.maxLossPct !== undefined && lossPct > opts.maxLossPct) breached.push('max_loss_pct');
@@ -459,6 +463,7 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
     throughput_bps: sendSpanS > 0 ? Math.round((total.received * size * 8) / sendSpanS) : 0,
     duration_s: Math.round(sendSpanS * 1000) / 1000,
     dropped,
+    kernel_drops: kernelDrops,
     late: total.late,
     in_flight: sent - total.received - total.lost,
     send_errors: sendErrors,

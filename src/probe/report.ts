@@ -48,6 +48,13 @@ export interface ProbeReport extends ReportContext {
   duration_s: number;
   /** The engine's drops during this run (a delta, never the engine's lifetime total). */
   dropped: DropCounts;
+  /**
+   * Datagrams this host's kernel dropped at the prober's own socket during this run
+   * (receive buffer full: the prober did not read in time; /proc/net/udp), a delta; null
+   * where the kernel does not say. Each reply lost so is also a probe in `lost`: the
+   * prober's loss, not the path's.
+   */
+  kernel_drops: number | null;
   /** Replies after their probe was declared lost; each probe also counted in `lost`. */
   late: number;
   /** Always 0: the run waits every probe out. */

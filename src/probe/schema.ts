@@ -81,6 +81,7 @@ const report = {
   throughput_bps: nonneg,
   duration_s: nonneg,
   dropped: exact(Object.fromEntries(DROP_REASONS.map((r) => [r, uint]))),
+  kernel_drops: { type: ['integer', 'null'], minimum: 0 },
   late: uint,
   in_flight: { const: 0 },
   send_errors: uint,

@@ -432,3 +432,29 @@ test('CLI: probe --count 20000 --rate 20000 against serve → 20000 received, 0 
     child.kill('SIGTERM');
   }
 });
+
+test('kernel_drops: replies the kernel dropped at the prober\'s own socket (receive buffer full while the prober did not read) are counted in the report, and are exactly the probes lost', { skip: process.platform !== 'linux' && 'the kernel\'s per-socket drop count comes from /proc/net/udp (Linux)' }, async () => {
+  // the smallest receive buffer (4 KiB asked, ~8 KiB given: a handful of datagrams) and a
+  // responder on this same event loop: while the loop is blocked, probes queue at the
+  // responder (4 MiB buffer) and are answered in one burst after it, faster than the prober reads
+  const engine = await within('prober engine start', 10_000, Engine.create({ rootKey: root, tenant, agent: 'prober', peers: ['resp'], workers: 1, recvBufferBytes: 4096 }));
+  const resp = await scriptedResponder((_id, send) => send());
+  const stall = setTimeout(() => {
+    const end = performance.now() + 80;
+    while (performance.now() < end) {
+      /* the prober's event loop blocked 80 ms */
+    }
+  }, 150);
+  try {
+    const r = await within('probe run', RUN_MS, probe(engine, { agent: 'resp', host: '127.0.0.1', port: resp.address().port, count: 2000, rate: 5000, graceMs: NO_LATE_MS }));
+    assertValidReport(r);
+    assert.ok(r.kernel_drops !== null && r.kernel_drops > 0, `the burst overflowed the prober's buffer: kernel_drops ${r.kernel_drops}`);
+    assert.equal(r.lost, r.kernel_drops, `every lost probe is a reply the kernel dropped at the prober (dropped ${JSON.stringify(r.dropped)})`);
+    assert.equal(r.received + r.lost, r.sent);
+    assert.equal(r.in_flight, 0);
+  } finally {
+    clearTimeout(stall);
+    resp.close();
+    await within('engine close', 10_000, engine.close());
+  }
+});
