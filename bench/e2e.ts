@@ -127,6 +127,8 @@ export interface StepResult {
   responder: ResponderReport;
   /** CPU other processes used during the step, cores. */
   other_cores: number;
+  /** Hypervisor steal on the host during the step, cores (null where not counted): its stalls of ms land in every responder's tail. */
+  steal_cores: number | null;
 }
 
 /** Other processes' CPU (cores) above which a step is repeated. */
@@ -148,6 +150,8 @@ export interface ResponderResult {
     verdict_p50_us?: number;
     /** False when the engine histogram also covers the warm-up (no reset possible). */
     verdict_window_only?: boolean;
+    /** Hypervisor steal during the half-rate run, cores (null where not counted). */
+    steal_cores: number | null;
   } | null;
   /** CPU per datagram at max rate: socket (main) thread, other threads (workers), the generator. */
   cpu_us_per_datagram: { main: number; other: number; loadgen: number } | null;
@@ -414,7 +418,10 @@ class Bench {
       watch.child(this.loadgen.proc.pid, true);
       this.stepWatch = watch;
       const s = await this.stepOnce(resp, kind, rate, durationMs, stages, label);
-      s.other_cores = watch.stop().otherCores ?? 0;
+      const w = watch.stop();
+      s.other_cores = w.otherCores ?? 0;
+      s.steal_cores = w.stealCores;
+      if (s.steal_cores !== null && s.steal_cores >= 0.01) this.log(`    (hypervisor steal during that step: ${s.steal_cores.toFixed(2)} cores)\n`);
       if (s.other_cores <= BUSY_CORES || attempt >= 2) return s;
       this.log(`    (other processes used ${s.other_cores.toFixed(2)} cores during that step: repeating it)\n`);
     }
@@ -471,7 +478,7 @@ class Bench {
         `RTT p50 ${result.rtt_us.p50.toFixed(0).padStart(6)} µs p99 ${result.rtt_us.p99.toFixed(0).padStart(6)} µs  ` +
         `main ${report.cpu.main_us.toFixed(2)} µs/dgram${report.engine ? `  verdict p99 ${report.engine.stats.latency_us.p99} µs, overload ${report.engine.overload}` : ''}  ${flag}\n`,
     );
-    return { rate, ok, load: result, responder: report, other_cores: 0 };
+    return { rate, ok, load: result, responder: report, other_cores: 0, steal_cores: null };
   }
 
   /** Double from --start-rate until a step fails, then bisect; then the half-rate run. */
@@ -534,6 +541,7 @@ class Bench {
           loss: round(s.load.loss, 6),
           rtt_p50_us: s.load.rtt_us.p50,
           rtt_p99_us: s.load.rtt_us.p99,
+          steal_cores: s.steal_cores,
           ...(st ? { verdict_p50_us: st.p50, verdict_p99_us: st.p99, verdict_window_only: s.responder.engine?.latency_window ?? true } : {}),
         };
       }
@@ -748,14 +756,18 @@ class Bench {
       );
       const fmtGoal = (name: string, g: Goal, unit: string, cmp: string): string =>
         `${name} = ${g.value === null ? 'n/a' : `${g.value}${unit}`} (goal ${cmp} ${g.goal}${unit}: ${g.met === null ? 'n/a' : g.met ? 'met' : 'NOT met'})`;
+      const stealAt = (k: ResponderKind): string => {
+        const x = res[k]?.half_rate?.steal_cores;
+        return x !== undefined && x !== null && x >= 0.01 ? ` (hypervisor steal during that run: ${x.toFixed(2)} cores)` : '';
+      };
       this.log(
         `dgram lane (engine): ${fmtGoal('engine/naive', goals.engine_naive, '', '≥')}; ${fmtGoal('engine/echo', goals.engine_echo, '', '≥')}\n` +
-          `engine ${fmtGoal('receive→verdict p99 at half rate', goals.verdict_p99_us, ' µs', '≤')}\n` +
+          `engine ${fmtGoal('receive→verdict p99 at half rate', goals.verdict_p99_us, ' µs', '≤')}${stealAt('engine')}\n` +
           `machine's limit: engine/C = ${ratios.engine_c ?? 'n/a'}${cSkipped ? ` (C responder skipped: ${cSkipped})` : ''}; engine/echo = ${ratios.engine_echo ?? 'n/a'}\n` +
           (nativeSkipped
             ? `native lane: not measured (${nativeSkipped})\n`
             : `native lane (native): ${fmtGoal('native/C', goals.native_c, '', '≥')}; ${fmtGoal('native/echo', goals.native_echo, '', '≥')}; native/naive = ${ratios.native_naive ?? 'n/a'}\n` +
-              `native ${fmtGoal('CPU µs per datagram / C', goals.native_cpu_vs_c, '', '≤')}; ${fmtGoal('receive→verdict p99 at half rate', goals.native_verdict_p99_us, ' µs', '≤')}\n`) +
+              `native ${fmtGoal('CPU µs per datagram / C', goals.native_cpu_vs_c, '', '≤')}; ${fmtGoal('receive→verdict p99 at half rate', goals.native_verdict_p99_us, ' µs', '≤')}${stealAt('native')}\n`) +
           `CPU µs per datagram at max rate (whole responder process): ${c.kinds.map((k) => `${k} ${res[k]?.cpu_us_total?.toFixed(2) ?? 'n/a'}`).join(', ')}\n` +
           `CPU µs per datagram at ${si(c.startRate)}/s, the same rate for all: ${c.kinds.map((k) => `${k} ${res[k]?.cpu_us_at_start_rate?.us.toFixed(2) ?? 'n/a'}`).join(', ')}\n`,
       );

@@ -142,6 +142,11 @@ test('e2e (dtmesh bench): engine on both lanes, naive, echo and C under the C lo
   if (haveCc) assert.equal(typeof doc.responders.c.half_rate.verdict_p99_us, 'number', "the C responder's own receive→verdict, the machine's tail");
   const engine = doc.responders.engine;
   assert.equal(typeof engine.half_rate.verdict_p99_us, 'number');
+  // the host's steal during each half-rate run (the tail's context): a figure on Linux, never negative
+  for (const k of Object.keys(doc.responders)) {
+    const st = doc.responders[k].half_rate?.steal_cores;
+    if (process.platform === 'linux') assert.ok(typeof st === 'number' && st >= 0 && st <= os.cpus().length, `${k}: half-rate steal ${st}`);
+  }
   // the stage breakdown is there and real: the main thread's stages timed through engine.stages
   const b = doc.breakdown;
   assert.ok(b, 'breakdown requested and produced');
