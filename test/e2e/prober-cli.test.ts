@@ -2,7 +2,8 @@
  * `dtmesh probe` output contract (MEASUREMENT.md §2–3): `--json -` on stdout with human
  * lines on stderr, `--json-stream` (start / interval / end, every line valid against the
  * schema, interval sums = totals), `--histogram`, `--warmup`, jumbo `--size` with
- * `--max-datagram`, `--version`, and threshold exit code 3.
+ * `--max-datagram`, `--version`, and threshold exit code 3; through a scripted relay, the
+ * CLI's `--replay-window` (window by default, strict with 0) and `--max-loss` breached.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -10,6 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { nativeLane, nativeLaneStatus } from '../../src/protocol/native.js';
+import { type Action, type Dir, startRelay } from '../fixtures/relay.js';
 import { cliPath, startServe, stateDir, type Served, within } from '../helpers.js';
 import { assertValidReport } from '../probe/validate.js';
 
@@ -125,4 +127,49 @@ test('thresholds: --max-p99 below any loopback RTT exits 3 and says which; --max
   assertValidReport(rep);
   assert.deepEqual(rep.thresholds.breached, ['max_p99_ms']);
   assert.match(r.err, /^dtmesh probe: threshold breached: rtt p99 [\d.]+ ms > 0\.001 ms\n$/, '--quiet: only the threshold line');
+});
+
+/** `dtmesh probe --json -` through a fresh relay scripted by `script`: exit code, the report, stderr and the relay's counts. */
+async function viaRelay(script: (d: Dir, seq: number) => Action, args: string[]) {
+  const relay = await startRelay(serve.port, script);
+  try {
+    const r = await cli(['probe', '--state-dir', dir, '--tenant', 't', '--agent', 'B', '--target', `A@127.0.0.1:${relay.port}`, '--warmup', '0', '--grace-ms', '1000', '--json', '-', '--quiet', ...args]);
+    const rep = r.out ? JSON.parse(r.out) : null;
+    if (rep) assertValidReport(rep, args.join(' '));
+    return { code: r.code, rep, err: r.err, counts: relay.counts };
+  } finally {
+    relay.close();
+  }
+}
+
+test('through a relay that swaps replies: the CLI verifies replies in window mode by default (reordered, none lost) and strictly with --replay-window 0 (each overtaken reply a replay drop, its probe lost)', async () => {
+  const swaps = (d: Dir, seq: number): Action => (d === 'rev' && seq % 50 === 30 ? { kind: 'swap' } : { kind: 'pass' });
+  const w = await viaRelay(swaps, ['--count', '1000', '--rate', '4000']);
+  assert.equal(w.code, 0, w.err);
+  assert.ok(w.counts.rev.swapped >= 10, `the relay swapped ${w.counts.rev.swapped} replies`);
+  assert.equal(w.rep.config.replay_window, 1024);
+  assert.deepEqual([w.rep.sent, w.rep.received, w.rep.lost, w.rep.dropped.replay], [1000, 1000, 0, 0], 'reordering is never loss');
+  assert.equal(w.rep.reordered, w.counts.rev.swapped, 'one reordered reply per swap');
+
+  const s = await viaRelay(swaps, ['--count', '1000', '--rate', '4000', '--replay-window', '0']);
+  assert.equal(s.code, 0, s.err);
+  assert.equal(s.rep.config.replay_window, 0);
+  assert.ok(s.counts.rev.swapped >= 10);
+  assert.equal(s.rep.dropped.replay, s.counts.rev.swapped, 'strict: each overtaken reply is dropped as a replay');
+  assert.equal(s.rep.lost, s.counts.rev.swapped, "… and its probe is lost (the engine's verdict, not the report's)");
+  assert.equal(s.rep.reordered, 0);
+});
+
+test('--max-loss: a relay dropping every 20th probe (5 %) breaches --max-loss 2 (exit 3, one line saying which) and passes --max-loss 10 (exit 0)', async () => {
+  const drops = (d: Dir, seq: number): Action => (d === 'fwd' && seq % 20 === 3 ? { kind: 'drop' } : { kind: 'pass' });
+  const tight = await viaRelay(drops, ['--count', '1000', '--rate', '4000', '--max-loss', '2']);
+  assert.equal(tight.code, 3, tight.err);
+  assert.equal(tight.rep.lost, tight.counts.fwd.dropped, 'lost = what the relay dropped');
+  assert.equal(tight.rep.loss_pct, 5);
+  assert.deepEqual(tight.rep.thresholds.breached, ['max_loss_pct']);
+  assert.match(tight.err, /^dtmesh probe: threshold breached: loss 5(\.0+)? % > 2 %\n$/, `--quiet: only the threshold line: ${tight.err}`);
+  const loose = await viaRelay(drops, ['--count', '1000', '--rate', '4000', '--max-loss', '10']);
+  assert.equal(loose.code, 0, loose.err);
+  assert.equal(loose.rep.loss_pct, 5);
+  assert.deepEqual(loose.rep.thresholds.breached, []);
 });
