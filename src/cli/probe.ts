@@ -286,7 +286,8 @@ export async function probeCommand(argv: string[]): Promise<number> {
       clockSynced: v['clock-synced'] === true,
       maxLossPct,
       maxP99Ms,
-      config: { replay_window: replayWindow, listen },
+      // null: the system's default (no setsockopt)
+      config: { replay_window: replayWindow, listen, ttl: sockets.ttl ?? null, dscp: sockets.dscp ?? null },
       progressMs: progressTty ? 200 : 1000,
       onStart: (c) => {
         ctx = c;

@@ -629,7 +629,8 @@ static napi_value lane_open(napi_env env, napi_callback_info info) {
   return obj;
 }
 
-/* laneInfo(h) → [address, port, effective receive buffer bytes, kernel timestamps 0|1, effective send buffer bytes]. */
+/* laneInfo(h) → [address, port, effective receive buffer bytes, kernel timestamps 0|1, effective send buffer bytes,
+ * TTL / hop limit and DSCP as the kernel holds them for this socket (getsockopt: what --ttl / --dscp set, else the defaults)]. */
 static napi_value lane_info(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value a[1], arr, v;
@@ -655,7 +656,13 @@ static napi_value lane_info(napi_env env, napi_callback_info info) {
   getsockopt(l->fd, SOL_SOCKET, SO_RCVBUF, &rb, &il);
   il = sizeof sb;
   getsockopt(l->fd, SOL_SOCKET, SO_SNDBUF, &sb, &il);
-  napi_create_array_with_length(env, 5, &arr);
+  int ttl = -1, tos = -1;
+  int v6 = sa.sin6_family == AF_INET6;
+  il = sizeof ttl;
+  getsockopt(l->fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_UNICAST_HOPS : IP_TTL, &ttl, &il);
+  il = sizeof tos;
+  getsockopt(l->fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_TCLASS : IP_TOS, &tos, &il);
+  napi_create_array_with_length(env, 7, &arr);
   napi_create_string_utf8(env, txt, NAPI_AUTO_LENGTH, &v);
   napi_set_element(env, arr, 0, v);
   napi_create_int32(env, port, &v);
@@ -666,6 +673,10 @@ static napi_value lane_info(napi_env env, napi_callback_info info) {
   napi_set_element(env, arr, 3, v);
   napi_create_int32(env, sb, &v);
   napi_set_element(env, arr, 4, v);
+  napi_create_int32(env, ttl, &v);
+  napi_set_element(env, arr, 5, v);
+  napi_create_int32(env, tos < 0 ? -1 : tos >> 2, &v); /* DSCP: the upper 6 bits (RFC 2474) */
+  napi_set_element(env, arr, 6, v);
   return arr;
 }
 

@@ -94,6 +94,8 @@ export class NativeLane implements PacketLane {
   readonly timestamps: 'kernel' | 'js';
   /** Effective `SO_SNDBUF`, bytes. */
   readonly sendBufferBytes: number;
+  /** TTL (hop limit) and DSCP every datagram of this socket carries, as the kernel holds them (getsockopt after `--ttl`/`--dscp`, else the system's defaults). */
+  readonly socketMarks: { ttl: number; dscp: number };
   private readonly ring: BatchRing;
   private readonly native: NativeLaneCalls;
   private readonly h: object;
@@ -128,7 +130,8 @@ export class NativeLane implements PacketLane {
     this.ring = opts.ring;
     this.native = native;
     this.h = h;
-    const [address, port, rcvbuf, kernelTs, sndbuf] = native.laneInfo(h);
+    const [address, port, rcvbuf, kernelTs, sndbuf, ttl, dscp] = native.laneInfo(h);
+    this.socketMarks = { ttl, dscp };
     this.bound = { address, port, family: address.includes(':') ? 'IPv6' : 'IPv4' };
     this.timestamps = kernelTs === 1 ? 'kernel' : 'js';
     this.sendBufferBytes = sndbuf;

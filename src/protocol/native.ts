@@ -73,7 +73,7 @@ export interface NativeLaneCalls {
   laneAvailable: boolean;
   laneOpen(host: string, port: number, family: 4 | 6, reusePort: boolean, recvBufferBytes: number, sendBufferBytes: number, ttl: number, dscp: number, timestamps: boolean): object;
   /** [bound address, bound port, effective SO_RCVBUF, kernel timestamps 0|1, effective SO_SNDBUF]. */
-  laneInfo(h: object): [string, number, number, number, number];
+  laneInfo(h: object): [string, number, number, number, number, number, number];
   laneAttach(h: object, bytes: Uint8Array, geometry: Int32Array, counts: Float64Array, onRecv: (b: number, count: number) => number, onSent: (n: number) => void, monoOffsetUs: number): void;
   laneFill(h: object, b: number): void;
   laneSend(h: object, b: number, count: number): number;

@@ -97,6 +97,7 @@ test('--lane dgram | native, --ttl, --dscp: the report says which lane and whose
   const dr = JSON.parse(d.out);
   assertValidReport(dr, '--lane dgram');
   assert.deepEqual([dr.lane, dr.timestamps, dr.received], ['dgram', 'js', 200]);
+  assert.deepEqual([dr.config.ttl, dr.config.dscp], [9, null], 'the effective configuration names the socket options (null: the system default)');
   for (const [args, re] of [
     [['--lane', 'dgram', '--dscp', '46'], /dscp needs the native lane/],
     [['--lane', 'fast'], /--lane must be auto, native or dgram/],
@@ -117,6 +118,7 @@ test('--lane dgram | native, --ttl, --dscp: the report says which lane and whose
   const nr = JSON.parse(n.out);
   assertValidReport(nr, '--lane native');
   assert.deepEqual([nr.lane, nr.timestamps, nr.received], ['native', 'kernel', 200]);
+  assert.deepEqual([nr.config.ttl, nr.config.dscp], [9, 46]);
   assert.ok(nr.rtt_us.min >= 1, `every RTT positive (min ${nr.rtt_us.min} µs)`);
 });
 

@@ -305,7 +305,7 @@ test('RTT percentiles land where scripted delays put them: every 5th reply held 
   }
 });
 
-test('a forged or replayed reply injected at the prober is dropped and counted, never matched', async () => {
+test('a forged or replayed reply injected at the prober is dropped and counted, never matched; a later run on the same engine reports only its own drops', async () => {
   const engine = await proberEngine();
   const captured: Buffer[] = [];
   const resp = await scriptedResponder((_id, send) => send());
@@ -333,6 +333,11 @@ test('a forged or replayed reply injected at the prober is dropped and counted, 
     assert.equal(r.late, 0);
     assert.equal(r.dropped.bad_mac, 1);
     assert.equal(r.dropped.replay, 1);
+    // a second run on the same engine: its `dropped` is its own (a delta), not the engine's lifetime total
+    const again = await within('second probe run', RUN_MS, probe(engine, { agent: 'resp', host: '127.0.0.1', port: resp.address().port, count: 50, rate: 1000, graceMs: NO_LATE_MS }));
+    assert.equal(again.received, 50);
+    for (const k of DROP_REASONS) assert.equal(again.dropped[k], 0, `second run: dropped.${k} is this run's (${again.dropped[k]}); the engine's total is ${engine.stats().dropped[k]}`);
+    assert.equal(engine.stats().dropped.bad_mac, 1, 'the engine still counts the first run’s drop');
   } finally {
     spy.close();
     resp.close();

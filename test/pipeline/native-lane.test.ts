@@ -11,6 +11,7 @@
 import assert from 'node:assert/strict';
 import { nowUs } from '../../src/clock.js';
 import * as dgram from 'node:dgram';
+import * as fs from 'node:fs';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -352,5 +353,23 @@ test('threadTimerSlack: sets this thread’s timer slack and returns the previou
   } finally {
     await prober.close();
     await resp.close();
+  }
+});
+
+test('native lane --ttl / --dscp: the kernel holds them for the socket (getsockopt IP_TTL / IP_TOS, IPv6 hop limit / traffic class), and without them the system defaults', { skip }, async () => {
+  const defaultTtl = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_default_ttl', 'utf8').trim());
+  for (const host of ['127.0.0.1', '::1']) {
+    const marked = await NativeLane.open({ index: 0, ring: new BatchRing(2, 4, 2048), host, port: 0, reusePort: false, recvBufferBytes: 1 << 16, ttl: 9, dscp: 46 });
+    const plain = await NativeLane.open({ index: 0, ring: new BatchRing(2, 4, 2048), host, port: 0, reusePort: false, recvBufferBytes: 1 << 16 });
+    try {
+      assert.deepEqual(marked.socketMarks, { ttl: 9, dscp: 46 }, `${host}: TTL 9, DSCP 46 (EF) set on the socket`);
+      assert.equal(plain.socketMarks.dscp, 0, `${host}: no --dscp: best effort`);
+      // IPv4: the sysctl's default; IPv6 reports the route's default hop limit (-1 asks for it) or its value
+      if (host === '127.0.0.1') assert.equal(plain.socketMarks.ttl, defaultTtl, 'no --ttl: the system default');
+      else assert.ok(plain.socketMarks.ttl === -1 || plain.socketMarks.ttl >= 1, `${host}: ${plain.socketMarks.ttl}`);
+    } finally {
+      await marked.close();
+      await plain.close();
+    }
   }
 });
