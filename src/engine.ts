@@ -390,8 +390,9 @@ export class Engine extends EventEmitter {
   /**
    * When the packet of the last {@link sendPacket}/{@link sendProbe} left: engine-clock µs
    * (`nowUs`) taken by the native lane right before its `sendto`, if the packet left during
-   * that call; NaN on the dgram lane, or when it was queued behind a full socket buffer
-   * (MEASUREMENT.md §1: the send time as close to the wire as the lane allows).
+   * that call (NaN when it was queued behind a full socket buffer), or by the dgram lane
+   * right before `socket.send` (after the signing): MEASUREMENT.md §1, the send time as
+   * close to the wire as the lane allows.
    */
   lastSendUs(): number {
     const own: PacketLane = this.pipeline.own;

@@ -212,12 +212,21 @@ export class DgramLane implements PacketLane {
     this.sink!.sent(this);
   };
 
+  /**
+   * Engine-clock µs right before the last {@link sendPacket}'s `socket.send` call
+   * (MEASUREMENT.md §1: the send time on this lane; NaN when Node refused it at once).
+   */
+  lastOwnSentUs = NaN;
+
   sendPacket(buf: Uint8Array, port: number, host: string, onSent: (err: Error | null) => void): boolean {
+    this.lastOwnSentUs = NaN;
     try {
+      const at = nowUs();
       this.socket.send(buf, port, host, (err) => {
         if (err) this.socketErrors++;
         onSent(err);
       });
+      this.lastOwnSentUs = at;
       return true;
     } catch {
       this.socketErrors++;

@@ -63,6 +63,6 @@ export interface Lane {
 export interface PacketLane extends Lane {
   /** Send `buf` to `host:port`; `onSent` runs once it left (or failed: counted in `sendErrors`). False when refused at once. */
   sendPacket(buf: Uint8Array, port: number, host: string, onSent: (err: Error | null) => void): boolean;
-  /** The native lane only: the send-call time of the last {@link sendPacket}'s packet if it left during that call, else NaN. */
+  /** The send-call time of the last {@link sendPacket}'s packet: the native lane's right before its `sendto` if it left during that call, the dgram lane's right before `socket.send`; else NaN. */
   readonly lastOwnSentUs?: number;
 }

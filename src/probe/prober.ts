@@ -374,7 +374,7 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
           let due = rate === 0 ? ring.scheduled + SEND_CHUNK : dueCount(now);
           let n = 0;
           while (ring.scheduled < due && n < SEND_CHUNK) {
-            let t = nowUs(); // right before the send (MEASUREMENT.md §1 "Sent"); the native lane's own stamp below is closer
+            let t = nowUs(); // the schedule's clock; the send time is the lane's own stamp below (MEASUREMENT.md §1 "Sent")
             if (measureFrom === Infinity && t >= endOfWarmup) {
               beginMeasure(ring.scheduled, t);
               if (rate > 0) due = dueCount(t);
@@ -391,8 +391,9 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
               if (measured) sendErrors++;
               continue;
             }
-            // the native lane stamps the send right before its sendto: the send time then, not
-            // before the signing and bookkeeping of sendProbe (a preemption in between is not the path's)
+            // the lane stamps the send right before its sendto (native) or socket.send (dgram): the
+            // send time then, not before the signing and bookkeeping of sendProbe (a preemption in
+            // between is not the path's)
             const atCall = engine.lastSendUs();
             if (atCall >= t) ring.sentAt[ring.slot(seq)] = t = atCall;
             tLast = t;

@@ -15,7 +15,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { Engine } from '../../src/engine.js';
-import { probe, type ProbeProgress } from '../../src/probe/prober.js';
+import { probe, type ProbeProgress, type ProbeReport } from '../../src/probe/prober.js';
+import { nativeLane } from '../../src/protocol/native.js';
 import { encodePacket, parsePacket } from '../../src/protocol/codec.js';
 import { senderIdOf } from '../../src/protocol/ids.js';
 import { derivePairKey } from '../../src/protocol/keys.js';
@@ -461,5 +462,26 @@ test('kernel_drops: replies the kernel dropped at the prober\'s own socket (rece
     clearTimeout(stall);
     resp.close();
     await within('engine close', 10_000, engine.close());
+  }
+});
+
+test('the send time is the lane\'s stamp at the send call (engine.lastSendUs), not the schedule\'s clock before signing: a stamp 15 ms later shortens every RTT by 15 ms', async () => {
+  for (const lane of nativeLane !== null ? (['dgram', 'native'] as const) : (['dgram'] as const)) {
+    const engine = await within('prober engine start', 10_000, Engine.create({ rootKey: root, tenant, agent: 'prober', peers: ['resp'], workers: 1, lane }));
+    const resp = await scriptedResponder((_id, _send, _later, sendAfterMs) => sendAfterMs(30)); // every reply 30 ms after its probe (a Node timer may fire up to ~1 ms early against the µs clock)
+    try {
+      const run = (): Promise<ProbeReport> => within('probe run', RUN_MS, probe(engine, { agent: 'resp', host: '127.0.0.1', port: resp.address().port, count: 50, rate: 500, graceMs: NO_LATE_MS, warmupS: 0 }));
+      const real = await run();
+      assert.ok(real.rtt_us.p50 >= 27_000 && real.rtt_us.p50 < 60_000, `${lane}: RTT from the lane's stamp ≈ 30 ms (${real.rtt_us.p50} µs)`);
+      const stamp = engine.lastSendUs.bind(engine);
+      assert.ok(Number.isFinite(stamp()), `${lane}: the lane stamps its sends`);
+      (engine as { lastSendUs: () => number }).lastSendUs = () => stamp() + 15_000; // as if the packet had left 15 ms after the call
+      const shifted = await run();
+      assert.equal(shifted.received, 50);
+      assert.ok(real.rtt_us.p50 - shifted.rtt_us.p50 >= 12_000 && real.rtt_us.p50 - shifted.rtt_us.p50 <= 18_000, `${lane}: the prober took its send times from the lane (p50 ${real.rtt_us.p50} → ${shifted.rtt_us.p50} µs)`);
+    } finally {
+      resp.close();
+      await within('engine close', 10_000, engine.close());
+    }
   }
 });
