@@ -39,14 +39,15 @@ import { reusePortSupported } from './pipeline/socket-thread.js';
 export type { EngineOptions } from './options.js';
 export { parseHostPort } from './options.js';
 export { PUNCH_PROBE_ID_BASE, type PunchHintEvent, type PunchStats } from './pipeline/hints.js';
-export type { ReplyEvent } from './pipeline/pipeline.js';
+export type { ReplyEvent, SendErrorEvent } from './pipeline/pipeline.js';
 export { TASKS_PER_WORKER } from './pipeline/pool.js';
 
 /**
  * The engine. Create with {@link Engine.create}; it serves as soon as the promise
  * resolves (socket bound, pool up). Events: `'reply'` ({@link ReplyEvent}),
- * `'punch_hint'` ({@link PunchHintEvent}), `'warning'` (string), and `'error'` for an
- * exception thrown by one of the app's own listeners.
+ * `'send_error'` ({@link SendErrorEvent}: an own packet the kernel refused after
+ * {@link sendPacket} returned), `'punch_hint'` ({@link PunchHintEvent}), `'warning'`
+ * (string), and `'error'` for an exception thrown by one of the app's own listeners.
  */
 export class Engine extends EventEmitter {
   /** Verification workers. */

@@ -61,8 +61,9 @@
 #define KEEP (-2)     /* onRecv result: keep filling the same batch */
 
 /* Indices of the counters in the JS Float64Array (src/pipeline/native-lane.ts C_*). */
-/* C_OWN_AT: engine-clock µs right before the sendto of the last own packet that left; C_OWN_N: own packets C is done with (left or refused) */
-enum { C_RECEIVED = 0, C_OVERLOAD = 1, C_SEND_ERRORS = 2, C_RECV_ERRORS = 3, C_OWN_AT = 4, C_OWN_N = 5, C_WORDS = 6 };
+/* C_OWN_AT: engine-clock µs right before the sendto of the last own packet that left; C_OWN_N: own packets C is done with (left or refused);
+ * C_OWN_REFUSED: own packets the kernel refused (at most one per pump: see pump); C_OWN_ERRNO: the errno of the last of them */
+enum { C_RECEIVED = 0, C_OVERLOAD = 1, C_SEND_ERRORS = 2, C_RECV_ERRORS = 3, C_OWN_AT = 4, C_OWN_N = 5, C_OWN_REFUSED = 6, C_OWN_ERRNO = 7, C_WORDS = 8 };
 /* Indices of the geometry numbers given at attach (src/pipeline/native-lane.ts G_*). */
 enum { G_SLOTS, G_SLOT_BYTES, G_META_OFF, G_TIME_OFF, G_DATA_OFF, G_BATCHES, G_FIRST, G_OWNED, G_META_WORDS, G_M_LENGTH, G_M_FLAGS, G_F_SEND, G_F_UNANSWERABLE, G_WORDS };
 
@@ -439,9 +440,15 @@ static void pump(lane_t *l) {
         if (r >= 0) l->counts[C_OWN_AT] = at;
       }
       if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
-      if (r < 0) l->counts[C_SEND_ERRORS]++;
+      int refused = r < 0;
+      if (refused) l->counts[C_SEND_ERRORS]++, l->counts[C_OWN_REFUSED]++, l->counts[C_OWN_ERRNO] = errno;
       l->counts[C_OWN_N]++; /* left, or refused for good: either way it is done */
       pop_done(l);
+      /* a refused own packet ends this pump: JS learns of it (laneSendTo's return, laneSend's, or
+       * the sent callback) before any other own packet is done, so it is the last own packet of that
+       * report — exact, with one counter. The rest follows when writable (update_poll watches while
+       * qlen > 0). */
+      if (refused) return;
       continue;
     }
     int n = 0;

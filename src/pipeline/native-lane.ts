@@ -26,6 +26,7 @@
  */
 import { promises as dnsp } from 'node:dns';
 import { isIP } from 'node:net';
+import { constants as osConstants } from 'node:os';
 import { monoOffsetUs } from '../clock.js';
 import { DtmeshError } from '../errors.js';
 import { recvBufferNote } from '../observe/kernel-drops.js';
@@ -46,7 +47,19 @@ const C_RECV_ERRORS = 3;
 const C_OWN_AT = 4;
 /** Own packets C is done with (left or refused), in FIFO order. */
 const C_OWN_N = 5;
-const C_WORDS = 6;
+/** Own packets the kernel refused; C reports at most one per call, as the last own packet done in it. */
+const C_OWN_REFUSED = 6;
+/** errno of the last refused own packet. */
+const C_OWN_ERRNO = 7;
+const C_WORDS = 8;
+/** errno → its name (EPERM …), for the one-line error of a refused own packet. */
+const ERRNO_NAMES = new Map(Object.entries(osConstants.errno).map(([name, n]) => [n, name]));
+
+/** The error an own packet's callback gets when the kernel refused its `sendto`. */
+function sendRefused(errno: number): DtmeshError {
+  return new DtmeshError(`the kernel refused the send (${ERRNO_NAMES.get(errno) ?? `errno ${errno}`})`);
+}
+
 /** Geometry words given at attach (src/native/lane.c G_*), in this order. */
 const G_WORDS = 13;
 
@@ -345,8 +358,28 @@ export class NativeLane implements PacketLane {
     this.kick();
   };
 
-  /** Handle `n` more completed FIFO entries, oldest first: a batch is free again and its unit done; an own packet's callback runs. */
+  /** Own packets C reported done, and refused, as far as {@link noteOwnOutcomes} took them in. */
+  private ownDoneSeen = 0;
+  private ownRefusedSeen = 0;
+  /** Outcome of each own packet C is done with and whose callback has not run yet, in FIFO order: null = it left, else why not. */
+  private readonly ownOutcomes: Array<Error | null> = [];
+
+  /**
+   * After every C call that can send (laneSend, laneSendTo, the sent callback): the own
+   * packets C finished in it, in order. C ends a call at a refused own packet, so a refusal
+   * is always the last own packet of the call that reported it.
+   */
+  private noteOwnOutcomes(): void {
+    const done = this.c[C_OWN_N]! - this.ownDoneSeen;
+    const refused = this.c[C_OWN_REFUSED]! - this.ownRefusedSeen;
+    for (let k = 0; k < done; k++) this.ownOutcomes.push(refused > 0 && k === done - 1 ? sendRefused(this.c[C_OWN_ERRNO]!) : null);
+    this.ownDoneSeen += done;
+    this.ownRefusedSeen += refused;
+  }
+
+  /** Handle `n` more completed FIFO entries, oldest first: a batch is free again and its unit done; an own packet's callback runs (with the kernel's refusal, if it refused). */
   private complete(n: number): void {
+    this.noteOwnOutcomes();
     this.completedUnhandled += n;
     if (this.completing) return; // the loop below is running further up the stack: it takes these too, in order
     this.completing = true;
@@ -359,7 +392,7 @@ export class NativeLane implements PacketLane {
         if (v >= 0) {
           this.ring.release(v);
           this.sink!.sent(this);
-        } else this.packetDone.shift()!(null);
+        } else this.packetDone.shift()!(this.ownOutcomes.shift() ?? null);
       }
     } finally {
       this.completing = false;

@@ -54,6 +54,19 @@ import type { SocketThreadConfig } from './socket-thread.js';
 import { ThreadLane } from './thread-lane.js';
 import { BatchVerifier, type VerifyConfig } from './verify.js';
 
+/**
+ * An own packet (a PROBE, a punch burst's PROBE) the kernel refused after the engine
+ * handed it to its socket (PROTOCOL.md §4: counted in `send_errors`): it never left.
+ */
+export interface SendErrorEvent {
+  /** The packet's type byte (PROTOCOL.md §2: 1 = PROBE). */
+  type: number;
+  /** Its probe_id. */
+  probeId: number;
+  /** What the kernel said, one line. */
+  error: string;
+}
+
 /** An accepted REPLY (PROTOCOL.md §4), as delivered to the prober. */
 export interface ReplyEvent {
   /** Agent ID of the replier. */
@@ -135,7 +148,9 @@ export class Pipeline implements LaneSink, CollectOutput {
     this.own = own;
     this.lanes = [own];
     this.collector = new Collector(ring, cfg.filter, this.books, cfg.keyTable, this);
-    this.replies = new ReplySender(ring, cfg.keyTable, cfg.nonces, cfg.keyring.selfId, cfg.maxDatagram, own, () => this.checkDrained());
+    this.replies = new ReplySender(ring, cfg.keyTable, cfg.nonces, cfg.keyring.selfId, cfg.maxDatagram, own, () => this.checkDrained(), (type, probeId, err) => {
+      if (cfg.listening('send_error')) cfg.notify('send_error', { type, probeId, error: err.message } satisfies SendErrorEvent);
+    });
     this.dispatcher = new Dispatcher(ring, cfg.keyTable, cfg.nonces, this.collector, pool, inline, cfg.inlineBelow, () => {
       for (const l of this.lanes) l.kick();
     });

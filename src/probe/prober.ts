@@ -26,12 +26,12 @@
  * Probes sent during the warm-up are answered and matched but kept out of every figure.
  */
 import * as hdr from 'hdr-histogram-js';
-import type { Engine, ReplyEvent } from '../engine.js';
+import type { Engine, ReplyEvent, SendErrorEvent } from '../engine.js';
 import { nowUs } from '../clock.js';
 import { latencyHistogram, type DropCounts } from '../observe/stats.js';
 import { DROP_REASONS } from '../protocol/verdict.js';
 import { nativeLane } from '../protocol/native.js';
-import { MIN_DATAGRAM } from '../protocol/wire.js';
+import { MIN_DATAGRAM, TYPE_PROBE } from '../protocol/wire.js';
 import { dtmeshVersion, hostInfo, SCHEMA_VERSION } from './context.js';
 import { Generator, type Pacing } from './generator.js';
 import { type IntervalFigures, Intervals } from './intervals.js';
@@ -324,6 +324,28 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
     f.rev.record(r.recvUs - r.sendTsUs);
   };
 
+  /** The seq whose engine.sendProbe call is running (-1: none). */
+  let sendingSeq = -1;
+  /**
+   * The kernel refused a probe after engine.sendProbe returned (MEASUREMENT.md §1: "Sent"
+   * is a probe that left the socket): it never left, so it is a send error, never sent nor
+   * lost. One refused during its own send call is left to the send loop to count.
+   */
+  const onSendError = (e: SendErrorEvent): void => {
+    if (e.type !== TYPE_PROBE) return;
+    const seq = ring.seqOf(e.probeId, probeBase);
+    if (seq < 0 || !ring.holds(seq)) return;
+    const i = ring.slot(seq);
+    if (ring.state[i] !== ST_IN_FLIGHT) return; // decided already (past its deadline): stays as counted
+    ring.state[i] = ST_NOT_SENT;
+    if (seq === sendingSeq) return;
+    figuresOf(seq).total.sent--;
+    if (seq < measureFrom) return;
+    sendErrors++;
+    const it = probeTally(ring.sentAt[i]!);
+    if (it !== null) it.sent--;
+  };
+
   /** Raise the automatic deadline from the RTTs seen, then declare lost every probe past it. */
   const sweep = (now: number): void => {
     if (autoGrace && now - graceUpdatedUs >= GRACE_UPDATE_US && graceRtt.totalCount > 0) {
@@ -344,6 +366,7 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
   };
 
   engine.on('reply', onReply);
+  engine.on('send_error', onSendError);
   const slack = nativeLane?.threadTimerSlack ?? null;
   const slackBefore = slack !== null && pacing === 'yield' ? slack(PACING_TIMER_SLACK_NS) : -1;
 
@@ -384,13 +407,18 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
             n++;
             const measured = seq >= measureFrom;
             try {
-              // -1: Node refused the send at once (the engine counts it too); a later kernel refusal is a loss the engine counts in send_errors
+              // -1: Node refused the send at once (the engine counts it too); the kernel's refusal
+              // during the call comes as 'send_error' (state NOT_SENT), a later one through onSendError
+              sendingSeq = seq;
               if (engine.sendProbe(opts.agent, opts.host, opts.port, (probeBase + seq) >>> 0, size) < 0) throw new RangeError('send refused');
+              if (ring.state[ring.slot(seq)] === ST_NOT_SENT) throw new RangeError('the kernel refused the send');
             } catch {
+              sendingSeq = -1;
               ring.state[ring.slot(seq)] = ST_NOT_SENT; // counted, never in `sent`, its probe_id never matched
               if (measured) sendErrors++;
               continue;
             }
+            sendingSeq = -1;
             // the lane stamps the send right before its sendto (native) or socket.send (dgram): the
             // send time then, not before the signing and bookkeeping of sendProbe (a preemption in
             // between is not the path's)
@@ -434,6 +462,7 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
     intervals?.settle(Infinity, Infinity);
   } finally {
     engine.off('reply', onReply);
+    engine.off('send_error', onSendError);
     if (slackBefore >= 0) slack!(slackBefore);
     gen.stop();
   }

@@ -485,3 +485,22 @@ test('the send time is the lane\'s stamp at the send call (engine.lastSendUs), n
     }
   }
 });
+
+test('a probe the kernel refuses never left (MEASUREMENT.md §1 "Sent"): probes to the broadcast address without SO_BROADCAST are send_errors, neither sent nor lost, in the totals and in every interval — on both lanes', async () => {
+  for (const lane of nativeLane !== null ? (['dgram', 'native'] as const) : (['dgram'] as const)) {
+    const engine = await within('prober engine start', 10_000, Engine.create({ rootKey: root, tenant, agent: 'prober', peers: ['resp'], workers: 1, lane }));
+    const refusals: string[] = [];
+    engine.on('send_error', (e: { error: string }) => refusals.push(e.error));
+    try {
+      const r = await within('probe run', RUN_MS, probe(engine, { agent: 'resp', host: '255.255.255.255', port: 9, count: 40, rate: 2000, graceMs: 200, warmupS: 0, intervalS: 0.01 }));
+      assert.deepEqual([r.sent, r.send_errors, r.received, r.lost, r.in_flight], [0, 40, 0, 0, 0], `${lane}: ${JSON.stringify({ sent: r.sent, send_errors: r.send_errors, lost: r.lost })}`);
+      assert.equal(r.offered_pps, 0, `${lane}: nothing left, nothing offered`);
+      assert.equal(r.intervals.reduce((a, f) => a + f.sent + f.lost, 0), 0, `${lane}: no interval counts a refused probe as sent or lost`);
+      assert.equal(refusals.length, 40, `${lane}: one send_error event per refused probe`);
+      assert.match(refusals[0]!, lane === 'native' ? /refused the send \(E[A-Z]+\)/ : /E[A-Z]+/, `${lane}: the kernel's reason: ${refusals[0]}`);
+      assert.equal(engine.stats().send_errors, 40, `${lane}: the engine counts them too`);
+    } finally {
+      await within('engine close', 10_000, engine.close());
+    }
+  }
+});

@@ -203,15 +203,29 @@ test('native lane: a refused message is skipped (exactly one) and counted; a bro
     assert.deepEqual(got.map((m) => m[0]), [1, 2, 3], 'exactly the refused one skipped');
     const done: Array<string> = [];
     const port = peer.address().port;
-    lane.sendPacket(Buffer.from([10]), port, '127.0.0.1', () => done.push('a'));
-    lane.sendPacket(Buffer.from([11]), port, '255.255.255.255', () => done.push('broadcast'));
-    lane.sendPacket(Buffer.from([12]), port, '127.0.0.1', () => done.push('c'));
+    const note = (name: string) => (err: Error | null) => done.push(err ? `${name}: ${err.message}` : name);
+    lane.sendPacket(Buffer.from([10]), port, '127.0.0.1', note('a'));
+    lane.sendPacket(Buffer.from([11]), port, '255.255.255.255', note('broadcast'));
+    lane.sendPacket(Buffer.from([12]), port, '127.0.0.1', note('c'));
     await until(5000, () => got.length === 5, 'the two good own packets');
-    assert.deepEqual(done, ['a', 'broadcast', 'c'], 'completions in order');
+    assert.deepEqual(done, ['a', 'broadcast: the kernel refused the send (EACCES)', 'c'], "completions in order; the refused one's callback has the kernel's errno, the others none");
     assert.deepEqual(got.slice(3).map((m) => m[0]), [10, 12]);
     assert.equal(lane.counts.sendErrors, 2, 'the broadcast (EACCES) counted');
+    // the same behind a full socket buffer: queued, then sent (or refused) in order once writable —
+    // each callback still gets its own packet's outcome
+    done.length = 0;
+    lane.injectSendFaults(1, 0);
+    lane.sendPacket(Buffer.from([20]), port, '127.0.0.1', note('q1'));
+    lane.sendPacket(Buffer.from([21]), port, '255.255.255.255', note('q2'));
+    lane.sendPacket(Buffer.from([22]), port, '255.255.255.255', note('q3'));
+    lane.sendPacket(Buffer.from([23]), port, '127.0.0.1', note('q4'));
+    assert.deepEqual(done, [], 'all four queued');
+    await until(5000, () => done.length === 4, 'all four done');
+    assert.deepEqual(done, ['q1', 'q2: the kernel refused the send (EACCES)', 'q3: the kernel refused the send (EACCES)', 'q4'], 'queued: each outcome on its own packet, in order');
+    await until(5000, () => got.length === 7, 'the two good queued ones');
+    assert.equal(lane.counts.sendErrors, 4);
     assert.equal(lane.sendPacket(Buffer.from([13]), port, '::1', () => {}), false, 'an IPv6 host on an IPv4 socket is refused at once');
-    assert.equal(lane.counts.sendErrors, 3);
+    assert.equal(lane.counts.sendErrors, 5);
   } finally {
     peer.close();
     await lane.close();
@@ -281,9 +295,9 @@ test('native lane calls: arguments they cannot use throw (TypeError/RangeError) 
       for (const [k, v] of Object.entries(over)) g[Number(k)] = v!;
       return g;
     };
-    const counts = new Float64Array(6); // src/native/lane.c C_WORDS
+    const counts = new Float64Array(8); // src/native/lane.c C_WORDS
     const cb = (): number => -2;
-    assert.throws(() => n.laneAttach(h, ring.bytes, geometry(), new Float64Array(5), cb, () => {}, 0), TypeError, 'a counts array without room for every counter');
+    assert.throws(() => n.laneAttach(h, ring.bytes, geometry(), new Float64Array(7), cb, () => {}, 0), TypeError, 'a counts array without room for every counter');
     assert.throws(() => n.laneAttach(h, new Uint8Array(ring.layout.byteLength), geometry(), counts, cb, () => {}, 0), TypeError, 'a plain ArrayBuffer could be detached');
     assert.throws(() => n.laneAttach(h, ring.bytes, geometry({ 0: 1000 }), counts, cb, () => {}, 0), RangeError, 'slots beyond the ring');
     assert.throws(() => n.laneAttach(h, ring.bytes, geometry({ 4: ring.layout.byteLength }), counts, cb, () => {}, 0), RangeError, 'data area beyond the ring');
