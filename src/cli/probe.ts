@@ -323,6 +323,9 @@ export async function probeCommand(argv: string[]): Promise<number> {
   if (jsonPath === '-') process.stdout.write(JSON.stringify(reportJson(report), null, 2) + '\n');
   else if (jsonPath !== null) writeFile(cmd, jsonPath, JSON.stringify(reportJson(report), null, 2) + '\n');
   if (histPath !== null) writeFile(cmd, histPath, percentileDistribution(report));
+  if (report.sent === 0 && report.send_errors > 0) {
+    throw new DtmeshError(`every probe was refused by this host's kernel (${report.send_errors} send errors: no route to ${address}, a firewall, or a broadcast address?): nothing was sent`);
+  }
   if (report.sent > 0 && report.received === 0) {
     throw new DtmeshError(
       `no verified REPLY from ${target.agent} at ${address}:${target.port}: is 'dtmesh serve' running there with tenant ${tenant}, the same root key, ${agent} in its --peers, and a clock within its window (stale replies are dropped)${(size ?? 84) > 2048 ? `, and --max-datagram ≥ ${size}` : ''}?`,

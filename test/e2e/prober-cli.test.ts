@@ -175,3 +175,42 @@ test('--max-loss: a relay dropping every 20th probe (5 %) breaches --max-loss 2 
   assert.equal(loose.rep.loss_pct, 5);
   assert.deepEqual(loose.rep.thresholds.breached, []);
 });
+
+test('without --quiet, through a relay dropping every 10th probe: --json-stream - puts NDJSON alone on stdout (start, intervals, end); stderr has the progress lines (loss over decided probes, in flight apart), the interval lines and the summary', async () => {
+  const relay = await startRelay(serve.port, (d, seq) => (d === 'fwd' && seq % 10 === 4 ? { kind: 'drop' } : { kind: 'pass' }));
+  try {
+    const r = await cli(['probe', '--state-dir', dir, '--tenant', 't', '--agent', 'B', '--target', `A@127.0.0.1:${relay.port}`, '--duration', '2.5', '--rate', '1000', '--warmup', '0', '--grace-ms', '1000', '--interval', '0.5', '--json-stream', '-']);
+    assert.equal(r.code, 0, r.err);
+    const lines = r.out.trim().split('\n').map((l) => JSON.parse(l)); // stdout: JSON lines only
+    assert.equal(lines[0].type, 'start');
+    assert.equal(lines[lines.length - 1].type, 'end');
+    assert.ok(lines.slice(1, -1).length >= 4 && lines.slice(1, -1).every((l) => l.type === 'interval'), `intervals between: ${lines.map((l) => l.type).join(',')}`);
+    for (const l of lines) assertValidReport(l, `--json-stream - ${l.type}`);
+    const end = lines[lines.length - 1];
+    assert.equal(end.lost, relay.counts.fwd.dropped);
+    // progress (not a terminal: one line a second), each with the loss among decided probes only
+    const progress = r.err.split('\n').filter((l) => /^dtmesh probe: \d+ pps, sent/.test(l));
+    assert.ok(progress.length >= 2, `progress lines on stderr:\n${r.err}`);
+    let sawInFlight = false;
+    for (const p of progress) {
+      const m = /sent (\d+), received (\d+), lost (\d+) \(([\d.]+) %\), late (\d+), in flight (\d+)/.exec(p);
+      assert.ok(m, p);
+      const [sent, received, lost, pct, , inFlight] = m.slice(1).map(Number) as [number, number, number, number, number, number];
+      assert.equal(sent, received + lost + inFlight, `books: ${p}`);
+      assert.equal(pct.toFixed(2), (received + lost > 0 ? (100 * lost) / (received + lost) : 0).toFixed(2), `loss over decided probes, never over the ones in flight: ${p}`);
+      if (inFlight > 0) sawInFlight = true;
+    }
+    assert.ok(sawInFlight, 'mid-run, probes were in flight (and left out of the loss)');
+    assert.ok(r.err.split('\n').filter((l) => /^\[\d+\.\d\d-\d+\.\d\d s\] sent \d+/.test(l)).length >= 4, `interval lines on stderr:\n${r.err}`);
+    assert.match(r.err, /^sent \d+, received \d+, lost \d+/m, 'the summary on stderr');
+  } finally {
+    relay.close();
+  }
+});
+
+test('every probe refused by the kernel (a broadcast address): one line saying so, exit 1 — never a silent run of zero probes', async () => {
+  const r = await cli([...base().slice(0, -1), 'A@255.255.255.255:9', '--count', '20', '--rate', '1000', '--warmup', '0', '--grace-ms', '100', '--quiet']);
+  assert.equal(r.code, 1, r.err);
+  assert.match(r.err, /^dtmesh probe: every probe was refused by this host's kernel \(20 send errors/);
+  assert.equal(r.err.trim().split('\n').length, 1, `one line: ${r.err}`);
+});
