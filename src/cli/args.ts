@@ -31,12 +31,12 @@ export function required(command: string, v: Record<string, unknown>, name: stri
   return x;
 }
 
-/** An optional integer flag in [min, max]. */
+/** An optional integer flag in [min, max]: digits, or digits with a whole power of ten (`--count 1e9`, as users write large counts). */
 export function intFlag(command: string, v: Record<string, unknown>, name: string, min: number, max: number): number | undefined {
   const x = v[name];
   if (x === undefined) return undefined;
   const n = Number(x);
-  if (typeof x !== 'string' || !/^-?\d+$/.test(x) || !Number.isSafeInteger(n) || n < min || n > max) {
+  if (typeof x !== 'string' || !/^-?\d+(e\+?\d+)?$/i.test(x) || !Number.isSafeInteger(n) || n < min || n > max) {
     throw usage(command, `--${name} must be an integer from ${min} to ${max}`);
   }
   return n;

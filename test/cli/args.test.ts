@@ -1,0 +1,32 @@
+/**
+ * The CLI's integer and number flags (src/cli/args.ts): what they accept, and the one-line
+ * usage error for everything else.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { intFlag, numFlag } from '../../src/cli/args.js';
+import { DtmeshError } from '../../src/errors.js';
+
+const int = (x: string, min = 0, max = 1e12): number | undefined => intFlag('probe', { count: x }, 'count', min, max);
+
+test('intFlag: digits, or digits times a whole power of ten (--count 1e9); fractions, units, blanks and out-of-range values are usage errors naming the flag and range', () => {
+  assert.equal(int('1000'), 1000);
+  assert.equal(int('1e9'), 1_000_000_000);
+  assert.equal(int('2E6'), 2_000_000);
+  assert.equal(int('3e+3'), 3000);
+  assert.equal(intFlag('probe', {}, 'count', 1, 10), undefined, 'absent: undefined');
+  for (const bad of ['1.5', '1e-3', '1.5e3', '10k', '', ' 5', '0x10', 'e9', '1e', '2e12']) {
+    assert.throws(
+      () => int(bad),
+      (e: Error) => e instanceof DtmeshError && e.exitCode === 2 && e.message.includes('--count must be an integer from 0 to 1000000000000') && !e.message.includes('\n'),
+      `'${bad}'`,
+    );
+  }
+  assert.throws(() => int('5', 10, 20), /--count must be an integer from 10 to 20/);
+});
+
+test('numFlag: any finite number in range (decimals and exponents); blanks and words are usage errors', () => {
+  assert.equal(numFlag('probe', { rate: '2.5e3' }, 'rate', 0, 1e6), 2500);
+  assert.equal(numFlag('probe', { rate: '0.25' }, 'rate', 0, 1e6), 0.25);
+  for (const bad of ['', ' ', 'fast', 'Infinity', '-1']) assert.throws(() => numFlag('probe', { rate: bad }, 'rate', 0, 1e6), /--rate must be a number from 0 to 1000000/, `'${bad}'`);
+});
