@@ -61,6 +61,8 @@ import { BatchVerifier, type VerifyConfig } from './verify.js';
 export interface SendErrorEvent {
   /** The packet's type byte (PROTOCOL.md §2: 1 = PROBE). */
   type: number;
+  /** The agent it was for. */
+  agent: string;
   /** Its probe_id. */
   probeId: number;
   /** What the kernel said, one line. */
@@ -148,8 +150,8 @@ export class Pipeline implements LaneSink, CollectOutput {
     this.own = own;
     this.lanes = [own];
     this.collector = new Collector(ring, cfg.filter, this.books, cfg.keyTable, this);
-    this.replies = new ReplySender(ring, cfg.keyTable, cfg.nonces, cfg.keyring.selfId, cfg.maxDatagram, own, () => this.checkDrained(), (type, probeId, err) => {
-      if (cfg.listening('send_error')) cfg.notify('send_error', { type, probeId, error: err.message } satisfies SendErrorEvent);
+    this.replies = new ReplySender(ring, cfg.keyTable, cfg.nonces, cfg.keyring.selfId, cfg.maxDatagram, own, () => this.checkDrained(), (type, agent, probeId, err) => {
+      if (cfg.listening('send_error')) cfg.notify('send_error', { type, agent, probeId, error: err.message } satisfies SendErrorEvent);
     });
     this.dispatcher = new Dispatcher(ring, cfg.keyTable, cfg.nonces, this.collector, pool, inline, cfg.inlineBelow, () => {
       for (const l of this.lanes) l.kick();

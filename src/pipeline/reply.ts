@@ -50,12 +50,12 @@ export class ReplySender {
     private readonly own: PacketLane,
     /** Runs after an own packet completed (the pipeline checks whether it drained). */
     private readonly after: () => void,
-    /** An own packet the kernel refused after it was handed to the lane (its type byte and probe_id); counted in `send_errors` by the lane. */
-    private readonly ownFailed: (type: number, probeId: number, err: Error) => void = () => undefined,
+    /** An own packet the kernel refused after it was handed to the lane (its type byte, target agent and probe_id); counted in `send_errors` by the lane. */
+    private readonly ownFailed: (type: number, agent: string, probeId: number, err: Error) => void = () => undefined,
   ) {}
 
-  /** Type and probe_id of each own packet handed to the lane and not yet completed, in order (lanes complete own packets in FIFO order). */
-  private readonly ownInFlight: number[] = [];
+  /** Type, target agent and probe_id of each own packet handed to the lane and not yet completed, in order (lanes complete own packets in FIFO order). */
+  private readonly ownInFlight: Array<number | string> = [];
 
   /** Units not yet completed (the pipeline is idle only at 0). */
   get pending(): number {
@@ -133,9 +133,9 @@ export class ReplySender {
     this.lastSentNonce = nonce;
     let refused = false;
     this.order.submit(0, () => {
-      this.ownInFlight.push(type, probeId >>> 0);
+      this.ownInFlight.push(type, agent, probeId >>> 0);
       if (!this.own.sendPacket(buf, port, host, this.onOwnSent)) {
-        this.ownInFlight.length -= 2; // not handed on: no completion will come for it
+        this.ownInFlight.length -= 3; // not handed on: no completion will come for it
         refused = true;
         this.order.complete(0);
       }
@@ -145,9 +145,10 @@ export class ReplySender {
 
   /** Completion of an own packet (an error is counted by the lane, and reported to {@link ownFailed}). */
   private readonly onOwnSent = (err: Error | null): void => {
-    const type = this.ownInFlight.shift()!;
-    const probeId = this.ownInFlight.shift()!;
-    if (err) this.ownFailed(type, probeId, err);
+    const type = this.ownInFlight.shift() as number;
+    const agent = this.ownInFlight.shift() as string;
+    const probeId = this.ownInFlight.shift() as number;
+    if (err) this.ownFailed(type, agent, probeId, err);
     this.order.complete(0);
     this.after();
   };

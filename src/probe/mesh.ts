@@ -13,10 +13,11 @@
  */
 import { EventEmitter } from 'node:events';
 import * as hdr from 'hdr-histogram-js';
-import type { Engine, ReplyEvent } from '../engine.js';
+import type { Engine, ReplyEvent, SendErrorEvent } from '../engine.js';
 import { PUNCH_PROBE_ID_BASE } from '../engine.js';
 import { nowUs } from '../clock.js';
 import { latencyHistogram } from '../observe/stats.js';
+import { TYPE_PROBE } from '../protocol/wire.js';
 
 /** Where a peer is probed. */
 export interface PeerAddress {
@@ -174,6 +175,11 @@ export class MeshProber extends EventEmitter {
   private readonly ringSize: number;
   private timer: NodeJS.Timeout | null = null;
   private readonly onReply = (r: ReplyEvent): void => this.reply(r);
+  private readonly onSendError = (e: SendErrorEvent): void => this.refused(e);
+  /** The peer and probe_id of the engine.sendProbe call running now, and whether the kernel refused it during the call. */
+  private sendingPeer: PeerState | null = null;
+  private sendingId = -1;
+  private refusedInCall = false;
 
   constructor(
     private readonly engine: Engine,
@@ -219,6 +225,7 @@ export class MeshProber extends EventEmitter {
   start(): void {
     if (this.timer !== null) return;
     this.engine.on('reply', this.onReply);
+    this.engine.on('send_error', this.onSendError);
     // as often as the pace needs, between 1 and 20 ms (a tick sends every probe due by then)
     this.timer = setInterval(() => this.tick(), Math.max(1, Math.min(20, Math.floor(1000 / this.schedule.rate))));
   }
@@ -239,6 +246,7 @@ export class MeshProber extends EventEmitter {
     }
     this.sweep(Infinity); // past every deadline now: in flight is 0, every burst reported
     this.engine.off('reply', this.onReply);
+    this.engine.off('send_error', this.onSendError);
   }
 
   /** Cumulative figures of every peer. */
@@ -278,11 +286,15 @@ export class MeshProber extends EventEmitter {
     if (p.state[slot] === ST_IN_FLIGHT) this.finish(p, seq - this.ringSize, ST_LOST); // cannot happen with the ring's size; counted if it does
     p.left--;
     let ok: boolean;
+    this.sendingPeer = p;
+    this.sendingId = seq % ID_SPACE;
+    this.refusedInCall = false;
     try {
-      ok = this.engine.sendProbe(p.addr.agent, p.addr.host, p.addr.port, seq % ID_SPACE, this.schedule.size) >= 0;
+      ok = this.engine.sendProbe(p.addr.agent, p.addr.host, p.addr.port, seq % ID_SPACE, this.schedule.size) >= 0 && !this.refusedInCall;
     } catch {
       ok = false; // left the roster since: nothing sent
     }
+    this.sendingPeer = null;
     if (!ok) {
       p.total.sendErrors++;
       b.counts.sendErrors++;
@@ -294,6 +306,35 @@ export class MeshProber extends EventEmitter {
     p.seq = seq + 1;
     p.total.sent++;
     b.counts.sent++;
+  }
+
+  /**
+   * The kernel refused a probe (MEASUREMENT.md §1 "Sent": it never left): during its send
+   * call, {@link send} counts it a send error; after it (the dgram lane reports later), it
+   * moves from sent to send_errors, in the totals and its burst.
+   */
+  private refused(e: SendErrorEvent): void {
+    if (e.type !== TYPE_PROBE) return;
+    const p = this.peers.get(e.agent);
+    if (p === undefined || e.probeId >= ID_SPACE) return;
+    if (p === this.sendingPeer && e.probeId === this.sendingId) {
+      this.refusedInCall = true;
+      return;
+    }
+    const back = (p.seq - 1 - e.probeId) % ID_SPACE;
+    const seq = p.seq - 1 - ((back + ID_SPACE) % ID_SPACE);
+    if (seq < 0 || seq < p.seq - this.ringSize) return;
+    const slot = seq % this.ringSize;
+    if (p.state[slot] !== ST_IN_FLIGHT) return; // decided already: stays as counted
+    p.state[slot] = ST_FREE;
+    p.inFlight--;
+    p.total.sent--;
+    p.total.sendErrors++;
+    const b = this.burstOf(p, seq);
+    if (b !== null) {
+      b.counts.sent--;
+      b.counts.sendErrors++;
+    }
   }
 
   /** The burst probe `seq` belongs to, if it is not final yet. */

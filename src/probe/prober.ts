@@ -332,7 +332,7 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
    * lost. One refused during its own send call is left to the send loop to count.
    */
   const onSendError = (e: SendErrorEvent): void => {
-    if (e.type !== TYPE_PROBE) return;
+    if (e.type !== TYPE_PROBE || e.agent !== opts.agent) return;
     const seq = ring.seqOf(e.probeId, probeBase);
     if (seq < 0 || !ring.holds(seq)) return;
     const i = ring.slot(seq);
