@@ -379,8 +379,9 @@ export class Engine extends EventEmitter {
    * Send one v1 packet of `type` to `agent` at `host:port`, `size` bytes in all (50 …
    * maxDatagram), under the next nonce and the newest pair key (PROTOCOL.md §3).
    * `payload` (optional) fills the payload area from its start. Returns the nonce, or
-   * -1 when Node refused the send at once (counted in `send_errors`, like every send
-   * the kernel refuses later: PROTOCOL.md §4). Throws a `RangeError` for an agent not in
+   * -1 when the send was refused during the call (by Node, or by the kernel on the native
+   * lane; counted in `send_errors`, PROTOCOL.md §4); a refusal after the call returned is
+   * counted too and raises `'send_error'` ({@link SendErrorEvent}). Throws a `RangeError` for an agent not in
    * the roster, a size or a port out of range. With several sockets the packet waits
    * until every REPLY with a smaller nonce left the other sockets.
    */

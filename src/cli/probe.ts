@@ -121,7 +121,7 @@ export function formatReport(r: ProbeReport): string {
     `rate: offered ${r.offered_pps} pps, achieved ${r.achieved_pps} pps, ${(r.throughput_bps / 1e6).toFixed(2)} Mbit/s over ${r.duration_s} s`,
     `generator (${g.pacing}): lateness p50 ${g.lateness_us.p50} p99 ${g.lateness_us.p99} max ${g.lateness_us.max} µs, largest burst ${g.max_burst}, event-loop delay p99 ${g.event_loop_delay_us.p99} µs, GC ${g.gc.count} pauses (max ${g.gc.max_ms} ms), CPU ${g.cpu_cores.toFixed(2)} cores${g.host_steal_cores !== null && g.host_steal_cores >= 0.01 ? ` (host: hypervisor steal ${g.host_steal_cores.toFixed(2)} cores)` : ''}${g.generator_limited ? ' — GENERATOR LIMITED: these figures describe the prober, not only the path' : ''}`,
     `reply verification: ${drops.length ? `dropped ${drops.join(', ')}` : 'nothing dropped'}${r.unmatched ? `, ${r.unmatched} unmatched replies` : ''}`,
-    ...(r.kernel_drops ? [`this host's kernel dropped ${r.kernel_drops} datagrams at the prober's socket (receive buffer full: the prober did not read in time); those probes are in lost — the prober's loss, not the path's`] : []),
+    ...(r.kernel_drops ? [`this host's kernel dropped ${r.kernel_drops} datagrams at the prober's socket (receive buffer full: the prober did not read in time); the measured probes whose replies these were are in lost — the prober's loss, not the path's`] : []),
     ...(r.thresholds.breached.length ? [`thresholds breached: ${r.thresholds.breached.join(', ')}`] : []),
   ].join('\n');
 }
@@ -324,7 +324,7 @@ export async function probeCommand(argv: string[]): Promise<number> {
   else if (jsonPath !== null) writeFile(cmd, jsonPath, JSON.stringify(reportJson(report), null, 2) + '\n');
   if (histPath !== null) writeFile(cmd, histPath, percentileDistribution(report));
   if (report.sent === 0 && report.send_errors > 0) {
-    throw new DtmeshError(`every probe was refused by this host's kernel (${report.send_errors} send errors: no route to ${address}, a firewall, or a broadcast address?): nothing was sent`);
+    throw new DtmeshError(`every probe was refused (${report.send_errors} send errors) — by this host's kernel (no route to ${address}, a firewall, a broadcast address?) or by Node (an address of the other family than --listen?): nothing was sent`);
   }
   if (report.sent > 0 && report.received === 0) {
     throw new DtmeshError(

@@ -200,7 +200,27 @@ export function meshMetrics(registry: Registry, source: MeshMetricsSource): Regi
     reordered: 'REPLYs whose PROBE was sent before the latest one already answered.',
     duplicate: 'Second REPLYs for a PROBE already received.',
   };
-  for (const k of kinds) readCounter(registry, `dtmesh_probe_${k}_total`, help[k], ['peer'], () => source.figures().map((f) => [{ peer: f.peer }, f[k]]));
+  // `sent` can step back by a probe the dgram lane's callback reports refused a loop turn
+  // after it was counted (MEASUREMENT.md §1: a refused probe was never sent). A counter must
+  // not go down (Prometheus would read a reset): export the highest value seen per peer,
+  // which the next probe sent passes again; a peer gone from the roster starts afresh.
+  const sentHigh = new Map<string, number>();
+  const monotonicSent = (peer: string, v: number, live: Set<string>): number => {
+    live.add(peer);
+    const x = Math.max(v, sentHigh.get(peer) ?? 0);
+    sentHigh.set(peer, x);
+    return x;
+  };
+  for (const k of kinds) {
+    readCounter(registry, `dtmesh_probe_${k}_total`, help[k], ['peer'], () => {
+      const fs = source.figures();
+      if (k !== 'sent') return fs.map((f) => [{ peer: f.peer }, f[k]]);
+      const live = new Set<string>();
+      const rows = fs.map((f): [{ peer: string }, number] => [{ peer: f.peer }, monotonicSent(f.peer, f.sent, live)]);
+      for (const p of sentHigh.keys()) if (!live.has(p)) sentHigh.delete(p);
+      return rows;
+    });
+  }
   registry.registerMetric(
     new HdrHistogramMetric('dtmesh_probe_rtt_seconds', 'Round-trip time of probes answered by their deadline, per peer.', RTT_BUCKETS, () =>
       source.histograms().map((h) => ({ labels: { peer: h.peer }, histogram: h.histogram })),

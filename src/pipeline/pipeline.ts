@@ -55,8 +55,10 @@ import { ThreadLane } from './thread-lane.js';
 import { BatchVerifier, type VerifyConfig } from './verify.js';
 
 /**
- * An own packet (a PROBE, a punch burst's PROBE) the kernel refused after the engine
- * handed it to its socket (PROTOCOL.md §4: counted in `send_errors`): it never left.
+ * An own packet (a PROBE, a punch burst's PROBE) refused after `sendPacket` returned its
+ * nonce — by the kernel (the dgram lane's callback; a send queued behind a full buffer) or
+ * by Node — counted in `send_errors` (PROTOCOL.md §4): it never left. A refusal during the
+ * call makes `sendPacket` return -1 instead, with no event.
  */
 export interface SendErrorEvent {
   /** The packet's type byte (PROTOCOL.md §2: 1 = PROBE). */

@@ -50,12 +50,9 @@ export class ReplySender {
     private readonly own: PacketLane,
     /** Runs after an own packet completed (the pipeline checks whether it drained). */
     private readonly after: () => void,
-    /** An own packet the kernel refused after it was handed to the lane (its type byte, target agent and probe_id); counted in `send_errors` by the lane. */
+    /** An own packet refused after {@link sendPacket} returned its nonce (its type byte, target agent and probe_id); counted in `send_errors` by the lane. */
     private readonly ownFailed: (type: number, agent: string, probeId: number, err: Error) => void = () => undefined,
   ) {}
-
-  /** Type, target agent and probe_id of each own packet handed to the lane and not yet completed, in order (lanes complete own packets in FIFO order). */
-  private readonly ownInFlight: Array<number | string> = [];
 
   /** Units not yet completed (the pipeline is idle only at 0). */
   get pending(): number {
@@ -108,9 +105,12 @@ export class ReplySender {
   /**
    * Sign an own packet of `type` to `agent` at `host:port`, `size` bytes (50 …
    * maxDatagram), under the next nonce and the newest pair key (PROTOCOL.md §3), and put
-   * it in the order. Returns the nonce, or -1 when Node refused the send at once
-   * (counted in `send_errors`). Throws a `RangeError` for an agent not in the roster, a
-   * size or a port out of range.
+   * it in the order. Returns the nonce, or -1 when the send was refused during this call
+   * (by Node, or by the kernel's `sendto` on the native lane; counted in `send_errors`); a
+   * refusal after it returned (the dgram lane's callback, a send queued behind a full
+   * buffer or another socket's REPLYs, a host name resolved first) goes to
+   * {@link ownFailed}. Throws a `RangeError` for an agent not in the roster, a size or a
+   * port out of range.
    */
   sendPacket(type: number, agent: string, host: string, port: number, probeId: number, size: number, payload?: Uint8Array): number {
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw new RangeError(`port must be an integer from 1 to 65535, got ${port}`);
@@ -132,24 +132,24 @@ export class ReplySender {
     macSeal(this.keyTable.keys, k + KE_STATE_CUR, buf, 0, size, this.keyTable.keyBytes, (k + KE_RAW_CUR) * 4);
     this.lastSentNonce = nonce;
     let refused = false;
+    let returned = false;
+    /** A refusal while this call runs makes it return -1; one after it is reported (the packet's own closure: lanes may complete a packet whose host needed a lookup after later ones). */
+    const refuse = (err: Error): void => {
+      if (returned) this.ownFailed(type, agent, probeId >>> 0, err);
+      else refused = true;
+    };
     this.order.submit(0, () => {
-      this.ownInFlight.push(type, agent, probeId >>> 0);
-      if (!this.own.sendPacket(buf, port, host, this.onOwnSent)) {
-        this.ownInFlight.length -= 3; // not handed on: no completion will come for it
-        refused = true;
+      const handed = this.own.sendPacket(buf, port, host, (err) => {
+        if (err) refuse(err);
+        this.order.complete(0);
+        this.after();
+      });
+      if (!handed) {
+        refuse(new Error('refused by Node at once (socket closed, or an address of the other family)'));
         this.order.complete(0);
       }
     });
+    returned = true;
     return refused ? -1 : nonce;
   }
-
-  /** Completion of an own packet (an error is counted by the lane, and reported to {@link ownFailed}). */
-  private readonly onOwnSent = (err: Error | null): void => {
-    const type = this.ownInFlight.shift() as number;
-    const agent = this.ownInFlight.shift() as string;
-    const probeId = this.ownInFlight.shift() as number;
-    if (err) this.ownFailed(type, agent, probeId, err);
-    this.order.complete(0);
-    this.after();
-  };
 }

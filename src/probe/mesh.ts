@@ -176,10 +176,6 @@ export class MeshProber extends EventEmitter {
   private timer: NodeJS.Timeout | null = null;
   private readonly onReply = (r: ReplyEvent): void => this.reply(r);
   private readonly onSendError = (e: SendErrorEvent): void => this.refused(e);
-  /** The peer and probe_id of the engine.sendProbe call running now, and whether the kernel refused it during the call. */
-  private sendingPeer: PeerState | null = null;
-  private sendingId = -1;
-  private refusedInCall = false;
 
   constructor(
     private readonly engine: Engine,
@@ -286,15 +282,11 @@ export class MeshProber extends EventEmitter {
     if (p.state[slot] === ST_IN_FLIGHT) this.finish(p, seq - this.ringSize, ST_LOST); // cannot happen with the ring's size; counted if it does
     p.left--;
     let ok: boolean;
-    this.sendingPeer = p;
-    this.sendingId = seq % ID_SPACE;
-    this.refusedInCall = false;
     try {
-      ok = this.engine.sendProbe(p.addr.agent, p.addr.host, p.addr.port, seq % ID_SPACE, this.schedule.size) >= 0 && !this.refusedInCall;
+      ok = this.engine.sendProbe(p.addr.agent, p.addr.host, p.addr.port, seq % ID_SPACE, this.schedule.size) >= 0; // -1: refused during the call
     } catch {
       ok = false; // left the roster since: nothing sent
     }
-    this.sendingPeer = null;
     if (!ok) {
       p.total.sendErrors++;
       b.counts.sendErrors++;
@@ -309,18 +301,15 @@ export class MeshProber extends EventEmitter {
   }
 
   /**
-   * The kernel refused a probe (MEASUREMENT.md §1 "Sent": it never left): during its send
-   * call, {@link send} counts it a send error; after it (the dgram lane reports later), it
-   * moves from sent to send_errors, in the totals and its burst.
+   * A probe refused after engine.sendProbe returned (MEASUREMENT.md §1 "Sent": it never
+   * left; the dgram lane reports refusals later, and any lane those of a queued send): it
+   * moves from sent to send_errors, in the totals and its burst. (One refused during the
+   * call made sendProbe return -1: {@link send} counted it.)
    */
   private refused(e: SendErrorEvent): void {
     if (e.type !== TYPE_PROBE) return;
     const p = this.peers.get(e.agent);
     if (p === undefined || e.probeId >= ID_SPACE) return;
-    if (p === this.sendingPeer && e.probeId === this.sendingId) {
-      this.refusedInCall = true;
-      return;
-    }
     const back = (p.seq - 1 - e.probeId) % ID_SPACE;
     const seq = p.seq - 1 - ((back + ID_SPACE) % ID_SPACE);
     if (seq < 0 || seq < p.seq - this.ringSize) return;

@@ -324,12 +324,10 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
     f.rev.record(r.recvUs - r.sendTsUs);
   };
 
-  /** The seq whose engine.sendProbe call is running (-1: none). */
-  let sendingSeq = -1;
   /**
-   * The kernel refused a probe after engine.sendProbe returned (MEASUREMENT.md §1: "Sent"
-   * is a probe that left the socket): it never left, so it is a send error, never sent nor
-   * lost. One refused during its own send call is left to the send loop to count.
+   * A probe refused after engine.sendProbe returned its nonce (MEASUREMENT.md §1: "Sent" is
+   * a probe that left the socket): it never left, so it is a send error, never sent nor
+   * lost. (One refused during the call makes sendProbe return -1: the send loop counts it.)
    */
   const onSendError = (e: SendErrorEvent): void => {
     if (e.type !== TYPE_PROBE || e.agent !== opts.agent) return;
@@ -338,7 +336,6 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
     const i = ring.slot(seq);
     if (ring.state[i] !== ST_IN_FLIGHT) return; // decided already (past its deadline): stays as counted
     ring.state[i] = ST_NOT_SENT;
-    if (seq === sendingSeq) return;
     figuresOf(seq).total.sent--;
     if (seq < measureFrom) return;
     sendErrors++;
@@ -407,18 +404,14 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
             n++;
             const measured = seq >= measureFrom;
             try {
-              // -1: Node refused the send at once (the engine counts it too); the kernel's refusal
-              // during the call comes as 'send_error' (state NOT_SENT), a later one through onSendError
-              sendingSeq = seq;
+              // -1: refused during the call, by Node or the kernel (the engine counts it too); a
+              // refusal after it comes as 'send_error' (onSendError)
               if (engine.sendProbe(opts.agent, opts.host, opts.port, (probeBase + seq) >>> 0, size) < 0) throw new RangeError('send refused');
-              if (ring.state[ring.slot(seq)] === ST_NOT_SENT) throw new RangeError('the kernel refused the send');
             } catch {
-              sendingSeq = -1;
               ring.state[ring.slot(seq)] = ST_NOT_SENT; // counted, never in `sent`, its probe_id never matched
               if (measured) sendErrors++;
               continue;
             }
-            sendingSeq = -1;
             // the lane stamps the send right before its sendto (native) or socket.send (dgram): the
             // send time then, not before the signing and bookkeeping of sendProbe (a preemption in
             // between is not the path's)

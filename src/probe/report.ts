@@ -51,7 +51,8 @@ export interface ProbeReport extends ReportContext {
   /**
    * Datagrams this host's kernel dropped at the prober's own socket during this run
    * (receive buffer full: the prober did not read in time; /proc/net/udp), a delta; null
-   * where the kernel does not say. Each reply lost so is also a probe in `lost`: the
+   * where the kernel does not say. A measured probe whose reply was dropped so is in
+   * `lost` (a warm-up probe's reply dropped just after the warm-up is in no figure): the
    * prober's loss, not the path's.
    */
   kernel_drops: number | null;

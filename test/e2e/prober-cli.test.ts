@@ -211,6 +211,6 @@ test('without --quiet, through a relay dropping every 10th probe: --json-stream 
 test('every probe refused by the kernel (a broadcast address): one line saying so, exit 1 — never a silent run of zero probes', async () => {
   const r = await cli([...base().slice(0, -1), 'A@255.255.255.255:9', '--count', '20', '--rate', '1000', '--warmup', '0', '--grace-ms', '100', '--quiet']);
   assert.equal(r.code, 1, r.err);
-  assert.match(r.err, /^dtmesh probe: every probe was refused by this host's kernel \(20 send errors/);
+  assert.match(r.err, /^dtmesh probe: every probe was refused \(20 send errors\) — by this host's kernel/);
   assert.equal(r.err.trim().split('\n').length, 1, `one line: ${r.err}`);
 });
