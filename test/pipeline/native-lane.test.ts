@@ -11,6 +11,7 @@
 import assert from 'node:assert/strict';
 import { nowUs } from '../../src/clock.js';
 import * as dgram from 'node:dgram';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -384,6 +385,40 @@ test('native lane --ttl / --dscp: the kernel holds them for the socket (getsocko
     } finally {
       await marked.close();
       await plain.close();
+    }
+  }
+});
+
+test('native lane: one JS call per wake-up or full batch — 40 datagrams that queued while the thread was busy reach JS in one call per wake-up of at most 32 (lane.c WAKE_BUDGET): 32, 8; into 16-slot batches, one call per full batch: 16, 16, 8', { skip }, async () => {
+  for (const [slots, want] of [
+    [64, [32, 8]],
+    [16, [16, 16, 8]],
+  ] as const) {
+    const n = 40;
+    const ring = new BatchRing(4, slots, 2048);
+    const lane = await open(ring);
+    const calls: number[] = [];
+    // count the lane's onRecv calls (what C calls into JS) without changing them
+    const l = lane as unknown as { onRecv: (b: number, count: number) => number };
+    const onRecv = l.onRecv;
+    l.onRecv = (b, count) => {
+      calls.push(count);
+      return onRecv(b, count);
+    };
+    const sink = new RecordingSink();
+    sink.partial = true;
+    lane.start(sink);
+    try {
+      // another process sends the burst while this thread is blocked in spawnSync: it all
+      // waits in the socket, and the lane's wake-ups drain it
+      const script = `const s=require('dgram').createSocket('udp4');let k=0;for(let i=0;i<${n};i++)s.send(Buffer.from([i&255]),${lane.port},'127.0.0.1',()=>{if(++k===${n})s.close()});`;
+      const r = spawnSync(process.execPath, ['-e', script], { timeout: 10_000 });
+      assert.equal(r.status, 0, String(r.stderr));
+      await until(5000, () => lane.counts.received === n, `${n} received`);
+      assert.deepEqual(calls, want, `${slots}-slot batches: the JS calls and their counts`);
+      assert.deepEqual(sink.batches.map(([, c]) => c), want, 'each call handed its batch on');
+    } finally {
+      await lane.close();
     }
   }
 });
