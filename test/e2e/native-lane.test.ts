@@ -296,7 +296,7 @@ test('native lane: a send the kernel refuses (broadcast without SO_BROADCAST) is
   const engine = await Engine.create({ rootKey: root, tenant, agent: 'resp', peers: ['p0'], workers: 1, lane: 'native' });
   const peer = await TestPeer.open(root, tenant, 'p0', 'resp');
   try {
-    assert.ok(engine.sendProbe('p0', '255.255.255.255', 9, 1, 64) > 0, 'signed and handed to the lane');
+    assert.equal(engine.sendProbe('p0', '255.255.255.255', 9, 1, 64), -1, 'the kernel refused it during the call: -1, never a nonce of a packet that did not leave');
     await until(5000, () => engine.stats().send_errors === 1, 'the refusal counted');
     await probeRun(peer, engine.address.port, 50);
     assert.equal(peer.received.length, 50);
