@@ -3,7 +3,8 @@
  * the truth? One `dtmesh serve` (the real CLI, its own process) on 127.0.0.1; against it,
  * alternately, the C reference prober (bench/c/prober.c: send time taken right before
  * sendmmsg, receive time from the kernel, SO_TIMESTAMPNS) and `dtmesh probe --json`, each
- * at R pps for D s, repeated, at each rate (default 10 k and 50 k pps). Prints one line
+ * at R pps for D s, repeated (the order rotating per repeat), at each rate (default 10 k
+ * and 50 k pps). Prints one line
  * per run, then per rate the medians over the repeats of p50/p90/p99 of both, the CPU
  * each prober process used (cores: near 1.0 a prober is saturated and its own queueing
  * is in its tail; the C reference's own figure shows what this machine's sends and
@@ -113,6 +114,16 @@ export interface ProbeRun {
   steal_cores: number | null;
   /** probe: where its lost probes went, when it knows: the report's non-zero `dropped` reasons and `kernel_drops` (its own socket's). */
   drops?: Record<string, number>;
+}
+
+/**
+ * Who runs in alternation `rep` (1-based): the reference and each probe lane, the order
+ * rotated by one per repeat, so no prober always runs right after the same one (a
+ * saturated dgram run, say) and each takes every place in turn.
+ */
+export function runOrder(lanes: readonly string[], rep: number): string[] {
+  const order = ['reference', ...lanes];
+  return order.map((_, k) => order[(k + rep - 1) % order.length]!);
 }
 
 /** Issue 12's rate goal for one probe run: offered within {@link RATE_GOAL_SHARE} of the rate, or it said `generator_limited`. */
@@ -293,14 +304,16 @@ async function compare(cfg: Config): Promise<number> {
       }
       for (const rate of cfg.rates) {
         for (let rep = 1; rep <= cfg.repeats; rep++) {
-          // reference
-          const r = await run(...onCpu(place?.prober, b.bin, refArgs(rate, cfg.durationS)), limit);
-          if (r.code !== 0) throw new Error(`bench/c/prober failed (${r.signal ?? `code ${r.code}`}): ${r.stderr.trim()}`);
-          const j = JSON.parse(r.stdout.trim().split('\n').pop()!);
-          runs.push({ prober: 'reference', rate, repeat: rep, sent: j.sent, received: j.received, lost: j.lost, rtt_us: { p50: j.rtt_us.p50, p90: j.rtt_us.p90, p99: j.rtt_us.p99, max: j.rtt_us.max }, offered_pps: j.offered_pps, timestamps: j.timestamps, cpu_cores: j.duration_s > 0 ? round(j.cpu_us / 1e6 / j.duration_s, 3) : 0, steal_cores: r.steal_cores });
-          log(line(runs[runs.length - 1]!));
-          // dtmesh probe, on each lane
-          for (const lane of cfg.lanes) {
+          for (const who of runOrder(cfg.lanes, rep)) {
+            if (who === 'reference') {
+              const r = await run(...onCpu(place?.prober, b.bin, refArgs(rate, cfg.durationS)), limit);
+              if (r.code !== 0) throw new Error(`bench/c/prober failed (${r.signal ?? `code ${r.code}`}): ${r.stderr.trim()}`);
+              const j = JSON.parse(r.stdout.trim().split('\n').pop()!);
+              runs.push({ prober: 'reference', rate, repeat: rep, sent: j.sent, received: j.received, lost: j.lost, rtt_us: { p50: j.rtt_us.p50, p90: j.rtt_us.p90, p99: j.rtt_us.p99, max: j.rtt_us.max }, offered_pps: j.offered_pps, timestamps: j.timestamps, cpu_cores: j.duration_s > 0 ? round(j.cpu_us / 1e6 / j.duration_s, 3) : 0, steal_cores: r.steal_cores });
+              log(line(runs[runs.length - 1]!));
+              continue;
+            }
+            const lane = who;
             const jsonFile = path.join(tmp, `probe-${rate}-${rep}-${lane}.json`);
             const p = await run(
               ...onCpu(place?.prober, process.execPath, [cliFile, 'probe', '--state-dir', probeDir, '--tenant', BENCH_TENANT, '--agent', NODE_AGENT, '--target', target, '--rate', String(rate), '--duration', String(cfg.durationS), '--size', String(cfg.size), '--lane', lane, '--json', jsonFile]),

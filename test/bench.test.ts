@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { STAGE } from '../bench/responder.js';
-import { probeDrops, rateGoalMet, type ProbeRun } from '../bench/probe-compare.js';
+import { probeDrops, rateGoalMet, runOrder, type ProbeRun } from '../bench/probe-compare.js';
 import { cCompiler } from '../bench/cbuild.js';
 
 const benchDir = fileURLToPath(new URL('../bench/', import.meta.url));
@@ -259,4 +259,6 @@ test('bench:probe: the C reference prober and dtmesh probe alternate against dtm
   for (const run of doc.runs.filter((x: { prober: string }) => x.prober === 'probe')) assert.deepEqual(run.drops, {}, `nothing dropped on an idle loopback: ${JSON.stringify(run)}`);
   assert.deepEqual(probeDrops({ dropped: { bad_mac: 0, replay: 3, overload: 2 }, kernel_drops: 281 }), { replay: 3, overload: 2, kernel_drops: 281 });
   assert.deepEqual(probeDrops({ dropped: { replay: 0 }, kernel_drops: null }), {}, 'unknown kernel drops are not a figure');
+  // the alternation order rotates, so each prober takes every place in turn
+  assert.deepEqual([1, 2, 3, 4].map((rep) => runOrder(['native', 'dgram'], rep).join(' ')), ['reference native dgram', 'native dgram reference', 'dgram reference native', 'reference native dgram']);
 });
