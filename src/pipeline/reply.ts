@@ -131,25 +131,27 @@ export class ReplySender {
     if (payload !== undefined) buf.set(payload.subarray(0, size - MIN_DATAGRAM), OFF_PAYLOAD);
     macSeal(this.keyTable.keys, k + KE_STATE_CUR, buf, 0, size, this.keyTable.keyBytes, (k + KE_RAW_CUR) * 4);
     this.lastSentNonce = nonce;
-    let refused = false;
-    let returned = false;
-    /** A refusal while this call runs makes it return -1; one after it is reported (the packet's own closure: lanes may complete a packet whose host needed a lookup after later ones). */
-    const refuse = (err: Error): void => {
-      if (returned) this.ownFailed(type, agent, probeId >>> 0, err);
-      else refused = true;
-    };
+    // 0: this call is running; 1: it returned the nonce; 2: refused while it ran (returns -1).
+    // A refusal after the return goes to ownFailed, named by this packet's own callback —
+    // lanes may complete a packet whose host needed a lookup after later ones.
+    let state = 0;
     this.order.submit(0, () => {
       const handed = this.own.sendPacket(buf, port, host, (err) => {
-        if (err) refuse(err);
+        if (err) {
+          if (state === 0) state = 2;
+          else this.ownFailed(type, agent, probeId >>> 0, err);
+        }
         this.order.complete(0);
         this.after();
       });
       if (!handed) {
-        refuse(new Error('refused by Node at once (socket closed, or an address of the other family)'));
+        if (state === 0) state = 2;
+        else this.ownFailed(type, agent, probeId >>> 0, new Error('refused by Node at once (socket closed, or an address of the other family)'));
         this.order.complete(0);
       }
     });
-    returned = true;
-    return refused ? -1 : nonce;
+    if (state === 2) return -1;
+    state = 1;
+    return nonce;
   }
 }
