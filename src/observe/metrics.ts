@@ -180,18 +180,18 @@ export function serveMetrics(registry: Registry, host: string, port: number): Pr
 
 /** What the per-peer probe metrics are read from (a {@link MeshProber}). */
 export interface MeshMetricsSource {
-  figures(): Array<{ peer: string; sent: number; received: number; lost: number; late: number; reordered: number; duplicate: number }>;
+  figures(): Array<{ peer: string; sent: number; received: number; lost: number; late: number; reordered: number; duplicate: number; send_errors: number }>;
   /** Cumulative RTT histograms (µs) by peer. */
   histograms(): Array<{ peer: string; histogram: hdr.Histogram }>;
 }
 
 /**
  * Add the prober's per-peer metrics to `registry`: `dtmesh_probe_rtt_seconds{peer}`
- * (histogram) and `dtmesh_probe_{sent,received,lost,late,reordered,duplicate}_total{peer}`
+ * (histogram) and `dtmesh_probe_{sent,received,lost,late,reordered,duplicate,send_errors}_total{peer}`
  * (MEASUREMENT.md §4: one label per peer, bounded by the roster).
  */
 export function meshMetrics(registry: Registry, source: MeshMetricsSource): Registry {
-  const kinds = ['sent', 'received', 'lost', 'late', 'reordered', 'duplicate'] as const;
+  const kinds = ['sent', 'received', 'lost', 'late', 'reordered', 'duplicate', 'send_errors'] as const;
   const help: Record<(typeof kinds)[number], string> = {
     sent: 'PROBEs sent to the peer.',
     received: 'REPLYs received from the peer by the deadline (MEASUREMENT.md section 1).',
@@ -199,6 +199,7 @@ export function meshMetrics(registry: Registry, source: MeshMetricsSource): Regi
     late: 'REPLYs after their PROBE was declared lost (never counted received).',
     reordered: 'REPLYs whose PROBE was sent before the latest one already answered.',
     duplicate: 'Second REPLYs for a PROBE already received.',
+    send_errors: 'PROBEs to the peer that Node or the kernel refused to send (never sent, never lost; MEASUREMENT.md section 1).',
   };
   // `sent` can step back by a probe the dgram lane's callback reports refused a loop turn
   // after it was counted (MEASUREMENT.md §1: a refused probe was never sent). A counter must

@@ -108,6 +108,7 @@ test('dtmesh agent: the heartbeat file is applied when it changes and on SIGHUP,
     await until(10_000, () => /heartbeat applied \((SIGHUP|file changed)\): root rotated/.test(a.out()), 'a rotation applied');
     const text = await (await within(5000, fetch(`http://127.0.0.1:${pm}/metrics`), 'GET /metrics')).text();
     assert.match(text, /^dtmesh_probe_sent_total\{peer="b"\} \d+$/m);
+    assert.match(text, /^dtmesh_probe_send_errors_total\{peer="b"\} 0$/m, 'refusals per peer: none on loopback');
     assert.match(text, /^dtmesh_probe_rtt_seconds_bucket\{peer="b",le="\+Inf"\} \d+$/m);
     const lint = promtoolCheck(text);
     if (lint !== undefined) assert.equal(lint, null, `promtool check metrics: ${lint}`);
