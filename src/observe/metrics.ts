@@ -214,10 +214,10 @@ export function meshMetrics(registry: Registry, source: MeshMetricsSource): Regi
   };
   for (const k of kinds) {
     readCounter(registry, `dtmesh_probe_${k}_total`, help[k], ['peer'], () => {
-      const fs = source.figures();
-      if (k !== 'sent') return fs.map((f) => [{ peer: f.peer }, f[k]]);
+      const figs = source.figures();
+      if (k !== 'sent') return figs.map((f) => [{ peer: f.peer }, f[k]]);
       const live = new Set<string>();
-      const rows = fs.map((f): [{ peer: string }, number] => [{ peer: f.peer }, monotonicSent(f.peer, f.sent, live)]);
+      const rows = figs.map((f): [{ peer: string }, number] => [{ peer: f.peer }, monotonicSent(f.peer, f.sent, live)]);
       for (const p of sentHigh.keys()) if (!live.has(p)) sentHigh.delete(p);
       return rows;
     });
