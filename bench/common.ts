@@ -15,7 +15,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { type Flags, parseFlags, usage } from '../src/cli/args.js';
 import { nowUs } from '../src/clock.js';
-import { hostCpuTimes, USER_HZ } from '../src/observe/host-cpu.js';
+import { hostCpuTimes, stealCores, USER_HZ } from '../src/observe/host-cpu.js';
 import { DtmeshError } from '../src/errors.js';
 import { KeyRing } from '../src/keys/keyring.js';
 import { KeyTable } from '../src/keys/keytable.js';
@@ -233,7 +233,7 @@ export function threadCpu(): ThreadCpu {
       } catch {
         const f = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
         const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-        us = ((Number(rest[11]) + Number(rest[12])) * 1e6) / 100; // utime + stime, USER_HZ = 100
+        us = ((Number(rest[11]) + Number(rest[12])) * 1e6) / USER_HZ; // utime + stime
         source = 'stat';
       }
       if (Number(tid) === pid) main += us;
@@ -346,9 +346,8 @@ export class LoadWatch {
       if (alive > 0) ours += alive - j0;
       else if (j0 > 0) ours -= j0; // reaped: cutime holds its whole life, remove what predates us
     }
-    const hz = USER_HZ;
-    const other = Math.max(0, (m1.busy - this.m0.busy - ours) / hz / secs);
-    const steal = (m1.steal - this.m0.steal) / hz / secs;
+    const other = Math.max(0, (m1.busy - this.m0.busy - ours) / USER_HZ / secs);
+    const steal = stealCores(this.m0, m1, secs);
     const note =
       `background load: other processes used ${other.toFixed(2)} cores on average during the run` +
       (steal > 0.01 ? `, hypervisor steal ${steal.toFixed(2)} cores` : '') +

@@ -4,8 +4,7 @@
  * alternately, the C reference prober (bench/c/prober.c: send time taken right before
  * sendmmsg, receive time from the kernel, SO_TIMESTAMPNS) and `dtmesh probe --json`, each
  * at R pps for D s, repeated (the order rotating per repeat), at each rate (default 10 k
- * and 50 k pps). Prints one line
- * per run, then per rate the medians over the repeats of p50/p90/p99 of both, the CPU
+ * and 50 k pps). Prints one line per run, then per rate the medians over the repeats of p50/p90/p99 of both, the CPU
  * each prober process used (cores: near 1.0 a prober is saturated and its own queueing
  * is in its tail; the C reference's own figure shows what this machine's sends and
  * wake-ups cost anyone) and the ratio probe/reference, with the goal `probe p99 ≤ 2 ×
@@ -30,7 +29,7 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { intFlag, numFlag, usage } from '../src/cli/args.js';
-import { hostCpuTimes, USER_HZ } from '../src/observe/host-cpu.js';
+import { hostCpuTimes, stealCores } from '../src/observe/host-cpu.js';
 import { nativeLane, nativeLaneStatus } from '../src/protocol/native.js';
 import { buildC } from './cbuild.js';
 import { BENCH_RESPONDER, BENCH_TENANT, benchRoot, intListFlag, isMain, LoadWatch, machine, machineLine, parseBenchFlags, printTable, round, runCommand, si, writeJson } from './common.js';
@@ -145,7 +144,7 @@ async function run(cmd: string, args: string[], timeoutMs: number): Promise<Proc
   const p = await runProc(cmd, args, timeoutMs);
   const h1 = hostCpuTimes();
   const s = (performance.now() - t0) / 1000;
-  return { ...p, steal_cores: h0 !== null && h1 !== null && s > 0 ? round((h1.steal - h0.steal) / USER_HZ / s, 3) : null };
+  return { ...p, steal_cores: h0 !== null && h1 !== null && s > 0 ? round(stealCores(h0, h1, s), 3) : null };
 }
 
 function runProc(cmd: string, args: string[], timeoutMs: number): Promise<Proc> {

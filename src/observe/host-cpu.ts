@@ -2,9 +2,8 @@
  * This host's CPU time from `/proc/stat` (proc(5)): busy, hypervisor steal and total, in
  * USER_HZ ticks, summed over every CPU. Steal is time a virtual CPU was ready to run but
  * the hypervisor ran something else: on a shared VM it comes in stalls of milliseconds
- * (seen on the 2-core AMD EPYC Firecracker VM: 28 gaps over 1 ms, up to 7.7 ms, in 10 s
- * of one vCPU, while the kernel counted 0.04 cores of steal), and every prober's and
- * responder's tail on that host carries them. The prober reports it beside its own CPU
+ * (the kernel counts only part of what a vCPU loses), and every prober's and responder's
+ * tail on that host carries them. The prober reports it beside its own CPU
  * (MEASUREMENT.md §2: a slow host is neither a slow prober nor a slow path).
  */
 import * as fs from 'node:fs';
@@ -32,6 +31,11 @@ export function parseProcStat(text: string): HostCpuTimes | null {
   const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = n;
   const busy = user + nice + system + irq + softirq;
   return { busy, steal, total: busy + idle + iowait + steal };
+}
+
+/** Steal between two readings `seconds` apart, in cores (0 or more). */
+export function stealCores(from: HostCpuTimes, to: HostCpuTimes, seconds: number): number {
+  return seconds > 0 ? Math.max(0, to.steal - from.steal) / USER_HZ / seconds : 0;
 }
 
 /** This host's CPU times now, or null where there is no readable `/proc/stat` (not Linux). */

@@ -10,7 +10,7 @@
  */
 import { monitorEventLoopDelay, performance, PerformanceObserver, type IntervalHistogram } from 'node:perf_hooks';
 import type * as hdr from 'hdr-histogram-js';
-import { type HostCpuTimes, hostCpuTimes, USER_HZ } from '../observe/host-cpu.js';
+import { type HostCpuTimes, hostCpuTimes, stealCores } from '../observe/host-cpu.js';
 import { latencyHistogram } from '../observe/stats.js';
 
 /**
@@ -122,7 +122,7 @@ export class Generator {
     const host1 = this.host0 === null ? null : this.readHost();
     const wallMs = performance.now() - this.wall0;
     this.cpuCores = wallMs > 0 ? Math.round(((c.user + c.system) / 1000 / wallMs) * 1000) / 1000 : 0;
-    if (this.host0 !== null && host1 !== null && wallMs > 0) this.stealCores = Math.round((Math.max(0, host1.steal - this.host0.steal) / USER_HZ / (wallMs / 1000)) * 1000) / 1000;
+    if (this.host0 !== null && host1 !== null && wallMs > 0) this.stealCores = Math.round(stealCores(this.host0, host1, wallMs / 1000) * 1000) / 1000;
     this.cpu0 = null;
   }
 

@@ -310,9 +310,8 @@ export class MeshProber extends EventEmitter {
     if (e.type !== TYPE_PROBE) return;
     const p = this.peers.get(e.agent);
     if (p === undefined || e.probeId >= ID_SPACE) return;
-    const back = (p.seq - 1 - e.probeId) % ID_SPACE;
-    const seq = p.seq - 1 - ((back + ID_SPACE) % ID_SPACE);
-    if (seq < 0 || seq < p.seq - this.ringSize) return;
+    const seq = this.seqOf(p, e.probeId);
+    if (seq < 0) return;
     const slot = seq % this.ringSize;
     if (p.state[slot] !== ST_IN_FLIGHT) return; // decided already: stays as counted
     p.state[slot] = ST_FREE;
@@ -324,6 +323,13 @@ export class MeshProber extends EventEmitter {
       b.counts.sent--;
       b.counts.sendErrors++;
     }
+  }
+
+  /** The sequence number `probeId` stands for: the latest one in the ring with that id; -1 when the ring no longer holds it. */
+  private seqOf(p: PeerState, probeId: number): number {
+    const back = (p.seq - 1 - probeId) % ID_SPACE;
+    const seq = p.seq - 1 - ((back + ID_SPACE) % ID_SPACE);
+    return seq < 0 || seq < p.seq - this.ringSize ? -1 : seq;
   }
 
   /** The burst probe `seq` belongs to, if it is not final yet. */
@@ -338,10 +344,8 @@ export class MeshProber extends EventEmitter {
   private reply(r: ReplyEvent): void {
     const p = this.peers.get(r.from);
     if (p === undefined || r.probeId >= ID_SPACE) return;
-    // the sequence number this probe_id stands for: the latest one in the ring with that id
-    const back = (p.seq - 1 - r.probeId) % ID_SPACE;
-    const seq = p.seq - 1 - ((back + ID_SPACE) % ID_SPACE);
-    if (seq < 0 || seq < p.seq - this.ringSize) {
+    const seq = this.seqOf(p, r.probeId);
+    if (seq < 0) {
       p.total.unmatched++;
       return;
     }
