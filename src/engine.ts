@@ -116,6 +116,9 @@ export class Engine extends EventEmitter {
     if (o.dscp >= 0 && lane.kind !== 'native') {
       throw new RangeError(`options.dscp needs the native lane (lane 'native', or 'auto' where it is built); this engine would run the dgram lane`);
     }
+    if (o.gso && lane.kind !== 'native') {
+      throw new RangeError(`options.gso needs the native lane (lane 'native', or 'auto' where it is built); this engine would run the dgram lane`);
+    }
     const root = opts.rootKey !== undefined ? rootKeyBytes(opts.rootKey, 'root key') : loadRootKey(opts.stateDir!);
     const engine = new Engine(opts, o, root, lane);
     // every socket on a shared port needs SO_REUSEPORT, the engine's own included
@@ -131,7 +134,7 @@ export class Engine extends EventEmitter {
         host: o.host,
         port: o.port,
         recvBufferBytes: o.recvBufferBytes,
-        laneOptions: { kind: lane.kind, ttl: o.ttl, dscp: o.dscp, sendBufferBytes: o.sendBufferBytes },
+        laneOptions: { kind: lane.kind, ttl: o.ttl, dscp: o.dscp, sendBufferBytes: o.sendBufferBytes, gso: o.gso },
         maxDatagram: o.maxDatagram,
         inlineBelow: o.inlineBelow,
         verifyTimeoutMs: o.verifyTimeoutMs,
@@ -168,6 +171,15 @@ export class Engine extends EventEmitter {
    */
   get timestamps(): 'kernel' | 'js' {
     return this.pipeline.timestamps;
+  }
+
+  /**
+   * REPLYs to one address leave in UDP GSO runs ({@link EngineOptions.gso}): asked for, on the
+   * native lane, and the kernel has `UDP_SEGMENT` (false where it refused a GSO send outright:
+   * then each REPLY leaves on its own).
+   */
+  get gso(): boolean {
+    return this.pipeline.gso;
   }
 
   /** One line about a capped receive buffer, or null (shown by the CLI at start). */

@@ -22,6 +22,13 @@ export function intOption(v: unknown, name: string, min: number, max: number, df
   return v;
 }
 
+/** A boolean option or its default; throws a `TypeError` naming the option for anything else. */
+export function boolOption(v: unknown, name: string, dflt: boolean): boolean {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'boolean') throw new TypeError(`options.${name} must be true or false`);
+  return v;
+}
+
 /** Engine options (the embedding API, ENGINE.md "Embedding"). */
 export interface EngineOptions {
   /** Directory holding `mesh-root-key` (PROTOCOL.md §1) and the nonce ceiling. Required unless `rootKey` is given. */
@@ -111,6 +118,16 @@ export interface EngineOptions {
   dscp?: number;
   /** @internal `SO_SNDBUF` of the native lane's sockets, 1024–2^30 bytes (tests shrink it to force would-block). */
   sendBufferBytes?: number;
+  /**
+   * UDP GSO for REPLYs (native lane only; default false): the REPLYs of one batch that go to
+   * one address with one length leave as one `sendmmsg` message the kernel cuts into those
+   * same datagrams, in order (`UDP_SEGMENT`, Linux ≥ 4.18) — one trip down the stack instead
+   * of one per REPLY. The wire carries the same datagrams (PROTOCOL.md §2), but anything that
+   * sees packets before the segmentation point (netfilter or netem on the sending host, on
+   * loopback or a veth) sees such a run as one packet and drops it as one: off by default, so
+   * emulated loss stays per datagram. Where the kernel lacks it, REPLYs leave one per message.
+   */
+  gso?: boolean;
 }
 
 /**
@@ -171,6 +188,7 @@ export interface ResolvedOptions {
   dscp: number;
   /** 0 = the system's. */
   sendBufferBytes: number;
+  gso: boolean;
 }
 
 /**
@@ -209,5 +227,6 @@ export function resolveOptions(opts: EngineOptions): ResolvedOptions {
     ttl: intOption(opts.ttl, 'ttl', 1, 255, -1),
     dscp: intOption(opts.dscp, 'dscp', 0, 63, -1),
     sendBufferBytes: intOption(opts.sendBufferBytes, 'sendBufferBytes', 1024, 1 << 30, 0),
+    gso: boolOption(opts.gso, 'gso', false),
   };
 }

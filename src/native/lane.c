@@ -58,12 +58,18 @@
  */
 #define WAKE_BUDGET 32
 #define CTRL_BYTES 64 /* room for one SCM_TIMESTAMPNS cmsg */
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103 /* linux/udp.h, kernel >= 4.18 */
+#endif
+#define GSO_MAX_BYTES 65507 /* one UDP payload at most (IPv4: 65535 − 20 − 8) */
+#define GSO_CTRL_BYTES CMSG_SPACE(sizeof(uint16_t))
 #define KEEP (-2)     /* onRecv result: keep filling the same batch */
 
 /* Indices of the counters in the JS Float64Array (src/pipeline/native-lane.ts C_*). */
 /* C_OWN_AT: engine-clock µs right before the sendto of the last own packet that left; C_OWN_N: own packets C is done with (left or refused);
  * C_OWN_REFUSED: own packets the kernel refused (at most one per pump: see pump); C_OWN_ERRNO: the errno of the last of them */
-enum { C_RECEIVED = 0, C_OVERLOAD = 1, C_SEND_ERRORS = 2, C_RECV_ERRORS = 3, C_OWN_AT = 4, C_OWN_N = 5, C_OWN_REFUSED = 6, C_OWN_ERRNO = 7, C_WORDS = 8 };
+/* C_GSO_SENT: REPLYs that left inside UDP GSO messages (--gso) */
+enum { C_RECEIVED = 0, C_OVERLOAD = 1, C_SEND_ERRORS = 2, C_RECV_ERRORS = 3, C_OWN_AT = 4, C_OWN_N = 5, C_OWN_REFUSED = 6, C_OWN_ERRNO = 7, C_GSO_SENT = 8, C_WORDS = 9 };
 /* Indices of the geometry numbers given at attach (src/pipeline/native-lane.ts G_*). */
 enum { G_SLOTS, G_SLOT_BYTES, G_META_OFF, G_TIME_OFF, G_DATA_OFF, G_BATCHES, G_FIRST, G_OWNED, G_META_WORDS, G_M_LENGTH, G_M_FLAGS, G_F_SEND, G_F_UNANSWERABLE, G_WORDS };
 
@@ -105,10 +111,14 @@ typedef struct {
   /* send */
   struct mmsghdr *smsgs; /* VLEN */
   struct iovec *siov;    /* VLEN */
-  int32_t *sidx;         /* VLEN */
+  int32_t *sidx;         /* VLEN: each message's first slot */
+  int32_t *slast;        /* VLEN: each message's last slot (more than sidx: a GSO message, --gso) */
+  uint8_t *sctrl;        /* VLEN × GSO_CTRL_BYTES: each GSO message's UDP_SEGMENT cmsg */
+  int gso;               /* coalesce equal-length REPLYs to one address into one UDP GSO message (opt-in; off after the kernel refuses GSO) */
+  int32_t solo_until;    /* the head entry's slots below this leave one per message: a GSO message of them failed */
   qentry_t *q;
   int32_t qhead, qlen, qcap, done_unreported;
-  int32_t fault_block, fault_refuse; /* laneTestFault: injected EAGAIN calls / EPERM messages (tests only) */
+  int32_t fault_block, fault_refuse, fault_gso; /* laneTestFault: injected EAGAIN calls / EPERM messages / EIO GSO messages (tests only) */
 } lane_t;
 
 /* ---- errors -------------------------------------------------------------------------- */
@@ -188,6 +198,10 @@ static void free_buffers(lane_t *l) {
   free(l->smsgs);
   free(l->siov);
   free(l->sidx);
+  free(l->slast);
+  free(l->sctrl);
+  l->slast = NULL;
+  l->sctrl = NULL;
   l->rmsgs = NULL;
   l->riov = NULL;
   l->names = NULL;
@@ -422,6 +436,7 @@ static void pop_done(lane_t *l) {
   e->pkt = NULL;
   l->qhead = (l->qhead + 1) % l->qcap;
   l->qlen--;
+  l->solo_until = 0;
   l->done_unreported++;
 }
 
@@ -451,10 +466,15 @@ static void pump(lane_t *l) {
       if (refused) return;
       continue;
     }
-    int n = 0;
+    /* Messages from the slots marked F_SEND, in slot order. With --gso, consecutive replies of one
+     * length to one address become one message: its iovecs are the reply areas, a UDP_SEGMENT cmsg
+     * makes the kernel cut it into those very datagrams, in order (one trip down the stack instead of
+     * one per reply). Injected faults (tests) keep one datagram per message, their exact meaning. */
+    int gso = l->gso && l->fault_block == 0 && l->fault_refuse == 0;
+    int n = 0, nio = 0;
     int32_t i = e->next;
     size_t base = (size_t)e->b * (size_t)l->slots;
-    for (; i < e->count && n < VLEN; i++) {
+    for (; i < e->count && nio < VLEN; i++) {
       size_t s = base + (size_t)i;
       size_t mi = l->meta_word0 + s * (size_t)l->meta_words;
       if ((l->ints[mi + (size_t)l->m_flags] & l->f_send) == 0) continue;
@@ -464,23 +484,50 @@ static void pump(lane_t *l) {
         l->counts[C_SEND_ERRORS]++; /* never sent: the reply does not fit its area */
         continue;
       }
-      l->siov[n].iov_base = l->bytes + l->data_off + (s * 2 + 1) * (size_t)l->slot_bytes;
-      l->siov[n].iov_len = (size_t)len;
+      struct iovec *io = &l->siov[nio++];
+      io->iov_base = l->bytes + l->data_off + (s * 2 + 1) * (size_t)l->slot_bytes;
+      io->iov_len = (size_t)len;
+      socklen_t nl = l->rmsgs[k].msg_hdr.msg_namelen;
+      if (gso && n > 0 && l->sidx[n - 1] >= l->solo_until && len > 0) {
+        struct msghdr *h = &l->smsgs[n - 1].msg_hdr;
+        if (h->msg_iov[0].iov_len == (size_t)len && (h->msg_iovlen + 1) * (size_t)len <= GSO_MAX_BYTES && h->msg_namelen == nl &&
+            memcmp(h->msg_name, &l->names[k], nl) == 0) {
+          h->msg_iovlen++;
+          l->slast[n - 1] = i;
+          continue;
+        }
+      }
       memset(&l->smsgs[n].msg_hdr, 0, sizeof l->smsgs[n].msg_hdr);
-      l->smsgs[n].msg_hdr.msg_iov = &l->siov[n];
+      l->smsgs[n].msg_hdr.msg_iov = io;
       l->smsgs[n].msg_hdr.msg_iovlen = 1;
       l->smsgs[n].msg_hdr.msg_name = &l->names[k];
-      l->smsgs[n].msg_hdr.msg_namelen = l->rmsgs[k].msg_hdr.msg_namelen;
+      l->smsgs[n].msg_hdr.msg_namelen = nl;
       l->sidx[n] = i;
+      l->slast[n] = i;
       n++;
     }
     if (n == 0) {
       pop_done(l);
       continue;
     }
+    for (int m = 0; m < n; m++) {
+      struct msghdr *h = &l->smsgs[m].msg_hdr;
+      if (h->msg_iovlen < 2) continue;
+      uint8_t *c0 = l->sctrl + (size_t)m * GSO_CTRL_BYTES;
+      memset(c0, 0, GSO_CTRL_BYTES);
+      h->msg_control = c0;
+      h->msg_controllen = GSO_CTRL_BYTES;
+      struct cmsghdr *c = CMSG_FIRSTHDR(h);
+      c->cmsg_level = IPPROTO_UDP;
+      c->cmsg_type = UDP_SEGMENT;
+      c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+      uint16_t seg = (uint16_t)h->msg_iov[0].iov_len;
+      memcpy(CMSG_DATA(c), &seg, sizeof seg);
+    }
     int r;
     if (l->fault_block > 0) l->fault_block--, r = -1, errno = EAGAIN;
     else if (l->fault_refuse > 0) l->fault_refuse--, r = -1, errno = EPERM;
+    else if (l->fault_gso > 0 && l->smsgs[0].msg_hdr.msg_iovlen > 1) l->fault_gso--, r = -1, errno = EIO;
     else {
       do r = sendmmsg(l->fd, l->smsgs, (unsigned)n, MSG_DONTWAIT);
       while (r < 0 && errno == EINTR);
@@ -490,10 +537,20 @@ static void pump(lane_t *l) {
         e->next = l->sidx[0];
         return;
       }
+      if (l->smsgs[0].msg_hdr.msg_iovlen > 1) {
+        /* a GSO message failed: its replies go again one per message, each refused or not on its own
+         * (the books stay per datagram); where the kernel or the device cannot do UDP GSO at all, off for good */
+        if (errno == EIO || errno == ENOPROTOOPT || errno == EOPNOTSUPP) l->gso = 0;
+        l->solo_until = l->slast[0] + 1;
+        e->next = l->sidx[0];
+        continue;
+      }
       l->counts[C_SEND_ERRORS]++; /* refused: skip exactly this one message (kernel 728ffb86) */
       e->next = l->sidx[0] + 1;
       continue;
     }
+    for (int m = 0; m < r; m++)
+      if (l->smsgs[m].msg_hdr.msg_iovlen > 1) l->counts[C_GSO_SENT] += (double)l->smsgs[m].msg_hdr.msg_iovlen;
     e->next = r == n ? i : l->sidx[r];
   }
 }
@@ -546,20 +603,21 @@ static void on_poll(uv_poll_t *h, int status, int events) {
  * whose `code` is the errno name (EADDRINUSE …) and whose `syscall` is in the message.
  */
 static napi_value lane_open(napi_env env, napi_callback_info info) {
-  size_t argc = 9;
-  napi_value a[9], obj;
+  size_t argc = 10;
+  napi_value a[10], obj;
   char host[64];
   size_t hl = 0;
   int64_t port, fam, rb, sb, ttl, dscp;
-  bool reuse = false, ts = false;
+  bool reuse = false, ts = false, gso = false;
   const char *fn = "laneOpen";
-  if (napi_get_cb_info(env, info, &argc, a, NULL, NULL) != napi_ok || argc < 9) return throw_type(env, fn, "takes 9 arguments");
+  if (napi_get_cb_info(env, info, &argc, a, NULL, NULL) != napi_ok || argc < 10) return throw_type(env, fn, "takes 10 arguments");
   if (napi_get_value_string_utf8(env, a[0], host, sizeof host, &hl) != napi_ok) return throw_type(env, fn, "host must be a string");
   if (int_arg(env, a[1], 0, 65535, &port) || int_arg(env, a[2], 4, 6, &fam) || (fam != 4 && fam != 6) || int_arg(env, a[4], 0, 1 << 30, &rb) ||
       int_arg(env, a[5], 0, 1 << 30, &sb) || int_arg(env, a[6], -1, 255, &ttl) || int_arg(env, a[7], -1, 63, &dscp))
     return throw_range(env, fn, "port, family, buffer sizes, ttl or dscp out of range");
   napi_get_value_bool(env, a[3], &reuse);
   napi_get_value_bool(env, a[8], &ts);
+  napi_get_value_bool(env, a[9], &gso);
   struct sockaddr_in6 sa;
   socklen_t salen;
   memset(&sa, 0, sizeof sa);
@@ -601,6 +659,9 @@ static napi_value lane_open(napi_env env, napi_callback_info info) {
   }
   int kts = 0;
   if (!err && ts) kts = setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one) == 0;
+  /* UDP GSO where asked and the kernel has it (>= 4.18: the option exists; 0 = no socket-wide segmenting, each message says its own) */
+  int gso_ok = 0;
+  if (!err && gso) gso_ok = setsockopt(fd, IPPROTO_UDP, UDP_SEGMENT, &zero, sizeof zero) == 0;
   if (!err && bind(fd, (struct sockaddr *)&sa, salen) != 0) err = errno, call = "bind";
   if (err) {
     close(fd);
@@ -615,6 +676,7 @@ static napi_value lane_open(napi_env env, napi_callback_info info) {
   l->fd = fd;
   l->family = (int)fam;
   l->kernel_ts = kts;
+  l->gso = gso_ok;
   l->filling = -1;
   l->qcap = 16;
   l->q = calloc((size_t)l->qcap, sizeof *l->q);
@@ -637,7 +699,8 @@ static napi_value lane_open(napi_env env, napi_callback_info info) {
 }
 
 /* laneInfo(h) → [address, port, effective receive buffer bytes, kernel timestamps 0|1, effective send buffer bytes,
- * TTL / hop limit and DSCP as the kernel holds them for this socket (getsockopt: what --ttl / --dscp set, else the defaults)]. */
+ * TTL / hop limit and DSCP as the kernel holds them for this socket (getsockopt: what --ttl / --dscp set, else the defaults),
+ * UDP GSO for REPLYs 0|1 (asked for and possible: on until the kernel refuses a GSO send outright)]. */
 static napi_value lane_info(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value a[1], arr, v;
@@ -669,7 +732,7 @@ static napi_value lane_info(napi_env env, napi_callback_info info) {
   getsockopt(l->fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_UNICAST_HOPS : IP_TTL, &ttl, &il);
   il = sizeof tos;
   getsockopt(l->fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_TCLASS : IP_TOS, &tos, &il);
-  napi_create_array_with_length(env, 7, &arr);
+  napi_create_array_with_length(env, 8, &arr);
   napi_create_string_utf8(env, txt, NAPI_AUTO_LENGTH, &v);
   napi_set_element(env, arr, 0, v);
   napi_create_int32(env, port, &v);
@@ -684,6 +747,8 @@ static napi_value lane_info(napi_env env, napi_callback_info info) {
   napi_set_element(env, arr, 5, v);
   napi_create_int32(env, tos < 0 ? -1 : tos >> 2, &v); /* DSCP: the upper 6 bits (RFC 2474) */
   napi_set_element(env, arr, 6, v);
+  napi_create_int32(env, l->gso, &v);
+  napi_set_element(env, arr, 7, v);
   return arr;
 }
 
@@ -741,7 +806,9 @@ static napi_value lane_attach(napi_env env, napi_callback_info info) {
   l->smsgs = calloc(VLEN, sizeof *l->smsgs);
   l->siov = calloc(VLEN, sizeof *l->siov);
   l->sidx = calloc(VLEN, sizeof *l->sidx);
-  if (!l->rmsgs || !l->riov || !l->names || !l->ctrl || !l->dmsgs || !l->dnames || !l->smsgs || !l->siov || !l->sidx) {
+  l->slast = calloc(VLEN, sizeof *l->slast);
+  l->sctrl = calloc(VLEN, GSO_CTRL_BYTES);
+  if (!l->rmsgs || !l->riov || !l->names || !l->ctrl || !l->dmsgs || !l->dnames || !l->smsgs || !l->siov || !l->sidx || !l->slast || !l->sctrl) {
     int32_t qlen = l->qlen;
     l->qlen = 0;
     free_buffers(l); /* nothing queued yet: a lane is attached before it sends */
@@ -920,20 +987,23 @@ static napi_value lane_ref(napi_env env, napi_callback_info info) {
 }
 
 /*
- * laneTestFault(h, wouldBlock, refuse): @internal tests — the next `wouldBlock` send calls
+ * laneTestFault(h, wouldBlock, refuse, gsoRefuse = 0): @internal tests — the next `wouldBlock` send calls
  * report EAGAIN without sending (loopback never pushes back: its skbs are orphaned at once),
- * the next `refuse` messages fail as EPERM (a netfilter refusal): the queue and skip paths.
+ * the next `refuse` messages fail as EPERM (a netfilter refusal): the queue and skip paths;
+ * the next `gsoRefuse` GSO messages fail as EIO (a device that cannot segment): the fallback.
  */
 static napi_value lane_test_fault(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value a[3];
-  int64_t wb, rf;
-  if (napi_get_cb_info(env, info, &argc, a, NULL, NULL) != napi_ok || argc < 3) return throw_type(env, "laneTestFault", "takes 3 arguments");
+  size_t argc = 4;
+  napi_value a[4];
+  int64_t wb, rf, gf = 0;
+  if (napi_get_cb_info(env, info, &argc, a, NULL, NULL) != napi_ok || argc < 3) return throw_type(env, "laneTestFault", "takes 3 or 4 arguments");
   lane_t *l = lane_of(env, a[0], "laneTestFault");
   if (l == NULL) return NULL;
-  if (int_arg(env, a[1], 0, 1 << 30, &wb) || int_arg(env, a[2], 0, 1 << 30, &rf)) return throw_range(env, "laneTestFault", "counts out of range");
+  if (int_arg(env, a[1], 0, 1 << 30, &wb) || int_arg(env, a[2], 0, 1 << 30, &rf) || (argc > 3 && int_arg(env, a[3], 0, 1 << 30, &gf)))
+    return throw_range(env, "laneTestFault", "counts out of range");
   l->fault_block = (int32_t)wb;
   l->fault_refuse = (int32_t)rf;
+  l->fault_gso = (int32_t)gf;
   return NULL;
 }
 

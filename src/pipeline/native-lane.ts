@@ -51,7 +51,9 @@ const C_OWN_N = 5;
 const C_OWN_REFUSED = 6;
 /** errno of the last refused own packet. */
 const C_OWN_ERRNO = 7;
-const C_WORDS = 8;
+/** REPLYs that left inside UDP GSO messages ({@link NativeLaneOptions.gso}). */
+const C_GSO_SENT = 8;
+const C_WORDS = 9;
 /** errno → its name (EPERM …), for the one-line error of a refused own packet. */
 const ERRNO_NAMES = new Map(Object.entries(osConstants.errno).map(([name, n]) => [n, name]));
 
@@ -85,6 +87,8 @@ export interface NativeLaneOptions {
   dscp?: number;
   /** Kernel receive timestamps (`SO_TIMESTAMPNS`); default true. */
   timestamps?: boolean;
+  /** UDP GSO for REPLY runs to one address ({@link EngineOptions.gso}); default false. */
+  gso?: boolean;
 }
 
 /** One line for a bind that failed with errno name `code` (the same words as the dgram lane's). */
@@ -171,7 +175,7 @@ export class NativeLane implements PacketLane {
     }
     let h: object;
     try {
-      h = native.laneOpen(host, opts.port, family, opts.reusePort, opts.recvBufferBytes, opts.sendBufferBytes ?? 0, opts.ttl ?? -1, opts.dscp ?? -1, opts.timestamps ?? true);
+      h = native.laneOpen(host, opts.port, family, opts.reusePort, opts.recvBufferBytes, opts.sendBufferBytes ?? 0, opts.ttl ?? -1, opts.dscp ?? -1, opts.timestamps ?? true, opts.gso ?? false);
     } catch (e) {
       throw new DtmeshError(bindErrorLine((e as NodeJS.ErrnoException).code, opts.host, opts.port));
     }
@@ -208,6 +212,11 @@ export class NativeLane implements PacketLane {
     return { received: c[C_RECEIVED]!, overload: c[C_OVERLOAD]!, sendErrors: c[C_SEND_ERRORS]! + this.refused };
   }
 
+  /** REPLYs that left inside UDP GSO messages, several datagrams per send ({@link NativeLaneOptions.gso}; tests, benchmarks). */
+  get gsoSent(): number {
+    return this.c[C_GSO_SENT]!;
+  }
+
   /** Receive calls the kernel failed (not EAGAIN): never a datagram lost silently, the kernel still holds or dropped it (`kernel_drops`). */
   get recvErrors(): number {
     return this.c[C_RECV_ERRORS]!;
@@ -219,10 +228,20 @@ export class NativeLane implements PacketLane {
 
   /**
    * @internal tests: the next `wouldBlock` send calls report EAGAIN (the queue and the
-   * writable watch; loopback never pushes back), the next `refuse` messages fail (EPERM).
+   * writable watch; loopback never pushes back), the next `refuse` messages fail (EPERM),
+   * the next `gsoRefuse` GSO messages fail (EIO: a device that cannot segment; the fallback).
    */
-  injectSendFaults(wouldBlock: number, refuse: number): void {
-    this.native.laneTestFault(this.h, wouldBlock, refuse);
+  injectSendFaults(wouldBlock: number, refuse: number, gsoRefuse = 0): void {
+    this.native.laneTestFault(this.h, wouldBlock, refuse, gsoRefuse);
+  }
+
+  /**
+   * REPLY runs to one address leave as UDP GSO messages ({@link NativeLaneOptions.gso}): asked
+   * for, the kernel has `UDP_SEGMENT`, and it has not refused a GSO send outright since (then
+   * every REPLY leaves on its own, as without it).
+   */
+  get gso(): boolean {
+    return !this.closed && this.native.laneInfo(this.h)[7] === 1;
   }
 
   /** Source `{address, port}` of global slot `s` of this lane, as `dgram` would format it (events, tests). */
@@ -471,12 +490,14 @@ export interface LaneSocketOptions {
   dscp: number;
   /** 0 = the system's; native lane only. */
   sendBufferBytes: number;
+  /** UDP GSO for REPLYs; native lane only (the engine refuses it on dgram). */
+  gso: boolean;
 }
 
 /** Open a lane of `o.kind` (TTL set on either kind). Throws a one-line {@link DtmeshError}. */
 export async function openLane(base: NativeLaneOptions, o: LaneSocketOptions): Promise<DgramLane | NativeLane> {
   if (o.kind === 'native') {
-    return NativeLane.open({ ...base, ttl: o.ttl >= 0 ? o.ttl : undefined, dscp: o.dscp >= 0 ? o.dscp : undefined, sendBufferBytes: o.sendBufferBytes });
+    return NativeLane.open({ ...base, ttl: o.ttl >= 0 ? o.ttl : undefined, dscp: o.dscp >= 0 ? o.dscp : undefined, sendBufferBytes: o.sendBufferBytes, gso: o.gso });
   }
   const lane = await DgramLane.open(base);
   if (o.ttl >= 0) {

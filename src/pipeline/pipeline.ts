@@ -234,6 +234,11 @@ export class Pipeline implements LaneSink, CollectOutput {
     return this.own instanceof NativeLane ? this.own.timestamps : 'js';
   }
 
+  /** The engine's own socket sends REPLY runs as UDP GSO messages (native lane, `gso` asked for, the kernel has it). */
+  get gso(): boolean {
+    return this.own instanceof NativeLane && this.own.gso;
+  }
+
   // ---- LaneSink: what the lanes hand on ------------------------------------------
 
   filled(lane: Lane, b: number, count: number): void {

@@ -71,9 +71,9 @@ export interface NativeMacBound {
 export interface NativeLaneCalls {
   /** Always true where these calls exist (Linux). */
   laneAvailable: boolean;
-  laneOpen(host: string, port: number, family: 4 | 6, reusePort: boolean, recvBufferBytes: number, sendBufferBytes: number, ttl: number, dscp: number, timestamps: boolean): object;
-  /** [bound address, bound port, effective SO_RCVBUF, kernel timestamps 0|1, effective SO_SNDBUF]. */
-  laneInfo(h: object): [string, number, number, number, number, number, number];
+  laneOpen(host: string, port: number, family: 4 | 6, reusePort: boolean, recvBufferBytes: number, sendBufferBytes: number, ttl: number, dscp: number, timestamps: boolean, gso: boolean): object;
+  /** [bound address, bound port, effective SO_RCVBUF, kernel timestamps 0|1, effective SO_SNDBUF, TTL, DSCP, UDP GSO for REPLYs 0|1]. */
+  laneInfo(h: object): [string, number, number, number, number, number, number, number];
   laneAttach(h: object, bytes: Uint8Array, geometry: Int32Array, counts: Float64Array, onRecv: (b: number, count: number) => number, onSent: (n: number) => void, monoOffsetUs: number): void;
   laneFill(h: object, b: number): void;
   laneSend(h: object, b: number, count: number): number;
@@ -81,8 +81,8 @@ export interface NativeLaneCalls {
   laneClose(h: object): void;
   laneRef(h: object, on: boolean): void;
   laneSlotAddress(h: object, s: number): [string, number];
-  /** @internal tests: the next `wouldBlock` send calls report EAGAIN, the next `refuse` messages EPERM. */
-  laneTestFault(h: object, wouldBlock: number, refuse: number): void;
+  /** @internal tests: the next `wouldBlock` send calls report EAGAIN, the next `refuse` messages EPERM, the next `gsoRefuse` GSO messages EIO. */
+  laneTestFault(h: object, wouldBlock: number, refuse: number, gsoRefuse?: number): void;
   /** The calling thread's timer slack (prctl PR_SET_TIMERSLACK), ns; returns the previous one, -1 if refused. 0 = the default. */
   threadTimerSlack(ns: number): number;
   /** Bind this thread's clock cell: a Float64Array `[now, offset]` on its own ArrayBuffer (src/clock.ts). */

@@ -281,14 +281,14 @@ test('native lane: a worker terminated with its socket open is cleaned up (the p
 
 test('native lane calls: arguments they cannot use throw (TypeError/RangeError) and change nothing', { skip }, async () => {
   const n = nativeLane!;
-  assert.throws(() => n.laneOpen('not an ip', 0, 4, false, 0, 0, -1, -1, true), TypeError);
-  assert.throws(() => n.laneOpen('127.0.0.1', 70000, 4, false, 0, 0, -1, -1, true), RangeError);
-  assert.throws(() => n.laneOpen('127.0.0.1', 0, 5 as 4, false, 0, 0, -1, -1, true), RangeError);
-  assert.throws(() => n.laneOpen('127.0.0.1', 0, 4, false, 0, 0, 256, -1, true), RangeError, 'ttl');
-  assert.throws(() => n.laneOpen('127.0.0.1', 0, 4, false, 0, 0, -1, 64, true), RangeError, 'dscp');
+  assert.throws(() => n.laneOpen('not an ip', 0, 4, false, 0, 0, -1, -1, true, false), TypeError);
+  assert.throws(() => n.laneOpen('127.0.0.1', 70000, 4, false, 0, 0, -1, -1, true, false), RangeError);
+  assert.throws(() => n.laneOpen('127.0.0.1', 0, 5 as 4, false, 0, 0, -1, -1, true, false), RangeError);
+  assert.throws(() => n.laneOpen('127.0.0.1', 0, 4, false, 0, 0, 256, -1, true, false), RangeError, 'ttl');
+  assert.throws(() => n.laneOpen('127.0.0.1', 0, 4, false, 0, 0, -1, 64, true, false), RangeError, 'dscp');
   assert.throws(() => n.laneFill({}, 0), TypeError, 'not a handle');
   const ring = new BatchRing(2, 4, 2048);
-  const h = n.laneOpen('127.0.0.1', 0, 4, false, 0, 0, -1, -1, true);
+  const h = n.laneOpen('127.0.0.1', 0, 4, false, 0, 0, -1, -1, true, false);
   try {
     const l = ring.layout;
     const geometry = (over: Partial<Record<number, number>> = {}): Int32Array => {
@@ -296,9 +296,9 @@ test('native lane calls: arguments they cannot use throw (TypeError/RangeError) 
       for (const [k, v] of Object.entries(over)) g[Number(k)] = v!;
       return g;
     };
-    const counts = new Float64Array(8); // src/native/lane.c C_WORDS
+    const counts = new Float64Array(9); // src/native/lane.c C_WORDS
     const cb = (): number => -2;
-    assert.throws(() => n.laneAttach(h, ring.bytes, geometry(), new Float64Array(7), cb, () => {}, 0), TypeError, 'a counts array without room for every counter');
+    assert.throws(() => n.laneAttach(h, ring.bytes, geometry(), new Float64Array(8), cb, () => {}, 0), TypeError, 'a counts array without room for every counter');
     assert.throws(() => n.laneAttach(h, new Uint8Array(ring.layout.byteLength), geometry(), counts, cb, () => {}, 0), TypeError, 'a plain ArrayBuffer could be detached');
     assert.throws(() => n.laneAttach(h, ring.bytes, geometry({ 0: 1000 }), counts, cb, () => {}, 0), RangeError, 'slots beyond the ring');
     assert.throws(() => n.laneAttach(h, ring.bytes, geometry({ 4: ring.layout.byteLength }), counts, cb, () => {}, 0), RangeError, 'data area beyond the ring');
