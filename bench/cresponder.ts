@@ -14,6 +14,8 @@ export interface CCounts {
   accepted: number;
   replied: number;
   send_errors: number;
+  /** REPLYs that left inside UDP GSO messages (`--gso`). */
+  gso_sent: number;
   dropped: Record<string, number>;
   /** getrusage(RUSAGE_SELF) user + system, µs. */
   cpu_us: number;
@@ -38,6 +40,8 @@ export interface CResponderOptions {
   startUs?: bigint | number;
   /** First REPLY nonce (default: its start time in µs); tests only. */
   nonceStart?: bigint | number | string;
+  /** REPLY runs to one address as UDP GSO messages (`--gso`, as `dtmesh serve --gso`). */
+  gso?: boolean;
 }
 
 type Line = { event: string } & Record<string, unknown>;
@@ -68,6 +72,7 @@ export class CResponder {
     if (o.maxDatagram !== undefined) a.push('--max-datagram', String(o.maxDatagram));
     if (o.startUs !== undefined) a.push('--start-us', String(o.startUs));
     if (o.nonceStart !== undefined) a.push('--nonce-start', String(o.nonceStart));
+    if (o.gso === true) a.push('--gso');
     return a;
   }
 

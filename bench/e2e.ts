@@ -89,6 +89,8 @@ About 4 minutes; --quick about 40 s.
   --sockets N          the engine's sockets option, 1-64 (default 1; needs Node >= 22.12 /
                        23.1, else the engine serves on one and says so); with N > 1 the
                        generator sends from one socket per peer (--peers default 16)
+  --gso                native and c: REPLYs of a batch to one address leave as UDP GSO
+                       messages (the engine's gso option, serve --gso; off by default)
   --generator KIND     c (default: bench/c/prober in load-generator mode, sendmmsg
                        bursts, kernel receive stamps; built with cc -O2 at run time)
                        or node (bench/loadgen.ts, tops out near 80-90 k/s here); the
@@ -319,6 +321,8 @@ interface Config {
   sockets: number;
   /** Generator source sockets (flows the kernel can spread over reusePort sockets). */
   sources: number;
+  /** REPLY runs as UDP GSO messages: the native lane (`gso` option) and the C responder (`--gso`). */
+  gso: boolean;
 }
 
 const CMD = 'bench';
@@ -328,7 +332,7 @@ function parseConfig(argv: string[]): Config | null {
     CMD,
     argv,
     ['json', 'responders', 'duration', 'warmup', 'half-duration', 'start-rate', 'max-rate', 'bisect', 'confirm', 'loss', 'max-rtt-ms', 'budget', 'size', 'peers', 'workers', 'batch', 'profile', 'inline-below', 'pacing', 'sockets', 'generator'],
-    ['quick', 'breakdown', 'skip-breakdown'],
+    ['quick', 'breakdown', 'skip-breakdown', 'gso'],
   );
   if (v.help) return null;
   const quick = v.quick === true;
@@ -363,6 +367,7 @@ function parseConfig(argv: string[]): Config | null {
     inlineBelow: intFlag(CMD, v, 'inline-below', 0, 4096),
     pacing: v.pacing === 'spin' ? 'spin' : 'sleep',
     generator: v.generator === 'node' ? 'node' : 'c',
+    gso: v.gso === true,
   };
   if (cfg.sockets > 1) {
     // reusePort spreads flows by 4-tuple: give the kernel 16 of them unless --peers says otherwise
@@ -430,7 +435,7 @@ class Bench {
   private async stepOnce(resp: Responder, kind: ResponderKind, rate: number, durationMs: number, stages: boolean, label: string): Promise<StepResult> {
     const c = this.cfg;
     const isEngine = engineLane(kind) !== null;
-    const spec: ResponderSpec = { kind, peers: c.peers, workers: c.workers, batchSize: kind === 'c' && c.batchSize !== undefined ? Math.min(1024, c.batchSize) : c.batchSize, stages, inlineBelow: isEngine ? c.inlineBelow : undefined, sockets: isEngine ? c.sockets : undefined };
+    const spec: ResponderSpec = { kind, peers: c.peers, workers: c.workers, batchSize: kind === 'c' && c.batchSize !== undefined ? Math.min(1024, c.batchSize) : c.batchSize, stages, inlineBelow: isEngine ? c.inlineBelow : undefined, sockets: isEngine ? c.sockets : undefined, gso: c.gso && (kind === 'native' || kind === 'c') ? true : undefined };
     resp.send({ type: 'start', spec });
     const { port, pid } = await resp.next('ready', 15_000);
     if (pid !== undefined) {
@@ -648,6 +653,7 @@ class Bench {
       `e2e: ${c.size}-byte PROBEs from ${c.peers} peers; steps of ${c.warmupMs} ms warm-up + ${c.durationMs} ms measured; ` +
         `held = loss < ${c.lossPct} % and RTT p99 < ${c.maxRttMs} ms; half-rate run ${c.halfDurationMs} ms; budget ${c.budgetS} s\n` +
         (c.inlineBelow !== undefined ? `engine option inlineBelow = ${c.inlineBelow} (not the default)\n` : '') +
+        (c.gso ? `--gso: native (engine option gso) and c (--gso) send REPLY runs to one address as UDP GSO messages (not the default)\n` : '') +
         (c.sockets > 1
           ? `engine option sockets = ${c.sockets}` +
             (reusePortSupported() ? '' : ` (Node ${process.version} has no reusePort, >= 22.12 / 23.1: the engine serves on one socket)`) +
@@ -802,6 +808,7 @@ class Bench {
             generator: this.cGen !== null ? 'c' : 'node',
             sockets: c.sockets,
             sources: c.sources,
+            gso: c.gso,
           },
           responders: res,
           ratios,

@@ -52,6 +52,8 @@ export interface ResponderSpec {
   inlineBelow?: number;
   /** The engine's `sockets` option (undefined: 1). */
   sockets?: number;
+  /** UDP GSO for REPLY runs: the engine's `gso` option (native lane) and the C responder's `--gso`. */
+  gso?: boolean;
 }
 
 /** Socket-thread time per stage, µs per received datagram (exclusive of nested stages). */
@@ -273,8 +275,13 @@ async function start(spec: ResponderSpec): Promise<Running> {
       batchSize: spec.batchSize,
       inlineBelow: spec.inlineBelow,
       sockets: spec.sockets,
+      gso: spec.gso,
     });
     engine.on('warning', () => undefined);
+    if (spec.gso === true && !engine.gso) {
+      await engine.close();
+      throw new Error('--gso: this kernel has no UDP GSO (UDP_SEGMENT, Linux >= 4.18)');
+    }
     let clock: StageClock | null = null;
     try {
       if (spec.stages) clock = instrumentEngine(engine);
@@ -289,7 +296,7 @@ async function start(spec: ResponderSpec): Promise<Running> {
     return { kind: 'naive', port: n.port, baseline: n, clock: null };
   }
   if (spec.kind === 'c') {
-    const c = await CResponder.start({ root: benchRoot(), tenant: BENCH_TENANT, agent: BENCH_RESPONDER, peers, batch: spec.batchSize });
+    const c = await CResponder.start({ root: benchRoot(), tenant: BENCH_TENANT, agent: BENCH_RESPONDER, peers, batch: spec.batchSize, gso: spec.gso });
     return { kind: 'c', port: c.port, c, clock: null };
   }
   const echo = await EchoResponder.start();

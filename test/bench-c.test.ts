@@ -23,7 +23,7 @@ import { CResponder, type CCounts } from '../bench/cresponder.js';
 import { Engine } from '../src/engine.js';
 import { senderIdOf } from '../src/protocol/ids.js';
 import { derivePairKey } from '../src/protocol/keys.js';
-import { hex, loadVectors, toHex } from './helpers.js';
+import { hex, loadVectors, TestPeer, toHex, until, wallUs } from './helpers.js';
 
 const CI = process.env.CI === 'true';
 const noCc = cCompiler() === null ? 'no C compiler (cc / $CC not found)' : null;
@@ -220,6 +220,41 @@ test('C responder: REPLY bytes equal replies.json (nonce and clock fixed)', { sk
     } finally {
       await resp.close();
     }
+  }
+});
+
+test('C responder --gso: runs to one address leave as GSO messages, and the REPLYs are byte for byte those of the responder without it (nonce and clock fixed)', { skip, timeout: 30_000 }, async () => {
+  const root = new Uint8Array(32).fill(9);
+  const opts = { root, tenant: 't', agent: 'resp', peers: ['p0', 'p1'], startUs: 1, nonceStart: 1000 };
+  const now = BigInt(wallUs());
+  const plain = await CResponder.start(opts);
+  const gso = await CResponder.start({ ...opts, gso: true });
+  const peers = await Promise.all(['p0', 'p1'].map((a) => TestPeer.open(root, 't', a, 'resp')));
+  try {
+    for (const r of [plain, gso]) await r.setNow(now);
+    // stopped while the burst goes out, so its batches hold runs: p0 ×20, p1 ×5, p0 ×10 (84 B), p0 ×4 (200 B), p1 ×12
+    const runs: Array<[number, number, number]> = [[0, 20, 84], [1, 5, 84], [0, 10, 84], [0, 4, 200], [1, 12, 84]];
+    const ids = [0, 0];
+    const burst = runs.flatMap(([i, n, size]) => Array.from({ length: n }, () => ({ p: peers[i]!, d: peers[i]!.packet({ probeId: ++ids[i]!, size }) })));
+    const got: Array<Map<TestPeer, string[]>> = [];
+    for (const r of [plain, gso]) {
+      r.proc.kill('SIGSTOP');
+      for (const { p, d } of burst) await new Promise<void>((res) => p.socket.send(d, r.port, '127.0.0.1', () => res()));
+      r.proc.kill('SIGCONT');
+      await until(10_000, () => peers.every((p) => p.received.length === burst.filter((x) => x.p === p).length), 'every REPLY');
+      got.push(new Map(peers.map((p) => [p, p.received.splice(0).map((m) => m.toString('hex'))])));
+    }
+    for (const p of peers) assert.deepEqual(got[1]!.get(p), got[0]!.get(p), `${p.agent}: the same REPLYs, byte for byte, each its own datagram`);
+    const [sp, sg] = [await plain.stats(), await gso.stats()];
+    assert.equal(sp.replied, burst.length);
+    assert.equal(sg.replied, burst.length);
+    assert.equal(sp.gso_sent, 0);
+    assert.ok(sg.gso_sent > 0 && sg.gso_sent <= burst.length, `GSO messages carried ${sg.gso_sent} REPLYs`);
+    assert.equal(sg.send_errors + sp.send_errors, 0);
+  } finally {
+    for (const p of peers) p.close();
+    await plain.close();
+    await gso.close();
   }
 });
 

@@ -19,6 +19,10 @@
  * verdict: the kernel's receive stamp, SO_TIMESTAMPNS, to the clock read once a batch is
  * judged, as the engine's `latency_us`; p50/p90/p99/max over 1 µs buckets).
  * --control also takes `reset-latency` (the bench's window starts after its warm-up).
+ * --gso: consecutive REPLYs of a batch to one address with one length leave as one sendmmsg
+ * message the kernel cuts into those datagrams (UDP_SEGMENT), as `dtmesh serve --gso` sends
+ * them (src/native/lane.c), so that the limit stays the limit of the same technique; a GSO
+ * message the kernel refuses is sent again one datagram per message.
  * --control also takes `now <us>` (a fixed receiver clock, for test vectors) and
  * `now real`; --start-us (the restart fence) and --nonce-start (the first REPLY nonce)
  * exist for the same tests.
@@ -35,6 +39,11 @@
 #include <unistd.h>
 
 #include "dtproto.h"
+
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103 /* linux/udp.h, kernel >= 4.18 */
+#endif
+#define GSO_MAX_BYTES 65507
 
 #define BATCH_MAX 1024
 
@@ -58,7 +67,7 @@ static uint64_t start_us;
 static uint64_t fixed_now; /* 0: real clock */
 static uint64_t nonce;
 
-static uint64_t received, accepted, replied, send_errors, dropped[V_COUNT];
+static uint64_t received, accepted, replied, send_errors, gso_sent, dropped[V_COUNT];
 static volatile sig_atomic_t stop_flag;
 
 static void on_signal(int sig) {
@@ -146,8 +155,8 @@ static void print_counts(const char *event) {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   uint64_t cpu = (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000u + (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
-  printf("{\"event\":\"%s\",\"received\":%llu,\"accepted\":%llu,\"replied\":%llu,\"send_errors\":%llu,\"dropped\":{", event, (unsigned long long)received,
-         (unsigned long long)accepted, (unsigned long long)replied, (unsigned long long)send_errors);
+  printf("{\"event\":\"%s\",\"received\":%llu,\"accepted\":%llu,\"replied\":%llu,\"send_errors\":%llu,\"gso_sent\":%llu,\"dropped\":{", event,
+         (unsigned long long)received, (unsigned long long)accepted, (unsigned long long)replied, (unsigned long long)send_errors, (unsigned long long)gso_sent);
   for (int i = 0; i < V_COUNT; i++) printf("%s\"%s\":%llu", i ? "," : "", DT_REASONS[i], (unsigned long long)dropped[i]);
   printf("},\"cpu_us\":%llu,\"verdict_us\":{\"count\":%llu,\"p50\":%llu,\"p90\":%llu,\"p99\":%llu,\"max\":%llu}}\n", (unsigned long long)cpu,
          (unsigned long long)lat_count, (unsigned long long)lat_pct(50), (unsigned long long)lat_pct(90), (unsigned long long)lat_pct(99), (unsigned long long)lat_max);
@@ -158,7 +167,7 @@ static void usage_exit(void) {
   fputs(
       "usage: responder --root HEX --tenant T --agent A --peers B,C,... [--prev-root HEX] [--listen IP:PORT]\n"
       "                 [--batch N] [--replay-window W] [--max-datagram N] [--clock-window-ms N]\n"
-      "                 [--recv-buffer BYTES] [--start-us US] [--nonce-start N] [--control]\n",
+      "                 [--recv-buffer BYTES] [--start-us US] [--nonce-start N] [--control] [--gso]\n",
       stderr);
   exit(2);
 }
@@ -205,13 +214,17 @@ static int control(void) {
 int main(int argc, char **argv) {
   const char *root_hex = NULL, *prev_hex = NULL, *tenant = NULL, *agent = NULL, *listen_s = "127.0.0.1:0";
   char *peers_s = NULL;
-  int batch = 64, use_control = 0;
+  int batch = 64, use_control = 0, gso = 0;
   long recv_buffer = 4 << 20;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (strcmp(a, "--control") == 0) {
       use_control = 1;
+      continue;
+    }
+    if (strcmp(a, "--gso") == 0) {
+      gso = 1;
       continue;
     }
     if (v == NULL) usage_exit();
@@ -313,6 +326,10 @@ int main(int argc, char **argv) {
   peer_t **opeer = calloc((size_t)batch, sizeof *opeer);
   typedef char ctrl_t[CMSG_SPACE(sizeof(struct timespec)) + 64] __attribute__((aligned(16)));
   ctrl_t *ctrl = calloc((size_t)batch, sizeof *ctrl);
+  typedef char gctrl_t[CMSG_SPACE(sizeof(uint16_t))] __attribute__((aligned(16)));
+  gctrl_t *gctrl = calloc((size_t)batch, sizeof *gctrl);
+  struct mmsghdr *gout = calloc((size_t)batch, sizeof *gout);
+  int *gfirst = calloc((size_t)batch, sizeof *gfirst);
   for (int i = 0; i < batch; i++) {
     iov[i].iov_base = mem + slot * (size_t)i;
     iov[i].iov_len = slot;
@@ -395,16 +412,75 @@ int main(int argc, char **argv) {
             dt_put64(w + DT_OFF_SEND_TS, ts);
             dt_mac(&opeer[j]->cur, w, len, w + len - DT_MAC_LEN);
           }
-          for (int k = 0; k < nout;) {
-            int r = sendmmsg(fd, out + k, (unsigned)(nout - k), 0);
-            if (r < 0) {
-              if (errno == EINTR) continue;
-              send_errors++; /* the kernel refused this one: counted, the batch moves on */
-              k++;
-              continue;
+          if (!gso) {
+            for (int k = 0; k < nout;) {
+              int r = sendmmsg(fd, out + k, (unsigned)(nout - k), 0);
+              if (r < 0) {
+                if (errno == EINTR) continue;
+                send_errors++; /* the kernel refused this one: counted, the batch moves on */
+                k++;
+                continue;
+              }
+              replied += (uint64_t)r;
+              k += r;
             }
-            replied += (uint64_t)r;
-            k += r;
+          } else {
+            /* runs of one address and one length → one message each, cut by the kernel (UDP_SEGMENT) */
+            int ng = 0;
+            for (int j = 0; j < nout;) {
+              int e = j + 1;
+              while (e < nout && oiov[e].iov_len == oiov[j].iov_len && (size_t)(e - j + 1) * oiov[j].iov_len <= GSO_MAX_BYTES &&
+                     memcmp(out[e].msg_hdr.msg_name, out[j].msg_hdr.msg_name, sizeof(struct sockaddr_in)) == 0)
+                e++;
+              struct msghdr *h = &gout[ng].msg_hdr;
+              memset(h, 0, sizeof *h);
+              h->msg_name = out[j].msg_hdr.msg_name;
+              h->msg_namelen = out[j].msg_hdr.msg_namelen;
+              h->msg_iov = &oiov[j];
+              h->msg_iovlen = (size_t)(e - j);
+              if (e - j > 1) {
+                h->msg_control = gctrl[ng];
+                h->msg_controllen = sizeof gctrl[ng];
+                struct cmsghdr *c = CMSG_FIRSTHDR(h);
+                c->cmsg_level = IPPROTO_UDP;
+                c->cmsg_type = UDP_SEGMENT;
+                c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+                uint16_t g = (uint16_t)oiov[j].iov_len;
+                memcpy(CMSG_DATA(c), &g, sizeof g);
+              }
+              gfirst[ng++] = j;
+              j = e;
+            }
+            for (int k = 0; k < ng;) {
+              int r = sendmmsg(fd, gout + k, (unsigned)(ng - k), 0);
+              if (r < 0) {
+                if (errno == EINTR) continue;
+                size_t segs = gout[k].msg_hdr.msg_iovlen;
+                if (segs > 1) {
+                  /* refused as a GSO message: each of its datagrams on its own, refused or not on its own */
+                  int j0 = gfirst[k];
+                  for (size_t q = 0; q < segs;) {
+                    int r1 = sendmmsg(fd, out + j0 + (int)q, (unsigned)(segs - q), 0);
+                    if (r1 < 0) {
+                      if (errno == EINTR) continue;
+                      send_errors++;
+                      q++;
+                      continue;
+                    }
+                    replied += (uint64_t)r1;
+                    q += (size_t)r1;
+                  }
+                } else send_errors++; /* the kernel refused this one: counted, the batch moves on */
+                k++;
+                continue;
+              }
+              for (int q = 0; q < r; q++) {
+                size_t segs = gout[k + q].msg_hdr.msg_iovlen;
+                replied += segs;
+                if (segs > 1) gso_sent += segs;
+              }
+              k += r;
+            }
           }
         }
         if (n < batch) break;
