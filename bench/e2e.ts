@@ -131,6 +131,8 @@ export interface StepResult {
   other_cores: number;
   /** Hypervisor steal on the host during the step, cores (null where not counted): its stalls of ms land in every responder's tail. */
   steal_cores: number | null;
+  /** The step failed only for replies the generator's own socket dropped (the generator's limit, not the responder's). */
+  gen_lost: boolean;
 }
 
 /** Other processes' CPU (cores) above which a step is repeated. */
@@ -161,7 +163,7 @@ export interface ResponderResult {
   cpu_us_total?: number | null;
   /** Whole responder process CPU µs per datagram at --start-rate, the one rate every responder is run at (per-datagram cost falls as batches grow with the rate, so only this compares like with like). */
   cpu_us_at_start_rate?: { rate: number; us: number } | null;
-  steps: Array<{ rate: number; ok: boolean; loss: number; achieved_rate: number; gen_limited: boolean; rtt_p50_us: number; rtt_p99_us: number; received: number; overload?: number; bad_replies: number; other_cores: number }>;
+  steps: Array<{ rate: number; ok: boolean; loss: number; achieved_rate: number; gen_limited: boolean; gen_rx_drops: number | null; gen_lost: boolean; rtt_p50_us: number; rtt_p99_us: number; received: number; overload?: number; bad_replies: number; other_cores: number }>;
 }
 
 /** The JSON document of `dtmesh bench --json`. */
@@ -469,21 +471,27 @@ class Bench {
     const lossOk = result.loss * 100 < c.lossPct && result.replies > 0;
     const rttOk = result.rtt_us.p99 < c.maxRttMs * 1000;
     const ok = lossOk && rttOk && !result.gen_limited && result.bad_replies === 0;
+    // replies the generator's own socket dropped are in the loss but are not the responder's: when
+    // they alone make the step fail, the generator is what was measured (the responder's max is higher)
+    const ownLost = Math.min(result.gen_rx_drops ?? 0, result.sent - result.replies);
+    const genLost = !lossOk && result.replies > 0 && ownLost > 0 && ((result.sent - result.replies - ownLost) / result.sent) * 100 < c.lossPct;
     const flag = ok
       ? 'ok'
       : result.bad_replies > 0
         ? 'BAD REPLIES'
-        : !lossOk
-          ? 'loss'
-          : result.gen_limited
-            ? `generator reached only ${si(result.achieved_rate)}/s`
-            : `RTT p99 ≥ ${c.maxRttMs} ms (queue building)`;
+        : genLost
+          ? `generator: its own socket dropped ${ownLost} replies (loss without them ${(((result.sent - result.replies - ownLost) / result.sent) * 100).toFixed(3)} %)`
+          : !lossOk
+            ? `loss${ownLost > 0 ? ` (${ownLost} of it at the generator's own socket)` : ''}`
+            : result.gen_limited
+              ? `generator reached only ${si(result.achieved_rate)}/s`
+              : `RTT p99 ≥ ${c.maxRttMs} ms (queue building)`;
     this.log(
       `  ${(kind + label).padEnd(6)} ${si(rate).padStart(8)}/s  loss ${(result.loss * 100).toFixed(3).padStart(7)} %  ` +
         `RTT p50 ${result.rtt_us.p50.toFixed(0).padStart(6)} µs p99 ${result.rtt_us.p99.toFixed(0).padStart(6)} µs  ` +
         `main ${report.cpu.main_us.toFixed(2)} µs/dgram${report.engine ? `  verdict p99 ${report.engine.stats.latency_us.p99} µs, overload ${report.engine.overload}` : ''}  ${flag}\n`,
     );
-    return { rate, ok, load: result, responder: report, other_cores: 0, steal_cores: null };
+    return { rate, ok, load: result, responder: report, other_cores: 0, steal_cores: null, gen_lost: genLost };
   }
 
   /** Double from --start-rate until a step fails, then bisect; then the half-rate run. */
@@ -555,11 +563,13 @@ class Bench {
           ? budgetHit
             ? 'budget'
             : 'cap'
-          : bad.load.loss * 100 >= c.lossPct
-            ? 'loss'
-            : bad.load.gen_limited
-              ? 'generator'
-              : 'latency';
+          : bad.gen_lost
+            ? 'generator'
+            : bad.load.loss * 100 >= c.lossPct
+              ? 'loss'
+              : bad.load.gen_limited
+                ? 'generator'
+                : 'latency';
       const result: ResponderResult = {
         max_rate: maxRate,
         bound,
@@ -573,6 +583,8 @@ class Bench {
           loss: round(s.load.loss, 6),
           achieved_rate: s.load.achieved_rate,
           gen_limited: s.load.gen_limited,
+          gen_rx_drops: s.load.gen_rx_drops,
+          gen_lost: s.gen_lost,
           rtt_p50_us: s.load.rtt_us.p50,
           rtt_p99_us: s.load.rtt_us.p99,
           received: s.responder.received,
@@ -777,7 +789,10 @@ class Bench {
           `CPU µs per datagram at max rate (whole responder process): ${c.kinds.map((k) => `${k} ${res[k]?.cpu_us_total?.toFixed(2) ?? 'n/a'}`).join(', ')}\n` +
           `CPU µs per datagram at ${si(c.startRate)}/s, the same rate for all: ${c.kinds.map((k) => `${k} ${res[k]?.cpu_us_at_start_rate?.us.toFixed(2) ?? 'n/a'}`).join(', ')}\n`,
       );
-      if (res.c && res.c.bound === 'generator') this.log(`note: the C responder outran the (${this.cGen !== null ? 'C' : 'Node'}) load generator: its max rate is a lower bound\n`);
+      const outran = c.kinds.filter((k) => res[k]?.bound === 'generator');
+      if (outran.length > 0) {
+        this.log(`note: ${outran.join(', ')} outran the (${this.cGen !== null ? 'C' : 'Node'}) load generator (it could not offer more, or its own socket dropped the replies): ${outran.length === 1 ? 'its max rate is a lower bound' : 'their max rates are lower bounds'}, and so is a ratio over it\n`);
+      }
       if (eng?.half_rate && eng.half_rate.verdict_window_only === false) this.log('* engine histogram includes the warm-up (no reset available)\n');
       if (breakdown) printBreakdown(breakdown, (s) => this.log(s));
       if (profile) printProfile(profile, (s) => this.log(s));

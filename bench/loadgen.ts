@@ -27,6 +27,7 @@ import { MIN_DATAGRAM, OFF_PROBE_ID, OFF_TYPE, TYPE_REPLY } from '../src/protoco
 import { readU32 } from '../src/protocol/codec.js';
 import { macVerify } from '../src/protocol/mac.js';
 import { nowUs } from '../src/clock.js';
+import { readKernelDrops } from '../src/observe/kernel-drops.js';
 import { BENCH_RESPONDER, BENCH_TENANT, benchPeer, benchRoot, isMain, percentile, ProbeWriter, round, threadCpu } from './common.js';
 
 /** One run of the generator. */
@@ -75,6 +76,12 @@ export interface LoadResult {
   /** Replies checked. */
   verified: number;
   send_errors: number;
+  /**
+   * Datagrams the generator's own sockets dropped for want of room (the kernel's count for
+   * them, warm-up included): replies the responder sent and the generator lost itself, which
+   * are in `loss` but are not the responder's. null where the kernel does not say.
+   */
+  gen_rx_drops: number | null;
   /** Generator CPU per datagram in the measured phase, µs (send + receive + bookkeeping). */
   gen_us_per_datagram: number;
   window_s: number;
@@ -178,6 +185,15 @@ export class LoadGenerator {
       }
     };
     for (const s of sockets) s.on('message', onReply);
+    const socketDrops = (): number | null => {
+      let n = 0;
+      for (const s of sockets) {
+        const d = readKernelDrops(s.address().port, 4, '127.0.0.1');
+        if (d === null) return null;
+        n += d;
+      }
+      return n;
+    };
 
     // Wait for the planned start, then pace.
     while (nowUs() < t0Wall - 1000) await new Promise((r) => setTimeout(r, 1));
@@ -233,6 +249,7 @@ export class LoadGenerator {
     const cpuEnd = threadCpu();
     const drainUntil = performance.now() + spec.drainMs;
     while (replies + warmReplies < N && performance.now() < drainUntil) await new Promise((r) => setTimeout(r, 2));
+    const rxDrops = socketDrops(); // fresh sockets each run: all of it is this run's
     for (const s of sockets) s.close();
 
     const windowMs = Math.max(1e-3, tEnd - tWarm);
@@ -254,6 +271,7 @@ export class LoadGenerator {
       bad_replies: bad,
       verified,
       send_errors: sendErrors,
+      gen_rx_drops: rxDrops,
       gen_us_per_datagram: round((cpuEnd.mainUs - cpuWarm.mainUs) / measN, 2),
       window_s: round(windowMs / 1000, 3),
       generator: 'node',
@@ -264,6 +282,8 @@ export class LoadGenerator {
 /** What bench/c/prober prints (the fields used here). */
 interface CProberResult {
   sent: number;
+  /** Its socket's own drops (SO_MEMINFO), -1 where the kernel does not say. */
+  rx_drops: number;
   received: number;
   duplicates: number;
   unmatched: number;
@@ -323,6 +343,7 @@ async function runC(spec: LoadSpec, warmN: number, measN: number, onWarm: () => 
     bad_replies: j.bad + j.replay,
     verified: j.verified,
     send_errors: j.send_errors,
+    gen_rx_drops: j.rx_drops >= 0 ? j.rx_drops : null,
     gen_us_per_datagram: round(j.cpu_us / Math.max(1, j.sent), 2),
     window_s: round(j.duration_s, 3),
     generator: 'c',

@@ -299,6 +299,27 @@ test('C prober against a node Engine responder on loopback: received = sent, RTT
   }
 });
 
+test('C prober: replies its own socket drops are counted (rx_drops, SO_MEMINFO) — with a 4 KiB buffer read every 5 ms, lost = rx_drops exactly; with the default buffer none', { skip, timeout: 30_000 }, async () => {
+  const b = buildC('prober');
+  assert.ok(b.bin, b.skip);
+  const root = new Uint8Array(32).fill(8);
+  const resp = await CResponder.start({ root, tenant: 't-d', agent: 'resp', peers: ['cprober'] });
+  try {
+    const args = ['--root', toHex(root), '--tenant', 't-d', '--agent', 'cprober', '--target', `resp@127.0.0.1:${resp.port}`, '--rate', '20000', '--count', '4000', '--grace-ms', '500'];
+    const starved = JSON.parse((await runProber(b.bin!, [...args, '--rcvbuf', '4096', '--pace-us', '5000'])).out.trim());
+    assert.ok(starved.rx_drops > 0, `a 4 KiB buffer read every 5 ms drops replies: ${JSON.stringify(starved)}`);
+    assert.equal(starved.lost, starved.rx_drops, 'on loopback every lost reply was dropped at the prober’s own socket');
+    assert.equal(starved.sent, starved.received + starved.rx_drops);
+    const fine = JSON.parse((await runProber(b.bin!, args)).out.trim());
+    assert.equal(fine.rx_drops, 0, JSON.stringify(fine));
+    assert.equal(fine.lost, 0);
+    const s = await resp.stats();
+    assert.equal(s.replied, 8000, 'the responder answered every probe of both runs');
+  } finally {
+    await resp.close();
+  }
+});
+
 test('C prober as the bench load generator: several agents, warm-up left out of every figure, presealed, every reply checked; against an echo the checks fail and --verify-every 0 counts them', { skip, timeout: 30_000 }, async () => {
   const b = buildC('prober');
   assert.ok(b.bin, b.skip);

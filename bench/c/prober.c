@@ -31,8 +31,11 @@
  *               (--count N | --duration S) [--size 84] [--grace-ms 1000]
  *               [--replay-window 1024] [--burst 16]
  *               [--warmup-count N] [--preseal] [--verify-every K] [--pace-us U]
+ *               [--rcvbuf BYTES]   (its socket's SO_RCVBUF, default 4 MiB; tests shrink it)
  * Prints one JSON object (measured probes only): sent, received, lost, late, duplicates,
- * unmatched, bad, replay, send_errors, offered_pps, duration_s, timestamps ("kernel" or
+ * unmatched, bad, replay, send_errors, rx_drops (datagrams this prober's own socket dropped
+ * for want of room during the measured phase, SO_MEMINFO: replies it lost itself, not the
+ * path; -1 where the kernel does not say), offered_pps, duration_s, timestamps ("kernel" or
  * "user" when the kernel gave none), rtt_us {min, p50, p90, p99, p999, max, mean},
  * warm_sent, warm_received, verified (replies checked), cpu_us (this process's user +
  * system CPU from the first measured send to the end).
@@ -54,6 +57,17 @@
 #define MAX_COUNT 20000000
 #define MAX_AGENTS 64
 #define MAX_PRESEAL_BYTES (256L << 20)
+
+#ifndef SO_MEMINFO
+#define SO_MEMINFO 55
+#endif
+/* Datagrams this socket dropped for want of room (SO_MEMINFO's SK_MEMINFO_DROPS, Linux >= 4.7), -1 where the kernel does not say. */
+static long long sock_drops(int fd) {
+  uint32_t mem[16];
+  socklen_t ml = sizeof mem;
+  if (getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mem, &ml) != 0 || ml < 9 * sizeof(uint32_t)) return -1;
+  return mem[8];
+}
 
 static void die(int code, const char *msg, const char *arg) {
   fprintf(stderr, "bench/c/prober: %s%s\n", msg, arg ? arg : "");
@@ -89,7 +103,7 @@ static double pct(const double *s, size_t n, double p) {
 static void usage_exit(void) {
   fputs("usage: prober --root HEX --tenant T --agent B --target A@IPv4:PORT --rate PPS (--count N | --duration S)\n"
         "              [--size BYTES] [--grace-ms MS] [--replay-window W] [--burst N]\n"
-        "              [--warmup-count N] [--preseal] [--verify-every K] [--pace-us U]\n"
+        "              [--warmup-count N] [--preseal] [--verify-every K] [--pace-us U] [--rcvbuf BYTES]\n"
         "  --agent may be a comma list (probe i is sent by agent i mod n)\n",
         stderr);
   exit(2);
@@ -98,7 +112,7 @@ static void usage_exit(void) {
 int main(int argc, char **argv) {
   const char *root_hex = NULL, *tenant = NULL, *agent = NULL, *target = NULL;
   double rate = 1000, duration = -1;
-  long count = -1, size = 84, grace_ms = 1000, burst = 16, warm_count = 0, verify_every = 1, pace_us = 0;
+  long count = -1, size = 84, grace_ms = 1000, burst = 16, warm_count = 0, verify_every = 1, pace_us = 0, rcvbuf = 4 << 20;
   int preseal = 0;
   unsigned window = 1024;
   for (int i = 1; i < argc; i++) {
@@ -123,6 +137,7 @@ int main(int argc, char **argv) {
     else if (strcmp(a, "--warmup-count") == 0) warm_count = atol(v);
     else if (strcmp(a, "--verify-every") == 0) verify_every = atol(v);
     else if (strcmp(a, "--pace-us") == 0) pace_us = atol(v);
+    else if (strcmp(a, "--rcvbuf") == 0) rcvbuf = atol(v);
     else usage_exit();
   }
   if (!root_hex || !tenant || !agent || !target) usage_exit();
@@ -137,6 +152,7 @@ int main(int argc, char **argv) {
   if (warm_count < 0 || warm_count >= count) die(2, "--warmup-count must be 0 up to the probe count - 1", NULL);
   if (verify_every < 0 || verify_every > 1000000) die(2, "--verify-every must be 0-1000000", NULL);
   if (pace_us < 0 || pace_us > 100000) die(2, "--pace-us must be 0-100000", NULL);
+  if (rcvbuf < 1024 || rcvbuf > (1L << 30)) die(2, "--rcvbuf must be 1024-1073741824", NULL);
   const int64_t pace_ns = pace_us * 1000;
   if (preseal && (double)count * (double)size > (double)MAX_PRESEAL_BYTES) die(2, "--preseal: count x size exceeds 256 MiB", NULL);
   uint8_t root[32];
@@ -180,9 +196,9 @@ int main(int argc, char **argv) {
 
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) die(1, "socket: ", strerror(errno));
-  int on = 1, buf = 4 << 20;
+  int on = 1, buf = 4 << 20, rcv = (int)rcvbuf;
   int kernel_ts = setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) == 0;
-  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
   setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
   struct sockaddr_in src = {.sin_family = AF_INET};
   src.sin_addr = dst.sin_addr.s_addr == htonl(INADDR_LOOPBACK) ? dst.sin_addr : (struct in_addr){htonl(INADDR_ANY)};
@@ -249,6 +265,7 @@ int main(int argc, char **argv) {
   uint64_t verified = 0;
   long verify_countdown = verify_every;
   double cpu_start = cpu_now_us();
+  long long drops_warm = sock_drops(fd); /* the socket's drops when the measured phase begins */
   if (warm_count == 0) fputs("warm\n", stderr), fflush(stderr);
 
   for (;;) {
@@ -288,6 +305,7 @@ int main(int argc, char **argv) {
         next += k;
         if (next == (size_t)warm_count) {
           cpu_start = cpu_now_us();
+          drops_warm = sock_drops(fd);
           fputs("warm\n", stderr);
           fflush(stderr);
         }
@@ -392,14 +410,16 @@ int main(int argc, char **argv) {
   }
 
   double cpu_us = cpu_now_us() - cpu_start;
+  long long drops_end = sock_drops(fd);
+  long long rx_drops = drops_end >= 0 && drops_warm >= 0 ? drops_end - drops_warm : -1;
   qsort(rtt, nrtt, sizeof *rtt, cmp_double);
   double sum = 0;
   for (size_t i = 0; i < nrtt; i++) sum += rtt[i];
   double span = (double)(t_last - t_first) / 1e9;
   printf("{\"sent\":%llu,\"received\":%zu,\"lost\":%llu,\"late\":%llu,\"duplicates\":%llu,\"unmatched\":%llu,\"bad\":%llu,\"replay\":%llu,"
-         "\"send_errors\":%llu,\"rate\":%.0f,\"offered_pps\":%.0f,\"duration_s\":%.3f,\"timestamps\":\"%s\",",
+         "\"send_errors\":%llu,\"rx_drops\":%lld,\"rate\":%.0f,\"offered_pps\":%.0f,\"duration_s\":%.3f,\"timestamps\":\"%s\",",
          (unsigned long long)sent, received, (unsigned long long)(sent - received), (unsigned long long)late, (unsigned long long)dup,
-         (unsigned long long)unmatched, (unsigned long long)bad, (unsigned long long)replay, (unsigned long long)send_errors, rate,
+         (unsigned long long)unmatched, (unsigned long long)bad, (unsigned long long)replay, (unsigned long long)send_errors, rx_drops, rate,
          sent > 1 && span > 0 ? (double)(sent - 1) / span : 0.0, span, kernel_ts && kernel_missing == 0 ? "kernel" : "user");
   printf("\"warm_sent\":%ld,\"warm_received\":%zu,\"verified\":%llu,\"cpu_us\":%.0f,", warm_count, warm_received, (unsigned long long)verified, cpu_us);
   printf("\"rtt_us\":{\"min\":%.1f,\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f,\"mean\":%.1f}}\n", nrtt ? rtt[0] : 0.0,
