@@ -53,6 +53,8 @@ export interface LoadSpec {
   /** Which generator makes the run (default node); `c` needs `cBin` (bench/c/prober, built by bench/cbuild.ts) and one source socket. */
   generator?: 'node' | 'c';
   cBin?: string;
+  /** C generator: each burst of PROBEs as one UDP GSO send (prober `--gso`), so that the generator's own sending costs less (bench `--gen-gso`). */
+  gso?: boolean;
 }
 
 /** What a run measured (the measured phase only, unless named `warm_*`). */
@@ -87,6 +89,8 @@ export interface LoadResult {
   window_s: number;
   /** The generator that made the run; RTTs end at the JS receive callback (node) or the kernel's receive stamp (c). */
   generator: 'node' | 'c';
+  /** PROBEs (warm-up included) that left in UDP GSO messages (`LoadSpec.gso`; 0 when the kernel refused them or without it). */
+  gen_gso_sent: number;
 }
 
 /** Messages to the generator process. */
@@ -275,6 +279,7 @@ export class LoadGenerator {
       gen_us_per_datagram: round((cpuEnd.mainUs - cpuWarm.mainUs) / measN, 2),
       window_s: round(windowMs / 1000, 3),
       generator: 'node',
+      gen_gso_sent: 0,
     };
   }
 }
@@ -296,6 +301,7 @@ interface CProberResult {
   warm_received: number;
   verified: number;
   cpu_us: number;
+  gso_sent: number;
   rtt_us: { p50: number; p90: number; p99: number; max: number };
 }
 
@@ -308,6 +314,7 @@ async function runC(spec: LoadSpec, warmN: number, measN: number, onWarm: () => 
   const args = ['--root', root, '--tenant', BENCH_TENANT, '--agent', agents, '--target', `${BENCH_RESPONDER}@${spec.host}:${spec.port}`];
   args.push('--rate', String(spec.rate), '--count', String(warmN + measN), '--warmup-count', String(warmN), '--size', String(spec.size));
   args.push('--grace-ms', String(Math.max(1, Math.round(spec.drainMs))), '--verify-every', String(spec.verifyEvery), '--burst', String(MAX_BURST), '--preseal', '--pace-us', String(C_PACE_US));
+  if (spec.gso === true) args.push('--gso');
   const child = spawn(spec.cBin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
@@ -347,6 +354,7 @@ async function runC(spec: LoadSpec, warmN: number, measN: number, onWarm: () => 
     gen_us_per_datagram: round(j.cpu_us / Math.max(1, j.sent), 2),
     window_s: round(j.duration_s, 3),
     generator: 'c',
+    gen_gso_sent: j.gso_sent,
   };
 }
 

@@ -24,7 +24,11 @@
  * which returns the PROBE itself; default 1: every reply); --pace-us U wakes at most every
  * U µs (sleeping without watching the socket, then sending what fell due and reading
  * what came), so that the generator leaves the CPU to the responder on a small machine;
- * RTTs still end at the kernel's receive stamp.
+ * RTTs still end at the kernel's receive stamp. --gso sends each burst of k > 1 probes as
+ * one message the kernel cuts into those k datagrams (UDP_SEGMENT, Linux >= 4.18: one
+ * syscall and one trip through the stack for the burst, so the generator outruns the
+ * responders it measures for longer); where the kernel refuses it (EIO, ENOPROTOOPT,
+ * EOPNOTSUPP, EINVAL) it is off for the rest of the run and that burst leaves by sendmmsg.
  *
  * Build: cc -O2 -o prober prober.c
  * Run:   prober --root HEX --tenant T --agent B --target A@IPv4:PORT --rate PPS
@@ -32,13 +36,15 @@
  *               [--replay-window 1024] [--burst 16]
  *               [--warmup-count N] [--preseal] [--verify-every K] [--pace-us U]
  *               [--rcvbuf BYTES]   (its socket's SO_RCVBUF, default 4 MiB; tests shrink it)
+ *               [--gso]
  * Prints one JSON object (measured probes only): sent, received, lost, late, duplicates,
  * unmatched, bad, replay, send_errors, rx_drops (datagrams this prober's own socket dropped
  * for want of room during the measured phase, SO_MEMINFO: replies it lost itself, not the
  * path; -1 where the kernel does not say), offered_pps, duration_s, timestamps ("kernel" or
  * "user" when the kernel gave none), rtt_us {min, p50, p90, p99, p999, max, mean},
  * warm_sent, warm_received, verified (replies checked), cpu_us (this process's user +
- * system CPU from the first measured send to the end).
+ * system CPU from the first measured send to the end), gso_sent (probes, warm-up included,
+ * that left in GSO messages; 0 without --gso).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -58,6 +64,9 @@
 #define MAX_AGENTS 64
 #define MAX_PRESEAL_BYTES (256L << 20)
 
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103 /* linux/udp.h, kernel >= 4.18 */
+#endif
 #ifndef SO_MEMINFO
 #define SO_MEMINFO 55
 #endif
@@ -103,7 +112,7 @@ static double pct(const double *s, size_t n, double p) {
 static void usage_exit(void) {
   fputs("usage: prober --root HEX --tenant T --agent B --target A@IPv4:PORT --rate PPS (--count N | --duration S)\n"
         "              [--size BYTES] [--grace-ms MS] [--replay-window W] [--burst N]\n"
-        "              [--warmup-count N] [--preseal] [--verify-every K] [--pace-us U] [--rcvbuf BYTES]\n"
+        "              [--warmup-count N] [--preseal] [--verify-every K] [--pace-us U] [--rcvbuf BYTES] [--gso]\n"
         "  --agent may be a comma list (probe i is sent by agent i mod n)\n",
         stderr);
   exit(2);
@@ -113,12 +122,18 @@ int main(int argc, char **argv) {
   const char *root_hex = NULL, *tenant = NULL, *agent = NULL, *target = NULL;
   double rate = 1000, duration = -1;
   long count = -1, size = 84, grace_ms = 1000, burst = 16, warm_count = 0, verify_every = 1, pace_us = 0, rcvbuf = 4 << 20;
+  int gso = 0;
+  unsigned long long gso_sent = 0;
   int preseal = 0;
   unsigned window = 1024;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (strcmp(a, "--preseal") == 0) {
       preseal = 1;
+      continue;
+    }
+    if (strcmp(a, "--gso") == 0) {
+      gso = 1;
       continue;
     }
     const char *v = i + 1 < argc ? argv[++i] : NULL;
@@ -216,6 +231,7 @@ int main(int argc, char **argv) {
   /* send side: one burst of datagrams built, then timed, then sent */
   uint8_t *sbuf = malloc((size_t)burst * (size_t)size);
   struct mmsghdr *smsg = calloc((size_t)burst, sizeof *smsg);
+  static char gso_ctrl[CMSG_SPACE(sizeof(uint16_t))] __attribute__((aligned(16)));
   struct iovec *siov = calloc((size_t)burst, sizeof *siov);
   for (long i = 0; i < burst; i++) {
     siov[i].iov_base = sbuf + (size_t)i * (size_t)size;
@@ -292,7 +308,30 @@ int main(int argc, char **argv) {
           }
         }
         int64_t ts = now_ns(); /* the send time: right before the call */
-        int r = sendmmsg(fd, smsg, (unsigned)k, 0);
+        int r = -1;
+        if (gso && k > 1 && (size_t)k * (size_t)size <= 65507) {
+          /* --gso: the k probes as one message the kernel cuts into k datagrams (UDP_SEGMENT): all or none */
+          struct msghdr h;
+          memset(&h, 0, sizeof h);
+          h.msg_iov = siov;
+          h.msg_iovlen = (size_t)k;
+          h.msg_control = gso_ctrl;
+          h.msg_controllen = sizeof gso_ctrl;
+          struct cmsghdr *c = CMSG_FIRSTHDR(&h);
+          c->cmsg_level = IPPROTO_UDP;
+          c->cmsg_type = UDP_SEGMENT;
+          c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+          uint16_t g = (uint16_t)size;
+          memcpy(CMSG_DATA(c), &g, sizeof g);
+          if (sendmsg(fd, &h, 0) >= 0) {
+            r = (int)k;
+            gso_sent += (unsigned long long)k;
+          } else if (errno == EIO || errno == ENOPROTOOPT || errno == EOPNOTSUPP || errno == EINVAL)
+            gso = 0; /* this kernel or route will not cut: the burst leaves by sendmmsg below, and every later one */
+          else
+            r = 0; /* would-block or a refusal: the burst was not sent */
+        }
+        if (r < 0) r = sendmmsg(fd, smsg, (unsigned)k, 0);
         if (r < 0) r = 0;
         for (int j = 0; j < r; j++) sent_at[next + (size_t)j] = ts;
         send_errors += k - (size_t)r;
@@ -421,7 +460,7 @@ int main(int argc, char **argv) {
          (unsigned long long)sent, received, (unsigned long long)(sent - received), (unsigned long long)late, (unsigned long long)dup,
          (unsigned long long)unmatched, (unsigned long long)bad, (unsigned long long)replay, (unsigned long long)send_errors, rx_drops, rate,
          sent > 1 && span > 0 ? (double)(sent - 1) / span : 0.0, span, kernel_ts && kernel_missing == 0 ? "kernel" : "user");
-  printf("\"warm_sent\":%ld,\"warm_received\":%zu,\"verified\":%llu,\"cpu_us\":%.0f,", warm_count, warm_received, (unsigned long long)verified, cpu_us);
+  printf("\"warm_sent\":%ld,\"warm_received\":%zu,\"verified\":%llu,\"cpu_us\":%.0f,\"gso_sent\":%llu,", warm_count, warm_received, (unsigned long long)verified, cpu_us, gso_sent);
   printf("\"rtt_us\":{\"min\":%.1f,\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f,\"mean\":%.1f}}\n", nrtt ? rtt[0] : 0.0,
          pct(rtt, nrtt, 50), pct(rtt, nrtt, 90), pct(rtt, nrtt, 99), pct(rtt, nrtt, 99.9), nrtt ? rtt[nrtt - 1] : 0.0, nrtt ? sum / (double)nrtt : 0.0);
   close(fd);

@@ -19,6 +19,9 @@
  *   areas to the stored source addresses. EAGAIN keeps the FIFO and watches UV_WRITABLE;
  *   any other errno skips exactly that one message and counts `send_errors`
  *   (PROTOCOL.md §4: a send the kernel refuses is counted and the batch moves on).
+ *   With `gso` (opt-in), consecutive REPLYs of one length to one address are one message
+ *   the kernel cuts into those datagrams (UDP_SEGMENT); a GSO message it refuses goes
+ *   again one REPLY per message, so refusals stay counted per datagram.
  *
  * Counters (received, overload, send_errors, recv_errors) are written into a Float64Array
  * the JS lane owns, so the books are exact at any moment without a call. Shutdown:
