@@ -92,9 +92,10 @@ About 4 minutes; --quick about 40 s.
   --gso                native and c: REPLYs of a batch to one address leave as UDP GSO
                        messages (the engine's gso option, serve --gso; off by default)
   --gen-gso            the C generator sends each burst of PROBEs as one UDP GSO message
-                       (Linux >= 4.18; with a note where the kernel refuses): it costs the
-                       generator about a third less CPU per PROBE, so it outruns the
-                       responders longer on a 2-core machine (not with --generator node)
+                       (Linux >= 4.18; with a note where the kernel refuses): one send call
+                       per burst instead of one sendmmsg entry per PROBE, for machines where
+                       the generator's sending is its limit (on a 2-vCPU VM it was not: see
+                       the README); not with --generator node
   --generator KIND     c (default: bench/c/prober in load-generator mode, sendmmsg
                        bursts, kernel receive stamps; built with cc -O2 at run time)
                        or node (bench/loadgen.ts, tops out near 80-90 k/s here); the

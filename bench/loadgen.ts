@@ -53,7 +53,7 @@ export interface LoadSpec {
   /** Which generator makes the run (default node); `c` needs `cBin` (bench/c/prober, built by bench/cbuild.ts) and one source socket. */
   generator?: 'node' | 'c';
   cBin?: string;
-  /** C generator: each burst of PROBEs as one UDP GSO send (prober `--gso`), so that the generator's own sending costs less (bench `--gen-gso`). */
+  /** C generator: each burst of PROBEs as one UDP GSO send (prober `--gso`), one send call per burst (bench `--gen-gso`). */
   gso?: boolean;
 }
 

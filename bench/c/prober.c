@@ -26,8 +26,7 @@
  * what came), so that the generator leaves the CPU to the responder on a small machine;
  * RTTs still end at the kernel's receive stamp. --gso sends each burst of k > 1 probes as
  * one message the kernel cuts into those k datagrams (UDP_SEGMENT, Linux >= 4.18: one
- * syscall and one trip through the stack for the burst, so the generator outruns the
- * responders it measures for longer); where the kernel refuses it (EIO, ENOPROTOOPT,
+ * syscall and one trip down the stack for the burst); where the kernel refuses it (EIO, ENOPROTOOPT,
  * EOPNOTSUPP, EINVAL) it is off for the rest of the run and that burst leaves by sendmmsg.
  *
  * Build: cc -O2 -o prober prober.c
