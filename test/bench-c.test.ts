@@ -258,6 +258,26 @@ test('C responder --gso: runs to one address leave as GSO messages, and the REPL
   }
 });
 
+test('C responder --gso with --batch 512: a run of 300 REPLYs to one address leaves in GSO messages of at most 64 segments (past the kernel’s UDP_MAX_SEGMENTS, 64 or 128, a GSO send is EINVAL), every one of them', { skip, timeout: 30_000 }, async () => {
+  const root = new Uint8Array(32).fill(11);
+  const resp = await CResponder.start({ root, tenant: 't', agent: 'resp', peers: ['p0'], batch: 512, gso: true });
+  const peer = await TestPeer.open(root, 't', 'p0', 'resp');
+  try {
+    resp.proc.kill('SIGSTOP');
+    for (let id = 1; id <= 300; id++) await new Promise<void>((res) => peer.socket.send(peer.packet({ probeId: id }), resp.port, '127.0.0.1', () => res()));
+    resp.proc.kill('SIGCONT');
+    await until(10_000, () => peer.received.length === 300, 'every REPLY');
+    const s = await resp.stats();
+    assert.equal(s.replied, 300);
+    assert.equal(s.send_errors, 0);
+    assert.equal(s.gso_sent, 300, 'every REPLY left in a GSO message (none sent again one by one after a refused one)');
+    assert.ok(peer.received.every((m) => m.length === 84), 'each REPLY its own datagram');
+  } finally {
+    peer.close();
+    await resp.close();
+  }
+});
+
 /** Run bench/c/prober with `args`; its stdout and stderr (rejects on a non-zero exit). */
 function runProber(bin: string, args: string[]): Promise<{ out: string; err: string }> {
   return new Promise((resolve, reject) => {

@@ -24,7 +24,7 @@
  * which returns the PROBE itself; default 1: every reply); --pace-us U wakes at most every
  * U µs (sleeping without watching the socket, then sending what fell due and reading
  * what came), so that the generator leaves the CPU to the responder on a small machine;
- * RTTs still end at the kernel's receive stamp. --gso sends each burst of k > 1 probes as
+ * RTTs still end at the kernel's receive stamp. --gso sends each burst of 2 to 64 probes as
  * one message the kernel cuts into those k datagrams (UDP_SEGMENT, Linux >= 4.18: one
  * syscall and one trip down the stack for the burst); where the kernel refuses it (EIO, ENOPROTOOPT,
  * EOPNOTSUPP, EINVAL) it is off for the rest of the run and that burst leaves by sendmmsg.
@@ -66,6 +66,7 @@
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103 /* linux/udp.h, kernel >= 4.18 */
 #endif
+#define GSO_MAX_SEGS 64 /* UDP_MAX_SEGMENTS of the kernels that brought UDP GSO (later ones allow more): one more is EINVAL */
 #ifndef SO_MEMINFO
 #define SO_MEMINFO 55
 #endif
@@ -308,7 +309,7 @@ int main(int argc, char **argv) {
         }
         int64_t ts = now_ns(); /* the send time: right before the call */
         int r = -1;
-        if (gso && k > 1 && (size_t)k * (size_t)size <= 65507) {
+        if (gso && k > 1 && k <= GSO_MAX_SEGS && (size_t)k * (size_t)size <= 65507) {
           /* --gso: the k probes as one message the kernel cuts into k datagrams (UDP_SEGMENT): all or none */
           struct msghdr h;
           memset(&h, 0, sizeof h);

@@ -44,6 +44,7 @@
 #define UDP_SEGMENT 103 /* linux/udp.h, kernel >= 4.18 */
 #endif
 #define GSO_MAX_BYTES 65507
+#define GSO_MAX_SEGS 64 /* UDP_MAX_SEGMENTS of the kernels that brought UDP GSO (later ones allow more): one more is EINVAL */
 
 #define BATCH_MAX 1024
 
@@ -429,7 +430,7 @@ int main(int argc, char **argv) {
             int ng = 0;
             for (int j = 0; j < nout;) {
               int e = j + 1;
-              while (e < nout && oiov[e].iov_len == oiov[j].iov_len && (size_t)(e - j + 1) * oiov[j].iov_len <= GSO_MAX_BYTES &&
+              while (e < nout && e - j < GSO_MAX_SEGS && oiov[e].iov_len == oiov[j].iov_len && (size_t)(e - j + 1) * oiov[j].iov_len <= GSO_MAX_BYTES &&
                      memcmp(out[e].msg_hdr.msg_name, out[j].msg_hdr.msg_name, sizeof(struct sockaddr_in)) == 0)
                 e++;
               struct msghdr *h = &gout[ng].msg_hdr;
