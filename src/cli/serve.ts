@@ -46,9 +46,9 @@ batches, writes the final stats to PATH (when given), prints a summary and exits
   --dscp N               DSCP of every packet sent, 0-63 (native lane only)
   --gso                  native lane only: the REPLYs of one batch to one address (a probe
                          burst) leave as one UDP GSO send the kernel cuts into the same
-                         datagrams (Linux >= 4.18): less CPU per REPLY. A packet filter or
-                         netem before the cut (this host, loopback, veth) sees such a run as
-                         one packet and drops it whole: off by default
+                         datagrams (Linux >= 4.18): one send per run, not per REPLY. A
+                         packet filter or netem before the cut (this host, loopback, veth)
+                         sees such a run as one packet and drops it whole: off by default
   --help                 this text
 `;
 
