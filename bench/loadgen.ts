@@ -79,9 +79,11 @@ export interface LoadResult {
   verified: number;
   send_errors: number;
   /**
-   * Datagrams the generator's own sockets dropped for want of room (the kernel's count for
-   * them, warm-up included): replies the responder sent and the generator lost itself, which
-   * are in `loss` but are not the responder's. null where the kernel does not say.
+   * Datagrams the generator's own sockets dropped for want of room during the measured phase
+   * (the kernel's count: SO_MEMINFO in the C generator, /proc/net/udp in the node one, read
+   * at the end of the warm-up and after the drain): replies the responder sent and the
+   * generator lost itself, which are in `loss` but are not the responder's. null where the
+   * kernel does not say.
    */
   gen_rx_drops: number | null;
   /** Generator CPU per datagram in the measured phase, µs (send + receive + bookkeeping). */
@@ -206,6 +208,7 @@ export class LoadGenerator {
     let tWarm = t0;
     let tEnd = t0;
     let cpuWarm = threadCpu();
+    let dropsWarm: number | null = 0; // fresh sockets: none before the first send
     let warmed = warmN === 0;
     if (warmed) onWarm();
     await new Promise<void>((resolve) => {
@@ -216,6 +219,7 @@ export class LoadGenerator {
         while (i < due && burst < MAX_BURST) {
           if (!warmed && i === warmN) {
             warmed = true;
+            dropsWarm = socketDrops(); // read before the measured phase starts: its cost stays in the warm-up
             tWarm = performance.now();
             cpuWarm = threadCpu();
             onWarm();
@@ -253,7 +257,8 @@ export class LoadGenerator {
     const cpuEnd = threadCpu();
     const drainUntil = performance.now() + spec.drainMs;
     while (replies + warmReplies < N && performance.now() < drainUntil) await new Promise((r) => setTimeout(r, 2));
-    const rxDrops = socketDrops(); // fresh sockets each run: all of it is this run's
+    const dropsEnd = socketDrops();
+    const rxDrops = dropsEnd !== null && dropsWarm !== null ? dropsEnd - dropsWarm : null;
     for (const s of sockets) s.close();
 
     const windowMs = Math.max(1e-3, tEnd - tWarm);
