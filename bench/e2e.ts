@@ -119,11 +119,39 @@ export const GOALS = {
   native_verdict_p99_us: 250,
 } as const;
 
-/** One goal: its bound, the measured value, whether it was met (null: not measured). */
+/**
+ * How far a ratio of two max held rates is a measurement. A responder whose search stopped
+ * without failing on its own (bound `generator`, `cap` or `budget`) held at least its max
+ * rate: over another, its ratio is `at_least` that value; under one, `at_most`; both, `unknown`.
+ */
+export type RatioKind = 'exact' | 'at_least' | 'at_most' | 'unknown';
+
+/** One goal: its bound, the measured value, whether it was met (null: not measured, or a bounded ratio that cannot tell). */
 export interface Goal {
   goal: number;
   value: number | null;
   met: boolean | null;
+  /** For ratios of max rates: whether `value` is exact or a bound (see {@link RatioKind}). */
+  kind?: RatioKind;
+}
+
+/** True when a responder's max held rate is only a lower bound: it did not fail at its own limit. */
+export function lowerBoundOnly(bound: ResponderResult['bound']): boolean {
+  return bound === 'generator' || bound === 'cap' || bound === 'budget';
+}
+
+/** The kind of `a.max_rate / b.max_rate` given how each search ended. */
+export function ratioKind(a: ResponderResult['bound'], b: ResponderResult['bound']): RatioKind {
+  const la = lowerBoundOnly(a);
+  const lb = lowerBoundOnly(b);
+  return la && lb ? 'unknown' : la ? 'at_least' : lb ? 'at_most' : 'exact';
+}
+
+/** Goal "value ≥ goal" for a ratio of `kind`: met or missed only where the bound decides it. */
+export function atLeastGoal(goal: number, value: number | null, kind: RatioKind = 'exact'): Goal {
+  if (value === null) return { goal, value, met: null, kind };
+  const met = kind === 'exact' ? value >= goal : kind === 'at_least' ? (value >= goal ? true : null) : kind === 'at_most' ? (value < goal ? false : null) : null;
+  return { goal, value, met, kind };
 }
 
 /** One step of a search: an offered rate, what the generator saw, what the responder did. */
@@ -741,14 +769,14 @@ class Bench {
         native_c: ratio(nat, res.c),
         native_cpu_vs_c: cpuRatio,
       };
-      const atLeast = (goal: number, value: number | null): Goal => ({ goal, value, met: value === null ? null : value >= goal });
+      const kindOf = (a: ResponderResult | undefined, b: ResponderResult | undefined): RatioKind => (a && b ? ratioKind(a.bound, b.bound) : 'exact');
       const atMost = (goal: number, value: number | null): Goal => ({ goal, value, met: value === null ? null : value <= goal });
       const goals: E2eReport['goals'] = {
-        engine_naive: atLeast(GOALS.engine_naive, ratios.engine_naive),
-        engine_echo: atLeast(GOALS.engine_echo, ratios.engine_echo),
+        engine_naive: atLeastGoal(GOALS.engine_naive, ratios.engine_naive, kindOf(eng, res.naive)),
+        engine_echo: atLeastGoal(GOALS.engine_echo, ratios.engine_echo, kindOf(eng, res.echo)),
         verdict_p99_us: atMost(GOALS.verdict_p99_us, eng?.half_rate?.verdict_p99_us ?? null),
-        native_c: atLeast(GOALS.native_c, ratios.native_c),
-        native_echo: atLeast(GOALS.native_echo, ratios.native_echo),
+        native_c: atLeastGoal(GOALS.native_c, ratios.native_c, kindOf(nat, res.c)),
+        native_echo: atLeastGoal(GOALS.native_echo, ratios.native_echo, kindOf(nat, res.echo)),
         native_cpu_vs_c: atMost(GOALS.native_cpu_vs_c, ratios.native_cpu_vs_c),
         native_verdict_p99_us: atMost(GOALS.native_verdict_p99_us, nat?.half_rate?.verdict_p99_us ?? null),
       };
@@ -788,8 +816,12 @@ class Bench {
           ];
         }),
       );
-      const fmtGoal = (name: string, g: Goal, unit: string, cmp: string): string =>
-        `${name} = ${g.value === null ? 'n/a' : `${g.value}${unit}`} (goal ${cmp} ${g.goal}${unit}: ${g.met === null ? 'n/a' : g.met ? 'met' : 'NOT met'})`;
+      const fmtGoal = (name: string, g: Goal, unit: string, cmp: string): string => {
+        const k = g.kind ?? 'exact';
+        const v = g.value === null ? 'n/a' : `${k === 'at_least' ? '≥ ' : k === 'at_most' ? '≤ ' : k === 'unknown' ? '? ' : ''}${g.value}${unit}`;
+        const verdict = g.value === null ? 'n/a' : g.met === null ? 'not shown: a max rate in it is a lower bound' : g.met ? 'met' : 'NOT met';
+        return `${name} = ${v} (goal ${cmp} ${g.goal}${unit}: ${verdict})`;
+      };
       const stealAt = (k: ResponderKind): string => {
         const x = res[k]?.half_rate?.steal_cores;
         return x !== undefined && x !== null && x >= 0.01 ? ` (hypervisor steal during that run: ${x.toFixed(2)} cores)` : '';
@@ -807,7 +839,10 @@ class Bench {
       );
       const outran = c.kinds.filter((k) => res[k]?.bound === 'generator');
       if (outran.length > 0) {
-        this.log(`note: ${outran.join(', ')} outran the (${this.cGen !== null ? 'C' : 'Node'}) load generator (it could not offer more, or its own socket dropped the replies): ${outran.length === 1 ? 'its max rate is a lower bound' : 'their max rates are lower bounds'}, and so is a ratio over it\n`);
+        this.log(
+          `note: ${outran.join(', ')} outran the (${this.cGen !== null ? 'C' : 'Node'}) load generator (it could not offer more, or its own socket dropped the replies): ` +
+            `${outran.length === 1 ? 'its max rate is a lower bound' : 'their max rates are lower bounds'} — a ratio with it above the line is at least its value (≥), one with it below at most (≤)\n`,
+        );
       }
       if (eng?.half_rate && eng.half_rate.verdict_window_only === false) this.log('* engine histogram includes the warm-up (no reset available)\n');
       if (breakdown) printBreakdown(breakdown, (s) => this.log(s));

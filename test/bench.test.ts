@@ -15,6 +15,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { STAGE } from '../bench/responder.js';
 import { probeDrops, rateGoalMet, runOrder, type ProbeRun } from '../bench/probe-compare.js';
 import { cCompiler } from '../bench/cbuild.js';
+import { atLeastGoal, ratioKind } from '../bench/e2e.js';
 
 const benchDir = fileURLToPath(new URL('../bench/', import.meta.url));
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dtmesh-bench-test-'));
@@ -263,4 +264,20 @@ test('bench:probe: the C reference prober and dtmesh probe alternate against dtm
   assert.deepEqual(probeDrops({ dropped: { replay: 0 }, kernel_drops: null }), {}, 'unknown kernel drops are not a figure');
   // the alternation order rotates, so each prober takes every place in turn
   assert.deepEqual([1, 2, 3, 4].map((rep) => runOrder(['native', 'dgram'], rep).join(' ')), ['reference native dgram', 'native dgram reference', 'dgram reference native', 'reference native dgram']);
+});
+
+test('e2e (dtmesh bench): a ratio over a responder that outran the generator is a bound, and a goal is met or missed only where the bound decides it', () => {
+  assert.equal(ratioKind('loss', 'latency'), 'exact');
+  assert.equal(ratioKind('generator', 'loss'), 'at_least', 'the numerator held at least its rate');
+  assert.equal(ratioKind('loss', 'generator'), 'at_most', 'the denominator held at least its rate');
+  assert.equal(ratioKind('cap', 'budget'), 'unknown');
+  assert.equal(ratioKind('loss', 'cap'), 'at_most', 'the --max-rate cap is a lower bound too');
+  assert.deepEqual(atLeastGoal(0.8, 1.26, 'exact'), { goal: 0.8, value: 1.26, met: true, kind: 'exact' });
+  assert.equal(atLeastGoal(0.8, 0.5, 'exact').met, false);
+  assert.equal(atLeastGoal(2, 2.5, 'at_least').met, true, '≥ 2.5 meets ≥ 2');
+  assert.equal(atLeastGoal(2, 1.5, 'at_least').met, null, '≥ 1.5 cannot tell');
+  assert.equal(atLeastGoal(0.8, 1.26, 'at_most').met, null, '≤ 1.26 cannot tell (the case of a C responder that outran the generator)');
+  assert.equal(atLeastGoal(0.8, 0.5, 'at_most').met, false, '≤ 0.5 misses ≥ 0.8');
+  assert.equal(atLeastGoal(0.8, 3, 'unknown').met, null);
+  assert.equal(atLeastGoal(0.8, null, 'exact').met, null);
 });
