@@ -8,7 +8,7 @@
  * each prober process used (cores: near 1.0 a prober is saturated and its own queueing
  * is in its tail; the C reference's own figure shows what this machine's sends and
  * wake-ups cost anyone) and the ratio probe/reference, with the goal `probe p99 ≤ 2 ×
- * reference p99 + 50 µs`, the rate each probe run offered (goal: within 2 % of the rate,
+ * reference p99 + 50 µs` (and p50, p90 likewise), the rate each probe run offered (goal: within 2 % of the rate,
  * or the report says `generator_limited`), the machine line and how busy the machine was.
  * Every child has a deadline.
  *
@@ -73,6 +73,16 @@ export const DEFAULT_REPEATS = 3;
 
 /** Goal of issue 12: probe p99 within factor × reference p99 + slack. */
 export const PROBE_GOAL = { factor: 2, slack_us: 50 } as const;
+/**
+ * Issue 12's "p50 and p90 likewise": each within {@link PROBE_GOAL} of the reference's same
+ * percentile. Returns each bound (µs) and whether both hold.
+ */
+export function p50p90Goal(ref: { p50: number; p90: number }, prb: { p50: number; p90: number }): { bound_us: { p50: number; p90: number }; met: boolean } {
+  const b = (x: number): number => round(PROBE_GOAL.factor * x + PROBE_GOAL.slack_us, 1);
+  const bound_us = { p50: b(ref.p50), p90: b(ref.p90) };
+  return { bound_us, met: prb.p50 <= bound_us.p50 && prb.p90 <= bound_us.p90 };
+}
+
 /** Issue 12's rate goal: `probe --rate R` offers R within this share, or its report says `generator_limited`. */
 export const RATE_GOAL_SHARE = 0.02;
 
@@ -358,16 +368,17 @@ async function compare(cfg: Config): Promise<number> {
         p99: refP.p99 > 0 ? round(prbP.p99 / refP.p99, 2) : null,
       },
       goal: { bound_us: round(bound, 1), met: prbP.p99 <= bound },
+      goal_p50_p90: p50p90Goal(refP, prbP),
       rate_goal: { offered_pps: round(median(prb.map((r) => r.offered_pps)), 0), limited_runs: prb.filter((r) => r.generator_limited === true).length, met: prb.every(rateGoalMet) },
     };
   }));
 
   log(`\n${machineLine(m)}\n`);
   printTable(
-    ['rate', 'prober', 'p50 µs', 'p90 µs', 'p99 µs', 'loss %', 'CPU cores', 'host steal', 'probe/ref p50', 'p90', 'p99', `goal p99 ≤ ${PROBE_GOAL.factor}×ref+${PROBE_GOAL.slack_us}`, `offered (±${RATE_GOAL_SHARE * 100} % or limited)`],
+    ['rate', 'prober', 'p50 µs', 'p90 µs', 'p99 µs', 'loss %', 'CPU cores', 'host steal', 'probe/ref p50', 'p90', 'p99', `goal p99 ≤ ${PROBE_GOAL.factor}×ref+${PROBE_GOAL.slack_us}`, 'p50, p90 likewise', `offered (±${RATE_GOAL_SHARE * 100} % or limited)`],
     summary.flatMap((s, i) => [
       ...(i === 0 || summary[i - 1]!.rate !== s.rate
-        ? [[`${si(s.rate)}/s`, 'reference (C, kernel ts)', s.reference.p50.toFixed(1), s.reference.p90.toFixed(1), s.reference.p99.toFixed(1), (s.reference.loss * 100).toFixed(3), s.reference.cpu_cores.toFixed(2), stealCell(s.reference.steal_cores), '', '', '', '', '']]
+        ? [[`${si(s.rate)}/s`, 'reference (C, kernel ts)', s.reference.p50.toFixed(1), s.reference.p90.toFixed(1), s.reference.p99.toFixed(1), (s.reference.loss * 100).toFixed(3), s.reference.cpu_cores.toFixed(2), stealCell(s.reference.steal_cores), '', '', '', '', '', '']]
         : []),
       [
         '',
@@ -382,6 +393,7 @@ async function compare(cfg: Config): Promise<number> {
         s.ratio.p90 === null ? 'n/a' : s.ratio.p90.toFixed(2),
         s.ratio.p99 === null ? 'n/a' : s.ratio.p99.toFixed(2),
         `${s.goal.met ? 'met' : 'NOT met'} (≤ ${s.goal.bound_us.toFixed(0)} µs)`,
+        `${s.goal_p50_p90.met ? 'met' : 'NOT met'} (≤ ${s.goal_p50_p90.bound_us.p50.toFixed(0)}, ${s.goal_p50_p90.bound_us.p90.toFixed(0)} µs)`,
         `${((100 * s.rate_goal.offered_pps) / s.rate).toFixed(1)} %${s.rate_goal.limited_runs > 0 ? `, limited ${s.rate_goal.limited_runs}/${cfg.repeats}` : ''}: ${s.rate_goal.met ? 'met' : 'NOT met'}`,
       ],
     ]),

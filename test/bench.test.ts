@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { STAGE } from '../bench/responder.js';
-import { probeDrops, rateGoalMet, runOrder, type ProbeRun } from '../bench/probe-compare.js';
+import { p50p90Goal, probeDrops, rateGoalMet, runOrder, type ProbeRun } from '../bench/probe-compare.js';
 import { cCompiler } from '../bench/cbuild.js';
 import { atLeastGoal, ratioKind } from '../bench/e2e.js';
 
@@ -258,6 +258,11 @@ test('bench:probe: the C reference prober and dtmesh probe alternate against dtm
   assert.equal(rateGoalMet({ rate: 100_000, offered_pps: 97_000, generator_limited: true } as ProbeRun), true, 'short but says generator_limited: met');
   assert.equal(rateGoalMet({ rate: 100_000, offered_pps: 98_500, generator_limited: false } as ProbeRun), true, 'within 2 %');
   assert.equal(typeof doc.summary[0].goal.met, 'boolean');
+  // p50 and p90 likewise (issue 12), from the row's own medians
+  for (const row of doc.summary) assert.deepEqual(row.goal_p50_p90, p50p90Goal(row.reference, row.probe));
+  assert.deepEqual(p50p90Goal({ p50: 27.4, p90: 35.2 }, { p50: 96, p90: 195 }), { bound_us: { p50: 104.8, p90: 120.4 }, met: false }, 'p90 195 > 2 × 35.2 + 50: not met although p50 is');
+  assert.equal(p50p90Goal({ p50: 27.4, p90: 35.2 }, { p50: 22, p90: 29 }).met, true);
+  assert.match(r.stdout, /p50, p90 likewise/);
   // where a probe run's lost probes went: its report's non-zero drops, its own socket's kernel drops
   for (const run of doc.runs.filter((x: { prober: string }) => x.prober === 'probe')) assert.deepEqual(run.drops, {}, `nothing dropped on an idle loopback: ${JSON.stringify(run)}`);
   assert.deepEqual(probeDrops({ dropped: { bad_mac: 0, replay: 3, overload: 2 }, kernel_drops: 281 }), { replay: 3, overload: 2, kernel_drops: 281 });
