@@ -295,14 +295,20 @@ function runProber(bin: string, args: string[]): Promise<{ out: string; err: str
   });
 }
 
-test('C prober against a node Engine responder on loopback: received = sent, RTTs > 0, kernel timestamps', { skip, timeout: 30_000 }, async () => {
+/** The C prober's binary and a one-worker node Engine `resp` of `tenant` whose roster holds `agents`, keyed by a root of `fill` bytes. */
+async function proberAndEngine(fill: number, tenant: string, agents: string[]): Promise<{ bin: string; root: Uint8Array; engine: Engine }> {
   const b = buildC('prober');
   assert.ok(b.bin, b.skip);
-  const root = new Uint8Array(32).fill(7);
-  const engine = await Engine.create({ rootKey: root, tenant: 't-c', agent: 'resp', peers: ['resp', 'cprober'], listen: '127.0.0.1:0', workers: 1 });
+  const root = new Uint8Array(32).fill(fill);
+  const engine = await Engine.create({ rootKey: root, tenant, agent: 'resp', peers: ['resp', ...agents], listen: '127.0.0.1:0', workers: 1 });
   engine.on('warning', () => undefined);
+  return { bin: b.bin!, root, engine };
+}
+
+test('C prober against a node Engine responder on loopback: received = sent, RTTs > 0, kernel timestamps', { skip, timeout: 30_000 }, async () => {
+  const { bin, root, engine } = await proberAndEngine(7, 't-c', ['cprober']);
   try {
-    const { out } = await runProber(b.bin!, ['--root', toHex(root), '--tenant', 't-c', '--agent', 'cprober', '--target', `resp@127.0.0.1:${engine.address.port}`, '--rate', '2000', '--count', '500', '--grace-ms', '2000']);
+    const { out } = await runProber(bin, ['--root', toHex(root), '--tenant', 't-c', '--agent', 'cprober', '--target', `resp@127.0.0.1:${engine.address.port}`, '--rate', '2000', '--count', '500', '--grace-ms', '2000']);
     const j = JSON.parse(out.trim());
     assert.equal(j.sent, 500);
     assert.equal(j.received, j.sent, JSON.stringify(j));
@@ -341,18 +347,14 @@ test('C prober: replies its own socket drops are counted (rx_drops, SO_MEMINFO) 
 });
 
 test('C prober --gso: each burst leaves as one GSO message the kernel cuts into the same PROBEs — the engine authenticates every one, none arrives malformed', { skip, timeout: 30_000 }, async () => {
-  const b = buildC('prober');
-  assert.ok(b.bin, b.skip);
-  const root = new Uint8Array(32).fill(10);
-  const engine = await Engine.create({ rootKey: root, tenant: 't-s', agent: 'resp', peers: ['resp', 'cprober'], listen: '127.0.0.1:0', workers: 1 });
-  engine.on('warning', () => undefined);
+  const { bin, root, engine } = await proberAndEngine(10, 't-s', ['cprober']);
   // waking every 2 ms at 20 k/s, about 40 probes fall due together: bursts of many
   const args = ['--root', toHex(root), '--tenant', 't-s', '--agent', 'cprober', '--target', `resp@127.0.0.1:${engine.address.port}`, '--rate', '20000', '--count', '2000', '--burst', '64', '--pace-us', '2000', '--grace-ms', '1000'];
   try {
-    const gso = JSON.parse((await runProber(b.bin!, [...args, '--gso'])).out.trim());
+    const gso = JSON.parse((await runProber(bin, [...args, '--gso'])).out.trim());
     assert.ok(gso.gso_sent > 1000, `most probes left in GSO messages: ${JSON.stringify(gso)}`);
     assert.deepEqual([gso.sent, gso.received, gso.lost, gso.send_errors, gso.bad], [2000, 2000, 0, 0, 0], JSON.stringify(gso));
-    const plain = JSON.parse((await runProber(b.bin!, args)).out.trim());
+    const plain = JSON.parse((await runProber(bin, args)).out.trim());
     assert.equal(plain.gso_sent, 0);
     assert.equal(plain.received, 2000, JSON.stringify(plain));
     const s = engine.stats();
@@ -364,18 +366,14 @@ test('C prober --gso: each burst leaves as one GSO message the kernel cuts into 
 });
 
 test('C prober as the bench load generator: several agents, warm-up left out of every figure, presealed, every reply checked; against an echo the checks fail and --verify-every 0 counts them', { skip, timeout: 30_000 }, async () => {
-  const b = buildC('prober');
-  assert.ok(b.bin, b.skip);
-  const root = new Uint8Array(32).fill(9);
   const agents = ['g0', 'g1', 'g2'];
-  const engine = await Engine.create({ rootKey: root, tenant: 't-g', agent: 'resp', peers: ['resp', ...agents], listen: '127.0.0.1:0', workers: 1 });
-  engine.on('warning', () => undefined);
+  const { bin, root, engine } = await proberAndEngine(9, 't-g', agents);
   const load = (port: number, verifyEvery: number): string[] => [
     '--root', toHex(root), '--tenant', 't-g', '--agent', agents.join(','), '--target', `resp@127.0.0.1:${port}`, '--rate', '3000', '--count', '900',
     '--warmup-count', '300', '--preseal', '--verify-every', String(verifyEvery), '--pace-us', '50', '--burst', '64', '--grace-ms', '1000',
   ];
   try {
-    const { out, err } = await runProber(b.bin!, load(engine.address.port, 1));
+    const { out, err } = await runProber(bin, load(engine.address.port, 1));
     assert.equal(err, 'warm\n', 'one warm line once the warm-up is sent');
     const j = JSON.parse(out.trim());
     assert.deepEqual([j.sent, j.received, j.lost, j.warm_sent, j.warm_received], [600, 600, 0, 300, 300], JSON.stringify(j));
@@ -393,10 +391,10 @@ test('C prober as the bench load generator: several agents, warm-up left out of 
   await new Promise<void>((r) => echo.bind(0, '127.0.0.1', () => r()));
   try {
     const port = echo.address().port;
-    const checked = JSON.parse((await runProber(b.bin!, load(port, 1))).out.trim());
+    const checked = JSON.parse((await runProber(bin, load(port, 1))).out.trim());
     assert.equal(checked.received, 0, JSON.stringify(checked));
     assert.equal(checked.bad, 900, 'a PROBE is not a REPLY');
-    const unchecked = JSON.parse((await runProber(b.bin!, load(port, 0))).out.trim());
+    const unchecked = JSON.parse((await runProber(bin, load(port, 0))).out.trim());
     assert.deepEqual([unchecked.received, unchecked.bad, unchecked.verified], [600, 0, 0], JSON.stringify(unchecked));
   } finally {
     echo.close();

@@ -66,6 +66,7 @@
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103 /* linux/udp.h, kernel >= 4.18 */
 #endif
+#define GSO_MAX_BYTES 65507 /* one UDP payload at most (IPv4: 65535 − 20 − 8) */
 #define GSO_MAX_SEGS 64 /* UDP_MAX_SEGMENTS of the kernels that brought UDP GSO (later ones allow more): one more is EINVAL */
 #ifndef SO_MEMINFO
 #define SO_MEMINFO 55
@@ -309,7 +310,7 @@ int main(int argc, char **argv) {
         }
         int64_t ts = now_ns(); /* the send time: right before the call */
         int r = -1;
-        if (gso && k > 1 && k <= GSO_MAX_SEGS && (size_t)k * (size_t)size <= 65507) {
+        if (gso && k > 1 && k <= GSO_MAX_SEGS && (size_t)k * (size_t)size <= GSO_MAX_BYTES) {
           /* --gso: the k probes as one message the kernel cuts into k datagrams (UDP_SEGMENT): all or none */
           struct msghdr h;
           memset(&h, 0, sizeof h);

@@ -66,6 +66,7 @@
 #endif
 #define GSO_MAX_BYTES 65507 /* one UDP payload at most (IPv4: 65535 − 20 − 8) */
 #define GSO_MAX_SEGS 64 /* UDP_MAX_SEGMENTS of the kernels that brought UDP GSO (later ones allow more): one more is EINVAL */
+_Static_assert(VLEN <= GSO_MAX_SEGS, "a pump call gathers at most VLEN REPLYs, so no GSO message can pass UDP_MAX_SEGMENTS");
 #define GSO_CTRL_BYTES CMSG_SPACE(sizeof(uint16_t))
 #define KEEP (-2)     /* onRecv result: keep filling the same batch */
 
@@ -494,7 +495,7 @@ static void pump(lane_t *l) {
       socklen_t nl = l->rmsgs[k].msg_hdr.msg_namelen;
       if (gso && n > 0 && l->sidx[n - 1] >= l->solo_until && len > 0) {
         struct msghdr *h = &l->smsgs[n - 1].msg_hdr;
-        if (h->msg_iov[0].iov_len == (size_t)len && h->msg_iovlen < GSO_MAX_SEGS && (h->msg_iovlen + 1) * (size_t)len <= GSO_MAX_BYTES && h->msg_namelen == nl &&
+        if (h->msg_iov[0].iov_len == (size_t)len && (h->msg_iovlen + 1) * (size_t)len <= GSO_MAX_BYTES && h->msg_namelen == nl &&
             memcmp(h->msg_name, &l->names[k], nl) == 0) {
           h->msg_iovlen++;
           l->slast[n - 1] = i;
