@@ -46,6 +46,7 @@ import { buildC } from './cbuild.js';
 import { engineLane, RESPONDER_KINDS, STAGE, type ResponderKind, type ResponderMessage, type ResponderReport, type ResponderRequest, type ResponderSpec } from './responder.js';
 import { reusePortSupported } from '../src/pipeline/socket-thread.js';
 import { nativeLane, nativeLaneStatus } from '../src/protocol/native.js';
+import type { GcSummary } from '../src/observe/gc-pauses.js';
 
 const HELP = `Usage: dtmesh bench [--quick] [--json PATH] [flags]
 
@@ -168,6 +169,25 @@ export interface StepResult {
   gen_lost: boolean;
 }
 
+/** A step line's note on the responder's GC pauses in its window ('' when there were none, or for `c`). */
+export function gcNote(g: GcSummary | undefined): string {
+  return g !== undefined && g.count > 0 ? `, GC ${g.count}× max ${g.max_ms.toFixed(1)} ms` : '';
+}
+
+/**
+ * What else stopped the responder during its half-rate run, for the line of its verdict
+ * goal: the GC pauses of its main thread and the host's hypervisor steal (each comes in
+ * stalls of ms that land in the p99); '' when neither.
+ */
+export function halfRateContext(h: { steal_cores: number | null; gc: GcSummary | null } | null): string {
+  if (h === null) return '';
+  const parts = [
+    ...(h.gc !== null && h.gc.count > 0 ? [`its main thread paused ${h.gc.count}× for GC, longest ${h.gc.max_ms.toFixed(1)} ms`] : []),
+    ...(h.steal_cores !== null && h.steal_cores >= 0.01 ? [`hypervisor steal ${h.steal_cores.toFixed(2)} cores`] : []),
+  ];
+  return parts.length > 0 ? ` (during that run: ${parts.join('; ')})` : '';
+}
+
 /** Other processes' CPU (cores) above which a step is repeated. */
 const BUSY_CORES = 0.15;
 
@@ -189,6 +209,8 @@ export interface ResponderResult {
     verdict_window_only?: boolean;
     /** Hypervisor steal during the half-rate run, cores (null where not counted). */
     steal_cores: number | null;
+    /** GC pauses of the responder's main thread that began in the half-rate run (null for `c`, which has no GC). */
+    gc: GcSummary | null;
   } | null;
   /** CPU per datagram at max rate: socket (main) thread, other threads (workers), the generator. */
   cpu_us_per_datagram: { main: number; other: number; loadgen: number } | null;
@@ -533,7 +555,7 @@ class Bench {
     this.log(
       `  ${(kind + label).padEnd(6)} ${si(rate).padStart(8)}/s  loss ${(result.loss * 100).toFixed(3).padStart(7)} %  ` +
         `RTT p50 ${result.rtt_us.p50.toFixed(0).padStart(6)} µs p99 ${result.rtt_us.p99.toFixed(0).padStart(6)} µs  ` +
-        `main ${report.cpu.main_us.toFixed(2)} µs/dgram${report.engine ? `  verdict p99 ${report.engine.stats.latency_us.p99} µs, overload ${report.engine.overload}` : ''}  ${flag}\n`,
+        `main ${report.cpu.main_us.toFixed(2)} µs/dgram${report.engine ? `  verdict p99 ${report.engine.stats.latency_us.p99} µs, overload ${report.engine.overload}` : ''}${gcNote(report.gc)}  ${flag}\n`,
     );
     return { rate, ok, load: result, responder: report, other_cores: 0, steal_cores: null, gen_lost: genLost };
   }
@@ -599,6 +621,7 @@ class Bench {
           rtt_p50_us: s.load.rtt_us.p50,
           rtt_p99_us: s.load.rtt_us.p99,
           steal_cores: s.steal_cores,
+          gc: s.responder.gc ?? null,
           ...(st ? { verdict_p50_us: st.p50, verdict_p99_us: st.p99, verdict_window_only: s.responder.engine?.latency_window ?? true } : {}),
         };
       }
@@ -822,10 +845,7 @@ class Bench {
         const verdict = g.value === null ? 'n/a' : g.met === null ? 'not shown: a max rate in it is a lower bound' : g.met ? 'met' : 'NOT met';
         return `${name} = ${v} (goal ${cmp} ${g.goal}${unit}: ${verdict})`;
       };
-      const stealAt = (k: ResponderKind): string => {
-        const x = res[k]?.half_rate?.steal_cores;
-        return x !== undefined && x !== null && x >= 0.01 ? ` (hypervisor steal during that run: ${x.toFixed(2)} cores)` : '';
-      };
+      const stealAt = (k: ResponderKind): string => halfRateContext(res[k]?.half_rate ?? null);
       this.log(
         `dgram lane (engine): ${fmtGoal('engine/naive', goals.engine_naive, '', '≥')}; ${fmtGoal('engine/echo', goals.engine_echo, '', '≥')}\n` +
           `engine ${fmtGoal('receive→verdict p99 at half rate', goals.verdict_p99_us, ' µs', '≤')}${stealAt('engine')}\n` +

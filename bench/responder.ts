@@ -21,6 +21,7 @@ import { performance } from 'node:perf_hooks';
 import { Engine } from '../src/engine.js';
 import type { Pipeline } from '../src/pipeline/pipeline.js';
 import type { EngineStats } from '../src/observe/stats.js';
+import { GcPauses, type GcSummary } from '../src/observe/gc-pauses.js';
 import { BENCH_RESPONDER, BENCH_TENANT, benchPeer, benchRoot, isMain, round, threadCpu, type ThreadCpu } from './common.js';
 import { EchoResponder, type BaselineCounts } from './echo.js';
 import { NaiveResponder } from './naive.js';
@@ -72,6 +73,12 @@ export interface ResponderReport {
   engine?: { stats: EngineStats; latency_window: boolean; overload: number };
   /** C responder only: receive (kernel stamp) → verdict over the window, µs (the machine's own tail, beside the engine's). */
   verdict_us?: { p50: number; p99: number };
+  /**
+   * Every responder but `c` (which has no GC): the GC pauses of this host's main thread —
+   * the thread that reads the socket — that began in the window. Each stops the receiving,
+   * so one pause of a few ms in a 1-3 s window can set a p99 by itself.
+   */
+  gc?: GcSummary;
   /** Engine with `stages`: exclusive µs per datagram of each wrapped stage ({@link STAGE}), and calls per datagram. */
   stages?: { us: StageTimes; calls: StageTimes; timer_ns: number };
 }
@@ -240,6 +247,9 @@ interface Running {
   mark?: { t: number; cpu: ThreadCpu; counts: { received: number; replied: number; dropped: Record<string, number> }; latencyReset: boolean };
 }
 
+/** GC pauses of this process's main thread, windowed by `mark`/`report`. */
+const gcPauses = new GcPauses();
+
 /** CPU of the C process (/proc/<pid>), as a ThreadCpu: all of it is its one thread. */
 function cCpu(c: CResponder): ThreadCpu {
   const us = c.cpuUs();
@@ -315,6 +325,7 @@ async function mark(r: Running): Promise<void> {
   r.clock?.reset();
   const counts = await countsOf(r);
   r.mark = { t: performance.now(), cpu: r.c ? cCpu(r.c) : threadCpu(), counts, latencyReset };
+  gcPauses.begin(r.mark.t);
 }
 
 async function report(r: Running): Promise<ResponderReport> {
@@ -322,6 +333,7 @@ async function report(r: Running): Promise<ResponderReport> {
   const m = r.mark!;
   const cpu = r.c ? cCpu(r.c) : threadCpu();
   const t = performance.now();
+  gcPauses.end(t);
   const now = await countsOf(r);
   const cVerdict = r.c ? (await r.c.stats()).verdict_us : undefined;
   let engine: ResponderReport['engine'];
@@ -342,6 +354,7 @@ async function report(r: Running): Promise<ResponderReport> {
     cpu: { main_us: per(cpu.mainUs - m.cpu.mainUs), other_us: per(cpu.otherUs - m.cpu.otherUs), source: cpu.source },
     engine,
     ...(cVerdict ? { verdict_us: { p50: cVerdict.p50, p99: cVerdict.p99 } } : {}),
+    ...(r.c ? {} : { gc: gcPauses.summary() }),
   };
   if (r.clock !== null) {
     const us: StageTimes = {};

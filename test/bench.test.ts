@@ -15,7 +15,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { STAGE } from '../bench/responder.js';
 import { p50p90Goal, probeDrops, rateGoalMet, runOrder, type ProbeRun } from '../bench/probe-compare.js';
 import { cCompiler } from '../bench/cbuild.js';
-import { atLeastGoal, ratioKind } from '../bench/e2e.js';
+import { atLeastGoal, gcNote, halfRateContext, ratioKind } from '../bench/e2e.js';
 
 const benchDir = fileURLToPath(new URL('../bench/', import.meta.url));
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dtmesh-bench-test-'));
@@ -147,6 +147,10 @@ test('e2e (dtmesh bench): engine on both lanes, naive, echo and C under the C lo
   for (const k of Object.keys(doc.responders)) {
     const st = doc.responders[k].half_rate?.steal_cores;
     if (process.platform === 'linux') assert.ok(typeof st === 'number' && st >= 0 && st <= os.cpus().length, `${k}: half-rate steal ${st}`);
+    // and the GC pauses of its main thread (the socket's reader) in that run: counted for every Node responder, null for C
+    const g = doc.responders[k].half_rate?.gc;
+    if (k === 'c') assert.equal(g, null, 'the C responder has no GC');
+    else assert.ok(g !== null && Number.isInteger(g.count) && g.count >= 0 && g.max_ms >= 0 && g.total_ms >= g.max_ms - 0.05 && (g.count > 0 || g.total_ms === 0), `${k}: half-rate GC ${JSON.stringify(g)}`);
   }
   // the stage breakdown is there and real: the main thread's stages timed through engine.stages
   const b = doc.breakdown;
@@ -285,4 +289,17 @@ test('e2e (dtmesh bench): a ratio over a responder that outran the generator is 
   assert.equal(atLeastGoal(0.8, 0.5, 'at_most').met, false, '≤ 0.5 misses ≥ 0.8');
   assert.equal(atLeastGoal(0.8, 3, 'unknown').met, null);
   assert.equal(atLeastGoal(0.8, null, 'exact').met, null);
+});
+
+test('e2e (dtmesh bench): the responder\'s GC pauses and the host\'s steal are named beside a half-rate tail, and only when there were any', () => {
+  const none = { count: 0, total_ms: 0, max_ms: 0 };
+  assert.equal(halfRateContext(null), '');
+  assert.equal(halfRateContext({ steal_cores: 0, gc: none }), '');
+  assert.equal(halfRateContext({ steal_cores: null, gc: null }), '', 'C on a host without /proc/stat');
+  assert.equal(halfRateContext({ steal_cores: 0, gc: { count: 3, total_ms: 30.5, max_ms: 18.04 } }), ' (during that run: its main thread paused 3× for GC, longest 18.0 ms)');
+  assert.equal(halfRateContext({ steal_cores: 0.05, gc: { count: 1, total_ms: 2, max_ms: 2 } }), ' (during that run: its main thread paused 1× for GC, longest 2.0 ms; hypervisor steal 0.05 cores)');
+  assert.equal(halfRateContext({ steal_cores: 0.05, gc: null }), ' (during that run: hypervisor steal 0.05 cores)');
+  assert.equal(gcNote(undefined), '', 'the C responder: no GC');
+  assert.equal(gcNote(none), '');
+  assert.equal(gcNote({ count: 2, total_ms: 6, max_ms: 5.12 }), ', GC 2× max 5.1 ms');
 });

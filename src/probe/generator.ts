@@ -8,7 +8,8 @@
  * `generator_limited`.
  * Recording starts when the warm-up ends ({@link begin}).
  */
-import { monitorEventLoopDelay, performance, PerformanceObserver, type IntervalHistogram } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance, type IntervalHistogram } from 'node:perf_hooks';
+import { GcPauses, type GcSummary } from '../observe/gc-pauses.js';
 import type * as hdr from 'hdr-histogram-js';
 import { type HostCpuTimes, hostCpuTimes, stealCores } from '../observe/host-cpu.js';
 import { latencyHistogram } from '../observe/stats.js';
@@ -52,8 +53,8 @@ export interface GeneratorHealth {
   max_burst: number;
   /** perf_hooks.monitorEventLoopDelay over the measured phase, µs beyond its sampling period (± 1 ms: {@link ELD_RESOLUTION_MS}). */
   event_loop_delay_us: { p50: number; p99: number; max: number };
-  /** Garbage-collection pauses of this process during the measured phase (PerformanceObserver 'gc'). */
-  gc: { count: number; total_ms: number; max_ms: number };
+  /** Garbage-collection pauses of the prober's thread during the measured phase ({@link GcPauses}). */
+  gc: GcSummary;
   /**
    * CPU time of this whole process (every thread: `process.cpuUsage`) from the start of the
    * measured phase to the end of sending, divided by that wall time: cores in use. One
@@ -77,10 +78,7 @@ export class Generator {
   private maxBurst = 0;
   private readonly eld: IntervalHistogram;
   private measuring = false;
-  private readonly gcObserver: PerformanceObserver;
-  private gcCount = 0;
-  private gcTotalMs = 0;
-  private gcMaxMs = 0;
+  private readonly gc = new GcPauses();
   private cpu0: NodeJS.CpuUsage | null = null;
   private wall0 = 0;
   private cpuCores = 0;
@@ -95,21 +93,13 @@ export class Generator {
   ) {
     this.eld = monitorEventLoopDelay({ resolution: ELD_RESOLUTION_MS });
     this.eld.enable();
-    this.gcObserver = new PerformanceObserver((list) => {
-      if (!this.measuring) return;
-      for (const e of list.getEntries()) {
-        this.gcCount++;
-        this.gcTotalMs += e.duration;
-        if (e.duration > this.gcMaxMs) this.gcMaxMs = e.duration;
-      }
-    });
-    this.gcObserver.observe({ entryTypes: ['gc'] });
   }
 
   /** The warm-up is over: figures from here on. */
   begin(): void {
     this.measuring = true;
     this.eld.reset();
+    this.gc.begin();
     this.cpu0 = process.cpuUsage();
     this.host0 = this.readHost();
     this.wall0 = performance.now();
@@ -140,7 +130,7 @@ export class Generator {
   /** Stop sampling the event loop. */
   stop(): void {
     this.eld.disable();
-    this.gcObserver.disconnect();
+    this.gc.stop();
   }
 
   /** The report's figures, given the offered rate. */
@@ -160,7 +150,7 @@ export class Generator {
       lateness_bound_us: LATENESS_BOUND_US,
       max_burst: this.maxBurst,
       event_loop_delay_us: eldOk ? { p50: us(e.percentile(50)), p99: us(e.percentile(99)), max: us(e.max) } : { p50: 0, p99: 0, max: 0 },
-      gc: { count: this.gcCount, total_ms: Math.round(this.gcTotalMs * 10) / 10, max_ms: Math.round(this.gcMaxMs * 100) / 100 },
+      gc: this.gc.summary(),
       cpu_cores: this.cpuCores,
       host_steal_cores: this.stealCores,
       generator_limited: this.rate > 0 && (offeredPps < OFFERED_SHARE * this.rate || lateness.p99 > LATENESS_BOUND_US),
