@@ -76,7 +76,13 @@ function readCeiling(file: string): number {
 export class NonceCounter {
   /** Ceiling writes that failed on the hot path (each retried later). */
   writeErrors = 0;
-  private nextValue: number;
+  /**
+   * The next nonce. Declared with a number (not left `undefined` until the constructor
+   * assigns it) so that V8 keeps the field a double in place: a field that starts out
+   * undefined holds a freshly allocated heap number after every `take`, 16 bytes per
+   * batch on the engine's thread (test/pipeline/alloc.test.ts).
+   */
+  private nextValue = 0;
   /** The next value at which a ceiling is written (or a failed write retried). */
   private persistAt = Infinity;
   private persistedValue = 0;
