@@ -30,6 +30,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { intFlag, numFlag, usage } from '../src/cli/args.js';
 import { hostCpuTimes, stealCores } from '../src/observe/host-cpu.js';
+import type { GcSummary } from '../src/observe/gc-pauses.js';
 import { nativeLane, nativeLaneStatus } from '../src/protocol/native.js';
 import { buildC } from './cbuild.js';
 import { BENCH_RESPONDER, BENCH_TENANT, benchRoot, intListFlag, isMain, LoadWatch, machine, machineLine, parseBenchFlags, printTable, round, runCommand, si, writeJson } from './common.js';
@@ -115,6 +116,8 @@ export interface ProbeRun {
   cpu_cores: number;
   /** probe: the report's `generator.generator_limited` (the prober says it could not keep the schedule). */
   generator_limited?: boolean;
+  /** probe: the report's `generator.gc` — its own GC pauses in the measured phase, each a stall of every reply that arrives meanwhile. */
+  gc?: GcSummary;
   /**
    * Hypervisor steal on this host while the run's process lived (`/proc/stat`, every CPU),
    * in cores; null where the host does not count it. Both probers and the responder share
@@ -330,7 +333,7 @@ async function compare(cfg: Config): Promise<number> {
             );
             if (p.code !== 0) throw new Error(`dtmesh probe --lane ${lane} failed (${p.signal ?? `code ${p.code}`}): ${(p.stderr || p.stdout).trim().split('\n').pop()}`);
             const q = JSON.parse(fs.readFileSync(jsonFile, 'utf8'));
-            runs.push({ prober: 'probe', rate, repeat: rep, sent: q.sent, received: q.received, lost: q.lost, rtt_us: { p50: q.rtt_us.p50, p90: q.rtt_us.p90, p99: q.rtt_us.p99, max: q.rtt_us.max }, offered_pps: q.offered_pps, timestamps: q.timestamps, lane: q.lane, cpu_cores: q.generator.cpu_cores, generator_limited: q.generator.generator_limited, steal_cores: p.steal_cores, drops: probeDrops(q) });
+            runs.push({ prober: 'probe', rate, repeat: rep, sent: q.sent, received: q.received, lost: q.lost, rtt_us: { p50: q.rtt_us.p50, p90: q.rtt_us.p90, p99: q.rtt_us.p99, max: q.rtt_us.max }, offered_pps: q.offered_pps, timestamps: q.timestamps, lane: q.lane, cpu_cores: q.generator.cpu_cores, generator_limited: q.generator.generator_limited, gc: q.generator.gc, steal_cores: p.steal_cores, drops: probeDrops(q) });
             log(line(runs[runs.length - 1]!));
           }
         }
@@ -430,6 +433,7 @@ function line(r: ProbeRun): string {
     `RTT p50 ${r.rtt_us.p50.toFixed(1).padStart(7)} p90 ${r.rtt_us.p90.toFixed(1).padStart(7)} p99 ${r.rtt_us.p99.toFixed(1).padStart(7)} max ${r.rtt_us.max.toFixed(0).padStart(6)} µs  CPU ${r.cpu_cores.toFixed(2)} cores` +
     `  offered ${r.offered_pps} pps${r.generator_limited === true ? ' GENERATOR LIMITED' : ''}` +
     `${r.steal_cores !== null ? `  steal ${r.steal_cores.toFixed(2)} cores` : ''}` +
+    `${r.gc !== undefined && r.gc.count > 0 ? `  GC ${r.gc.count}× max ${r.gc.max_ms.toFixed(1)} ms` : ''}` +
     `${r.drops !== undefined && Object.keys(r.drops).length > 0 ? `  prober drops: ${Object.entries(r.drops).map(([k, n]) => `${k} ${n}`).join(', ')}` : ''}` +
     `${r.timestamps !== undefined ? `  (${r.timestamps} timestamps)` : ''}\n`
   );
