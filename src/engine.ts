@@ -33,7 +33,7 @@ import { type EngineOptions, type ResolvedOptions, resolveOptions } from './opti
 import type { PunchStats } from './pipeline/hints.js';
 import type { PacketLane } from './pipeline/lane.js';
 import { type LaneKind, resolveLane } from './pipeline/native-lane.js';
-import { Pipeline } from './pipeline/pipeline.js';
+import { Pipeline, type ReplyEvent } from './pipeline/pipeline.js';
 import { reusePortSupported } from './pipeline/socket-thread.js';
 
 export type { EngineOptions } from './options.js';
@@ -290,6 +290,17 @@ export class Engine extends EventEmitter {
     return this.pipeline.books.latency;
   }
 
+  /**
+   * @internal The prober's allocation-free reply path (src/probe/prober.ts, MEASUREMENT.md
+   * §1): `fn` gets every accepted REPLY (PROTOCOL.md §4) synchronously, from inside the
+   * in-order collector, as one reused object that is valid only during the call; `fn` must
+   * not call into the engine, and what it throws becomes a `'warning'`. The `'reply'` event
+   * still fires for its listeners. `null` removes it.
+   */
+  setReplySink(fn: ((r: ReplyEvent) => void) | null): void {
+    this.pipeline.replySink = fn;
+  }
+
   /** Start a fresh receive→verdict latency histogram (benchmarks measure per load step). */
   resetLatency(): void {
     this.pipeline.books.latency.reset();
@@ -411,6 +422,16 @@ export class Engine extends EventEmitter {
   lastSendUs(): number {
     const own: PacketLane = this.pipeline.own;
     return own.lastOwnSentUs ?? NaN;
+  }
+
+  /**
+   * @internal {@link sendProbe} for the prober and the mesh (MEASUREMENT.md §1): true when
+   * the PROBE was sent or queued, false when refused during the call — no nonce, because a
+   * float return value is a heap number on every call (16 bytes per PROBE). `probeId` is
+   * a u32, or the same 32 bits as an int32 (`| 0`: a small integer, never boxed).
+   */
+  trySendProbe(agent: string, host: string, port: number, probeId: number, size: number): boolean {
+    return this.pipeline.replies.send(TYPE_PROBE, agent, host, port, probeId, size);
   }
 
   /** Send a PROBE (see {@link sendPacket}). */

@@ -122,7 +122,7 @@ export class HintHandler {
 
   private trySend(g: Grant, probeId: number): boolean {
     try {
-      return this.replies.sendPacket(TYPE_PROBE, g.agent, g.host, g.port, probeId, MIN_DATAGRAM) >= 0;
+      return this.replies.send(TYPE_PROBE, g.agent, g.host, g.port, probeId, MIN_DATAGRAM);
     } catch {
       return false; // the target left the roster since: nothing sent
     }

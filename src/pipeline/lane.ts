@@ -65,4 +65,11 @@ export interface PacketLane extends Lane {
   sendPacket(buf: Uint8Array, port: number, host: string, onSent: (err: Error | null) => void): boolean;
   /** The send-call time of the last {@link sendPacket}'s packet: the native lane's right before its `sendto` if it left during that call, the dgram lane's right before `socket.send`; else NaN. */
   readonly lastOwnSentUs?: number;
+  /**
+   * True when {@link sendPacket} copies `buf` before it returns and, for a host that is an
+   * IP literal, runs the `onSent` callbacks in the order of the calls (the native lane: C
+   * copies the bytes into its send FIFO). The reply sender then signs such packets into one
+   * reused buffer and keeps no closure per packet.
+   */
+  readonly copiesOwnPackets?: boolean;
 }

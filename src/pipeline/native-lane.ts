@@ -325,19 +325,12 @@ export class NativeLane implements PacketLane {
       this.refused++;
       return false;
     }
-    if (isIP(host) === 0) {
-      // a name (rare: own packets go to addresses): resolved first, then queued behind whatever is queued by then
-      dnsp.lookup(host, { family: this.bound.family === 'IPv6' ? 0 : 4 }).then(
-        (r) => {
-          if (!this.sendPacket(buf, port, r.address, onSent)) onSent(new DtmeshError(`cannot send to ${host}`));
-        },
-        (e: Error) => {
-          this.refused++;
-          onSent(e);
-        },
-      );
-      return true;
+    if (host !== this.lastHost) {
+      // net.isIP allocates a match array on every call: once per host, not per packet
+      this.lastHost = host;
+      this.lastHostIsIp = isIP(host) !== 0;
     }
+    if (!this.lastHostIsIp) return this.sendToName(buf, port, host, onSent);
     this.fifoPush(-1);
     this.packetDone.push(onSent);
     const sendErrors = this.c[C_SEND_ERRORS]!;
@@ -353,6 +346,31 @@ export class NativeLane implements PacketLane {
     // every own packet queued so far and counted no new send error
     this.lastOwnAt = this.c[C_OWN_N] === this.ownQueued && this.c[C_SEND_ERRORS] === sendErrors ? this.c[C_OWN_AT]! : NaN;
     this.complete(done);
+    return true;
+  }
+
+  /** C copies an own packet's bytes in `laneSendTo` and completes its FIFO in order ({@link PacketLane.copiesOwnPackets}). */
+  readonly copiesOwnPackets = true;
+
+  /** The last host {@link sendPacket} saw, and whether it is an IP literal. */
+  private lastHost = '';
+  private lastHostIsIp = false;
+
+  /**
+   * {@link sendPacket} to a host name (rare: own packets go to addresses): resolved first,
+   * then queued behind whatever is queued by then. A method of its own, so that the
+   * variables its closures capture do not cost {@link sendPacket} a context object per call.
+   */
+  private sendToName(buf: Uint8Array, port: number, host: string, onSent: (err: Error | null) => void): boolean {
+    dnsp.lookup(host, { family: this.bound.family === 'IPv6' ? 0 : 4 }).then(
+      (r) => {
+        if (!this.sendPacket(buf, port, r.address, onSent)) onSent(new DtmeshError(`cannot send to ${host}`));
+      },
+      (e: Error) => {
+        this.refused++;
+        onSent(e);
+      },
+    );
     return true;
   }
 

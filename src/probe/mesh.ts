@@ -283,7 +283,7 @@ export class MeshProber extends EventEmitter {
     p.left--;
     let ok: boolean;
     try {
-      ok = this.engine.sendProbe(p.addr.agent, p.addr.host, p.addr.port, seq % ID_SPACE, this.schedule.size) >= 0; // -1: refused during the call
+      ok = this.engine.trySendProbe(p.addr.agent, p.addr.host, p.addr.port, seq % ID_SPACE, this.schedule.size); // false: refused during the call
     } catch {
       ok = false; // left the roster since: nothing sent
     }

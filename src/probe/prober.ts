@@ -362,7 +362,7 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
     intervals?.settle(now, ring.oldest < ring.scheduled ? ring.sentAt[ring.slot(ring.oldest)]! : Infinity);
   };
 
-  engine.on('reply', onReply);
+  engine.setReplySink(onReply); // synchronous, one reused object: no event object per REPLY
   engine.on('send_error', onSendError);
   const slack = nativeLane?.threadTimerSlack ?? null;
   const slackBefore = slack !== null && pacing === 'yield' ? slack(PACING_TIMER_SLACK_NS) : -1;
@@ -406,7 +406,7 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
             try {
               // -1: refused during the call, by Node or the kernel (the engine counts it too); a
               // refusal after it comes as 'send_error' (onSendError)
-              if (engine.sendProbe(opts.agent, opts.host, opts.port, (probeBase + seq) >>> 0, size) < 0) throw new RangeError('send refused');
+              if (!engine.trySendProbe(opts.agent, opts.host, opts.port, (probeBase + seq) | 0, size)) throw new RangeError('send refused');
             } catch {
               ring.state[ring.slot(seq)] = ST_NOT_SENT; // counted, never in `sent`, its probe_id never matched
               if (measured) sendErrors++;
@@ -454,7 +454,7 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
     }
     intervals?.settle(Infinity, Infinity);
   } finally {
-    engine.off('reply', onReply);
+    engine.setReplySink(null);
     engine.off('send_error', onSendError);
     if (slackBefore >= 0) slack!(slackBefore);
     gen.stop();

@@ -57,13 +57,25 @@ export function writeHeader(
   probeId: number,
   sendTsUs: number,
 ): void {
+  writeHeaderHalves(out, off, type, senderId, Math.floor(nonce / TWO_32) | 0, (nonce % TWO_32) | 0, probeId | 0, Math.floor(sendTsUs / TWO_32) | 0, (sendTsUs % TWO_32) | 0);
+}
+
+/**
+ * {@link writeHeader} with the two u64 fields as int32 halves (`hi`, `lo`: the value's
+ * upper and lower 32 bits, each `| 0`) and `probeId` as an int32 (`probeId | 0`): small
+ * integers, so a caller on a hot path passes no float argument, which V8 may box on every
+ * call (src/pipeline/reply.ts, own packets).
+ */
+export function writeHeaderHalves(out: Uint8Array, off: number, type: number, senderId: Uint8Array, nonceHi: number, nonceLo: number, probeId: number, tsHi: number, tsLo: number): void {
   writeU32(out, off + OFF_MAGIC, MAGIC_U32);
   out[off + OFF_VER] = VERSION_V1;
   out[off + OFF_TYPE] = type;
   for (let i = 0; i < SENDER_ID_LEN; i++) out[off + OFF_SENDER_ID + i] = senderId[i]!;
-  writeU64Number(out, off + OFF_NONCE, nonce);
+  writeU32(out, off + OFF_NONCE, nonceHi);
+  writeU32(out, off + OFF_NONCE + 4, nonceLo);
   writeU32(out, off + OFF_PROBE_ID, probeId);
-  writeU64Number(out, off + OFF_SEND_TS, sendTsUs);
+  writeU32(out, off + OFF_SEND_TS, tsHi);
+  writeU32(out, off + OFF_SEND_TS + 4, tsLo);
 }
 
 /** The fields of a v1 datagram (PROTOCOL.md §2); u64 fields as BigInt. */

@@ -26,7 +26,7 @@ import { nowUs } from '../../src/clock.js';
 import { Engine } from '../../src/engine.js';
 import { DtmeshError } from '../../src/errors.js';
 import { statsDocument, type EngineStats } from '../../src/observe/stats.js';
-import { resolveLane } from '../../src/pipeline/native-lane.js';
+import { resolveLane, type NativeLane } from '../../src/pipeline/native-lane.js';
 import { parsePacket } from '../../src/protocol/codec.js';
 import { senderIdOf } from '../../src/protocol/ids.js';
 import { derivePairKey } from '../../src/protocol/keys.js';
@@ -302,6 +302,39 @@ test('native lane: a send the kernel refuses (broadcast without SO_BROADCAST) is
     assert.equal(peer.received.length, 50);
     const s = await engine.close();
     assert.equal(s.send_errors, 1);
+  } finally {
+    peer.close();
+    await engine.close();
+  }
+});
+
+test('native lane: own PROBEs queued behind a socket that would block leave in order, each signed and whole; one refused after its call returned is reported with its own probe_id', { skip }, async () => {
+  const engine = await Engine.create({ rootKey: root, tenant, agent: 'resp', peers: ['p0'], workers: 1, lane: 'native' });
+  const peer = await TestPeer.open(root, tenant, 'p0', 'resp');
+  const errors: Array<{ probeId: number; agent: string }> = [];
+  engine.on('send_error', (e: { probeId: number; agent: string }) => errors.push({ probeId: e.probeId, agent: e.agent }));
+  try {
+    const port = peer.socket.address().port;
+    // the first send call would block (the PROBE queues in C, the rest behind it), and the first
+    // message C then sends is refused: the reply sender's allocation-free path must name that
+    // PROBE, not the one whose call is running, and keep the bytes of the ones that waited
+    (engine.stages.own as NativeLane).injectSendFaults(1, 1);
+    const ids = [3_000_000_001, 7, 4_000_000_000, 9];
+    const nonces = ids.map((id) => engine.sendProbe('p0', '127.0.0.1', port, id, 84));
+    assert.ok(nonces.every((n) => n > 0), `queued, not refused during their calls: ${nonces.join(', ')}`);
+    assert.ok(nonces.every((n, k) => k === 0 || n > nonces[k - 1]!), 'nonces in call order');
+    await until(5000, () => peer.received.length === 3 && errors.length === 1, `3 PROBEs and one send_error (got ${peer.received.length}, ${errors.length})`);
+    assert.deepEqual(errors, [{ probeId: ids[0], agent: 'p0' }], 'the refused PROBE is the first one, by its own probe_id');
+    const state = new Int32Array(HMAC_STATE_WORDS);
+    hmacPrecompute(derivePairKey(root, tenant, 'resp', 'p0'), state, 0);
+    const got = peer.received.map((m) => {
+      assert.equal(m.length, 84);
+      assert.ok(macVerify(state, 0, null, 0, m, 0, m.length), 'every PROBE verifies under the pair key');
+      const p = parsePacket(m)!;
+      return { probeId: p.probeId, nonce: Number(p.nonce) };
+    });
+    assert.deepEqual(got, ids.slice(1).map((probeId, k) => ({ probeId, nonce: nonces[k + 1] })), 'the other three, in order, each with its own probe_id and nonce');
+    assert.equal((await engine.close()).send_errors, 1);
   } finally {
     peer.close();
     await engine.close();
