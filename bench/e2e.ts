@@ -188,6 +188,17 @@ export function halfRateContext(h: { steal_cores: number | null; gc: GcSummary |
   return parts.length > 0 ? ` (during that run: ${parts.join('; ')})` : '';
 }
 
+/**
+ * V8 flags of the bench's own Node processes that are not what it measures: the C
+ * responder's relay host and the load generator's host. Without its memory reducer, an
+ * idle Node process makes no full collections (10-25 ms each here) about 8 s after its
+ * heap grew, which on a 2-vCPU machine stall whatever is measured: seen, the C responder's
+ * p99 over one second at 120 k/s was 9.5 ms in the second its relay host collected for
+ * 18-22 ms, 0.2-3.6 ms in every other (and with the flag). The Node responders — the engine
+ * on both lanes, naive, echo — run without it, as `dtmesh serve` does.
+ */
+export const HARNESS_EXEC_ARGV: readonly string[] = ['--no-memory-reducer'];
+
 /** Other processes' CPU (cores) above which a step is repeated. */
 const BUSY_CORES = 0.15;
 
@@ -195,6 +206,8 @@ const BUSY_CORES = 0.15;
 export interface ResponderResult {
   /** Highest offered rate held with loss below the threshold (0: none held). */
   max_rate: number;
+  /** Node/V8 flags of the process that hosted it ({@link HARNESS_EXEC_ARGV} for the C responder's relay, none for the Node responders). */
+  host_exec_argv: string[];
   /** What stopped the search: a step with loss, with RTT p99 over --max-rtt-ms, the generator unable to offer the rate, the --max-rate cap, or the time budget. */
   bound: 'loss' | 'latency' | 'generator' | 'cap' | 'budget';
   half_rate: {
@@ -295,7 +308,7 @@ class Child<Req, Msg extends { type: string }> {
     });
   }
 
-  static spawn<Req, Msg extends { type: string }>(file: string, name: string, execArgv: string[] = []): Child<Req, Msg> {
+  static spawn<Req, Msg extends { type: string }>(file: string, name: string, execArgv: readonly string[] = []): Child<Req, Msg> {
     const proc = fork(file, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [...execArgv] });
     return new Child<Req, Msg>(proc, name);
   }
@@ -455,6 +468,9 @@ class Bench {
   private genGsoRefused = false;
   /** The LoadWatch of the step being run (a C responder's pid is added to it when known). */
   private stepWatch: LoadWatch | null = null;
+  /** Node/V8 flags each responder's host and the load generator's host reported. */
+  private readonly hostExecArgv: Partial<Record<ResponderKind, string[]>> = {};
+  private loadgenExecArgv: string[] = [];
 
   constructor(private readonly cfg: Config) {
     this.deadline = this.t0 + cfg.budgetS * 1000;
@@ -500,7 +516,8 @@ class Bench {
     const isEngine = engineLane(kind) !== null;
     const spec: ResponderSpec = { kind, peers: c.peers, workers: c.workers, batchSize: kind === 'c' && c.batchSize !== undefined ? Math.min(1024, c.batchSize) : c.batchSize, stages, inlineBelow: isEngine ? c.inlineBelow : undefined, sockets: isEngine ? c.sockets : undefined, gso: c.gso && (kind === 'native' || kind === 'c') ? true : undefined };
     resp.send({ type: 'start', spec });
-    const { port, pid } = await resp.next('ready', 15_000);
+    const { port, pid, execArgv } = await resp.next('ready', 15_000);
+    this.hostExecArgv[kind] = execArgv;
     if (pid !== undefined) {
       // the C responder is the host's child, not ours: its CPU is the responder's, not "other processes"
       this.watch.child(pid);
@@ -563,7 +580,7 @@ class Bench {
   /** Double from --start-rate until a step fails, then bisect; then the half-rate run. */
   private async measure(kind: ResponderKind, kindDeadline: number): Promise<ResponderResult> {
     const c = this.cfg;
-    const resp: Responder = Child.spawn(responderFile, `${kind} responder`);
+    const resp: Responder = Child.spawn(responderFile, `${kind} responder`, kind === 'c' ? HARNESS_EXEC_ARGV : []);
     this.watch.child(resp.proc.pid);
     const steps: StepResult[] = [];
     let good: StepResult | null = null;
@@ -640,6 +657,7 @@ class Bench {
       const result: ResponderResult = {
         max_rate: maxRate,
         bound,
+        host_exec_argv: this.hostExecArgv[kind] ?? [],
         half_rate: half,
         cpu_us_per_datagram: good ? { main: good.responder.cpu.main_us, other: good.responder.cpu.other_us, loadgen: good.load.gen_us_per_datagram } : null,
         cpu_us_total: good ? round(good.responder.cpu.main_us + good.responder.cpu.other_us, 3) : null,
@@ -766,11 +784,11 @@ class Bench {
       c.kinds = c.kinds.filter((k) => k !== 'native');
       this.log(`native lane: skipped — ${nativeLaneStatus}\n`);
     }
-    this.loadgen = Child.spawn(loadgenFile, 'load generator');
+    this.loadgen = Child.spawn(loadgenFile, 'load generator', HARNESS_EXEC_ARGV);
     this.watch.child(this.loadgen.proc.pid, true);
     const res: Partial<Record<ResponderKind, ResponderResult>> = {};
     try {
-      await this.loadgen.next('ready', 10_000);
+      this.loadgenExecArgv = (await this.loadgen.next('ready', 10_000)).execArgv;
       for (let i = 0; i < c.kinds.length; i++) {
         const kind = c.kinds[i]!;
         const share = (this.deadline - Date.now()) / (c.kinds.length - i);
@@ -875,6 +893,7 @@ class Bench {
           machine: m,
           config: {
             quick: c.quick,
+            loadgen_exec_argv: this.loadgenExecArgv.join(' '),
             responders: c.kinds.join(','),
             duration_ms: c.durationMs,
             warmup_ms: c.warmupMs,

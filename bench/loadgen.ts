@@ -98,7 +98,7 @@ export interface LoadResult {
 /** Messages to the generator process. */
 export type LoadgenRequest = { type: 'run'; spec: LoadSpec } | { type: 'exit' };
 /** Messages from the generator process. */
-export type LoadgenMessage = { type: 'ready' } | { type: 'warm' } | { type: 'result'; result: LoadResult } | { type: 'error'; message: string };
+export type LoadgenMessage = { type: 'ready'; /** This host's Node/V8 flags (`process.execArgv`). */ execArgv: string[] } | { type: 'warm' } | { type: 'result'; result: LoadResult } | { type: 'error'; message: string };
 
 /** Largest run, bytes of prebuilt datagrams (bounds memory whatever the flags). */
 export const MAX_RUN_BYTES = 256 << 20;
@@ -378,5 +378,5 @@ if (isMain(import.meta.url) && process.send !== undefined) {
       );
     }
   });
-  send({ type: 'ready' });
+  send({ type: 'ready', execArgv: process.execArgv });
 }

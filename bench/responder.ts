@@ -87,7 +87,7 @@ export interface ResponderReport {
 export type ResponderRequest = { type: 'start'; spec: ResponderSpec } | { type: 'mark' } | { type: 'report' } | { type: 'exit' };
 /** Messages from the host. */
 export type ResponderMessage =
-  | { type: 'ready'; port: number; /** The C responder's own pid (its CPU is not this process's). */ pid?: number }
+  | { type: 'ready'; port: number; /** The C responder's own pid (its CPU is not this process's). */ pid?: number; /** This host's Node/V8 flags (`process.execArgv`). */ execArgv: string[] }
   | { type: 'marked' }
   | { type: 'report'; report: ResponderReport }
   | { type: 'error'; message: string };
@@ -392,7 +392,7 @@ if (isMain(import.meta.url) && process.send !== undefined) {
       (r ? close(r) : Promise.resolve()).finally(() => process.exit(0));
     } else if (m.type === 'start') {
       if (running && sameSpec(running.spec, m.spec)) {
-        send({ type: 'ready', port: running.port, pid: running.c?.proc.pid });
+        send({ type: 'ready', port: running.port, pid: running.c?.proc.pid, execArgv: process.execArgv });
         return;
       }
       const old = running;
@@ -401,7 +401,7 @@ if (isMain(import.meta.url) && process.send !== undefined) {
         .then(() => start(m.spec))
         .then((r) => {
           running = { ...r, spec: m.spec };
-          send({ type: 'ready', port: r.port, pid: r.c?.proc.pid });
+          send({ type: 'ready', port: r.port, pid: r.c?.proc.pid, execArgv: process.execArgv });
         }, fail);
     } else if (m.type === 'mark') {
       (running ? mark(running) : Promise.resolve()).then(() => send({ type: 'marked' }), fail);

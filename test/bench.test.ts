@@ -143,6 +143,14 @@ test('e2e (dtmesh bench): engine on both lanes, naive, echo and C under the C lo
   if (haveCc) assert.equal(typeof doc.responders.c.half_rate.verdict_p99_us, 'number', "the C responder's own receive→verdict, the machine's tail");
   const engine = doc.responders.engine;
   assert.equal(typeof engine.half_rate.verdict_p99_us, 'number');
+  // the harness's own Node processes run without V8's memory reducer (its idle-time full
+  // collections stall whatever is measured); the Node responders run as dtmesh serve does
+  assert.match(doc.config.loadgen_exec_argv, /--no-memory-reducer/, 'the load generator host');
+  for (const k of kinds) {
+    const flags: string[] = doc.responders[k].host_exec_argv;
+    if (k === 'c') assert.ok(flags.includes('--no-memory-reducer'), `the C responder's relay host: ${flags.join(' ')}`);
+    else assert.ok(!flags.includes('--no-memory-reducer'), `${k} runs as serve does: ${flags.join(' ')}`);
+  }
   // the host's steal during each half-rate run (the tail's context): a figure on Linux, never negative
   for (const k of Object.keys(doc.responders)) {
     const st = doc.responders[k].half_rate?.steal_cores;
