@@ -294,11 +294,19 @@ export class Engine extends EventEmitter {
    * @internal The prober's allocation-free reply path (src/probe/prober.ts, MEASUREMENT.md
    * §1): `fn` gets every accepted REPLY (PROTOCOL.md §4) synchronously, from inside the
    * in-order collector, as one reused object that is valid only during the call; `fn` must
-   * not call into the engine, and what it throws becomes a `'warning'`. The `'reply'` event
-   * still fires for its listeners. `null` removes it.
+   * not call into the engine, and what it throws becomes a `'warning'`. Several at once
+   * (concurrent `probe()` runs on one engine); the `'reply'` event still fires for its
+   * listeners. {@link removeReplySink} takes it off.
    */
-  setReplySink(fn: ((r: ReplyEvent) => void) | null): void {
-    this.pipeline.replySink = fn;
+  addReplySink(fn: (r: ReplyEvent) => void): void {
+    this.pipeline.replySinks.push(fn);
+  }
+
+  /** @internal Take a hook of {@link addReplySink} off (nothing when it is not there). */
+  removeReplySink(fn: (r: ReplyEvent) => void): void {
+    const sinks = this.pipeline.replySinks;
+    const k = sinks.indexOf(fn);
+    if (k >= 0) sinks.splice(k, 1);
   }
 
   /** Start a fresh receive→verdict latency histogram (benchmarks measure per load step). */

@@ -136,15 +136,15 @@ export class Pipeline implements LaneSink, CollectOutput {
   readonly pool: VerifyPool;
   private readonly inline: BatchVerifier;
   /**
-   * @internal The prober's reply hook ({@link Engine.setReplySink}): every accepted REPLY,
-   * handed synchronously from inside the collector as one reused {@link ReplyEvent}, valid
-   * only during the call. A `'reply'` event is a fresh object queued and emitted after the
-   * collector settles, with its wrapper and the emitter's argument array: measured, these
-   * were ~150 bytes per REPLY, a share of the prober's young-generation collections (one
-   * every ~0.1 s at 50 k pps). Null: none.
+   * @internal The probers' reply hooks ({@link Engine.addReplySink}; one per `probe()` run,
+   * several at once on one engine): every accepted REPLY, handed synchronously from inside
+   * the collector as one reused {@link ReplyEvent}, valid only during the call. A `'reply'`
+   * event is a fresh object queued and emitted after the collector settles, with its
+   * wrapper and the emitter's argument array: measured, these were ~150 bytes per REPLY, a
+   * share of the prober's young-generation collections (one every ~0.1 s at 50 k pps).
    */
-  replySink: ((r: ReplyEvent) => void) | null = null;
-  /** The one object {@link replySink} gets (its times start as doubles: V8 keeps them in place). */
+  readonly replySinks: Array<(r: ReplyEvent) => void> = [];
+  /** The one object {@link replySinks} get (its times start as doubles: V8 keeps them in place). */
   private readonly replyView: ReplyEvent = { from: '', probeId: 0.5, recvUs: 0.5, sendTsUs: 0.5, length: 0 };
   private drainedWait: (() => void) | null = null;
   private finalKernelDrops: number | null = null;
@@ -283,12 +283,15 @@ export class Pipeline implements LaneSink, CollectOutput {
 
   deliver(s: number, type: number): void {
     if (type === TYPE_REPLY) {
-      const sink = this.replySink;
-      if (sink !== null) {
-        try {
-          sink(this.readReply(s, this.replyView));
-        } catch (e) {
-          this.cfg.notify('warning', `reply hook failed: ${(e as Error).message}`);
+      const sinks = this.replySinks;
+      if (sinks.length > 0) {
+        const r = this.readReply(s, this.replyView);
+        for (let k = 0; k < sinks.length; k++) {
+          try {
+            sinks[k]!(r);
+          } catch (e) {
+            this.cfg.notify('warning', `reply hook failed: ${(e as Error).message}`);
+          }
         }
       }
       if (this.cfg.listening('reply')) this.cfg.notify('reply', this.readReply(s, { from: '', probeId: 0, recvUs: 0, sendTsUs: 0, length: 0 }));

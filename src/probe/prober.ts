@@ -362,7 +362,7 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
     intervals?.settle(now, ring.oldest < ring.scheduled ? ring.sentAt[ring.slot(ring.oldest)]! : Infinity);
   };
 
-  engine.setReplySink(onReply); // synchronous, one reused object: no event object per REPLY
+  engine.addReplySink(onReply); // synchronous, one reused object: no event object per REPLY
   engine.on('send_error', onSendError);
   const slack = nativeLane?.threadTimerSlack ?? null;
   const slackBefore = slack !== null && pacing === 'yield' ? slack(PACING_TIMER_SLACK_NS) : -1;
@@ -454,7 +454,7 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
     }
     intervals?.settle(Infinity, Infinity);
   } finally {
-    engine.setReplySink(null);
+    engine.removeReplySink(onReply);
     engine.off('send_error', onSendError);
     if (slackBefore >= 0) slack!(slackBefore);
     gen.stop();

@@ -133,6 +133,25 @@ test('loss is exact: a responder that drops chosen probes', async () => {
   }
 });
 
+test('two probe() runs at once on one engine each get every reply (each run has its own reply hook; the other run\'s replies are unmatched, never taken from it)', async () => {
+  const engine = await proberEngine();
+  const resp = await scriptedResponder((_id, send) => send());
+  try {
+    const run = (): Promise<ProbeReport> => within('probe run', RUN_MS, probe(engine, { agent: 'resp', host: '127.0.0.1', port: resp.address().port, count: 300, rate: 3000, graceMs: NO_LATE_MS }));
+    const [a, b] = await Promise.all([run(), run()]);
+    for (const r of [a, b]) {
+      assert.equal(r.sent, 300);
+      assert.equal(r.received, 300, `each run gets its own replies: ${JSON.stringify({ received: r.received, lost: r.lost, unmatched: r.unmatched })}`);
+      assert.equal(r.lost, 0);
+    }
+    const again = await run(); // the runs took their hooks off: a third, alone, still gets every reply
+    assert.equal(again.received, 300);
+  } finally {
+    resp.close();
+    await within('engine close', 10_000, engine.close());
+  }
+});
+
 test('a reply after its deadline is late: never received, never an RTT; in-flight probes are never lost (MEASUREMENT.md §1)', async () => {
   const engine = await proberEngine();
   let first = -1;
