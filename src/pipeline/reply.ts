@@ -43,7 +43,7 @@ class OwnQueue {
   type = new Int32Array(this.cap);
   port = new Int32Array(this.cap);
   probeId = new Uint32Array(this.cap);
-  /** The packet's number in {@link ReplySender}'s own count (identifies its {@link ReplySender.sendPacket} call). */
+  /** The packet's number in {@link ReplySender}'s own count (identifies its {@link ReplySender.send} call). */
   seq = new Int32Array(this.cap);
   /** 1: refused at its start, already completed. */
   skip = new Uint8Array(this.cap);
@@ -145,12 +145,12 @@ export class ReplySender {
   /** The one buffer packets of that path are signed into, and its view of the last size asked for. */
   private readonly scratch: Buffer;
   private scratchView: Buffer;
-  /** The last host {@link sendPacket} saw, and whether it is an IP literal (net.isIP once per host, not per packet). */
+  /** The last host {@link send} saw, and whether it is an IP literal (net.isIP once per host, not per packet). */
   private lastHost = '';
   private lastHostIsIp = false;
   /** The nonce of the last {@link send}'s packet (a typed array: see {@link send}). */
   private readonly sentNonce = new Float64Array(1);
-  /** Own packets of the allocation-free path so far (wraps), and the number of the one whose {@link sendPacket} call is running (-1: none), and whether it was refused meanwhile. */
+  /** Own packets of the allocation-free path so far (wraps), and the number of the one whose {@link send} call is running (-1: none), and whether it was refused meanwhile. */
   private ownSeq = 0;
   private callingSeq = -1;
   private refusedInCall = false;
@@ -165,7 +165,7 @@ export class ReplySender {
     private readonly own: PacketLane,
     /** Runs after an own packet completed (the pipeline checks whether it drained). */
     private readonly after: () => void,
-    /** An own packet refused after {@link sendPacket} returned its nonce (its type byte, target agent and probe_id); counted in `send_errors` by the lane. */
+    /** An own packet refused after its {@link sendPacket} or {@link send} call returned (its type byte, target agent and probe_id); counted in `send_errors` by the lane. */
     private readonly ownFailed: (type: number, agent: string, probeId: number, err: Error) => void = () => undefined,
   ) {
     this.scratch = Buffer.alloc(Math.max(MIN_DATAGRAM, maxDatagram));
@@ -275,9 +275,9 @@ export class ReplySender {
   }
 
   /**
-   * {@link sendPacket}'s general path (false: refused during this call): the packet keeps its
+   * {@link send}'s general path (false: refused during this call): the packet keeps its
    * own Buffer and callbacks. In a method of its own, so that the variables its closures
-   * capture are not those of {@link sendPacket} — V8 gives a function whose variables a
+   * capture are not those of {@link send} — V8 gives a function whose variables a
    * closure captures a context object on every call, taken or not (~110 bytes per PROBE on
    * the allocation-free path, measured, before this was split off).
    */
@@ -306,7 +306,6 @@ export class ReplySender {
     return true;
   }
 
-
   /** The shared buffer's view of `size` bytes (a new view only when the size changes). */
   private scratchOf(size: number): Buffer {
     if (this.scratchView.length !== size) this.scratchView = this.scratch.subarray(0, size);
@@ -314,10 +313,11 @@ export class ReplySender {
   }
 
   /**
-   * {@link sendPacket}'s allocation-free path (false: refused during this call): the packet, signed in the shared buffer, becomes
-   * a unit of the send order whose start is {@link startOwn}. With nothing pending it starts
-   * within this call, before the buffer is used again; behind pending units it waits with a
-   * copy of its bytes (the only allocation, and only then).
+   * {@link send}'s allocation-free path (false: refused during this call): the packet,
+   * signed in the shared buffer, becomes a unit of the send order whose start is
+   * {@link startOwn}. With nothing pending it starts within this call, before the buffer is
+   * used again; behind pending units it waits with a copy of its bytes (the only
+   * allocation, and only then).
    */
   private submitOwn(buf: Buffer, type: number, agent: string, host: string, port: number, probeId: number): boolean {
     const seq = this.ownSeq;
@@ -360,7 +360,7 @@ export class ReplySender {
     this.after();
   };
 
-  /** Packet `k` of the queue was refused: -1 from its own {@link sendPacket} call if that is still running, else {@link ownFailed}. */
+  /** Packet `k` of the queue was refused: false from its own {@link send} call if that is still running, else {@link ownFailed}. */
   private ownRefused(k: number, err: Error): void {
     const q = this.ownQ;
     if (q.seq[k] === this.callingSeq) this.refusedInCall = true;
