@@ -863,15 +863,15 @@ class Bench {
         const verdict = g.value === null ? 'n/a' : g.met === null ? 'not shown: a max rate in it is a lower bound' : g.met ? 'met' : 'NOT met';
         return `${name} = ${v} (goal ${cmp} ${g.goal}${unit}: ${verdict})`;
       };
-      const stealAt = (k: ResponderKind): string => halfRateContext(res[k]?.half_rate ?? null);
+      const tailContext = (k: ResponderKind): string => halfRateContext(res[k]?.half_rate ?? null);
       this.log(
         `dgram lane (engine): ${fmtGoal('engine/naive', goals.engine_naive, '', '≥')}; ${fmtGoal('engine/echo', goals.engine_echo, '', '≥')}\n` +
-          `engine ${fmtGoal('receive→verdict p99 at half rate', goals.verdict_p99_us, ' µs', '≤')}${stealAt('engine')}\n` +
+          `engine ${fmtGoal('receive→verdict p99 at half rate', goals.verdict_p99_us, ' µs', '≤')}${tailContext('engine')}\n` +
           `machine's limit: engine/C = ${ratios.engine_c ?? 'n/a'}${cSkipped ? ` (C responder skipped: ${cSkipped})` : ''}; engine/echo = ${ratios.engine_echo ?? 'n/a'}\n` +
           (nativeSkipped
             ? `native lane: not measured (${nativeSkipped})\n`
             : `native lane (native): ${fmtGoal('native/C', goals.native_c, '', '≥')}; ${fmtGoal('native/echo', goals.native_echo, '', '≥')}; native/naive = ${ratios.native_naive ?? 'n/a'}\n` +
-              `native ${fmtGoal('CPU µs per datagram / C', goals.native_cpu_vs_c, '', '≤')}; ${fmtGoal('receive→verdict p99 at half rate', goals.native_verdict_p99_us, ' µs', '≤')}${stealAt('native')}\n`) +
+              `native ${fmtGoal('CPU µs per datagram / C', goals.native_cpu_vs_c, '', '≤')}; ${fmtGoal('receive→verdict p99 at half rate', goals.native_verdict_p99_us, ' µs', '≤')}${tailContext('native')}\n`) +
           `CPU µs per datagram at max rate (whole responder process): ${c.kinds.map((k) => `${k} ${res[k]?.cpu_us_total?.toFixed(2) ?? 'n/a'}`).join(', ')}\n` +
           `CPU µs per datagram at ${si(c.startRate)}/s, the same rate for all: ${c.kinds.map((k) => `${k} ${res[k]?.cpu_us_at_start_rate?.us.toFixed(2) ?? 'n/a'}`).join(', ')}\n`,
       );
