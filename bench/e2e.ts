@@ -191,11 +191,12 @@ export function halfRateContext(h: { steal_cores: number | null; gc: GcSummary |
 /**
  * V8 flags of the bench's own Node processes that are not what it measures: the C
  * responder's relay host and the load generator's host. Without its memory reducer, an
- * idle Node process makes no full collections (10-25 ms each here) about 8 s after its
- * heap grew, which on a 2-vCPU machine stall whatever is measured: seen, the C responder's
- * p99 over one second at 120 k/s was 9.5 ms in the second its relay host collected for
- * 18-22 ms, 0.2-3.6 ms in every other (and with the flag). The Node responders — the engine
- * on both lanes, naive, echo — run without it, as `dtmesh serve` does.
+ * idle Node process makes no full collections (several to tens of ms on a 2-vCPU VM)
+ * about 8 s after its heap grew, which stall whatever is measured: seen in a throwaway
+ * per-second measurement (note on issue 11 of 2026-12-02), the C responder's worst second
+ * was the one its relay host collected in, and none stood out with the flag. The Node
+ * responders — the engine on both lanes, naive, echo — run without it, as `dtmesh serve`
+ * does.
  */
 export const HARNESS_EXEC_ARGV: readonly string[] = ['--no-memory-reducer'];
 

@@ -140,8 +140,8 @@ export class Pipeline implements LaneSink, CollectOutput {
    * several at once on one engine): every accepted REPLY, handed synchronously from inside
    * the collector as one reused {@link ReplyEvent}, valid only during the call. A `'reply'`
    * event is a fresh object queued and emitted after the collector settles, with its
-   * wrapper and the emitter's argument array: measured, these were ~150 bytes per REPLY, a
-   * share of the prober's young-generation collections (one every ~0.1 s at 50 k pps).
+   * wrapper and the emitter's argument array: three allocations per REPLY, a share of the
+   * prober's young-generation collections (heap sampling, note on issue 12 of 2026-12-02).
    */
   readonly replySinks: Array<(r: ReplyEvent) => void> = [];
   /** The one object {@link replySinks} get (its times start as doubles: V8 keeps them in place). */

@@ -7,8 +7,7 @@
  * on Node 20, uint32 nonce halves boxed in the replay check): 16-31 collections here
  * (0-1 after), one every ~0.4 s in a live engine at any rate (none in 3 s after). The
  * dispatcher's `NonceCounter.take` still boxed its counter, 16 bytes a batch (4 collections
- * here; 16 of the 70-100 bytes a batch a live native-lane engine allocated at 100 k/s), until the field was
- * declared with a number.
+ * here), until the field was declared with a number.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -58,10 +57,8 @@ test('own packets on a lane that copies them (the native lane: the prober\'s PRO
   const r = run('own');
   assert.equal(r.refusedOwn, 0);
   assert.equal(r.ownBytes, (r.datagrams + 50_000 * 4) * 84, 'every packet reached the lane, 84 bytes each');
-  // measured (bytes a packet): 347 with a Buffer and two closures per packet, 131 with the
-  // Buffer gone but sendPacket's variables still captured by the general path's closures (a
-  // context object per call: ~120 collections here); now 0, 16 or 32 — none, one or two heap
-  // numbers (the clock reading, the nonce), as the JIT happens to inline: 0, 15 or 30
-  // collections in 37 runs here, 45 once
+  // a Buffer, two closures and a context object per packet before (over 300 collections here
+  // with that path forced); now none, one or two heap numbers a packet (the clock reading, the
+  // nonce), as the JIT happens to inline: 0, 15 or 30 collections in 37 runs here, 45 once
   assert.ok(r.collections <= 60, `${r.collections} collections of 1 MiB for ${r.datagrams} own packets (≈ ${((r.collections * 1048576) / r.datagrams).toFixed(1)} bytes a packet)`);
 });
