@@ -95,9 +95,11 @@ export class Generator {
     this.eld.enable();
   }
 
-  /** The warm-up is over: figures from here on. */
+  /** A phase begins (the warm-up's rehearsal, then the measured phase): figures from here on, every earlier one dropped. */
   begin(): void {
     this.measuring = true;
+    this.lateness.reset();
+    this.maxBurst = 0;
     this.eld.reset();
     this.gc.begin();
     this.cpu0 = process.cpuUsage();

@@ -49,6 +49,14 @@ class Figures {
   readonly ipdv = new Ipdv();
   readonly fwd = new OffsetDelay();
   readonly rev = new OffsetDelay();
+
+  /** Back to new figures, in place. */
+  reset(): void {
+    this.total.reset();
+    this.ipdv.reset();
+    this.fwd.reset();
+    this.rev.reset();
+  }
 }
 
 /** What to probe and how (MEASUREMENT.md §1 for what each figure it yields means). */
@@ -73,7 +81,11 @@ export interface ProbeOptions {
    * {@link GRACE_AUTO_RULE}. Given: 0 … 60000 (the RTT histogram's range).
    */
   graceMs?: number;
-  /** Send and answer normally for this many seconds first, kept out of every figure (MEASUREMENT.md §2). */
+  /**
+   * Send and answer normally for this many seconds first, kept out of every figure
+   * (MEASUREMENT.md §2). Its second half rehearses the measured phase (the same code into
+   * figures thrown away), so measuring starts on code the JIT already compiled for it.
+   */
   warmupS?: number;
   /** Interval length, s (MEASUREMENT.md §3); none when undefined. */
   intervalS?: number;
@@ -178,21 +190,28 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
 
   const ring = new ProbeRing(((rate || 100_000) * (graceUs + VERIFY_SETTLE_US)) / 1e6);
   const probeBase = (Math.random() * 2 ** 31) >>> 0; // far below the punch-burst ids (engine.ts PUNCH_PROBE_ID_BASE)
-  // The measured figures, and the warm-up's (discarded): both go through the same code, so
-  // the code the measured phase runs is the code the warm-up compiled — no deoptimisation
-  // when the phase changes (seen: a 6 ms p99 in the first 100 ms after a 1 s warm-up).
+  // The current phase's figures and the earlier phases' (discarded). The warm-up's second
+  // half is a rehearsal of the measured phase — the same code, the same calls, into `run`,
+  // reset in place at the switch ({@link beginPhase}) — so the measured phase runs code
+  // compiled with every branch of it already taken: no deoptimisation when measuring
+  // starts. Seen with --trace-deopt before the rehearsal: 11 deopts and 14–17
+  // re-optimisations in the first 250 ms of measuring and, the prober on one CPU (the
+  // compiler threads beside the pacing thread), 15–23 event-loop stalls of 1–10 ms there.
   const run = new Figures();
   const warm = new Figures();
-  const total = run.total;
-  const { ipdv, fwd, rev } = run;
   const figuresOf = (seq: number): Figures => (seq >= measureFrom ? run : warm);
   const graceRtt = latencyHistogram(); // every RTT, warm-up included: the automatic deadline's basis
   const gen = new Generator(rate, pacing);
   const intervals = opts.intervalS !== undefined ? new Intervals(opts.intervalS * 1e6, (f) => opts.onInterval?.(f)) : null;
+  /** `intervals` once the measured phase began (the rehearsal has none: it would emit lines). */
+  let liveIntervals: Intervals | null = null;
   let sendErrors = 0;
   let maxSeqSeen = -1;
-  let measureFrom = Infinity; // first measured seq (the warm-up's probes are below it)
-  let measureStartUs = NaN;
+  let measureFrom = Infinity; // first seq of the current phase (the rehearsal's, then the measured one's)
+  // The measured phase's first seq and start time, for the end of sending, progress and
+  // the report (measureFrom is the rehearsal's meanwhile); Infinity / NaN until it begins.
+  let countFrom = Infinity;
+  let durationFrom = NaN;
   let droppedAtStart: DropCounts | null = null;
   let kernelDropsAtStart: number | null = null;
   let graceUpdatedUs = -Infinity;
@@ -227,9 +246,13 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
   };
   opts.onStart?.(context);
 
-  /** Tally of interval `k` of a probe sent at `t` (null without intervals). */
-  const probeTally = (t: number): Tally | null => (intervals === null ? null : intervals.at(intervals.indexOf(t)));
-  const arrivalTally = (): Tally | null => (intervals === null ? null : intervals.arrival(nowUs()));
+  /**
+   * Tally of the interval of a probe sent at `t`: null for a warm-up probe (`measured`
+   * false) or without intervals. Both phases call it, so the call is warm when the phase
+   * changes (a call site the warm-up never ran deoptimises its caller at the switch).
+   */
+  const probeTally = (measured: boolean, t: number): Tally | null => (!measured || liveIntervals === null ? null : liveIntervals.at(liveIntervals.indexOf(t)));
+  const arrivalTally = (): Tally | null => (liveIntervals === null ? null : liveIntervals.arrival(nowUs()));
 
   // The schedule: probe `seq` is due at anchorUs + (seq − anchorSeq) / rate. The measured
   // phase gets its own anchor, so a backlog of the warm-up is never sent as a catch-up
@@ -238,24 +261,38 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
   let anchorSeq = 0;
   const dueCount = (now: number): number => anchorSeq + Math.floor(((now - anchorUs) * rate) / 1e6) + 1;
 
-  const beginMeasure = (seq: number, t: number): void => {
+  /**
+   * A phase begins with probe `seq` at `t`: the rehearsal (the warm-up's second half) or,
+   * `measured`, the measured phase. Both run the same code; the measured one then throws
+   * the rehearsal's figures away (unmatched replies carry over: they count for the run) and
+   * its probes' replies, from now on, go to `warm` (their seq is below measureFrom).
+   */
+  const beginPhase = (seq: number, t: number, measured: boolean): void => {
+    if (measured) {
+      const unmatched = run.total.unmatched;
+      run.reset();
+      run.total.unmatched = unmatched;
+      sendErrors = 0;
+      warmupProbes = seq;
+      countFrom = seq;
+      durationFrom = t;
+      liveIntervals = intervals;
+      intervals?.begin(t);
+    }
     anchorUs = t;
     anchorSeq = seq;
     measureFrom = seq;
-    measureStartUs = t;
-    warmupProbes = seq;
     const st = engine.stats();
     droppedAtStart = st.dropped;
     kernelDropsAtStart = st.kernel_drops ?? null;
     gen.begin();
-    intervals?.begin(t);
   };
 
   const declareLost = (seq: number, i: number): void => {
     ring.state[i] = ST_LOST;
     figuresOf(seq).total.lost++;
     if (seq < measureFrom) return;
-    const it = probeTally(ring.sentAt[i]!);
+    const it = probeTally(true, ring.sentAt[i]!);
     if (it !== null) it.lost++;
   };
 
@@ -263,7 +300,7 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
     if (r.from !== opts.agent) return;
     const seq = ring.seqOf(r.probeId, probeBase);
     if (seq < 0) {
-      total.unmatched++;
+      run.total.unmatched++;
       const a = arrivalTally();
       if (a !== null) a.unmatched++;
       return;
@@ -282,7 +319,7 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
     const measured = seq >= measureFrom;
     const f = measured ? run : warm;
     if (st === ST_NOT_SENT) {
-      total.unmatched++;
+      run.total.unmatched++;
       const a = arrivalTally();
       if (a !== null) a.unmatched++;
       return;
@@ -311,7 +348,7 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
     ring.rtt[i] = d;
     graceRtt.recordValue(d < 1 ? 1 : Math.round(d));
     f.total.receive(d);
-    const it = measured ? probeTally(sentAt) : null;
+    const it = probeTally(measured, sentAt);
     if (it !== null) it.receive(d);
     if (seq < maxSeqSeen) {
       f.total.reordered++;
@@ -339,7 +376,7 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
     figuresOf(seq).total.sent--;
     if (seq < measureFrom) return;
     sendErrors++;
-    const it = probeTally(ring.sentAt[i]!);
+    const it = probeTally(true, ring.sentAt[i]!);
     if (it !== null) it.sent--;
   };
 
@@ -370,35 +407,47 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
   const t0 = nowUs();
   anchorUs = t0;
   const endOfWarmup = t0 + warmupUs;
+  // Phases: the warm-up's first half (into `warm`), the rehearsal from its middle, the
+  // measured phase from its end (no warm-up: measured from the first probe).
+  let nextPhaseUs = warmupUs > 0 ? t0 + warmupUs / 2 : t0;
+  const phaseDue = (seq: number, t: number): boolean => {
+    if (!(t >= nextPhaseUs)) return false;
+    const measured = nextPhaseUs >= endOfWarmup;
+    nextPhaseUs = measured ? Infinity : endOfWarmup;
+    beginPhase(seq, t, measured);
+    return true;
+  };
   let tLast = t0;
   let lastProgress = t0;
   const progressUs = (opts.progressMs ?? 1000) * 1000;
-  const measuredSent = (): number => total.sent;
+  const measuredSent = (): number => run.total.sent;
   const report = (now: number): void => {
     if (opts.onProgress === undefined || now - lastProgress < progressUs) return;
     lastProgress = now;
-    const warm = Number.isNaN(measureStartUs);
-    const el = warm ? 0 : (now - measureStartUs) / 1e6;
+    const warming = Number.isNaN(durationFrom);
+    const el = warming ? 0 : (now - durationFrom) / 1e6;
     const s = measuredSent();
-    opts.onProgress({ sent: s, received: total.received, lost: total.lost, late: total.late, inFlight: s - total.received - total.lost, sendErrors, target: count, elapsedS: el, ratePps: el > 0 ? s / el : 0, warmup: warm });
+    const total = run.total;
+    opts.onProgress({ sent: s, received: total.received, lost: total.lost, late: total.late, inFlight: s - total.received - total.lost, sendErrors, target: count, elapsedS: el, ratePps: el > 0 ? s / el : 0, warmup: warming });
   };
-  /** Sending is over: the count is reached or the measured duration passed. */
-  const sendingOver = (t: number): boolean => measureFrom !== Infinity && (ring.scheduled - measureFrom >= count || t - measureStartUs >= durationUs);
+  /**
+   * Sending is over: the count is reached or the measured duration passed. In the warm-up
+   * both tests are false by themselves (countFrom = Infinity, durationFrom = NaN), so the
+   * warm-up runs the whole expression, as the measured phase does.
+   */
+  const sendingOver = (t: number): boolean => ring.scheduled - countFrom >= count || t - durationFrom >= durationUs;
   try {
     await new Promise<void>((resolve, reject) => {
       const step = (): void => {
         try {
           const now = nowUs();
-          if (measureFrom === Infinity && now >= endOfWarmup) beginMeasure(ring.scheduled, now);
+          phaseDue(ring.scheduled, now);
           if (sendingOver(now)) return resolve();
           let due = rate === 0 ? ring.scheduled + SEND_CHUNK : dueCount(now);
           let n = 0;
           while (ring.scheduled < due && n < SEND_CHUNK) {
             let t = nowUs(); // the schedule's clock; the send time is the lane's own stamp below (MEASUREMENT.md §1 "Sent")
-            if (measureFrom === Infinity && t >= endOfWarmup) {
-              beginMeasure(ring.scheduled, t);
-              if (rate > 0) due = dueCount(t);
-            }
+            if (phaseDue(ring.scheduled, t) && rate > 0) due = dueCount(t);
             if (sendingOver(t)) break;
             const seq = ring.next(t, 2 * (graceUs + VERIFY_SETTLE_US));
             n++;
@@ -419,8 +468,10 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
             if (atCall >= t) ring.sentAt[ring.slot(seq)] = t = atCall;
             tLast = t;
             figuresOf(seq).total.sent++;
-            if (!measured) continue;
-            const it = probeTally(t);
+            // the warm-up takes the measured phase's calls too (its tally is null, the generator
+            // records from begin() on): no call the warm-up never made deoptimises this loop at
+            // the switch
+            const it = probeTally(measured, t);
             if (it !== null) it.sent++;
             if (rate > 0) gen.sent(t - (anchorUs + ((seq - anchorSeq) * 1e6) / rate));
           }
@@ -459,8 +510,10 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
     if (slackBefore >= 0) slack!(slackBefore);
     gen.stop();
   }
+  const total = run.total;
+  const { ipdv, fwd, rev } = run;
   const sent = total.sent;
-  const sendSpanS = sent > 1 ? (tLast - measureStartUs) / 1e6 + (rate > 0 ? 1 / rate : 0) : rate > 0 ? 1 / rate : 0;
+  const sendSpanS = sent > 1 ? (tLast - durationFrom) / 1e6 + (rate > 0 ? 1 / rate : 0) : rate > 0 ? 1 / rate : 0;
   const offered = sendSpanS > 0 ? Math.round(sent / sendSpanS) : 0;
   const rtt = total.rttSummary();
   const end = engine.stats();

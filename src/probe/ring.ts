@@ -68,7 +68,14 @@ export class ProbeRing {
   next(t: number, keepUs: number): number {
     const seq = this.scheduled;
     const evict = seq - this.capacity;
-    if (evict >= 0 && (evict >= this.oldest || this.sentAt[evict & this.mask]! > t - keepUs)) this.grow();
+    // Every operand is evaluated on every call (no short-circuit; evict's slot is seq's, the
+    // capacity being a power of two), so the ring's first wrap runs code the JIT has type
+    // feedback for: a load first reached mid-run deoptimises the pacing loop it is inlined
+    // into (seen with --trace-deopt at the first wrap, 3.3 s into a run at 10 k pps).
+    const wrapped = evict >= 0;
+    const undecided = evict >= this.oldest;
+    const young = this.sentAt[seq & this.mask]! > t - keepUs;
+    if (wrapped && (undecided || young)) this.grow();
     const i = seq & this.mask;
     this.sentAt[i] = t;
     this.state[i] = ST_IN_FLIGHT;

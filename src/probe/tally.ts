@@ -49,6 +49,15 @@ export class Tally {
       : latencyHistogram();
   }
 
+  /** Back to a new tally's state, in place (the prober's phase switch: no new objects, no new code). */
+  reset(): void {
+    this.sent = this.received = this.lost = this.late = this.duplicates = this.reordered = this.unmatched = 0;
+    this.rtt.reset();
+    this.mean = this.m2 = 0;
+    this.jitter = 0;
+    this.lastRtt = -1;
+  }
+
   /** A reply received in time: its RTT `d` µs. */
   receive(d: number): void {
     this.received++;
@@ -114,9 +123,21 @@ export class OffsetDelay {
   /** Samples more than 60 s from the first (a clock step): counted, not recorded. */
   outOfRange = 0;
 
+  /** Back to a new one's state, in place. */
+  reset(): void {
+    this.above.reset();
+    this.below.reset();
+    this.first = NaN;
+    this.outOfRange = 0;
+  }
+
   record(v: number): void {
-    if (Number.isNaN(this.first)) this.first = v;
-    const d = Math.round(v - this.first);
+    // a store on every call, not only the first: the JIT has feedback for it when a reset
+    // object takes its first sample mid-run
+    this.first = Number.isNaN(this.first) ? v : this.first;
+    // + 0: Math.round gives -0 for (−0.5, 0), which would reach recordValue as a non-Smi and
+    // deoptimise the histogram's code (seen with --trace-deopt: "lost precision or NaN")
+    const d = Math.round(v - this.first) + 0;
     if (d > 60_000_000 || d < -60_000_000) {
       this.outOfRange++;
       return;
@@ -177,6 +198,14 @@ export class Ipdv {
   private sumAbs = 0;
   private min = Infinity;
   private max = -Infinity;
+
+  /** Back to a new one's state, in place. */
+  reset(): void {
+    this.abs.reset();
+    this.pairs = this.sum = this.sumAbs = 0;
+    this.min = Infinity;
+    this.max = -Infinity;
+  }
 
   /** D(i) − D(i−1), µs. */
   record(v: number): void {

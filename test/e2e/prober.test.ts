@@ -528,6 +528,22 @@ test('a probe the kernel refuses never left (MEASUREMENT.md §1 "Sent"): probes 
   }
 });
 
+test('the warm-up rehearses the measured phase into figures it throws away: the rehearsal\'s refused probes are in no send_errors and no interval, and every warm-up probe (both halves) is in warmup.probes', async () => {
+  for (const lane of nativeLane !== null ? (['dgram', 'native'] as const) : (['dgram'] as const)) {
+    const engine = await within('prober engine start', 10_000, Engine.create({ rootKey: root, tenant, agent: 'prober', peers: ['resp'], workers: 1, lane }));
+    try {
+      // 2000 pps for 0.2 s: ≈ 400 warm-up probes, ≈ 200 of them in the rehearsal (the second half), every one refused
+      const r = await within('probe run', RUN_MS, probe(engine, { agent: 'resp', host: '255.255.255.255', port: 9, count: 40, rate: 2000, graceMs: 200, warmupS: 0.2, intervalS: 0.01 }));
+      assert.deepEqual([r.sent, r.send_errors, r.received, r.lost, r.in_flight], [0, 40, 0, 0, 0], `${lane}: only the measured phase's refusals count (${JSON.stringify({ sent: r.sent, send_errors: r.send_errors })})`);
+      assert.ok(r.warmup.probes >= 300 && r.warmup.probes <= 480, `${lane}: warm-up probes ${r.warmup.probes} ≈ 400 (both halves, the rehearsal included)`);
+      assert.equal(r.intervals.reduce((a, f) => a + f.sent + f.lost, 0), 0, `${lane}: no interval holds a rehearsal probe`);
+      assert.equal(engine.stats().send_errors, 40 + r.warmup.probes, `${lane}: the engine counted every refusal, the warm-up's too`);
+    } finally {
+      await within('engine close', 10_000, engine.close());
+    }
+  }
+});
+
 test("'send_error' names the refused packet itself, also when an earlier packet's host name is still being looked up (its completion comes later than the refusal's)", async () => {
   for (const lane of nativeLane !== null ? (['dgram', 'native'] as const) : (['dgram'] as const)) {
     const engine = await within('engine start', 10_000, Engine.create({ rootKey: root, tenant, agent: 'prober', peers: ['resp', 'other'], workers: 1, lane }));

@@ -58,3 +58,30 @@ test('one-way delays: relative to their own minimum, µs-exact under a clock off
   }
   assert.equal(o.absolute().min, min);
 });
+
+test('reset() (the prober\'s phase switch, in place) leaves a tally, an IPDV and a one-way delay exactly as new ones: the same figures after the same samples, nothing of before', () => {
+  const snap = (t: Tally, i: Ipdv, o: OffsetDelay): string =>
+    JSON.stringify({ t: { ...t, rtt: undefined }, rtt: t.rttSummary(), jitter: t.jitterUs, i: i.summary(), rel: o.relative(), abs: o.absolute(), out: o.outOfRange });
+  const feed = (t: Tally, i: Ipdv, o: OffsetDelay, base: number): void => {
+    for (const [k, v] of [120, 95, 3000, 101.4, 99.6].entries()) {
+      t.receive(v + base);
+      t.sent++;
+      if (k === 2) t.lost++, t.late++, t.duplicates++, t.reordered++, t.unmatched++;
+      i.record(v - 100 + base);
+      o.record(1e9 + v + base);
+    }
+  };
+  const fresh = [new Tally(), new Ipdv(), new OffsetDelay()] as const;
+  feed(...fresh, 0);
+  const used = [new Tally(), new Ipdv(), new OffsetDelay()] as const;
+  feed(...used, 7_000); // other values, other extremes, another first one-way delay
+  used[2].record(1e9 + 120 + 7e7); // and one out of range
+  used[1].record(50_000); // extremes beyond any the second feed reaches
+  used[1].record(-50_000);
+  used[0].reset();
+  used[1].reset();
+  used[2].reset();
+  assert.equal(snap(...used), snap(new Tally(), new Ipdv(), new OffsetDelay()), 'reset = new');
+  feed(...used, 0);
+  assert.equal(snap(...used), snap(...fresh), 'the same samples give the same figures');
+});
