@@ -19,12 +19,16 @@ import { asUsage, intFlag, numFlag, parseFlags, required, usage } from './args.j
 import { socketFlags } from './serve.js';
 
 /**
- * The CLI's default warm-up, s (MEASUREMENT.md §2). Measured (AMD EPYC, 2 cores, native
- * lane, 50 k pps against serve, 2 s runs, twice each): no warm-up p90 158–481 µs, p99
- * 4.9–9.7 ms, generator lateness p99 42–54 ms (the first ~300 ms run on cold code);
- * 0.4 s: p90 42 µs, p99 1.3–1.4 ms, lateness p99 2.4–2.8 ms; 1 s no better.
+ * The CLI's default warm-up, s (MEASUREMENT.md §2); its second half rehearses the
+ * measured phase (src/probe/prober.ts). Measured (AMD EPYC, 2 cores, Node 20, native lane;
+ * `taskset -c 0 dtmesh serve`, `taskset -c 1 dtmesh probe --rate 10000 --duration 3
+ * --warmup W --json`, three runs each): the JIT's compile work on the prober's CPU stalls
+ * its event loop for 1–30 ms at a time in roughly the first second of sending, so
+ * with W = 0.4 the measured phase began inside it: generator lateness p99 1681–1814 µs;
+ * W = 1: 168–896 µs. The RTT p99 of the same runs (0.9–2.8 ms either way) moved with
+ * the host, not with W. (Earlier, at 50 k pps, no warm-up gave lateness p99 42–54 ms.)
  */
-export const PROBE_WARMUP_S = 0.4;
+export const PROBE_WARMUP_S = 1;
 
 /** The prober's default replay window (MEASUREMENT.md §1 "Reordered": W ≥ 1024). */
 export const PROBE_REPLAY_WINDOW = 1024;
@@ -58,8 +62,9 @@ A probe with no reply by its deadline is lost; a reply after it is late, never r
   --rate PPS           probes per second, 0 = as fast as possible (default 1000)
   --size BYTES         whole datagram size, 50 up to 65507 (default 84)
   --warmup S           send for S seconds first, kept out of every figure: the JIT, GC and
-                       socket buffers settle before the measured run (default 0.4, as
-                       sockperf's; 0 = none, every probe measured)
+                       socket buffers settle before the measured run, and its second half
+                       rehearses the measured phase's code (default 1; 0 = none, every
+                       probe measured)
   --interval S         a line of figures every S seconds of sending, and intervals[] in
                        the JSON (default 1 when stdout is a terminal, else none)
   --json PATH|-        write the report as JSON (- = stdout; human lines go to stderr)
