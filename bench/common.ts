@@ -300,6 +300,65 @@ function procJiffies(pid: number | 'self', withChildren: boolean): number {
   }
 }
 
+/** A running DAMON monitor of the kernel (a `kdamond` thread) and how often it samples memory. */
+export interface Kdamond {
+  pid: number;
+  /** Its sampling interval, µs (null when unreadable). */
+  sampleUs: number | null;
+}
+
+/** Where Linux's DAMON sysfs admin interface lists its monitors. */
+export const DAMON_ADMIN = '/sys/kernel/mm/damon/admin/kdamonds';
+
+/**
+ * The kdamonds running on this host ([] where DAMON is absent, off or unreadable). A host
+ * may run one to report memory use to its hypervisor; each sample of physical memory
+ * holds one CPU for milliseconds (seen on this project's VM: 2.7–3.4 ms every 500 ms,
+ * `perf sched timehist`), a stall that lands in every responder's and prober's tail.
+ */
+export function kdamonds(root = DAMON_ADMIN): Kdamond[] {
+  const out: Kdamond[] = [];
+  let dirs: string[];
+  try {
+    dirs = fs.readdirSync(root).filter((d) => /^\d+$/.test(d));
+  } catch {
+    return out;
+  }
+  const read = (f: string): string | null => {
+    try {
+      return fs.readFileSync(path.join(root, f), 'utf8').trim();
+    } catch {
+      return null;
+    }
+  };
+  for (const d of dirs) {
+    const pid = Number(read(`${d}/pid`));
+    if (read(`${d}/state`) !== 'on' || !(pid > 0)) continue;
+    const us = Number(read(`${d}/contexts/0/monitoring_attrs/intervals/sample_us`) ?? NaN);
+    out.push({ pid, sampleUs: us > 0 ? us : null });
+  }
+  return out;
+}
+
+/** Time `pid` spent on a CPU, ns (`/proc/PID/schedstat`; 0 when unreadable). */
+function runNs(pid: number): number {
+  try {
+    return Number(fs.readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]) || 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** What a kdamond did while a benchmark ran ({@link LoadWatch}). */
+export interface KdamondLoad {
+  pid: number;
+  sample_us: number | null;
+  /** Its CPU time per second of the run, ms. */
+  cpu_ms_per_s: number;
+  /** Its CPU time per sampling interval, ms: how long each sample held a CPU, on average. */
+  ms_per_sample: number | null;
+}
+
 /**
  * How much CPU other processes used while a benchmark ran: machine busy time minus
  * this process and its children (live ones by pid, reaped ones through cutime/cstime).
@@ -313,9 +372,12 @@ export class LoadWatch {
   private readonly live = new Map<number, number>(); // child pid → jiffies at first sight
   private readonly withKids = new Set<number>(); // children whose own reaped children count as ours
   private lastLive = new Map<number, number>();
+  private readonly damon: (Kdamond & { ns0: number })[];
 
-  constructor() {
+  /** `damonRoot`: where the kdamonds are listed ({@link kdamonds}; tests give their own). */
+  constructor(damonRoot = DAMON_ADMIN) {
     this.ours0 = procJiffies('self', true);
+    this.damon = kdamonds(damonRoot).map((k) => ({ ...k, ns0: runNs(k.pid) }));
   }
 
   /** Note a child process (call when it starts, and `sample` before it exits); `withChildren`: its reaped children (a C generator it spawns) count as ours too. */
@@ -334,11 +396,23 @@ export class LoadWatch {
   }
 
   /** Stop: CPU of other processes in cores (null when /proc is not there) and a one-line note. */
-  stop(): { otherCores: number | null; stealCores: number | null; note: string } {
+  stop(): { otherCores: number | null; stealCores: number | null; kdamonds: KdamondLoad[]; note: string } {
     this.sample();
     const m1 = hostCpuTimes();
     const secs = (performance.now() - this.t0) / 1000;
-    if (this.m0 === null || m1 === null || secs <= 0) return { otherCores: null, stealCores: null, note: 'background load: unknown (no /proc/stat)' };
+    const damon = this.damon.map((k): KdamondLoad => {
+      const ms = (runNs(k.pid) - k.ns0) / 1e6;
+      return { pid: k.pid, sample_us: k.sampleUs, cpu_ms_per_s: secs > 0 ? round(ms / secs, 2) : 0, ms_per_sample: k.sampleUs !== null && secs > 0 ? round(ms / ((secs * 1e6) / k.sampleUs), 2) : null };
+    });
+    const damonNote = damon
+      .map(
+        (k) =>
+          `\nhost: the kernel's DAMON monitor (kdamond, pid ${k.pid}) ` +
+          (k.sample_us !== null ? `samples memory every ${k.sample_us / 1000} ms and ran ${k.ms_per_sample} ms per sample on average` : `ran ${k.cpu_ms_per_s} ms/s`) +
+          ': each sample holds one CPU that long, a stall in every responder’s and prober’s tail',
+      )
+      .join('');
+    if (this.m0 === null || m1 === null || secs <= 0) return { otherCores: null, stealCores: null, kdamonds: damon, note: 'background load: unknown (no /proc/stat)' + damonNote };
     // reaped children are in cutime/cstime; still-live ones by pid (minus their CPU before we started watching)
     let ours = procJiffies('self', true) - this.ours0;
     for (const [pid, j0] of this.live) {
@@ -352,6 +426,6 @@ export class LoadWatch {
       `background load: other processes used ${other.toFixed(2)} cores on average during the run` +
       (steal > 0.01 ? `, hypervisor steal ${steal.toFixed(2)} cores` : '') +
       (other > 0.1 ? ' — WARNING: the machine was not quiet, these numbers are unreliable' : '');
-    return { otherCores: round(other), stealCores: round(steal), note };
+    return { otherCores: round(other), stealCores: round(steal), kdamonds: damon, note: note + damonNote };
   }
 }

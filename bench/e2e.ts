@@ -39,7 +39,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { intFlag, numFlag, usage } from '../src/cli/args.js';
-import { LoadWatch, machine, machineLine, type MachineInfo, parseBenchFlags, printTable, round, runCommand, si, subsetFlag, writeJson } from './common.js';
+import { type KdamondLoad, LoadWatch, machine, machineLine, type MachineInfo, parseBenchFlags, printTable, round, runCommand, si, subsetFlag, writeJson } from './common.js';
 import type { LoadgenMessage, LoadgenRequest, LoadResult, LoadSpec } from './loadgen.js';
 import { C_PACE_US, MAX_RUN_BYTES } from './loadgen.js';
 import { buildC } from './cbuild.js';
@@ -259,6 +259,8 @@ export interface E2eReport {
   breakdown: Breakdown | null;
   profile: ProfileSummary | null;
   other_load_cores: number | null;
+  /** The host's DAMON monitors and what they ran during the bench (common.ts kdamonds). */
+  kdamonds: KdamondLoad[];
   elapsed_s: number;
 }
 
@@ -925,6 +927,7 @@ class Bench {
           breakdown,
           profile,
           other_load_cores: load.otherCores,
+          kdamonds: load.kdamonds,
           elapsed_s: elapsed,
         };
         writeJson(jsonPath, doc);

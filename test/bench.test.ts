@@ -15,6 +15,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { STAGE } from '../bench/responder.js';
 import { p50p90Goal, probeDrops, rateGoalMet, runOrder, type ProbeRun } from '../bench/probe-compare.js';
 import { cCompiler } from '../bench/cbuild.js';
+import { kdamonds, LoadWatch } from '../bench/common.js';
 import { atLeastGoal, gcNote, halfRateContext, ratioKind } from '../bench/e2e.js';
 
 const benchDir = fileURLToPath(new URL('../bench/', import.meta.url));
@@ -310,4 +311,37 @@ test('e2e (dtmesh bench): the responder\'s GC pauses and the host\'s steal are n
   assert.equal(gcNote(undefined), '', 'the C responder: no GC');
   assert.equal(gcNote(none), '');
   assert.equal(gcNote({ count: 2, total_ms: 6, max_ms: 5.12 }), ', GC 2× max 5.1 ms');
+});
+
+test('the host\'s DAMON monitors (kdamond) are found through sysfs and named in the background-load note with their CPU per sample; none (absent, off, unreadable) adds nothing', { skip: process.platform !== 'linux' ? 'reads /proc (Linux only)' : false }, () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'dtmesh-damon-'));
+  try {
+    const monitor = (n: string, state: string, pid: number, sampleUs?: number): void => {
+      const d = path.join(root, n, 'contexts', '0', 'monitoring_attrs', 'intervals');
+      fs.mkdirSync(d, { recursive: true });
+      fs.writeFileSync(path.join(root, n, 'state'), `${state}\n`);
+      fs.writeFileSync(path.join(root, n, 'pid'), `${pid}\n`);
+      if (sampleUs !== undefined) fs.writeFileSync(path.join(d, 'sample_us'), `${sampleUs}\n`);
+    };
+    fs.writeFileSync(path.join(root, 'nr_kdamonds'), '2\n');
+    monitor('0', 'on', process.pid, 100_000); // this process stands in for the kernel thread: its CPU time is known to be > 0
+    monitor('1', 'off', -1);
+    assert.deepEqual(kdamonds(root), [{ pid: process.pid, sampleUs: 100_000 }], 'the running one only');
+    assert.deepEqual(kdamonds(path.join(root, 'absent')), []);
+    const w = new LoadWatch(root);
+    const t = Date.now();
+    let x = 0;
+    while (Date.now() - t < 300) x += Math.sqrt(x + 1); // ~300 ms of CPU: ~3 samples of 100 ms, each ~100 ms on the CPU
+    const r = w.stop();
+    assert.equal(r.kdamonds.length, 1);
+    const k = r.kdamonds[0]!;
+    assert.equal(k.pid, process.pid);
+    assert.ok(k.cpu_ms_per_s > 500 && k.ms_per_sample! > 50 && k.ms_per_sample! <= 100.5, `${JSON.stringify(k)} (x ${x > 0})`);
+    assert.match(r.note, new RegExp(`kdamond, pid ${process.pid}\\) samples memory every 100 ms and ran [0-9.]+ ms per sample`));
+    const none = new LoadWatch(path.join(root, 'absent')).stop();
+    assert.deepEqual(none.kdamonds, []);
+    assert.doesNotMatch(none.note, /DAMON/);
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
 });
