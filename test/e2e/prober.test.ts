@@ -441,8 +441,8 @@ test('CLI: probe --count 20000 --rate 20000 against serve → 20000 received, 0 
     assert.match(text, /^dtmesh_replied_total 20000$/m);
     assert.match(text, /^dtmesh_dropped_total\{reason="bad_mac"\} 0$/m);
     assert.match(text, /^dtmesh_verdict_latency_seconds_count 20000$/m);
-    // an unreachable target: one line, exit 1
-    const dead = await runCli(['probe', '--state-dir', dir, '--tenant', 't', '--agent', 'B', '--target', 'A@127.0.0.1:9', '--count', '5', '--grace-ms', '200'], 30_000);
+    // an unreachable target: one line, exit 1 (no warm-up: its 1 s would outlast the progress period, a second stderr line)
+    const dead = await runCli(['probe', '--state-dir', dir, '--tenant', 't', '--agent', 'B', '--target', 'A@127.0.0.1:9', '--count', '5', '--grace-ms', '200', '--warmup', '0'], 30_000);
     assert.equal(dead.code, 1);
     assert.equal(dead.err.trim().split('\n').length, 1);
     assert.match(dead.err, /no verified REPLY from A/);
