@@ -23,8 +23,8 @@ import { socketFlags } from './serve.js';
  * measured phase (src/probe/prober.ts). Measured (AMD EPYC, 2 cores, Node 20, native lane;
  * `taskset -c 0 dtmesh serve`, `taskset -c 1 dtmesh probe --rate 10000 --duration 3
  * --warmup W --json`, three runs each): the JIT's compile work on the prober's CPU stalls
- * its event loop for 1–30 ms at a time in roughly the first second of sending, so
- * with W = 0.4 the measured phase began inside it: generator lateness p99 1681–1814 µs;
+ * its event loop in roughly the first second of sending, so with W = 0.4 the measured
+ * phase began inside it: generator lateness p99 1681–1814 µs;
  * W = 1: 168–896 µs. The RTT p99 of the same runs (0.9–2.8 ms either way) moved with
  * the host, not with W. (Earlier, at 50 k pps, no warm-up gave lateness p99 42–54 ms.)
  */

@@ -194,9 +194,9 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
   // half is a rehearsal of the measured phase — the same code, the same calls, into `run`,
   // reset in place at the switch ({@link beginPhase}) — so the measured phase runs code
   // compiled with every branch of it already taken: no deoptimisation when measuring
-  // starts. Seen with --trace-deopt before the rehearsal: 11 deopts and 14–17
-  // re-optimisations in the first 250 ms of measuring and, the prober on one CPU (the
-  // compiler threads beside the pacing thread), 15–23 event-loop stalls of 1–10 ms there.
+  // starts. Seen with --trace-deopt before the rehearsal: the pacing loop, the reply
+  // matcher and the histograms deoptimised and were compiled again right after the switch,
+  // and with the prober on one CPU the compiler threads then stall the pacing thread.
   const run = new Figures();
   const warm = new Figures();
   const figuresOf = (seq: number): Figures => (seq >= measureFrom ? run : warm);
