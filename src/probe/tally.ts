@@ -135,8 +135,8 @@ export class OffsetDelay {
     // a store on every call, not only the first: the JIT has feedback for it when a reset
     // object takes its first sample mid-run
     this.first = Number.isNaN(this.first) ? v : this.first;
-    // + 0: Math.round gives -0 for (−0.5, 0), which would reach recordValue as a non-Smi and
-    // deoptimise the histogram's code (seen with --trace-deopt: "lost precision or NaN")
+    // + 0: Math.round gives -0 for (−0.5, 0), a heap number rather than a small integer,
+    // which code compiled for small integers (the histogram's) deoptimises on
     const d = Math.round(v - this.first) + 0;
     if (d > 60_000_000 || d < -60_000_000) {
       this.outOfRange++;
