@@ -253,6 +253,12 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
    */
   const probeTally = (measured: boolean, t: number): Tally | null => (!measured || liveIntervals === null ? null : liveIntervals.at(liveIntervals.indexOf(t)));
   const arrivalTally = (): Tally | null => (liveIntervals === null ? null : liveIntervals.arrival(nowUs()));
+  /**
+   * Tally of an unmatched reply's arrival. Unmatched replies belong to no probe and count
+   * for the run whenever they come (the warm-up's carry over at the switch), so one in the
+   * warm-up goes to the first interval: the intervals' unmatched always sum to the run's.
+   */
+  const unmatchedTally = (): Tally | null => (intervals === null ? null : intervals.arrival(nowUs()));
 
   // The schedule: probe `seq` is due at anchorUs + (seq − anchorSeq) / rate. The measured
   // phase gets its own anchor, so a backlog of the warm-up is never sent as a catch-up
@@ -301,7 +307,7 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
     const seq = ring.seqOf(r.probeId, probeBase);
     if (seq < 0) {
       run.total.unmatched++;
-      const a = arrivalTally();
+      const a = unmatchedTally();
       if (a !== null) a.unmatched++;
       return;
     }
@@ -320,7 +326,7 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
     const f = measured ? run : warm;
     if (st === ST_NOT_SENT) {
       run.total.unmatched++;
-      const a = arrivalTally();
+      const a = unmatchedTally();
       if (a !== null) a.unmatched++;
       return;
     }

@@ -276,6 +276,27 @@ test('reordering and duplicates are exact: a responder that swaps two replies an
   }
 });
 
+test('unmatched replies of the warm-up (both halves) count for the run and land in the first interval: Σ intervals unmatched = unmatched', async () => {
+  const engine = await proberEngine();
+  let first = -1;
+  const resp = await scriptedResponder((id, send, _later, _after, sendAs) => {
+    if (first < 0) first = id;
+    send();
+    if (((id - first) >>> 0) % 10 === 3) sendAs((id + 0x40000000) >>> 0); // an id this run never used
+  });
+  try {
+    const r = await within('probe run', RUN_MS, probe(engine, { agent: 'resp', host: '127.0.0.1', port: resp.address().port, count: 100, rate: 2000, graceMs: NO_LATE_MS, warmupS: 0.2, intervalS: 0.02 }));
+    assertValidReport(JSON.parse(JSON.stringify(r)));
+    assert.equal(r.received, 100);
+    const expected = Math.floor((r.warmup.probes + 100 - 4) / 10) + 1; // ids 3, 13, 23, … of every probe sent
+    assert.equal(r.unmatched, expected, `${r.warmup.probes} warm-up probes + 100: every 10th answered twice`);
+    assert.equal(r.intervals.reduce((a, f) => a + f.unmatched, 0), r.unmatched, 'the intervals hold every unmatched reply, the warm-up\'s too');
+  } finally {
+    resp.close();
+    await within('engine close', 10_000, engine.close());
+  }
+});
+
 test('unmatched: a verified REPLY for a probe this run never sent is counted unmatched, never received', async () => {
   const engine = await proberEngine();
   let first = -1;
