@@ -276,7 +276,12 @@ test('reordering and duplicates are exact: a responder that swaps two replies an
   }
 });
 
-test('unmatched replies of the warm-up (both halves) count for the run and land in the first interval: Σ intervals unmatched = unmatched', async () => {
+/**
+ * 100 measured probes at 2000 pps (plus `extra`) against a responder that answers each and
+ * answers every 10th (ids 3, 13, 23, … from its first) a second time as an id this run
+ * never used.
+ */
+async function runAnsweringEveryTenthTwice(extra: Partial<Parameters<typeof probe>[1]>): Promise<ProbeReport> {
   const engine = await proberEngine();
   let first = -1;
   const resp = await scriptedResponder((id, send, _later, _after, sendAs) => {
@@ -285,38 +290,30 @@ test('unmatched replies of the warm-up (both halves) count for the run and land 
     if (((id - first) >>> 0) % 10 === 3) sendAs((id + 0x40000000) >>> 0); // an id this run never used
   });
   try {
-    const r = await within('probe run', RUN_MS, probe(engine, { agent: 'resp', host: '127.0.0.1', port: resp.address().port, count: 100, rate: 2000, graceMs: NO_LATE_MS, warmupS: 0.2, intervalS: 0.02 }));
+    const r = await within('probe run', RUN_MS, probe(engine, { agent: 'resp', host: '127.0.0.1', port: resp.address().port, count: 100, rate: 2000, graceMs: NO_LATE_MS, ...extra }));
     assertValidReport(JSON.parse(JSON.stringify(r)));
-    assert.equal(r.received, 100);
-    const expected = Math.floor((r.warmup.probes + 100 - 4) / 10) + 1; // ids 3, 13, 23, … of every probe sent
-    assert.equal(r.unmatched, expected, `${r.warmup.probes} warm-up probes + 100: every 10th answered twice`);
-    assert.equal(r.intervals.reduce((a, f) => a + f.unmatched, 0), r.unmatched, 'the intervals hold every unmatched reply, the warm-up\'s too');
+    return r;
   } finally {
     resp.close();
     await within('engine close', 10_000, engine.close());
   }
-});
+}
 
 test('unmatched: a verified REPLY for a probe this run never sent is counted unmatched, never received', async () => {
-  const engine = await proberEngine();
-  let first = -1;
-  const resp = await scriptedResponder((id, send, _later, _after, sendAs) => {
-    if (first < 0) first = id;
-    send();
-    if (((id - first) >>> 0) % 10 === 3) sendAs((id + 0x40000000) >>> 0); // an id this run never used
-  });
-  try {
-    const r = await within('probe run', RUN_MS, probe(engine, { agent: 'resp', host: '127.0.0.1', port: resp.address().port, count: 100, rate: 2000, graceMs: NO_LATE_MS }));
-    assertValidReport(JSON.parse(JSON.stringify(r)));
-    assert.equal(r.received, 100);
-    assert.equal(r.unmatched, 10);
-    assert.equal(r.duplicates, 0);
-    assert.equal(r.late, 0);
-    assert.equal(r.lost, 0);
-  } finally {
-    resp.close();
-    await within('engine close', 10_000, engine.close());
-  }
+  const r = await runAnsweringEveryTenthTwice({});
+  assert.equal(r.received, 100);
+  assert.equal(r.unmatched, 10);
+  assert.equal(r.duplicates, 0);
+  assert.equal(r.late, 0);
+  assert.equal(r.lost, 0);
+});
+
+test('unmatched replies of the warm-up (both halves) count for the run and land in the first interval: Σ intervals unmatched = unmatched', async () => {
+  const r = await runAnsweringEveryTenthTwice({ warmupS: 0.2, intervalS: 0.02 });
+  assert.equal(r.received, 100);
+  const expected = Math.floor((r.warmup.probes + 100 - 4) / 10) + 1; // ids 3, 13, 23, … of every probe sent
+  assert.equal(r.unmatched, expected, `${r.warmup.probes} warm-up probes + 100: every 10th answered twice`);
+  assert.equal(r.intervals.reduce((a, f) => a + f.unmatched, 0), r.unmatched, 'the intervals hold every unmatched reply, the warm-up\'s too');
 });
 
 test('RTT percentiles land where scripted delays put them: every 5th reply held 100 ms', async () => {
