@@ -311,10 +311,10 @@ export interface Kdamond {
 export const DAMON_ADMIN = '/sys/kernel/mm/damon/admin/kdamonds';
 
 /**
- * The kdamonds running on this host ([] where DAMON is absent, off or unreadable). A host
- * may run one to report memory use to its hypervisor; each sample of physical memory
- * holds one CPU for milliseconds (seen on this project's VM: 2.7–3.4 ms every 500 ms,
- * `perf sched timehist`), a stall that lands in every responder's and prober's tail.
+ * The kdamonds running on this host ([] where DAMON is absent, off or unreadable; this
+ * project's VM runs one). Each sample of physical memory holds one CPU for milliseconds
+ * (the bench's closing line gives the average per sample), a stall that lands in every
+ * responder's and prober's tail.
  */
 export function kdamonds(root = DAMON_ADMIN): Kdamond[] {
   const out: Kdamond[] = [];
@@ -408,8 +408,10 @@ export class LoadWatch {
       .map(
         (k) =>
           `\nhost: the kernel's DAMON monitor (kdamond, pid ${k.pid}) ` +
-          (k.sample_us !== null ? `samples memory every ${k.sample_us / 1000} ms and ran ${k.ms_per_sample} ms per sample on average` : `ran ${k.cpu_ms_per_s} ms/s`) +
-          ': each sample holds one CPU that long, a stall in every responder’s and prober’s tail',
+          (k.sample_us !== null
+            ? `samples memory every ${k.sample_us / 1000} ms and ran ${k.ms_per_sample} ms per sample on average: each sample holds one CPU that long`
+            : `ran ${k.cpu_ms_per_s} ms/s, in samples that each hold one CPU`) +
+          ', a stall in every responder’s and prober’s tail',
       )
       .join('');
     if (this.m0 === null || m1 === null || secs <= 0) return { otherCores: null, stealCores: null, kdamonds: damon, note: 'background load: unknown (no /proc/stat)' + damonNote };
