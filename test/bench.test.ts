@@ -17,9 +17,10 @@ import { p50p90Goal, probeDrops, rateGoalMet, runOrder, type ProbeRun } from '..
 import { cCompiler } from '../bench/cbuild.js';
 import { kdamonds, LoadWatch } from '../bench/common.js';
 import { atLeastGoal, gcNote, halfRateContext, ratioKind } from '../bench/e2e.js';
+import { tempDir } from './helpers.js';
 
 const benchDir = fileURLToPath(new URL('../bench/', import.meta.url));
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dtmesh-bench-test-'));
+const tmp = tempDir('dtmesh-bench-test-');
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 function node(args: string[], timeoutMs = 30_000): { code: number | null; stdout: string; stderr: string } {
@@ -314,7 +315,7 @@ test('e2e (dtmesh bench): the responder\'s GC pauses and the host\'s steal are n
 });
 
 test('the host\'s DAMON monitors (kdamond) are found through sysfs and named in the background-load note with their CPU per sample; none (absent, off, unreadable) adds nothing', { skip: process.platform !== 'linux' ? 'reads /proc (Linux only)' : false }, () => {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'dtmesh-damon-'));
+  const root = tempDir('dtmesh-damon-');
   try {
     const monitor = (n: string, state: string, pid: number, sampleUs?: number): void => {
       const d = path.join(root, n, 'contexts', '0', 'monitoring_attrs', 'intervals');

@@ -311,9 +311,36 @@ export async function startServe(args: string[], env: NodeJS.ProcessEnv = proces
   };
 }
 
-/** A fresh state directory holding a root key (`dtmesh keys init`); `copyFrom` copies another's key instead. */
+/** Every directory `tempDir` made in this process, removed when the process exits. */
+const tempDirs: string[] = [];
+
+/**
+ * A fresh empty directory `os.tmpdir()/<prefix>XXXXXX`, removed with all it holds when this
+ * process exits (children spawned on it may use it until then). Every test makes its
+ * directories here so that a test run leaves nothing in /tmp: before, each `npm test` left
+ * dozens behind, many holding a mesh root key. The removal runs in one `exit` handler,
+ * registered on the first call; a test killed by a signal skips it.
+ */
+export function tempDir(prefix: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  if (tempDirs.length === 0) {
+    process.on('exit', () => {
+      for (const d of tempDirs) {
+        try {
+          fs.rmSync(d, { recursive: true, force: true });
+        } catch {
+          // best effort: an exit handler must not throw
+        }
+      }
+    });
+  }
+  tempDirs.push(dir);
+  return dir;
+}
+
+/** A fresh state directory holding a root key (`dtmesh keys init`), removed at exit (`tempDir`); `copyFrom` copies another's key instead. */
 export function stateDir(copyFrom?: string): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dtmesh-e2e-'));
+  const dir = tempDir('dtmesh-e2e-');
   if (copyFrom !== undefined) {
     fs.copyFileSync(path.join(copyFrom, 'mesh-root-key'), path.join(dir, 'mesh-root-key'));
     fs.chmodSync(path.join(dir, 'mesh-root-key'), 0o600);

@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import { loadRootKey } from '../../src/keys/keystore.js';
 import { reusePortSupported } from '../../src/pipeline/socket-thread.js';
 import { DROP_REASONS } from '../../src/protocol/verdict.js';
-import { repoRoot, TestPeer } from '../helpers.js';
+import { repoRoot, tempDir, TestPeer } from '../helpers.js';
 
 const cli = path.join(repoRoot, 'dist', 'cli.js');
 
@@ -21,7 +21,7 @@ function run(args: string[], input?: string): { code: number | null; out: string
 }
 
 function tmp(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'dtmesh-cli-'));
+  return tempDir('dtmesh-cli-');
 }
 
 /** One line on stderr, no stack trace. */

@@ -9,7 +9,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -17,14 +16,14 @@ import { Engine } from '../../src/engine.js';
 import { parsePacket } from '../../src/protocol/codec.js';
 import { DROP_REASONS } from '../../src/protocol/verdict.js';
 import { outOfOrderCompletions } from '../fixtures/disorder-worker.js';
-import { TestPeer, within } from '../helpers.js';
+import { tempDir, TestPeer, within } from '../helpers.js';
 
 const tenant = 'tenant-disorder';
 const root = new Uint8Array(randomBytes(32));
 const workerFile = fileURLToPath(new URL('../fixtures/disorder-worker.js', import.meta.url));
 
 test('10,000 in-order probes from one sender, batches of 8 finishing out of order in 2 workers: 0 false replays, 10,000 replies, reply nonces strictly increasing', async () => {
-  const log = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'dtmesh-disorder-')), 'completions');
+  const log = path.join(tempDir('dtmesh-disorder-'), 'completions');
   process.env.DTMESH_DISORDER_LOG = log; // piscina workers inherit the environment at start
   const engine = await Engine.create({ rootKey: root, tenant, agent: 'resp', peers: ['prober'], workers: 2, batchSize: 8, batches: 96, inlineBelow: 0, workerFile });
   delete process.env.DTMESH_DISORDER_LOG;

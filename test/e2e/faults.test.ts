@@ -8,7 +8,6 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -19,7 +18,7 @@ import { parsePacket } from '../../src/protocol/codec.js';
 import type { EngineStats } from '../../src/observe/stats.js';
 import { DROP_REASONS } from '../../src/protocol/verdict.js';
 import { FAULT_EXIT_AFTER, FAULT_EXIT_BEFORE, FAULT_THROW_AFTER, FAULT_THROW_BEFORE, poisonProbeId } from '../fixtures/faulty-worker.js';
-import { repoRoot, TestPeer } from '../helpers.js';
+import { repoRoot, tempDir, TestPeer } from '../helpers.js';
 
 const workerFile = fileURLToPath(new URL('../fixtures/faulty-worker.js', import.meta.url));
 const cli = path.join(repoRoot, 'dist', 'cli.js');
@@ -68,7 +67,7 @@ async function probeRounds(peer: TestPeer, engine: Engine, ids: number[], round:
 }
 
 test('poisoned batches: a worker that throws or exits before or after verifying is replaced and the batch re-run; failing thrice counts the batch as overload; nothing vanishes and serving goes on', async () => {
-  const faultDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dtmesh-faults-'));
+  const faultDir = tempDir('dtmesh-faults-');
   const root = new Uint8Array(randomBytes(32));
   await withFaultEnv({ DTMESH_FAULT_DIR: faultDir, DTMESH_FAULT_SCHEDULE: '' }, async () => {
     const engine = await Engine.create({ rootKey: root, tenant, agent: 'resp', peers: ['resp', 'prober'], workers: 2, batchSize: 8, workerFile, inlineBelow: 0 });
@@ -153,7 +152,7 @@ test('a worker schedule of "throw on task 3, process.exit(1) on task 5" (each re
 });
 
 test('serve under a flood: SIGTERM drains, exits 0, --stats-json books exact, and every reply counted is accounted for at the prober', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dtmesh-faults-cli-'));
+  const dir = tempDir('dtmesh-faults-cli-');
   try {
     assert.equal(spawnSync(process.execPath, [cli, 'keys', 'init', '--state-dir', dir], { timeout: 30_000 }).status, 0);
     const statsPath = path.join(dir, 'stats.json');

@@ -9,7 +9,6 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createSecretKey, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { inspect } from 'node:util';
@@ -21,7 +20,7 @@ import { PunchPolicy } from '../../src/protocol/punch.js';
 import { unanswerable } from '../../src/pipeline/udp.js';
 import { DROP_REASONS } from '../../src/protocol/verdict.js';
 import { RawSender } from '../fixtures/raw.js';
-import { repoRoot, TestPeer, toHex, within } from '../helpers.js';
+import { repoRoot, tempDir, TestPeer, toHex, within } from '../helpers.js';
 
 const tenant = 'tenant-hostile-peer';
 const sumDrops = (d: Record<string, number>): number => DROP_REASONS.reduce((a, r) => a + d[r]!, 0);
@@ -206,7 +205,7 @@ test('close(), setPeers() and applyHeartbeat() called from inside a listener: bo
 });
 
 test('a heartbeat that fails validation changes nothing: no file written, roster and root kept, no timer armed', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dtmesh-hb-'));
+  const dir = tempDir('dtmesh-hb-');
   const root = initRootKey(dir, false);
   const before = fs.readFileSync(rootKeyPath(dir));
   const engine = await Engine.create({ stateDir: dir, tenant, agent: 'a', peers: ['p'], workers: 1, maxPeers: 2, rotationGraceMs: 20 });

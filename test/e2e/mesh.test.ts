@@ -10,7 +10,6 @@ import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { initRootKey } from '../../src/keys/keystore.js';
@@ -18,7 +17,7 @@ import { serveMetrics } from '../../src/observe/metrics.js';
 import { renderReport } from '../../src/observe/report.js';
 import { MeshAgent } from '../../src/probe/agent.js';
 import type { MeshInterval } from '../../src/probe/mesh.js';
-import { promtoolCheck, repoRoot, until, within } from '../helpers.js';
+import { promtoolCheck, repoRoot, tempDir, until, within } from '../helpers.js';
 
 const tenant = 'tenant-mesh';
 const schedule = { burst: 10, rate: 500, everyS: 0.25, size: 84, graceMs: 500 };
@@ -86,7 +85,7 @@ async function freePort(): Promise<number> {
 }
 
 test('dtmesh agent: the heartbeat file is applied when it changes and on SIGHUP, an invalid one changes nothing; NDJSON intervals; report and metrics', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dtmesh-agent-'));
+  const dir = tempDir('dtmesh-agent-');
   const root = initRootKey(dir, false);
   const hbFile = path.join(dir, 'heartbeat.json');
   const b64 = (k: Uint8Array): string => Buffer.from(k).toString('base64');
@@ -181,7 +180,7 @@ test('a real Prometheus scrapes three agents and answers histogram_quantile per 
   }
   const agents = await mesh(['p1', 'p2', 'p3'], new Uint8Array(randomBytes(32)));
   const servers = await Promise.all(agents.map((a) => serveMetrics(a.registry(), '127.0.0.1', 0)));
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dtmesh-prom-'));
+  const dir = tempDir('dtmesh-prom-');
   const port = await freePort();
   const targets = servers.map((s) => `'127.0.0.1:${(s.address() as net.AddressInfo).port}'`).join(', ');
   fs.writeFileSync(path.join(dir, 'prometheus.yml'), `global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: dtmesh\n    static_configs:\n      - targets: [${targets}]\n`);

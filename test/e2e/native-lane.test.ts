@@ -18,7 +18,6 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { Worker } from 'node:worker_threads';
@@ -35,7 +34,7 @@ import { nativeLane, nativeLaneStatus } from '../../src/protocol/native.js';
 import { HMAC_STATE_WORDS, hmacPrecompute } from '../../src/protocol/sha256.js';
 import { DROP_REASONS } from '../../src/protocol/verdict.js';
 import { OFF_NONCE, OFF_SEND_TS } from '../../src/protocol/wire.js';
-import { cliPath, probeRun, repoRoot, startServe, stateDir, TestPeer, until, wallUs, within } from '../helpers.js';
+import { cliPath, probeRun, repoRoot, startServe, stateDir, tempDir, TestPeer, until, wallUs, within } from '../helpers.js';
 
 const skip = nativeLane === null && !process.env.CI ? `native lane ${nativeLaneStatus}` : false;
 const tenant = 'tenant-lane';
@@ -400,7 +399,7 @@ test('serve --lane native --sockets 2 --ttl --dscp: the lane in the start line; 
 });
 
 test('an install without a compiler (CC=/nonexistent/cc) succeeds and runs on the dgram lane; auto says why in one line', async () => {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dtmesh-nocc-'));
+  const tmp = tempDir('dtmesh-nocc-');
   try {
     fs.mkdirSync(path.join(tmp, 'src', 'native'), { recursive: true });
     for (const f of ['build.mjs', 'mac.c', 'lane.c', 'binding.gyp']) fs.copyFileSync(path.join(repoRoot, 'src', 'native', f), path.join(tmp, 'src', 'native', f));

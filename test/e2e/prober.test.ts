@@ -22,7 +22,7 @@ import { senderIdOf } from '../../src/protocol/ids.js';
 import { derivePairKey } from '../../src/protocol/keys.js';
 import { HMAC_STATE_WORDS, hmacPrecompute } from '../../src/protocol/sha256.js';
 import { DROP_REASONS } from '../../src/protocol/verdict.js';
-import { repoRoot, wallUs } from '../helpers.js';
+import { repoRoot, tempDir, wallUs } from '../helpers.js';
 import { assertValidReport } from '../probe/validate.js';
 
 const tenant = 't-probe';
@@ -402,7 +402,7 @@ async function runCli(args: string[], ms: number): Promise<{ code: number | null
 }
 
 test('CLI: probe --count 20000 --rate 20000 against serve → 20000 received, 0 lost, 0 late, 0 duplicates, 0 reordered; --metrics serves the same books', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dtmesh-probe-'));
+  const dir = tempDir('dtmesh-probe-');
   assert.equal(spawnSync(process.execPath, [cli, 'keys', 'init', '--state-dir', dir], { timeout: 30_000 }).status, 0);
   const child = spawn(process.execPath, [cli, 'serve', '--state-dir', dir, '--tenant', 't', '--agent', 'A', '--peers', 'A,B', '--listen', '127.0.0.1:0', '--metrics', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
@@ -591,7 +591,7 @@ test('at full speed (rate 0) the prober reads replies faster than it sends probe
   // turn's probes stayed queued, and within ~0.3 s the 4 MiB buffer was full (seen at 100 k pps on
   // both lanes: 0.7–40 % of replies dropped at the prober, and the dgram lane's RTT, stamped when
   // JS reads, 190 ms).
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dtmesh-probe-'));
+  const dir = tempDir('dtmesh-probe-');
   assert.equal(spawnSync(process.execPath, [cli, 'keys', 'init', '--state-dir', dir], { timeout: 30_000 }).status, 0);
   const serveLane = nativeLane !== null ? 'native' : 'dgram'; // the faster responder: its replies come back as fast as the prober sends
   const child = spawn(process.execPath, [cli, 'serve', '--state-dir', dir, '--tenant', 't', '--agent', 'A', '--peers', 'A,B', '--listen', '127.0.0.1:0', '--lane', serveLane], { stdio: ['ignore', 'pipe', 'inherit'] });

@@ -6,12 +6,11 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { loadRootKey } from '../../src/keys/keystore.js';
 import { DROP_REASONS } from '../../src/protocol/verdict.js';
-import { repoRoot, until, within } from '../helpers.js';
+import { repoRoot, tempDir, until, within } from '../helpers.js';
 
 const cli = path.join(repoRoot, 'dist', 'cli.js');
 const floodgen = path.join(repoRoot, 'dist', 'test', 'fixtures', 'floodgen.js');
@@ -22,7 +21,7 @@ function rssMb(pid: number): number {
 }
 
 test('RSS stays flat over a 60 s flood (growth < 20 MB after warm-up)', { skip: (!process.env.DTMESH_SLOW && 'slow: npm run test:slow') || (process.platform !== 'linux' && 'reads /proc'), timeout: 120_000 }, async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dtmesh-soak-'));
+  const dir = tempDir('dtmesh-soak-');
   assert.equal(spawnSync(process.execPath, [cli, 'keys', 'init', '--state-dir', dir]).status, 0);
   const stats = path.join(dir, 'stats.json');
   const child = spawn(process.execPath, [cli, 'serve', '--state-dir', dir, '--tenant', 'flood', '--agent', 'resp', '--peers', 'flood-member', '--listen', '127.0.0.1:0', '--stats-json', stats], { stdio: ['ignore', 'pipe', 'inherit'] });

@@ -4,7 +4,6 @@ import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { createSecretKey, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -12,9 +11,10 @@ import { fileURLToPath } from 'node:url';
 import { Engine } from '../../src/engine.js';
 import { DtmeshError } from '../../src/errors.js';
 import { loadRootKey, parseHeartbeat, persistHeartbeat, rootKeyPath, saveRootKey, TENANT_FILE } from '../../src/keys/keystore.js';
+import { tempDir } from '../helpers.js';
 
 function tmp(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'dtmesh-ks-'));
+  return tempDir('dtmesh-ks-');
 }
 
 function refuses(dir: string, re: RegExp): void {

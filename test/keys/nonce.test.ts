@@ -1,12 +1,11 @@
 /** The outgoing nonce counter (PROTOCOL.md §3): starts at max(last_persisted + 1, now_us); a restart never goes backwards. */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { DtmeshError } from '../../src/errors.js';
 import { NONCE_FILE, NONCE_RESERVE, NONCE_RETRY, NonceCounter, nonceFileName } from '../../src/keys/nonce.js';
-import { wallUs } from '../helpers.js';
+import { tempDir, wallUs } from '../helpers.js';
 
 test('starts at the clock in µs without a state dir, and only goes up', () => {
   const before = wallUs();
@@ -19,7 +18,7 @@ test('starts at the clock in µs without a state dir, and only goes up', () => {
 });
 
 test('a restart never goes backwards, even when the counter ran far ahead of the clock', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dtmesh-nonce-'));
+  const dir = tempDir('dtmesh-nonce-');
   const file = path.join(dir, nonceFileName('agent-a'));
   const first = new NonceCounter(dir, 'agent-a');
   first.take(3 * NONCE_RESERVE); // far ahead of the clock, past two persisted ceilings
@@ -35,7 +34,7 @@ test('a restart never goes backwards, even when the counter ran far ahead of the
 });
 
 test('one nonce file per agent; the legacy shared mesh-nonce is a lower bound for every agent (an upgrade never goes backwards)', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dtmesh-nonce-'));
+  const dir = tempDir('dtmesh-nonce-');
   const legacy = wallUs() + 10 * NONCE_RESERVE; // an old counter that ran ahead of the clock
   fs.writeFileSync(path.join(dir, NONCE_FILE), `${legacy}\n`);
   const a = new NonceCounter(dir, 'agent-a');
@@ -55,7 +54,7 @@ test('one nonce file per agent; the legacy shared mesh-nonce is a lower bound fo
 });
 
 test('a nonce file that cannot be read or is garbled stops the start with one line; a missing one starts from the clock', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dtmesh-nonce-'));
+  const dir = tempDir('dtmesh-nonce-');
   const file = path.join(dir, nonceFileName('agent-a'));
   const oneLine = (re: RegExp) => (e: unknown) => e instanceof DtmeshError && !e.message.includes('\n') && re.test(e.message);
   for (const garbage of ['', 'garbage\n', '-5\n', '0\n', '1.5\n', '1e300\n', '9007199254740993\n', '12 34\n']) {
@@ -80,7 +79,7 @@ test('a nonce file that cannot be read or is garbled stops the start with one li
 });
 
 test('a failed ceiling write on take() is counted and retried, never thrown; the counter keeps going up', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dtmesh-nonce-'));
+  const dir = tempDir('dtmesh-nonce-');
   let fail = false;
   const writes: string[] = [];
   const c = new NonceCounter(dir, 'agent-a', {
@@ -113,7 +112,7 @@ test('a failed ceiling write on take() is counted and retried, never thrown; the
 });
 
 test('the first ceiling write failing is a clear startup error, and the lock is released', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dtmesh-nonce-'));
+  const dir = tempDir('dtmesh-nonce-');
   const failing = (): void => {
     throw Object.assign(new Error('x'), { code: 'ENOSPC' });
   };

@@ -7,7 +7,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +14,7 @@ import { DtmeshError } from '../../src/errors.js';
 import { NonceCounter } from '../../src/keys/nonce.js';
 import { nativeLockFd, nativeMacStatus } from '../../src/protocol/native.js';
 import { agentFileTag, lockFileName, StateLock } from '../../src/keys/statelock.js';
+import { tempDir } from '../helpers.js';
 
 const HOLDER = fileURLToPath(new URL('../fixtures/hold-nonce.js', import.meta.url));
 const flockSkip = nativeLockFd === null && !process.env.CI ? `native addon ${nativeMacStatus}` : false;
@@ -24,7 +24,7 @@ const KINDS = [
 ] as const;
 
 function tmp(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'dtmesh-lock-'));
+  return tempDir('dtmesh-lock-');
 }
 
 /** Start a holder process; resolves once it printed its first line. */
