@@ -292,7 +292,12 @@ export class MeshProber extends EventEmitter {
       b.counts.sendErrors++;
       return;
     }
-    p.sentAt[slot] = now;
+    // the send time is the lane's stamp at its send call (MEASUREMENT.md §1 "Sent"), not the
+    // tick's start: a tick sends every peer's due probes one after another, and each one
+    // signed and sent before this one would otherwise be in this one's RTT. NaN (queued
+    // behind a full socket buffer) keeps the tick's time.
+    const at = this.engine.lastSendUs();
+    p.sentAt[slot] = at >= now ? at : now;
     p.state[slot] = ST_IN_FLIGHT;
     p.inFlight++;
     p.seq = seq + 1;

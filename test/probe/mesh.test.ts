@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import * as dgram from 'node:dgram';
 import { test } from 'node:test';
 import { Engine } from '../../src/engine.js';
 import { MeshProber } from '../../src/probe/mesh.js';
@@ -61,6 +62,54 @@ test('a probe the kernel refuses never left: a peer at the broadcast address get
       assert.equal(bb.reduce((a, x) => a + x.send_errors, 0), b.send_errors, `${lane}: the bursts' send errors sum to the total (the last burst cut short by stop)`);
     } finally {
       await engine.close();
+    }
+  }
+});
+
+test('the mesh takes each send time from the lane\'s stamp at the send call (engine.lastSendUs), not the tick\'s start: a stamp 15 ms later shortens every RTT by 15 ms — on both lanes', async () => {
+  for (const lane of nativeLane !== null ? (['dgram', 'native'] as const) : (['dgram'] as const)) {
+    const root = new Uint8Array(randomBytes(32));
+    const a = await Engine.create({ rootKey: root, tenant: 't', agent: 'a', peers: ['b'], workers: 1, lane, listen: '127.0.0.1:0' });
+    const b = await Engine.create({ rootKey: root, tenant: 't', agent: 'b', peers: ['a'], workers: 1, listen: '127.0.0.1:0' });
+    // a relay that holds every PROBE 30 ms on its way to b and passes REPLYs straight back
+    const relay = dgram.createSocket('udp4');
+    await new Promise<void>((r) => relay.bind(0, '127.0.0.1', () => r()));
+    const timers = new Set<NodeJS.Timeout>();
+    let from: dgram.RemoteInfo | null = null;
+    relay.on('message', (m, rinfo) => {
+      if (rinfo.port === b.address.port) {
+        if (from !== null) relay.send(m, from.port, from.address);
+        return;
+      }
+      from = rinfo;
+      const t = setTimeout(() => {
+        timers.delete(t);
+        relay.send(m, b.address.port, '127.0.0.1');
+      }, 30);
+      timers.add(t);
+    });
+    const run = async (): Promise<number> => {
+      const m = new MeshProber(a, { burst: 20, rate: 200, everyS: 60, size: 84, graceMs: 2000 });
+      m.setTargets([{ agent: 'b', host: '127.0.0.1', port: relay.address().port }]);
+      m.start();
+      await new Promise((r) => setTimeout(r, 250));
+      await m.stop();
+      const f = m.figures()[0]!;
+      assert.equal(f.received, 20, `${lane}: every probe answered (${JSON.stringify(f)})`);
+      return f.rtt_us.p50;
+    };
+    try {
+      const real = await run();
+      assert.ok(real >= 27_000 && real < 60_000, `${lane}: RTT from the lane's stamp ≈ 30 ms (${real} µs)`);
+      const stamp = a.lastSendUs.bind(a);
+      (a as { lastSendUs: () => number }).lastSendUs = () => stamp() + 15_000; // as if each packet had left 15 ms after the call
+      const shifted = await run();
+      assert.ok(real - shifted >= 12_000 && real - shifted <= 18_000, `${lane}: the mesh took its send times from the lane (p50 ${real} → ${shifted} µs)`);
+    } finally {
+      timers.forEach(clearTimeout);
+      relay.close();
+      await a.close();
+      await b.close();
     }
   }
 });
