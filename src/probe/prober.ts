@@ -16,7 +16,8 @@
  *   1. pacing (this thread): probe k is due at t0 + k / rate (the measured phase restarts the schedule at its own start, so a warm-up backlog never spills into it); each turn sends what is due
  *      (at most SEND_CHUNK), send time taken right before the engine's send; between
  *      turns the thread sleeps (generator.ts Pacing) rather than spinning a core away
- *      from the responder and the kernel
+ *      from the responder and the kernel — except, on a lane that stamps replies in JS,
+ *      while the last probe's reply is due before long (generator.ts spinForReply)
  *   2. replies (the engine's 'reply' event, same thread): matched in the ring
  *      (ring.ts), figures into the run's and the interval's tally (tally.ts)
  *   3. every turn: deadlines swept (lost), final intervals emitted (intervals.ts)
@@ -33,7 +34,7 @@ import { DROP_REASONS } from '../protocol/verdict.js';
 import { nativeLane } from '../protocol/native.js';
 import { MIN_DATAGRAM, TYPE_PROBE } from '../protocol/wire.js';
 import { dtmeshVersion, hostInfo, SCHEMA_VERSION } from './context.js';
-import { Generator, type Pacing } from './generator.js';
+import { Generator, type Pacing, spinForReply } from './generator.js';
 import { type IntervalFigures, Intervals } from './intervals.js';
 import type { ProbeReport, ReportContext } from './report.js';
 import { ProbeRing, ST_IN_FLIGHT, ST_LOST, ST_NOT_SENT, ST_RECEIVED } from './ring.js';
@@ -226,6 +227,10 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
   let kernelDropsAtStart: number | null = null;
   let graceUpdatedUs = -Infinity;
   let warmupProbes = 0;
+  /** A running average of the RTT (µs, 0 before the first reply), for {@link spinForReply}. */
+  let rttAvg = 0;
+  /** The lane stamps a reply when JS reads it: yield pacing waits for an imminent reply by spinning ({@link spinForReply}). */
+  const jsStamps = engine.timestamps === 'js';
 
   const startTime = new Date();
   const context: ReportContext = {
@@ -362,6 +367,7 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
     }
     ring.state[i] = ST_RECEIVED;
     ring.rtt[i] = d;
+    rttAvg = rttAvg === 0 ? d : rttAvg + (d - rttAvg) / 8;
     graceRtt.recordValue(d < 1 ? 1 : Math.round(d));
     f.total.receive(d);
     const it = probeTally(measured, sentAt);
@@ -499,6 +505,8 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
           const nextDueUs = ((ring.scheduled - anchorSeq) * 1e6) / rate - (nowUs() - anchorUs);
           if (nextDueUs <= 0 || (pacing === 'spin' && nextDueUs <= SPIN_WITHIN_US)) setImmediate(step);
           else if (pacing === 'yield' && nextDueUs <= YIELD_WITHIN_US) {
+            // a JS-stamped reply due before long is read when it comes, not after a sleep
+            if (jsStamps && spinForReply(nowUs() - tLast, ring.scheduled > 0 && ring.state[ring.slot(ring.scheduled - 1)] === ST_IN_FLIGHT, rttAvg)) return void setImmediate(step);
             Atomics.wait(sleeper, 0, 0, Math.min(nextDueUs, YIELD_SLICE_US) / 1000);
             setImmediate(step); // the loop's poll phase reads the replies that came meanwhile
           } else setTimeout(step, Math.max(0, Math.floor(nextDueUs / 1000)));

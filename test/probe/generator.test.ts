@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { type HostCpuTimes, hostCpuTimes, parseProcStat } from '../../src/observe/host-cpu.js';
-import { ELD_RESOLUTION_MS, Generator, LATENESS_BOUND_US } from '../../src/probe/generator.js';
+import { ELD_RESOLUTION_MS, Generator, LATENESS_BOUND_US, REPLY_SPIN_HORIZON_US, spinForReply } from '../../src/probe/generator.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -121,4 +121,23 @@ test('parseProcStat: the aggregate cpu line of proc(5) — busy is user+nice+sys
   assert.equal(parseProcStat(''), null);
   const live = hostCpuTimes();
   if (process.platform === 'linux') assert.ok(live !== null && live.total >= live.busy + live.steal && live.total > 0, JSON.stringify(live));
+});
+
+test('spinForReply: yield pacing on a JS-stamped lane waits for a reply due within the horizon by going round the loop, and sleeps for one far off, overdue, already in, or before any RTT is known', () => {
+  const H = REPLY_SPIN_HORIZON_US;
+  // loopback at 10 k pps: the reply of the probe just sent comes in ~30 µs, before the next send
+  assert.equal(spinForReply(5, true, 30), true);
+  assert.equal(spinForReply(0, true, H), true, 'due exactly at the horizon');
+  // already answered: nothing to wait for
+  assert.equal(spinForReply(5, false, 30), false);
+  // no RTT seen yet (the first probes): sleep as before
+  assert.equal(spinForReply(5, true, 0), false);
+  // a long path: the reply is 50 ms off when its probe leaves
+  assert.equal(spinForReply(100, true, 50_000), false);
+  assert.equal(spinForReply(50_000 - H - 1, true, 50_000), false, 'one µs beyond the horizon');
+  // … and within the horizon once its time comes
+  assert.equal(spinForReply(50_000 - H, true, 50_000), true);
+  // overdue (2 × RTT + the horizon): lost or slow, the prober sleeps again
+  assert.equal(spinForReply(2 * 30 + H, true, 30), true);
+  assert.equal(spinForReply(2 * 30 + H + 1, true, 30), false);
 });
