@@ -77,9 +77,10 @@ A probe with no reply by its deadline is lost; a reply after it is late, never r
                        to 8192 (default ${PROBE_REPLAY_WINDOW}: reordering is never loss)
   --max-datagram N     largest reply accepted, 50-65507 (default max(2048, --size))
   --batch N            the prober engine's batch, 1-4096 (default ${PROBE_BATCH}: replies verified at once)
-  --pacing MODE        yield (default: sub-ms waits in 50 µs futex slices, replies read
-                       between them; on the dgram lane a reply due within 200 µs is
-                       awaited round the event loop, so it is stamped when it comes),
+  --pacing MODE        yield (default: sub-ms waits in short futex waits, replies read
+                       between them; on a lane that stamps replies in JS (dgram) a reply
+                       due within 200 µs, while replies come, is awaited round the event
+                       loop, so it is stamped when it comes),
                        timer (1 ms ticks: bursts) or spin (a whole core)
   --clock-synced       also report absolute one-way delays (the clocks are synchronised)
   --max-loss PCT       exit 3 when loss exceeds PCT %

@@ -16,11 +16,11 @@ import { latencyHistogram } from '../observe/stats.js';
 
 /**
  * How the generator waits between sends (Node timers have 1 ms resolution):
- * - `yield`: when the next probe is due within 1 ms, block in short futex waits
- *   (`Atomics.wait`, ≤ 50 µs) and go round the event loop between them, so replies are
- *   read within one slice and the CPU is given back to the responder and the kernel;
- *   otherwise sleep on a timer; on a lane that stamps replies in JS, go round the event
- *   loop without sleeping while the last probe's reply is due within 200 µs
+ * - `yield`: when the next probe is due within 1.5 ms, block in short futex waits
+ *   (`Atomics.wait`, asked ≤ 50 µs; ~150 µs on a VM) and go round the event loop between
+ *   them, so replies are read between them and the CPU is given back to the responder and
+ *   the kernel; otherwise sleep on a timer; on a lane that stamps replies in JS, go round
+ *   the event loop without sleeping while the last probe's reply is due within 200 µs
  *   ({@link spinForReply});
  * - `timer`: always sleep on a timer (bursts of rate/1000 probes per 1 ms tick, which
  *   queue behind one another and raise the RTT of the burst's tail);
@@ -29,20 +29,26 @@ import { latencyHistogram } from '../observe/stats.js';
 export type Pacing = 'yield' | 'timer' | 'spin';
 
 /**
- * Yield pacing on a lane that stamps a reply when JS reads it (dgram, `timestamps: "js"`):
- * the reply to the last probe sent waits in the socket through a futex wait, and that
- * wait was in its RTT (AMD EPYC 2-vCPU VM, `probe --lane dgram --rate 10000`: p50 96 µs
- * with the wait, 30 µs with `--pacing spin`; the C reference, kernel stamps, 19 µs). While
- * that reply is due within {@link REPLY_SPIN_HORIZON_US}, and not overdue (2 × the RTT
- * plus that horizon since its send), the prober goes round the event loop instead of
+ * Yield pacing on a lane that stamps a reply when JS reads it (`timestamps: "js"`: the dgram
+ * lane, MEASUREMENT.md §1 "Received"): the reply to the last probe sent waits in the socket
+ * through a futex wait, and that wait was in its RTT (AMD EPYC 2-vCPU VM, `probe --lane
+ * dgram --rate 10000`: p50 96 µs with the wait, 30 µs with `--pacing spin`; the C
+ * reference, kernel stamps, 19 µs). While that reply is due within
+ * {@link REPLY_SPIN_HORIZON_US}, not overdue (2 × the RTT plus that horizon since its
+ * send), and replies are still coming (one came within a probe interval, 2 × the RTT and
+ * the horizon of the last send), the prober goes round the event loop instead of
  * sleeping, and reads it when it comes; otherwise, and on lanes with kernel receive
- * stamps, it sleeps as before.
+ * stamps, it sleeps as before. The last condition keeps a silent peer from costing a
+ * whole core: at 10 k pps a new probe leaves before the last one is overdue.
  *
  * `sinceSendUs`: time since the last probe left; `inFlight`: its reply has not come;
- * `rttUs`: the RTT seen so far (a running average; 0 before the first reply).
+ * `rttUs`: the RTT seen so far (a running average; 0 before the first reply);
+ * `sinceReplyUs`: time since the last reply came (any probe's); `intervalUs`: the
+ * schedule's time between probes.
  */
-export function spinForReply(sinceSendUs: number, inFlight: boolean, rttUs: number): boolean {
-  return inFlight && rttUs > 0 && rttUs - sinceSendUs <= REPLY_SPIN_HORIZON_US && sinceSendUs <= 2 * rttUs + REPLY_SPIN_HORIZON_US;
+export function spinForReply(sinceSendUs: number, inFlight: boolean, rttUs: number, sinceReplyUs: number, intervalUs: number): boolean {
+  const overdueUs = 2 * rttUs + REPLY_SPIN_HORIZON_US;
+  return inFlight && rttUs > 0 && rttUs - sinceSendUs <= REPLY_SPIN_HORIZON_US && sinceSendUs <= overdueUs && sinceReplyUs <= sinceSendUs + intervalUs + overdueUs;
 }
 
 /**

@@ -159,7 +159,11 @@ const SEND_CHUNK = 16;
 const SPIN_WITHIN_US = 2000;
 /** Yield pacing: futex waits when the next probe is due within this (a timer cannot do better than 1 ms)… */
 const YIELD_WITHIN_US = 1500;
-/** … each at most this long, so a reply waits at most one slice (plus the kernel's timer slack, ≈ 50 µs) to be read. */
+/**
+ * … each asked to be at most this long, the loop reading replies between them (a futex wait
+ * on a 2-vCPU VM takes ~150 µs whatever it asks: a kernel-stamped reply does not mind, and a
+ * JS-stamped one due soon is not slept on at all, {@link spinForReply}).
+ */
 const YIELD_SLICE_US = 50;
 /**
  * Timer slack of the pacing thread while a run is on, ns (prctl PR_SET_TIMERSLACK, Linux,
@@ -229,6 +233,8 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
   let warmupProbes = 0;
   /** A running average of the RTT (µs, 0 before the first reply), for {@link spinForReply}. */
   let rttAvg = 0;
+  /** Receive time of the last reply in time (µs), for {@link spinForReply}: are replies still coming? */
+  let lastReplyUs = -Infinity;
   /** The lane stamps a reply when JS reads it: yield pacing waits for an imminent reply by spinning ({@link spinForReply}). */
   const jsStamps = engine.timestamps === 'js';
 
@@ -368,6 +374,7 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
     ring.state[i] = ST_RECEIVED;
     ring.rtt[i] = d;
     rttAvg = rttAvg === 0 ? d : rttAvg + (d - rttAvg) / 8;
+    lastReplyUs = r.recvUs;
     graceRtt.recordValue(d < 1 ? 1 : Math.round(d));
     f.total.receive(d);
     const it = probeTally(measured, sentAt);
@@ -506,7 +513,10 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
           if (nextDueUs <= 0 || (pacing === 'spin' && nextDueUs <= SPIN_WITHIN_US)) setImmediate(step);
           else if (pacing === 'yield' && nextDueUs <= YIELD_WITHIN_US) {
             // a JS-stamped reply due before long is read when it comes, not after a sleep
-            if (jsStamps && spinForReply(nowUs() - tLast, ring.scheduled > 0 && ring.state[ring.slot(ring.scheduled - 1)] === ST_IN_FLIGHT, rttAvg)) return void setImmediate(step);
+            if (jsStamps) {
+              const t = nowUs();
+              if (spinForReply(t - tLast, ring.scheduled > 0 && ring.state[ring.slot(ring.scheduled - 1)] === ST_IN_FLIGHT, rttAvg, t - lastReplyUs, 1e6 / rate)) return void setImmediate(step);
+            }
             Atomics.wait(sleeper, 0, 0, Math.min(nextDueUs, YIELD_SLICE_US) / 1000);
             setImmediate(step); // the loop's poll phase reads the replies that came meanwhile
           } else setTimeout(step, Math.max(0, Math.floor(nextDueUs / 1000)));

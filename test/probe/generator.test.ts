@@ -123,21 +123,30 @@ test('parseProcStat: the aggregate cpu line of proc(5) — busy is user+nice+sys
   if (process.platform === 'linux') assert.ok(live !== null && live.total >= live.busy + live.steal && live.total > 0, JSON.stringify(live));
 });
 
-test('spinForReply: yield pacing on a JS-stamped lane waits for a reply due within the horizon by going round the loop, and sleeps for one far off, overdue, already in, or before any RTT is known', () => {
+test('spinForReply: yield pacing on a JS-stamped lane waits for a reply due within the horizon by going round the loop, and sleeps for one far off, overdue, already in, before any RTT is known, or when replies stopped coming', () => {
   const H = REPLY_SPIN_HORIZON_US;
-  // loopback at 10 k pps: the reply of the probe just sent comes in ~30 µs, before the next send
-  assert.equal(spinForReply(5, true, 30), true);
-  assert.equal(spinForReply(0, true, H), true, 'due exactly at the horizon');
+  const I = 100; // 10 k pps
+  // loopback at 10 k pps: the reply of the probe just sent comes in ~30 µs, before the next send;
+  // the last reply (the previous probe's) came 100 - 30 µs before this send
+  const R = (sinceSend: number): number => sinceSend + I - 30;
+  assert.equal(spinForReply(5, true, 30, R(5), I), true);
+  assert.equal(spinForReply(0, true, H, 0, I), true, 'due exactly at the horizon');
   // already answered: nothing to wait for
-  assert.equal(spinForReply(5, false, 30), false);
+  assert.equal(spinForReply(5, false, 30, 0, I), false);
   // no RTT seen yet (the first probes): sleep as before
-  assert.equal(spinForReply(5, true, 0), false);
+  assert.equal(spinForReply(5, true, 0, Infinity, I), false);
   // a long path: the reply is 50 ms off when its probe leaves
-  assert.equal(spinForReply(100, true, 50_000), false);
-  assert.equal(spinForReply(50_000 - H - 1, true, 50_000), false, 'one µs beyond the horizon');
+  assert.equal(spinForReply(100, true, 50_000, 100, I), false);
+  assert.equal(spinForReply(50_000 - H - 1, true, 50_000, 100, I), false, 'one µs beyond the horizon');
   // … and within the horizon once its time comes
-  assert.equal(spinForReply(50_000 - H, true, 50_000), true);
+  assert.equal(spinForReply(50_000 - H, true, 50_000, 100, I), true);
   // overdue (2 × RTT + the horizon): lost or slow, the prober sleeps again
-  assert.equal(spinForReply(2 * 30 + H, true, 30), true);
-  assert.equal(spinForReply(2 * 30 + H + 1, true, 30), false);
+  assert.equal(spinForReply(2 * 30 + H, true, 30, R(2 * 30 + H), I), true);
+  assert.equal(spinForReply(2 * 30 + H + 1, true, 30, R(2 * 30 + H + 1), I), false);
+  // a peer gone silent: each probe leaves before the last is overdue (100 < 260 µs), but no
+  // reply came for longer than an interval, 2 × RTT and the horizon after the last send
+  assert.equal(spinForReply(5, true, 30, 5 + 2 * I - 30, I), true, 'one reply lost: still spinning');
+  assert.equal(spinForReply(5, true, 30, 5 + I + 2 * 30 + H, I), true, 'the last reply at the bound');
+  assert.equal(spinForReply(5, true, 30, 5 + I + 2 * 30 + H + 1, I), false, 'replies stopped: sleep');
+  assert.equal(spinForReply(5, true, 30, Infinity, I), false, 'no reply ever');
 });
