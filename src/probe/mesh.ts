@@ -269,19 +269,20 @@ export class MeshProber extends EventEmitter {
         // probes due by now at `rate`, from the burst's start
         const b = p.bursts[p.bursts.length - 1]!;
         const due = Math.min(s.burst, Math.floor(((now - b.startUs) * s.rate) / 1e6) + 1) - (s.burst - p.left);
-        for (let i = 0; i < due; i++) this.send(p, b, now);
+        for (let i = 0; i < due; i++) this.send(p, b);
         if (p.left === 0) b.endSeq = p.seq;
       }
     }
     this.sweep(now);
   }
 
-  private send(p: PeerState, b: Burst, now: number): void {
+  private send(p: PeerState, b: Burst): void {
     const seq = p.seq;
     const slot = seq % this.ringSize;
     if (p.state[slot] === ST_IN_FLIGHT) this.finish(p, seq - this.ringSize, ST_LOST); // cannot happen with the ring's size; counted if it does
     p.left--;
     let ok: boolean;
+    const before = nowUs(); // the stamp's floor: a packet queued behind another leaves lastSendUs at that one's (older) stamp
     try {
       ok = this.engine.trySendProbe(p.addr.agent, p.addr.host, p.addr.port, seq % ID_SPACE, this.schedule.size); // false: refused during the call
     } catch {
@@ -294,10 +295,11 @@ export class MeshProber extends EventEmitter {
     }
     // the send time is the lane's stamp at its send call (MEASUREMENT.md §1 "Sent"), not the
     // tick's start: a tick sends every peer's due probes one after another, and each one
-    // signed and sent before this one would otherwise be in this one's RTT. NaN (queued
-    // behind a full socket buffer) keeps the tick's time.
+    // signed and sent before this one would otherwise be in this one's RTT. A stamp older
+    // than the call (another packet's: this one queued behind it) or NaN (queued behind a
+    // full socket buffer) gives the time just before the call, as the prober does.
     const at = this.engine.lastSendUs();
-    p.sentAt[slot] = at >= now ? at : now;
+    p.sentAt[slot] = at >= before ? at : before;
     p.state[slot] = ST_IN_FLIGHT;
     p.inFlight++;
     p.seq = seq + 1;

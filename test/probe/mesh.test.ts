@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import { Engine } from '../../src/engine.js';
 import { MeshProber } from '../../src/probe/mesh.js';
 import { nativeLane } from '../../src/protocol/native.js';
-import { until } from '../helpers.js';
+import { startServe, stateDir, until } from '../helpers.js';
 
 test('schedule: N peers start their bursts spread evenly over the period; peers joining later are spread among themselves; peers gone stop', async () => {
   const root = new Uint8Array(randomBytes(32));
@@ -114,5 +114,42 @@ test('the mesh takes each send time from the lane\'s stamp at the send call (eng
       await a.close();
       await b.close();
     }
+  }
+});
+
+test('a lane stamp older than the send call (another packet\'s: this one queued behind it) is not this probe\'s send time; the time just before the call is', { skip: nativeLane === null && 'needs the native lane: its kernel receive stamps do not wait for the tick to end, a JS stamp does' }, async () => {
+  const dir = stateDir();
+  const served = await startServe(['--state-dir', dir, '--tenant', 't', '--agent', 'b', '--peers', 'a,b', '--listen', '127.0.0.1:0']);
+  const a = await Engine.create({ stateDir: dir, tenant: 't', agent: 'a', peers: ['b'], workers: 1, lane: 'native' });
+  try {
+    // each send takes 20 ms more after it left, and the lane then reports the previous packet's
+    // stamp: from the second probe of a tick on, a stamp from this tick but 20 ms before the call
+    const stamp = a.lastSendUs.bind(a);
+    const trySend = a.trySendProbe.bind(a);
+    let last = NaN;
+    let prev = NaN;
+    a.trySendProbe = (...args: Parameters<Engine['trySendProbe']>): boolean => {
+      const ok = trySend(...args);
+      prev = last;
+      last = stamp();
+      const end = performance.now() + 20;
+      while (performance.now() < end) {
+        /* a slow send */
+      }
+      return ok;
+    };
+    (a as { lastSendUs: () => number }).lastSendUs = () => prev;
+    // rate 1e6: the first probe in the first tick, the other nine together in the next
+    const m = new MeshProber(a, { burst: 10, rate: 1_000_000, everyS: 60, size: 84, graceMs: 2000 });
+    m.setTargets([{ agent: 'b', host: '127.0.0.1', port: served.port }]);
+    m.start();
+    await until(10_000, () => (m.figures()[0]?.received ?? 0) >= 10, "the burst's 10 replies");
+    await m.stop();
+    const f = m.figures()[0]!;
+    // with the older stamp, eight of the ten RTTs would hold the 20 ms of the send before
+    assert.ok(f.rtt_us.p50 < 10_000, `RTT p50 ${f.rtt_us.p50} µs: no other packet's send in it (${JSON.stringify(f.rtt_us)})`);
+  } finally {
+    await a.close();
+    await served.stop();
   }
 });
