@@ -23,7 +23,7 @@ import { senderIdOf } from '../../src/protocol/ids.js';
 import { derivePairKey } from '../../src/protocol/keys.js';
 import { HMAC_STATE_WORDS, hmacPrecompute } from '../../src/protocol/sha256.js';
 import { DROP_REASONS } from '../../src/protocol/verdict.js';
-import { repoRoot, tempDir, wallUs } from '../helpers.js';
+import { repoRoot, startServe, stateDir, tempDir, wallUs } from '../helpers.js';
 import { assertValidReport } from '../probe/validate.js';
 
 const tenant = 't-probe';
@@ -596,32 +596,28 @@ test("'send_error' names the refused packet itself, also when an earlier packet'
   }
 });
 
-test('at full speed (rate 0) the prober reads replies faster than it sends probes: a fast responder\'s replies never pile up and overflow the prober\'s own socket (kernel_drops 0) — on both lanes', { skip: process.platform !== 'linux' && 'the kernel\'s per-socket drop count comes from /proc/net/udp (Linux)' }, async () => {
+test('at full speed (rate 0) the prober reads replies faster than it sends probes: a fast responder\'s replies do not pile up and overflow the prober\'s own socket (kernel_drops at most a stall\'s worth, not a third of them) — on both lanes', { skip: process.platform !== 'linux' && 'the kernel\'s per-socket drop count comes from /proc/net/udp (Linux)' }, async () => {
   // Each loop turn reads at most 32 datagrams (libuv's UDP read loop; lane.c WAKE_BUDGET) and a
   // prober that is behind sends SEND_CHUNK per turn: at 64 (before) the replies of half of every
-  // turn's probes stayed queued, and within ~0.3 s the 4 MiB buffer was full (seen at 100 k pps on
-  // both lanes: 0.7–40 % of replies dropped at the prober, and the dgram lane's RTT, stamped when
-  // JS reads, 190 ms).
-  const dir = tempDir('dtmesh-probe-');
-  assert.equal(spawnSync(process.execPath, [cli, 'keys', 'init', '--state-dir', dir], { timeout: 30_000 }).status, 0);
+  // turn's probes stayed queued until the prober's buffer was full (this test at 64: ~22 000 of
+  // the 60 000 replies dropped at the prober, on either lane). At 16 none pile up; what a stall
+  // of the prober can still drop is bounded by its buffer (the dgram lane's is capped by
+  // net.core.rmem_max, 208 KiB by default: a few hundred replies), hence 1 %, not 0.
+  const dir = stateDir();
   const serveLane = nativeLane !== null ? 'native' : 'dgram'; // the faster responder: its replies come back as fast as the prober sends
-  const child = spawn(process.execPath, [cli, 'serve', '--state-dir', dir, '--tenant', 't', '--agent', 'A', '--peers', 'A,B', '--listen', '127.0.0.1:0', '--lane', serveLane], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
+  const served = await startServe(['--state-dir', dir, '--tenant', 't', '--agent', 'A', '--peers', 'A,B', '--listen', '127.0.0.1:0', '--lane', serveLane]);
   try {
-    await until('serve prints its listening line', 15_000, () => /listening on 127\.0\.0\.1:(\d+)/.test(out));
-    const port = Number(/listening on 127\.0\.0\.1:(\d+)/.exec(out)![1]);
     for (const lane of nativeLane !== null ? (['dgram', 'native'] as const) : (['dgram'] as const)) {
       const engine = await within('prober engine start', 10_000, Engine.create({ stateDir: dir, tenant: 't', agent: 'B', peers: ['A'], workers: 1, lane }));
       try {
-        const r = await within('probe run', RUN_MS, probe(engine, { agent: 'A', host: '127.0.0.1', port, count: 60_000, rate: 0, graceMs: NO_LATE_MS, warmupS: 0 }));
-        assert.equal(r.kernel_drops, 0, `${lane}: replies dropped at the prober's own socket (${r.lost} lost of ${r.sent}, offered ${r.offered_pps} pps)`);
+        const r = await within('probe run', RUN_MS, probe(engine, { agent: 'A', host: '127.0.0.1', port: served.port, count: 60_000, rate: 0, graceMs: NO_LATE_MS, warmupS: 0 }));
+        assert.ok(r.kernel_drops !== null && r.kernel_drops <= r.sent / 100, `${lane}: replies dropped at the prober's own socket: ${r.kernel_drops} (${r.lost} lost of ${r.sent}, offered ${r.offered_pps} pps)`);
         assert.equal(r.received + r.lost, r.sent);
       } finally {
         await within('engine close', 10_000, engine.close());
       }
     }
   } finally {
-    child.kill('SIGTERM');
+    await served.stop();
   }
 });
