@@ -558,13 +558,14 @@ test('the warm-up rehearses the measured phase into figures it throws away: the 
     const trySend = engine.trySendProbe.bind(engine);
     engine.trySendProbe = (...a: Parameters<Engine['trySendProbe']>) => (calls.push(nowUs()), trySend(...a));
     try {
-      // 2000 pps for 0.4 s: ≈ 800 warm-up probes, the second half (≈ 400, from 0.2 s on) the rehearsal; every one refused
-      const r = await within('probe run', RUN_MS, probe(engine, { agent: 'resp', host: '255.255.255.255', port: 9, count: 40, rate: 2000, graceMs: 200, warmupS: 0.4, intervalS: 0.01 }));
+      // 2000 pps for 1 s (the default): ≈ 2000 warm-up probes, the second half (from 0.5 s on) the rehearsal; every one refused
+      const r = await within('probe run', RUN_MS, probe(engine, { agent: 'resp', host: '255.255.255.255', port: 9, count: 40, rate: 2000, graceMs: 200, warmupS: 1, intervalS: 0.01 }));
       assert.deepEqual([r.sent, r.send_errors, r.received, r.lost, r.in_flight], [0, 40, 0, 0, 0], `${lane}: only the measured phase's refusals count (${JSON.stringify({ sent: r.sent, send_errors: r.send_errors })})`);
       assert.equal(r.warmup.probes, calls.length - 40, `${lane}: every attempt before the measured 40 is a warm-up probe`);
-      // an attempt 0.2 s after the first is in the rehearsal (the prober's clock started before the first)
-      const rehearsed = calls.slice(0, r.warmup.probes).filter((t) => t - calls[0]! >= 0.2e6).length;
-      assert.ok(rehearsed > 0, `${lane}: the rehearsal's probes are warm-up probes too (${rehearsed} of ${r.warmup.probes} made after 0.2 s)`);
+      // an attempt 0.5 s after the first is in the rehearsal (the prober's clock started before the first;
+      // only a stall of 0.5 s from the start would leave the rehearsal no attempt after that)
+      const rehearsed = calls.slice(0, r.warmup.probes).filter((t) => t - calls[0]! >= 0.5e6).length;
+      assert.ok(rehearsed > 0, `${lane}: the rehearsal's probes are warm-up probes too (${rehearsed} of ${r.warmup.probes} made after 0.5 s)`);
       assert.equal(r.intervals.reduce((a, f) => a + f.sent + f.lost, 0), 0, `${lane}: no interval holds a rehearsal probe`);
       assert.equal(engine.stats().send_errors, calls.length, `${lane}: the engine counted every refusal, the warm-up's too`);
     } finally {
