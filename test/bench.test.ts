@@ -16,7 +16,7 @@ import { STAGE } from '../bench/responder.js';
 import { p50p90Goal, probeDrops, rateGoalMet, runOrder, type ProbeRun } from '../bench/probe-compare.js';
 import { cCompiler } from '../bench/cbuild.js';
 import { kdamonds, LoadWatch } from '../bench/common.js';
-import { atLeastGoal, gcNote, halfRateContext, ratioKind } from '../bench/e2e.js';
+import { atLeastGoal, gcNote, halfRateContext, ratioKind, repeatReason } from '../bench/e2e.js';
 import { tempDir } from './helpers.js';
 
 const benchDir = fileURLToPath(new URL('../bench/', import.meta.url));
@@ -312,6 +312,15 @@ test('e2e (dtmesh bench): the responder\'s GC pauses and the host\'s steal are n
   assert.equal(gcNote(undefined), '', 'the C responder: no GC');
   assert.equal(gcNote(none), '');
   assert.equal(gcNote({ count: 2, total_ms: 6, max_ms: 5.12 }), ', GC 2× max 5.1 ms');
+});
+
+test('a bench step is run again when other processes or the hypervisor took the machine during it; otherwise it stands', () => {
+  assert.equal(repeatReason(0, 0), null);
+  assert.equal(repeatReason(0.15, 0.05), null, 'at the thresholds it stands');
+  assert.equal(repeatReason(0.1, null), null, 'no /proc/stat: no steal figure, nothing to repeat for');
+  assert.equal(repeatReason(0.16, 0), 'other processes used 0.16 cores');
+  assert.equal(repeatReason(0, 0.6), 'the hypervisor stole 0.60 cores', 'the run of 2026-12-03 whose native p99 was 22 ms');
+  assert.equal(repeatReason(0.2, 0.6), 'other processes used 0.20 cores', 'the first reason is given');
 });
 
 test('the host\'s DAMON monitors (kdamond) are found through sysfs and named in the background-load note with their CPU per sample; none (absent, off, unreadable) adds nothing', { skip: process.platform !== 'linux' ? 'reads /proc (Linux only)' : false }, () => {
