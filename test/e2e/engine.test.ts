@@ -3,17 +3,23 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { Engine } from '../../src/engine.js';
 import { parsePacket } from '../../src/protocol/codec.js';
 import { derivePairKey } from '../../src/protocol/keys.js';
 import { macRoute, macVerify } from '../../src/protocol/mac.js';
 import { HMAC_STATE_WORDS, hmacPrecompute } from '../../src/protocol/sha256.js';
 import { DROP_REASONS } from '../../src/protocol/verdict.js';
-import { assertMacRoute, TestPeer, wallUs } from '../helpers.js';
+import { OFF_TYPE, TYPE_PROBE, TYPE_REPLY } from '../../src/protocol/wire.js';
+import { HANG_PROBE_ID } from '../fixtures/hang-worker.js';
+import { assertMacRoute, tempDir, TestPeer, until, wallUs } from '../helpers.js';
 
 const tenant = 'tenant-e2e';
 const root = new Uint8Array(randomBytes(32));
+const hangWorker = fileURLToPath(new URL('../fixtures/hang-worker.js', import.meta.url));
 
 test(`MAC route under test: ${macRoute()}`, () => {
   assertMacRoute();
@@ -163,19 +169,36 @@ test('construction validates every option and names it; invalid roster updates c
 
 test('one outgoing nonce counter: REPLYs and the engine\'s own PROBEs to the same peer leave in strictly increasing nonce order', async () => {
   // pool path: a reply's nonce is reserved at dispatch and sent after the worker returns, so probes sent
-  // meanwhile take later nonces and the reply must be re-signed
-  const engine = await Engine.create({ rootKey: root, tenant, agent: 'resp', peers: ['prober'], workers: 2, inlineBelow: 0 });
+  // meanwhile take later nonces and the reply must be re-signed. The first phase makes that happen for
+  // certain: the hang fixture holds the batch of HANG_PROBE_ID until the test releases it, and the engine
+  // sends its own PROBEs in between (left to the race of a load loop alone, CI once saw no overtaking).
+  const releaseFile = path.join(tempDir('dtmesh-resign-'), 'release');
+  process.env.DTMESH_HANG_RELEASE = releaseFile;
+  const engine = await Engine.create({ rootKey: root, tenant, agent: 'resp', peers: ['prober'], workers: 2, inlineBelow: 0, workerFile: hangWorker, verifyTimeoutMs: 30_000 });
+  delete process.env.DTMESH_HANG_RELEASE;
   const peer = await TestPeer.open(root, tenant, 'prober', 'resp');
   try {
     const port = engine.address.port;
     const peerPort = peer.socket.address().port;
+    // phase 1: one reply held in a worker while three own PROBEs leave
+    await peer.send(peer.packet({ probeId: HANG_PROBE_ID }), port);
+    await until(5000, () => engine.pooledBatches === 1, 'the held batch dispatched (its reply nonce reserved)');
+    for (let k = 0; k < 3; k++) engine.sendProbe('prober', '127.0.0.1', peerPort, 2_000_000 + k, 60);
+    assert.equal(await peer.waitFor(3, 5000), 3);
+    assert.ok(peer.received.every((m) => m[OFF_TYPE] === TYPE_PROBE), 'the own PROBEs left while the reply was held');
+    assert.equal(engine.resigned, 0);
+    fs.writeFileSync(releaseFile, '');
+    assert.equal(await peer.waitFor(4, 5000), 4);
+    assert.equal(peer.received[3]![OFF_TYPE], TYPE_REPLY);
+    assert.equal(engine.resigned, 1, 'the held reply, overtaken by three PROBEs, was re-signed under a fresh nonce');
+    // phase 2: replies and own PROBEs interleaved under load, whatever the race gives
     const N = 3000;
     for (let i = 0; i < N; i++) {
       peer.socket.send(peer.packet({ probeId: i }), port, '127.0.0.1');
       if (i % 3 === 0) engine.sendProbe('prober', '127.0.0.1', peerPort, 1_000_000 + i, 60); // interleaved with replies in flight
       if (i % 100 === 99) await new Promise((r) => setImmediate(r));
     }
-    const want = N + Math.ceil(N / 3);
+    const want = 4 + N + Math.ceil(N / 3);
     assert.equal(await peer.waitFor(want, 10_000), want);
     const state = new Int32Array(HMAC_STATE_WORDS);
     hmacPrecompute(derivePairKey(root, tenant, 'prober', 'resp'), state, 0);
@@ -186,8 +209,8 @@ test('one outgoing nonce counter: REPLYs and the engine\'s own PROBEs to the sam
       assert.ok(macVerify(state, 0, null, 0, m, 0, m.length), 're-signed replies verify too');
       last = p.nonce;
     }
-    assert.ok(engine.resigned > 0, 'some replies were overtaken by a probe and re-signed under a fresh nonce');
   } finally {
+    fs.writeFileSync(releaseFile, ''); // never leave a worker held
     peer.close();
     await engine.close();
   }
