@@ -338,6 +338,22 @@ export function tempDir(prefix: string): string {
   return dir;
 }
 
+/**
+ * Runs `start` (which creates an engine on test/fixtures/hang-worker.ts) with a fresh
+ * `DTMESH_HANG_RELEASE` file in the environment — piscina workers inherit it when they
+ * start — and removes it from the environment again, whether `start` succeeded or not.
+ * `release()` creates the file: every held batch then goes on (call it in `finally`).
+ */
+export async function withHangRelease<T>(start: () => Promise<T>): Promise<{ started: T; release: () => void }> {
+  const file = path.join(tempDir('dtmesh-hang-'), 'release');
+  process.env.DTMESH_HANG_RELEASE = file;
+  try {
+    return { started: await start(), release: () => fs.writeFileSync(file, '') };
+  } finally {
+    delete process.env.DTMESH_HANG_RELEASE;
+  }
+}
+
 /** A fresh state directory holding a root key (`dtmesh keys init`), removed at exit (`tempDir`); `copyFrom` copies another's key instead. */
 export function stateDir(copyFrom?: string): string {
   const dir = tempDir('dtmesh-e2e-');

@@ -3,8 +3,6 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Engine } from '../../src/engine.js';
@@ -15,7 +13,7 @@ import { HMAC_STATE_WORDS, hmacPrecompute } from '../../src/protocol/sha256.js';
 import { DROP_REASONS } from '../../src/protocol/verdict.js';
 import { OFF_TYPE, TYPE_PROBE, TYPE_REPLY } from '../../src/protocol/wire.js';
 import { HANG_PROBE_ID } from '../fixtures/hang-worker.js';
-import { assertMacRoute, tempDir, TestPeer, until, wallUs } from '../helpers.js';
+import { assertMacRoute, TestPeer, until, wallUs, withHangRelease } from '../helpers.js';
 
 const tenant = 'tenant-e2e';
 const root = new Uint8Array(randomBytes(32));
@@ -172,10 +170,7 @@ test('one outgoing nonce counter: REPLYs and the engine\'s own PROBEs to the sam
   // meanwhile take later nonces and the reply must be re-signed. The first phase makes that happen for
   // certain: the hang fixture holds the batch of HANG_PROBE_ID until the test releases it, and the engine
   // sends its own PROBEs in between (left to the race of a load loop alone, CI once saw no overtaking).
-  const releaseFile = path.join(tempDir('dtmesh-resign-'), 'release');
-  process.env.DTMESH_HANG_RELEASE = releaseFile;
-  const engine = await Engine.create({ rootKey: root, tenant, agent: 'resp', peers: ['prober'], workers: 2, inlineBelow: 0, workerFile: hangWorker, verifyTimeoutMs: 30_000 });
-  delete process.env.DTMESH_HANG_RELEASE;
+  const { started: engine, release } = await withHangRelease(() => Engine.create({ rootKey: root, tenant, agent: 'resp', peers: ['prober'], workers: 2, inlineBelow: 0, workerFile: hangWorker, verifyTimeoutMs: 30_000 }));
   const peer = await TestPeer.open(root, tenant, 'prober', 'resp');
   try {
     const port = engine.address.port;
@@ -187,7 +182,7 @@ test('one outgoing nonce counter: REPLYs and the engine\'s own PROBEs to the sam
     assert.equal(await peer.waitFor(3, 5000), 3);
     assert.ok(peer.received.every((m) => m[OFF_TYPE] === TYPE_PROBE), 'the own PROBEs left while the reply was held');
     assert.equal(engine.resigned, 0);
-    fs.writeFileSync(releaseFile, '');
+    release();
     assert.equal(await peer.waitFor(4, 5000), 4);
     assert.equal(peer.received[3]![OFF_TYPE], TYPE_REPLY);
     assert.equal(engine.resigned, 1, 'the held reply, overtaken by three PROBEs, was re-signed under a fresh nonce');
@@ -210,7 +205,7 @@ test('one outgoing nonce counter: REPLYs and the engine\'s own PROBEs to the sam
       last = p.nonce;
     }
   } finally {
-    fs.writeFileSync(releaseFile, ''); // never leave a worker held
+    release(); // never leave a worker held
     peer.close();
     await engine.close();
   }

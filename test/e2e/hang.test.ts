@@ -11,26 +11,21 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Engine } from '../../src/engine.js';
 import { DROP_REASONS } from '../../src/protocol/verdict.js';
 import { HANG_PROBE_ID } from '../fixtures/hang-worker.js';
-import { tempDir, TestPeer, until, within } from '../helpers.js';
+import { TestPeer, until, within, withHangRelease } from '../helpers.js';
 
 const tenant = 'tenant-hang';
 const root = new Uint8Array(randomBytes(32));
 const workerFile = fileURLToPath(new URL('../fixtures/hang-worker.js', import.meta.url));
 
 async function hungEngine(): Promise<{ engine: Engine; peer: TestPeer; release: () => void }> {
-  const releaseFile = path.join(tempDir('dtmesh-hang-'), 'release');
-  process.env.DTMESH_HANG_RELEASE = releaseFile;
-  const engine = await Engine.create({ rootKey: root, tenant, agent: 'resp', peers: ['prober'], workers: 2, batchSize: 4, batches: 8, inlineBelow: 0, workerFile });
-  delete process.env.DTMESH_HANG_RELEASE;
+  const { started: engine, release } = await withHangRelease(() => Engine.create({ rootKey: root, tenant, agent: 'resp', peers: ['prober'], workers: 2, batchSize: 4, batches: 8, inlineBelow: 0, workerFile }));
   const peer = await TestPeer.open(root, tenant, 'prober', 'resp');
-  return { engine, peer, release: () => fs.writeFileSync(releaseFile, '') };
+  return { engine, peer, release };
 }
 
 test('one hung batch holds later batches only until its deadline; then it is counted overload, the rest answered in order, books balance', async () => {
