@@ -340,6 +340,54 @@ export function kdamonds(root = DAMON_ADMIN): Kdamond[] {
   return out;
 }
 
+/** How this machine's idle CPUs wait: Linux's cpuidle driver, and the guest halt-poll window where that is `haltpoll`. */
+export interface CpuIdle {
+  /** `current_driver` of cpuidle (`haltpoll` in a KVM guest that polls before it halts, `intel_idle`, `acpi_idle` …). */
+  driver: string;
+  /** The haltpoll driver's poll window before a vCPU halts, ns (`guest_halt_poll_ns`; null with another driver or unreadable). */
+  guest_halt_poll_ns: number | null;
+}
+
+/** Where Linux names the cpuidle driver, and where the haltpoll driver keeps its poll window. */
+export const CPUIDLE_FILES = { driver: '/sys/devices/system/cpu/cpuidle/current_driver', haltPollNs: '/sys/module/haltpoll/parameters/guest_halt_poll_ns' };
+
+/**
+ * This machine's cpuidle driver and halt-poll window (null where unreadable). It shapes
+ * every loopback latency here: a datagram that finds its receiver's vCPU halted waits until
+ * the hypervisor runs that vCPU again. This project's AMD VM boots with
+ * `haltpoll.guest_halt_poll_ns=0` (halt at once); with 200 µs the native lane's and the C
+ * responder's RTT p50 at 80 k/s halved (README, "Idle vCPUs").
+ */
+export function cpuIdle(files = CPUIDLE_FILES): CpuIdle | null {
+  let driver: string;
+  try {
+    driver = fs.readFileSync(files.driver, 'utf8').trim();
+  } catch {
+    return null;
+  }
+  if (driver === '' || driver === 'none') return null;
+  let ns: number | null = null;
+  if (driver === 'haltpoll') {
+    try {
+      const v = Number(fs.readFileSync(files.haltPollNs, 'utf8').trim());
+      ns = Number.isInteger(v) && v >= 0 ? v : null;
+    } catch {
+      ns = null;
+    }
+  }
+  return { driver, guest_halt_poll_ns: ns };
+}
+
+/** The closing line's words for {@link cpuIdle}: only where idle vCPUs halt (a haltpoll guest), else ''. */
+export function cpuIdleNote(c: CpuIdle | null): string {
+  if (c === null || c.driver !== 'haltpoll' || c.guest_halt_poll_ns === null) return '';
+  const w = c.guest_halt_poll_ns / 1000;
+  return (
+    `\nhost: idle vCPUs ${w === 0 ? 'halt at once' : `poll ${w} µs, then halt`} (cpuidle haltpoll, guest_halt_poll_ns ${c.guest_halt_poll_ns}): ` +
+    'a datagram that finds its receiver’s vCPU halted waits until the hypervisor runs that vCPU again: a delay inside every latency above'
+  );
+}
+
 /** Time `pid` spent on a CPU, ns (`/proc/PID/schedstat`; 0 when unreadable). */
 function runNs(pid: number): number {
   try {
@@ -373,11 +421,13 @@ export class LoadWatch {
   private readonly withKids = new Set<number>(); // children whose own reaped children count as ours
   private lastLive = new Map<number, number>();
   private readonly damon: (Kdamond & { ns0: number })[];
+  private readonly idle: CpuIdle | null;
 
-  /** `damonRoot`: where the kdamonds are listed ({@link kdamonds}; tests give their own). */
-  constructor(damonRoot = DAMON_ADMIN) {
+  /** `damonRoot`, `idleFiles`: where the kdamonds are listed and the cpuidle settings kept ({@link kdamonds}, {@link cpuIdle}; tests give their own). */
+  constructor(damonRoot = DAMON_ADMIN, idleFiles = CPUIDLE_FILES) {
     this.ours0 = procJiffies('self', true);
     this.damon = kdamonds(damonRoot).map((k) => ({ ...k, ns0: runNs(k.pid) }));
+    this.idle = cpuIdle(idleFiles);
   }
 
   /** Note a child process (call when it starts, and `sample` before it exits); `withChildren`: its reaped children (a C generator it spawns) count as ours too. */
@@ -396,7 +446,7 @@ export class LoadWatch {
   }
 
   /** Stop: CPU of other processes in cores (null when /proc is not there) and a one-line note. */
-  stop(): { otherCores: number | null; stealCores: number | null; kdamonds: KdamondLoad[]; note: string } {
+  stop(): { otherCores: number | null; stealCores: number | null; kdamonds: KdamondLoad[]; cpuidle: CpuIdle | null; note: string } {
     this.sample();
     const m1 = hostCpuTimes();
     const secs = (performance.now() - this.t0) / 1000;
@@ -404,7 +454,7 @@ export class LoadWatch {
       const ms = (runNs(k.pid) - k.ns0) / 1e6;
       return { pid: k.pid, sample_us: k.sampleUs, cpu_ms_per_s: secs > 0 ? round(ms / secs, 2) : 0, ms_per_sample: k.sampleUs !== null && secs > 0 ? round(ms / ((secs * 1e6) / k.sampleUs), 2) : null };
     });
-    const damonNote = damon
+    const hostNote = damon
       .map(
         (k) =>
           `\nhost: the kernel's DAMON monitor (kdamond, pid ${k.pid}) ` +
@@ -413,8 +463,8 @@ export class LoadWatch {
             : `ran ${k.cpu_ms_per_s} ms/s, in samples that each hold one CPU`) +
           ', a stall in every responder’s and prober’s tail',
       )
-      .join('');
-    if (this.m0 === null || m1 === null || secs <= 0) return { otherCores: null, stealCores: null, kdamonds: damon, note: 'background load: unknown (no /proc/stat)' + damonNote };
+      .join('') + cpuIdleNote(this.idle);
+    if (this.m0 === null || m1 === null || secs <= 0) return { otherCores: null, stealCores: null, kdamonds: damon, cpuidle: this.idle, note: 'background load: unknown (no /proc/stat)' + hostNote };
     // reaped children are in cutime/cstime; still-live ones by pid (minus their CPU before we started watching)
     let ours = procJiffies('self', true) - this.ours0;
     for (const [pid, j0] of this.live) {
@@ -428,6 +478,6 @@ export class LoadWatch {
       `background load: other processes used ${other.toFixed(2)} cores on average during the run` +
       (steal > 0.01 ? `, hypervisor steal ${steal.toFixed(2)} cores` : '') +
       (other > 0.1 ? ' — WARNING: the machine was not quiet, these numbers are unreliable' : '');
-    return { otherCores: round(other), stealCores: round(steal), kdamonds: damon, note: note + damonNote };
+    return { otherCores: round(other), stealCores: round(steal), kdamonds: damon, cpuidle: this.idle, note: note + hostNote };
   }
 }

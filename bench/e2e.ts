@@ -40,7 +40,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { intFlag, numFlag, usage } from '../src/cli/args.js';
-import { type KdamondLoad, LoadWatch, machine, machineLine, type MachineInfo, parseBenchFlags, printTable, round, runCommand, si, subsetFlag, writeJson } from './common.js';
+import { type CpuIdle, type KdamondLoad, LoadWatch, machine, machineLine, type MachineInfo, parseBenchFlags, printTable, round, runCommand, si, subsetFlag, writeJson } from './common.js';
 import type { LoadgenMessage, LoadgenRequest, LoadResult, LoadSpec } from './loadgen.js';
 import { C_PACE_US, MAX_RUN_BYTES } from './loadgen.js';
 import { buildC } from './cbuild.js';
@@ -284,6 +284,8 @@ export interface E2eReport {
   other_load_cores: number | null;
   /** The host's DAMON monitors and what they ran during the bench (common.ts kdamonds). */
   kdamonds: KdamondLoad[];
+  /** How the machine's idle CPUs wait (common.ts cpuIdle; null where unreadable). */
+  cpuidle: CpuIdle | null;
   elapsed_s: number;
 }
 
@@ -953,6 +955,7 @@ class Bench {
           profile,
           other_load_cores: load.otherCores,
           kdamonds: load.kdamonds,
+          cpuidle: load.cpuidle,
           elapsed_s: elapsed,
         };
         writeJson(jsonPath, doc);

@@ -407,7 +407,7 @@ async function compare(cfg: Config): Promise<number> {
   const elapsed = round((Date.now() - t0) / 1000, 1);
   log(`elapsed ${elapsed} s\n`);
   if (cfg.json !== undefined) {
-    writeJson(cfg.json, { machine: m, config: { rates: cfg.rates, duration_s: cfg.durationS, warmup_s: cfg.warmupS, repeats: cfg.repeats, size: cfg.size, lanes: cfg.lanes, serve_lane: cfg.serveLane, pinned: placed }, goal: PROBE_GOAL, runs, summary, other_load_cores: load.otherCores, kdamonds: load.kdamonds, elapsed_s: elapsed });
+    writeJson(cfg.json, { machine: m, config: { rates: cfg.rates, duration_s: cfg.durationS, warmup_s: cfg.warmupS, repeats: cfg.repeats, size: cfg.size, lanes: cfg.lanes, serve_lane: cfg.serveLane, pinned: placed }, goal: PROBE_GOAL, runs, summary, other_load_cores: load.otherCores, kdamonds: load.kdamonds, cpuidle: load.cpuidle, elapsed_s: elapsed });
     log(`wrote ${cfg.json}\n`);
   }
   return 0;

@@ -15,7 +15,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { STAGE } from '../bench/responder.js';
 import { p50p90Goal, probeDrops, rateGoalMet, runOrder, type ProbeRun } from '../bench/probe-compare.js';
 import { cCompiler } from '../bench/cbuild.js';
-import { kdamonds, LoadWatch } from '../bench/common.js';
+import { cpuIdle, cpuIdleNote, kdamonds, LoadWatch } from '../bench/common.js';
 import { atLeastGoal, gcNote, halfRateContext, ratioKind, repeatReason } from '../bench/e2e.js';
 import { tempDir } from './helpers.js';
 
@@ -321,6 +321,43 @@ test('a bench step is run again when other processes or the hypervisor took the 
   assert.equal(repeatReason(0.16, 0), 'other processes used 0.16 cores');
   assert.equal(repeatReason(0, 0.6), 'the hypervisor stole 0.60 cores', 'the run of 2026-12-03 whose native p99 was 22 ms');
   assert.equal(repeatReason(0.2, 0.6), 'other processes used 0.20 cores', 'the first reason is given');
+});
+
+test('the cpuidle driver and the haltpoll window are read from sysfs and named in the background-load note only where idle vCPUs halt; unreadable or another driver adds nothing', () => {
+  const root = tempDir('dtmesh-cpuidle-');
+  try {
+    const files = { driver: path.join(root, 'current_driver'), haltPollNs: path.join(root, 'guest_halt_poll_ns') };
+    const set = (driver: string | null, ns: string | null): void => {
+      for (const [f, v] of [[files.driver, driver], [files.haltPollNs, ns]] as const) {
+        if (v === null) fs.rmSync(f, { force: true });
+        else fs.writeFileSync(f, `${v}\n`);
+      }
+    };
+    set('haltpoll', '0'); // this project's AMD VM: haltpoll.guest_halt_poll_ns=0 on its kernel command line
+    assert.deepEqual(cpuIdle(files), { driver: 'haltpoll', guest_halt_poll_ns: 0 });
+    assert.match(cpuIdleNote(cpuIdle(files)), /^\nhost: idle vCPUs halt at once \(cpuidle haltpoll, guest_halt_poll_ns 0\): .*hypervisor/);
+    set('haltpoll', '200000');
+    assert.deepEqual(cpuIdle(files), { driver: 'haltpoll', guest_halt_poll_ns: 200_000 });
+    assert.match(cpuIdleNote(cpuIdle(files)), /idle vCPUs poll 200 µs, then halt \(cpuidle haltpoll, guest_halt_poll_ns 200000\)/);
+    const w = new LoadWatch(path.join(root, 'no-damon'), files).stop();
+    assert.deepEqual(w.cpuidle, { driver: 'haltpoll', guest_halt_poll_ns: 200_000 }, 'the JSON carries it');
+    assert.match(w.note, /\nhost: idle vCPUs poll 200 µs/, 'the closing line names it');
+    set('haltpoll', 'garbage');
+    assert.deepEqual(cpuIdle(files), { driver: 'haltpoll', guest_halt_poll_ns: null });
+    assert.equal(cpuIdleNote(cpuIdle(files)), '', 'an unreadable window is not guessed');
+    set('haltpoll', null);
+    assert.deepEqual(cpuIdle(files), { driver: 'haltpoll', guest_halt_poll_ns: null });
+    set('intel_idle', '0'); // bare metal or another driver: the haltpoll file means nothing there
+    assert.deepEqual(cpuIdle(files), { driver: 'intel_idle', guest_halt_poll_ns: null });
+    assert.equal(cpuIdleNote(cpuIdle(files)), '');
+    set(null, null);
+    assert.equal(cpuIdle(files), null);
+    const none = new LoadWatch(path.join(root, 'no-damon'), files).stop();
+    assert.equal(none.cpuidle, null);
+    assert.doesNotMatch(none.note, /vCPU/);
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
 });
 
 test('the host\'s DAMON monitors (kdamond) are found through sysfs and named in the background-load note with their CPU per sample; none (absent, off, unreadable) adds nothing', { skip: process.platform !== 'linux' ? 'reads /proc (Linux only)' : false }, () => {
