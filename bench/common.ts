@@ -300,6 +300,15 @@ function procJiffies(pid: number | 'self', withChildren: boolean): number {
   }
 }
 
+/** A small sysfs file's text, trimmed; null when it cannot be read. */
+function readTrimmed(file: string): string | null {
+  try {
+    return fs.readFileSync(file, 'utf8').trim();
+  } catch {
+    return null;
+  }
+}
+
 /** A running DAMON monitor of the kernel (a `kdamond` thread) and how often it samples memory. */
 export interface Kdamond {
   pid: number;
@@ -324,13 +333,7 @@ export function kdamonds(root = DAMON_ADMIN): Kdamond[] {
   } catch {
     return out;
   }
-  const read = (f: string): string | null => {
-    try {
-      return fs.readFileSync(path.join(root, f), 'utf8').trim();
-    } catch {
-      return null;
-    }
-  };
+  const read = (f: string): string | null => readTrimmed(path.join(root, f));
   for (const d of dirs) {
     const pid = Number(read(`${d}/pid`));
     if (read(`${d}/state`) !== 'on' || !(pid > 0)) continue;
@@ -355,27 +358,16 @@ export const CPUIDLE_FILES = { driver: '/sys/devices/system/cpu/cpuidle/current_
  * This machine's cpuidle driver and halt-poll window (null where unreadable). It shapes
  * every loopback latency here: a datagram that finds its receiver's vCPU halted waits until
  * the hypervisor runs that vCPU again. This project's AMD VM boots with
- * `haltpoll.guest_halt_poll_ns=0` (halt at once); with 200 µs the native lane's and the C
- * responder's RTT p50 at 80 k/s halved (README, "Idle vCPUs").
+ * `haltpoll.guest_halt_poll_ns=0` (halt at once); set to 200 µs, the native lane's and the
+ * C responder's receive→verdict p50 at half rate halved (`npm run bench -- --responders
+ * native,c`; README, "Idle vCPUs").
  */
 export function cpuIdle(files = CPUIDLE_FILES): CpuIdle | null {
-  let driver: string;
-  try {
-    driver = fs.readFileSync(files.driver, 'utf8').trim();
-  } catch {
-    return null;
-  }
-  if (driver === '' || driver === 'none') return null;
-  let ns: number | null = null;
-  if (driver === 'haltpoll') {
-    try {
-      const v = Number(fs.readFileSync(files.haltPollNs, 'utf8').trim());
-      ns = Number.isInteger(v) && v >= 0 ? v : null;
-    } catch {
-      ns = null;
-    }
-  }
-  return { driver, guest_halt_poll_ns: ns };
+  const driver = readTrimmed(files.driver);
+  if (driver === null || driver === '' || driver === 'none') return null;
+  const text = driver === 'haltpoll' ? readTrimmed(files.haltPollNs) : null;
+  const ns = text === null || text === '' ? NaN : Number(text);
+  return { driver, guest_halt_poll_ns: Number.isInteger(ns) && ns >= 0 ? ns : null };
 }
 
 /** The closing line's words for {@link cpuIdle}: only where idle vCPUs halt (a haltpoll guest), else ''. */
