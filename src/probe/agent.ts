@@ -2,8 +2,8 @@
  * The mesh agent (ENGINE.md "Embedding", MEASUREMENT.md §4): one engine that answers its
  * peers and, on the same socket and nonce counter, keeps measuring every one of them
  * with a {@link MeshProber}; it keeps each peer's recent bursts (bounded), exports its
- * figures as Prometheus metrics, and learns peer addresses from its roster, the API and
- * accepted punch hints. The `dtmesh agent` command and `npm start` are built on it.
+ * figures as Prometheus metrics, and learns peer addresses from its roster and the API
+ * (configured) and from granted punch hints a peer sends about itself (learned). The `dtmesh agent` command and `npm start` are built on it.
  */
 import type { Registry } from 'prom-client';
 import { Engine, type EngineOptions, type PunchHintEvent } from '../engine.js';
@@ -25,7 +25,10 @@ export interface MeshAgentOptions extends EngineOptions {
 /** One agent: engine + mesh prober; see the file header. */
 export class MeshAgent {
   readonly prober: MeshProber;
+  /** Addresses from the roster and the API: these win over learned ones. */
   private readonly addresses = new Map<string, PeerAddress>();
+  /** Addresses peers told about themselves in granted punch hints ({@link learnFromHint}). */
+  private readonly learned = new Map<string, PeerAddress>();
   private readonly series = new Map<string, MeshInterval[]>();
   private readonly keep: number;
 
@@ -42,12 +45,7 @@ export class MeshAgent {
       s.push(i);
       if (s.length > this.keep) s.shift();
     });
-    // a granted punch hint names where a peer can be reached: probe it there from now on
-    engine.on('punch_hint', (h: PunchHintEvent) => {
-      if (h.decision !== 'sent') return;
-      const agent = engine.peers.find((p) => hexId(p) === h.target);
-      if (agent !== undefined) this.setAddress({ agent, host: h.address, port: h.port });
-    });
+    engine.on('punch_hint', (h: PunchHintEvent) => this.learnFromHint(h));
     this.retarget();
   }
 
@@ -65,6 +63,21 @@ export class MeshAgent {
     this.retarget();
   }
 
+  /**
+   * A granted PUNCH_HINT (PROTOCOL.md §2) whose sender names itself as the target: probe
+   * that peer at the hint's address from now on, unless the roster or the API gave one.
+   * The engine already sent the hint's short burst. A hint about another member teaches
+   * nothing: its MAC proves who sent it, not that what it says of a third agent is true,
+   * and learning it would let one member point this agent's scheduled probes — a steady
+   * flow, not a rate-limited burst — at any address, and take that peer's figures with it.
+   */
+  private learnFromHint(h: PunchHintEvent): void {
+    if (h.decision !== 'sent' || hexId(h.from) !== h.target || this.addresses.has(h.from)) return;
+    if (!this.engine.peers.includes(h.from)) return;
+    this.learned.set(h.from, { agent: h.from, host: h.address, port: h.port });
+    this.retarget();
+  }
+
   /** Apply a heartbeat (rotation with grace, roster) and probe the new roster's known addresses. */
   applyHeartbeat(response: unknown): { rotated: boolean } {
     const r = this.engine.applyHeartbeat(response);
@@ -78,9 +91,12 @@ export class MeshAgent {
     this.retarget();
   }
 
-  /** Probe every roster member whose address is known. */
+  /** Probe every roster member whose address is known (configured first, else learned). */
   private retarget(): void {
-    this.prober.setTargets(this.engine.peers.flatMap((p) => (this.addresses.has(p) ? [this.addresses.get(p)!] : [])));
+    this.prober.setTargets(this.engine.peers.flatMap((p) => {
+      const a = this.addresses.get(p) ?? this.learned.get(p);
+      return a === undefined ? [] : [a];
+    }));
   }
 
   /** A registry with the responder's and the prober's metrics. */
