@@ -19,11 +19,11 @@ import { isIP } from 'node:net';
 import type { KeyTable } from '../keys/keytable.js';
 import { KE_RAW_CUR, KE_STATE_CUR } from '../keys/table-layout.js';
 import type { NonceCounter } from '../keys/nonce.js';
-import { nowUs } from '../clock.js';
+import { clockCell, clockTick, nowUs } from '../clock.js';
 import { writeHeaderHalves, writeU64Number } from '../protocol/codec.js';
 import { senderIdOf } from '../protocol/ids.js';
 import { macSeal } from '../protocol/mac.js';
-import { MIN_DATAGRAM, OFF_NONCE, OFF_PAYLOAD, OFF_SENDER_ID } from '../protocol/wire.js';
+import { MIN_DATAGRAM, OFF_NONCE, OFF_PAYLOAD, OFF_SEND_TS, OFF_SENDER_ID } from '../protocol/wire.js';
 import type { Lane, PacketLane } from './lane.js';
 import { F_SEND, H_NONCE_HI, H_NONCE_LO, M_ENTRY, M_FLAGS, M_LENGTH } from './layout.js';
 import type { BatchRing } from './ring.js';
@@ -197,13 +197,15 @@ export class ReplySender {
     ints[mi + M_FLAGS] = ints[mi + M_FLAGS]! | F_SEND;
   }
 
-  /** A REPLY whose reserved nonce was overtaken by an own packet: fresh nonce, fresh MAC here. */
+  /** A REPLY whose reserved nonce was overtaken by an own packet: fresh nonce, fresh `send_ts_us` (signed now, PROTOCOL.md §3), fresh MAC here. */
   private resign(s: number): number {
     const { layout, ints, bytes } = this.ring;
     const off = layout.replyOffset(s);
     const len = ints[layout.metaIndex(s) + M_LENGTH]!;
     const nonce = this.nonces.take();
     writeU64Number(bytes, off + OFF_NONCE, nonce);
+    clockTick();
+    writeU64Number(bytes, off + OFF_SEND_TS, Math.floor(clockCell[0]!));
     // The pinned half may have been rewritten since; look the requester up in the active half.
     const req = layout.datagramOffset(s);
     const k2 = this.keyTable.lookup(bytes.subarray(req + OFF_SENDER_ID, req + OFF_SENDER_ID + 8));

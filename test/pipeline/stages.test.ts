@@ -21,7 +21,7 @@ import { V_ACCEPT, V_REPLAY } from '../../src/protocol/verdict.js';
 import { Collector, type CollectOutput } from '../../src/pipeline/collect.js';
 import { Dispatcher } from '../../src/pipeline/dispatch.js';
 import type { LaneCounts, PacketLane } from '../../src/pipeline/lane.js';
-import { F_SEND, M_FLAGS, M_LENGTH } from '../../src/pipeline/layout.js';
+import { F_SEND, H_COUNT, H_KEY_HALF, H_NONCE_HI, H_NONCE_LO, M_FLAGS, M_LENGTH } from '../../src/pipeline/layout.js';
 import type { VerifyPool } from '../../src/pipeline/pool.js';
 import { ReplySender } from '../../src/pipeline/reply.js';
 import { BatchRing } from '../../src/pipeline/ring.js';
@@ -326,6 +326,71 @@ test('reply sender: a REPLY whose reserved nonce was overtaken by an own packet 
     }
     assert.equal(sender.resigned, 2);
     assert.equal(own.packets.length, 1);
+  } finally {
+    peer.close();
+  }
+});
+
+test('verifier: each REPLY carries the clock read after its own PROBE was verified (PROTOCOL.md §3), not one time for the whole batch', async () => {
+  const n = 1024;
+  const r = rig(1, n);
+  const peer = await TestPeer.open(root, tenant, 'prober', 'resp');
+  try {
+    const b = r.ring.take();
+    for (let i = 0; i < n; i++) r.ring.put(b, peer.packet({ probeId: i }), wallUs(), '127.0.0.1', 9);
+    const h = r.ring.layout.headerIndex(b);
+    r.ring.ints[h + H_COUNT] = n;
+    r.ring.ints[h + H_KEY_HALF] = r.keyTable.pin();
+    r.ring.ints[h + H_NONCE_HI] = 0;
+    r.ring.ints[h + H_NONCE_LO] = 1;
+    r.ring.dispatched(b);
+    const t0 = wallUs();
+    r.verifier.run(b);
+    const t1 = wallUs();
+    const ts: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const s = r.ring.layout.slotNumber(b, i);
+      const off = r.ring.layout.replyOffset(s);
+      ts.push(Number(parsePacket(r.ring.bytes, off, r.ring.ints[r.ring.layout.metaIndex(s) + M_LENGTH]!)!.sendTsUs));
+    }
+    assert.ok(ts[0]! >= t0 - 1 && ts[n - 1]! <= t1 + 1, `inside the run: ${ts[0]}..${ts[n - 1]} in ${t0}..${t1}`);
+    for (let i = 1; i < n; i++) assert.ok(ts[i]! >= ts[i - 1]!, `slot ${i}: not earlier than the REPLY before it`);
+    // 1024 verifications and signatures take hundreds of µs: the last REPLY was signed well after the first
+    assert.ok(ts[n - 1]! > ts[0]!, `the last REPLY's send_ts_us (${ts[n - 1]}) is later than the first's (${ts[0]})`);
+  } finally {
+    peer.close();
+  }
+});
+
+test('reply sender: a re-signed REPLY carries the time it was re-signed, not the time it was first signed', async () => {
+  const r = rig(4, 4);
+  const peer = await TestPeer.open(root, tenant, 'prober', 'resp');
+  try {
+    const own = new FakeLane(0);
+    const sender = new ReplySender(r.ring, r.keyTable, r.nonces, r.keyring.selfId, 2048, own, () => {});
+    const collector = new Collector(r.ring, r.filter, r.books, r.keyTable, {
+      reply: (b, s, i) => sender.reply(b, s, i),
+      deliver: () => {},
+      collected: (lane, b) => sender.batchCollected(lane, b),
+      settled: () => {},
+    });
+    const done: Array<() => void> = [];
+    const pool = { verify: (b: number, cb: () => void) => (r.verifier.run(b), done.push(cb)) } as unknown as VerifyPool;
+    const d = new Dispatcher(r.ring, r.keyTable, r.nonces, collector, pool, r.verifier, 0, () => {});
+    const b = r.ring.take();
+    r.ring.put(b, peer.packet({ probeId: 1 }), wallUs(), '127.0.0.1', 9);
+    d.dispatch(own, b, 1); // verified and signed now; its collection waits
+    const s = r.ring.layout.slotNumber(b, 0);
+    const off = r.ring.layout.replyOffset(s);
+    const signedAt = Number(parsePacket(r.ring.bytes, off, r.ring.ints[r.ring.layout.metaIndex(s) + M_LENGTH]!)!.sendTsUs);
+    assert.ok(sender.sendPacket(1, 'prober', '127.0.0.1', 9, 7, 60) > 0); // overtakes the reserved nonce
+    const wait = wallUs() + 5000;
+    while (wallUs() < wait); // 5 ms between the first signature and the re-signing
+    const before = wallUs();
+    for (const cb of done.splice(0)) cb();
+    assert.equal(sender.resigned, 1);
+    const resignedAt = Number(parsePacket(r.ring.bytes, off, r.ring.ints[r.ring.layout.metaIndex(s) + M_LENGTH]!)!.sendTsUs);
+    assert.ok(resignedAt >= before, `re-signed at ${resignedAt}, after ${before} (first signed at ${signedAt})`);
   } finally {
     peer.close();
   }
