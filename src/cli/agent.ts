@@ -12,6 +12,7 @@ import { serveMetrics } from '../observe/metrics.js';
 import { renderReport } from '../observe/report.js';
 import { assertValidId } from '../protocol/ids.js';
 import { MeshAgent } from '../probe/agent.js';
+import { dtmeshVersion, hostInfo, SCHEMA_VERSION } from '../probe/context.js';
 import type { MeshInterval, PeerAddress } from '../probe/mesh.js';
 import { asUsage, intFlag, numFlag, parseFlags, required, usage } from './args.js';
 import { MEASURE_DEFAULT_LANE } from '../options.js';
@@ -152,6 +153,7 @@ export async function agentCommand(argv: string[]): Promise<number> {
   }
   const emit = (o: object): void => void stream?.write(JSON.stringify(o) + '\n');
 
+  const replayWindow = intFlag(cmd, v, 'replay-window', 0, 8192) ?? 1024;
   let agent: MeshAgent;
   try {
     agent = await MeshAgent.create({
@@ -161,7 +163,7 @@ export async function agentCommand(argv: string[]): Promise<number> {
       peers: roster.peers,
       listen: required(cmd, v, 'listen'),
       workers: intFlag(cmd, v, 'workers', 1, 64) ?? 1,
-      replayWindow: intFlag(cmd, v, 'replay-window', 0, 8192) ?? 1024,
+      replayWindow,
       ...socketFlags(cmd, v, MEASURE_DEFAULT_LANE),
       schedule,
       addresses: roster.addresses,
@@ -178,7 +180,16 @@ export async function agentCommand(argv: string[]): Promise<number> {
     `agent ${engine.agent} of tenant ${engine.tenant} on ${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}: ` +
       `${engine.peers.length} peers, probing ${agent.prober.targets.length} (${schedule.burst} probes at ${schedule.rate} pps every ${schedule.everyS} s each), ${engine.lane} lane`,
   );
-  emit({ type: 'start', agent: engine.agent, tenant: engine.tenant, listen: `${a.address}:${a.port}`, start: new Date().toISOString(), schedule, peers: agent.prober.targets });
+  // what every JSON document carries (MEASUREMENT.md §3); the start and end lines hold it
+  const context = {
+    schema_version: SCHEMA_VERSION,
+    version: dtmeshVersion(),
+    lane: engine.lane,
+    timestamps: engine.timestamps,
+    host: hostInfo(),
+    config: { workers: engine.workers, replay_window: replayWindow, duration_s: durationS ?? null, heartbeat: heartbeatFile, peers_file: rosterFile },
+  };
+  emit({ type: 'start', ...context, agent: engine.agent, tenant: engine.tenant, listen: `${a.address}:${a.port}`, start: new Date().toISOString(), schedule, peers: agent.prober.targets });
 
   // the control plane: a changed heartbeat file or SIGHUP applies it (and re-reads the roster file)
   let lastHeartbeat = '';
@@ -249,7 +260,7 @@ export async function agentCommand(argv: string[]): Promise<number> {
     log(`${engine.agent} → ${f.peer}: sent ${f.sent}, received ${f.received}, lost ${f.lost}, late ${f.late}, duplicate ${f.duplicate}, reordered ${f.reordered}; RTT µs p50 ${f.rtt_us.p50} p99 ${f.rtt_us.p99}`);
   }
   log(`stopped. ${summaryLine(stats)}`);
-  emit({ type: 'end', agent: engine.agent, end: new Date().toISOString(), peers: pairs.map((p) => p.figures), books: stats });
+  emit({ type: 'end', ...context, agent: engine.agent, end: new Date().toISOString(), peers: pairs.map((p) => p.figures), books: stats });
   if (stream !== null && stream !== process.stdout) await new Promise<void>((r) => (stream as fs.WriteStream).end(() => r()));
   if (reportPath !== null) {
     try {

@@ -16,6 +16,7 @@ import { initRootKey } from '../../src/keys/keystore.js';
 import { serveMetrics } from '../../src/observe/metrics.js';
 import { renderReport } from '../../src/observe/report.js';
 import { MeshAgent } from '../../src/probe/agent.js';
+import { dtmeshVersion, SCHEMA_VERSION } from '../../src/probe/context.js';
 import type { MeshInterval } from '../../src/probe/mesh.js';
 import { promtoolCheck, repoRoot, tempDir, until, within } from '../helpers.js';
 
@@ -125,6 +126,14 @@ test('dtmesh agent: the heartbeat file is applied when it changes and on SIGHUP,
   const lines = fs.readFileSync(stream, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; peer?: string; sent?: number; received?: number; lost?: number });
   assert.equal(lines[0]!.type, 'start');
   assert.equal(lines.at(-1)!.type, 'end');
+  // MEASUREMENT.md §3: the schema version, the version, the lane and timestamp source, the host, the configuration
+  for (const l of [lines[0]!, lines.at(-1)!] as unknown as Array<Record<string, unknown> & { host: { node: string } }>) {
+    assert.equal(l.schema_version, SCHEMA_VERSION, `${l.type}: schema_version`);
+    assert.equal(l.version, dtmeshVersion());
+    assert.ok(['native', 'dgram'].includes(l.lane as string) && ['kernel', 'js'].includes(l.timestamps as string), `${l.type}: lane ${l.lane}, timestamps ${l.timestamps}`);
+    assert.equal(l.host.node, process.version);
+    assert.equal((l.config as { replay_window: number }).replay_window, 1024);
+  }
   const iv = lines.filter((l) => l.type === 'interval');
   assert.ok(iv.length >= 5, `intervals streamed (${iv.length})`);
   const end = lines.at(-1) as unknown as { peers: Array<{ peer: string; sent: number; received: number; lost: number }> };
