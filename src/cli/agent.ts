@@ -257,7 +257,7 @@ export async function agentCommand(argv: string[]): Promise<number> {
   metrics?.close();
   for (const p of pairs) {
     const f = p.figures;
-    log(`${engine.agent} → ${f.peer}: sent ${f.sent}, received ${f.received}, lost ${f.lost}, late ${f.late}, duplicate ${f.duplicate}, reordered ${f.reordered}; RTT µs p50 ${f.rtt_us.p50} p99 ${f.rtt_us.p99}`);
+    log(`${engine.agent} → ${f.peer}: sent ${f.sent}, received ${f.received}, lost ${f.lost}, late ${f.late}, duplicate ${f.duplicate}, reordered ${f.reordered}; ${f.received === 0 ? 'no replies' : `RTT µs p50 ${f.rtt_us.p50} p99 ${f.rtt_us.p99}`}`);
   }
   log(`stopped. ${summaryLine(stats)}`);
   emit({ type: 'end', ...context, agent: engine.agent, end: new Date().toISOString(), peers: pairs.map((p) => p.figures), books: stats });

@@ -63,7 +63,7 @@ function matrixLines(agents: MeshAgent[]): string[] {
       const f = figs.get(to);
       if (f === undefined || f.received + f.lost === 0) return '·'.padStart(w);
       const loss = (100 * f.lost) / (f.received + f.lost);
-      return `${f.rtt_us.p50}µs ${loss.toFixed(0)}%`.padStart(w);
+      return (f.received === 0 ? `no reply ${loss.toFixed(0)}%` : `${f.rtt_us.p50}µs ${loss.toFixed(0)}%`).padStart(w);
     });
     lines.push(`   ${a.engine.agent.padEnd(8)} ${cells.join('')}`);
   }

@@ -124,8 +124,11 @@ export function formatReport(r: ProbeReport): string {
   return [
     `sent ${r.sent}, received ${r.received}, lost ${r.lost} (${pct} %), late ${r.late}, duplicates ${r.duplicates}, reordered ${r.reordered}${r.unmatched ? `, unmatched ${r.unmatched}` : ''}`,
     `deadline ${r.grace_ms} ms after each send (${r.grace_rule})${r.send_errors ? `; ${r.send_errors} sends failed (not counted as sent)` : ''}${r.warmup.probes ? `; warm-up ${r.warmup.duration_s} s (${r.warmup.probes} probes, in no figure)` : ''}`,
-    `rtt µs: min ${r.rtt_us.min}  p50 ${r.rtt_us.p50}  p90 ${r.rtt_us.p90}  p99 ${r.rtt_us.p99}  p999 ${r.rtt_us.p999}  max ${r.rtt_us.max}  mean ${r.rtt_us.mean}  stddev ${r.rtt_us.stddev}; jitter ${r.jitter_us} µs; ipdv |p50| ${r.ipdv_us.abs_p50} |p99| ${r.ipdv_us.abs_p99} µs`,
-    `one-way µs (relative to own minimum): forward p50 ${f.p50} p99 ${f.p99}, reverse p50 ${b.p50} p99 ${b.p99}; timestamps ${r.timestamps}, lane ${r.lane}`,
+    // no reply: the JSON's RTT fields hold 0 as placeholders; the human form says so instead
+    r.received === 0
+      ? `rtt: no replies; timestamps ${r.timestamps}, lane ${r.lane}`
+      : `rtt µs: min ${r.rtt_us.min}  p50 ${r.rtt_us.p50}  p90 ${r.rtt_us.p90}  p99 ${r.rtt_us.p99}  p999 ${r.rtt_us.p999}  max ${r.rtt_us.max}  mean ${r.rtt_us.mean}  stddev ${r.rtt_us.stddev}; jitter ${r.jitter_us} µs; ipdv |p50| ${r.ipdv_us.abs_p50} |p99| ${r.ipdv_us.abs_p99} µs\n` +
+        `one-way µs (relative to own minimum): forward p50 ${f.p50} p99 ${f.p99}, reverse p50 ${b.p50} p99 ${b.p99}; timestamps ${r.timestamps}, lane ${r.lane}`,
     `rate: offered ${r.offered_pps} pps, achieved ${r.achieved_pps} pps, ${(r.throughput_bps / 1e6).toFixed(2)} Mbit/s over ${r.duration_s} s`,
     `generator (${g.pacing}): lateness p50 ${g.lateness_us.p50} p99 ${g.lateness_us.p99} max ${g.lateness_us.max} µs, largest burst ${g.max_burst}, event-loop delay p99 ${g.event_loop_delay_us.p99} µs, GC ${g.gc.count} pauses (max ${g.gc.max_ms} ms), CPU ${g.cpu_cores.toFixed(2)} cores${g.host_steal_cores !== null && g.host_steal_cores >= 0.01 ? ` (host: hypervisor steal ${g.host_steal_cores.toFixed(2)} cores)` : ''}${g.generator_limited ? ' — GENERATOR LIMITED: these figures describe the prober, not only the path' : ''}`,
     `reply verification: ${drops.length ? `dropped ${drops.join(', ')}` : 'nothing dropped'}${r.unmatched ? `, ${r.unmatched} unmatched replies` : ''}`,
@@ -142,7 +145,7 @@ export function reportJson(r: ProbeReport): object {
 /** One interval line. */
 export function formatInterval(f: IntervalFigures): string {
   const end = (f.start_s + f.duration_s).toFixed(2);
-  return `[${f.start_s.toFixed(2)}-${end} s] sent ${f.sent}, received ${f.received}, lost ${f.lost}, late ${f.late}, ${f.pps} pps, rtt p50 ${f.rtt_us.p50} p99 ${f.rtt_us.p99} µs, jitter ${f.jitter_us} µs`;
+  return `[${f.start_s.toFixed(2)}-${end} s] sent ${f.sent}, received ${f.received}, lost ${f.lost}, late ${f.late}, ${f.pps} pps, ${f.received === 0 ? 'no replies' : `rtt p50 ${f.rtt_us.p50} p99 ${f.rtt_us.p99} µs, jitter ${f.jitter_us} µs`}`;
 }
 
 function progressLine(p: ProbeProgress, tty: boolean): string {

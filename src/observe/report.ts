@@ -50,8 +50,16 @@ function lossPct(f: PeerFigures): number {
   return judged === 0 ? 0 : (100 * f.lost) / judged;
 }
 
-/** A matrix of `value` per pair, coloured by `scale` (0 good … 1 bad). */
-function matrix(r: MeshReport, caption: string, value: (p: ReportPair) => string, scale: (p: ReportPair) => number): string {
+/** A pair none of whose probes got a reply: its RTT figures are placeholders (0), never a value to colour or plot. */
+function noReplies(p: ReportPair): boolean {
+  return p.figures.received === 0;
+}
+
+/**
+ * A matrix of `value` per pair, coloured by `scale` (0 good … 1 bad); a pair for which
+ * `empty` holds has no such figure and shows `emptyText`, uncoloured.
+ */
+function matrix(r: MeshReport, caption: string, value: (p: ReportPair) => string, scale: (p: ReportPair) => number, empty: (p: ReportPair) => boolean, emptyText: string): string {
   const byPair = new Map(r.pairs.map((p) => [`${p.from}\u0000${p.to}`, p]));
   const head = r.agents.map((a) => `<th>${esc(a)}</th>`).join('');
   const rows = r.agents
@@ -61,6 +69,7 @@ function matrix(r: MeshReport, caption: string, value: (p: ReportPair) => string
           if (from === to) return '<td class="self">—</td>';
           const p = byPair.get(`${from}\u0000${to}`);
           if (p === undefined) return '<td class="none">·</td>';
+          if (empty(p)) return `<td class="none" title="${esc(from)} → ${esc(to)}"><a href="#${esc(pairId(p))}">${esc(emptyText)}</a></td>`;
           return `<td style="background:${heat(scale(p))}" title="${esc(from)} → ${esc(to)}"><a href="#${esc(pairId(p))}">${esc(value(p))}</a></td>`;
         })
         .join('');
@@ -74,12 +83,12 @@ function pairId(p: ReportPair): string {
   return `pair-${p.from}-${p.to}`.replace(/[^A-Za-z0-9_-]/g, '_');
 }
 
-/** An SVG line chart of `lines` (same x) on a log-ish y axis. */
-function chart(title: string, xs: number[], lines: Array<{ label: string; ys: number[]; color: string }>, xLabel: (x: number) => string): string {
+/** An SVG line chart of `lines` (same x) on a log-ish y axis; a null y is a gap in its line. */
+function chart(title: string, xs: number[], lines: Array<{ label: string; ys: Array<number | null>; color: string }>, xLabel: (x: number) => string): string {
   const W = 360;
   const H = 140;
   const pad = 34;
-  const all = lines.flatMap((l) => l.ys).filter((y) => y > 0);
+  const all = lines.flatMap((l) => l.ys).filter((y): y is number => y !== null && y > 0);
   if (xs.length === 0 || all.length === 0) return `<svg class="chart" width="${W}" height="${H}"><text x="10" y="20">${esc(title)}: no data yet</text></svg>`;
   const yMax = Math.max(...all);
   const yMin = Math.min(...all);
@@ -91,7 +100,23 @@ function chart(title: string, xs: number[], lines: Array<{ label: string; ys: nu
   const px = (x: number): number => pad + (x1 === x0 ? 0.5 : (x - x0) / (x1 - x0)) * (W - pad - 8);
   const py = (y: number): number => H - 18 - ((ly(y) - y0) / (y1 - y0 || 1)) * (H - 30);
   const paths = lines
-    .map((l) => `<polyline fill="none" stroke="${l.color}" stroke-width="1.5" points="${xs.map((x, i) => `${px(x).toFixed(1)},${py(Math.max(1, l.ys[i]!)).toFixed(1)}`).join(' ')}"/>`)
+    .flatMap((l) => {
+      // one polyline per run of points with a value
+      // one polyline per run of points with a value; a lone point (gaps both sides) is a dot
+      const runs: Array<Array<[string, string]>> = [[]];
+      xs.forEach((x, i) => {
+        const y = l.ys[i];
+        if (y === null || y === undefined) runs.push([]);
+        else runs.at(-1)!.push([px(x).toFixed(1), py(Math.max(1, y)).toFixed(1)]);
+      });
+      return runs
+        .filter((r) => r.length > 0)
+        .map((r) =>
+          r.length === 1
+            ? `<circle cx="${r[0]![0]}" cy="${r[0]![1]}" r="2" fill="${l.color}"/>`
+            : `<polyline fill="none" stroke="${l.color}" stroke-width="1.5" points="${r.map(([x, y]) => `${x},${y}`).join(' ')}"/>`,
+        );
+    })
     .join('');
   const legend = lines.map((l, i) => `<text x="${pad + 60 * i}" y="12" fill="${l.color}">${esc(l.label)}</text>`).join('');
   return (
@@ -105,8 +130,8 @@ function chart(title: string, xs: number[], lines: Array<{ label: string; ys: nu
 
 /** Render the page. */
 export function renderReport(r: MeshReport): string {
-  const p99Max = Math.max(1, ...r.pairs.map((p) => p.figures.rtt_us.p99));
-  const p50Max = Math.max(1, ...r.pairs.map((p) => p.figures.rtt_us.p50));
+  const p99Max = Math.max(1, ...r.pairs.filter((p) => !noReplies(p)).map((p) => p.figures.rtt_us.p99));
+  const p50Max = Math.max(1, ...r.pairs.filter((p) => !noReplies(p)).map((p) => p.figures.rtt_us.p50));
   const rel = (v: number, max: number): number => Math.log10(Math.max(1, v)) / Math.log10(Math.max(10, max));
   const sections = r.pairs
     .map((p) => {
@@ -116,8 +141,9 @@ export function renderReport(r: MeshReport): string {
         'RTT over time',
         xs,
         [
-          { label: 'p50', ys: p.series.map((s) => s.rtt_us.p50), color: '#1f77b4' },
-          { label: 'p99', ys: p.series.map((s) => s.rtt_us.p99), color: '#d62728' },
+          // a burst with no reply has no RTT: a gap, not a dip to 0
+          { label: 'p50', ys: p.series.map((s) => (s.received === 0 ? null : s.rtt_us.p50)), color: '#1f77b4' },
+          { label: 'p99', ys: p.series.map((s) => (s.received === 0 ? null : s.rtt_us.p99)), color: '#d62728' },
         ],
         (x) => `${x.toFixed(0)} s`,
       );
@@ -128,7 +154,7 @@ export function renderReport(r: MeshReport): string {
       return (
         `<section id="${esc(pairId(p))}"><h3>${esc(p.from)} → ${esc(p.to)}</h3>` +
         `<p>sent ${f.sent}, received ${f.received}, lost ${f.lost} (${lossPct(f).toFixed(3)} %), late ${f.late}, duplicate ${f.duplicate}, reordered ${f.reordered}; ` +
-        `RTT min ${fmtUs(f.rtt_us.min)}, p50 ${fmtUs(f.rtt_us.p50)}, p90 ${fmtUs(f.rtt_us.p90)}, p99 ${fmtUs(f.rtt_us.p99)}, max ${fmtUs(f.rtt_us.max)}</p>` +
+        (noReplies(p) ? 'RTT: no replies</p>' : `RTT min ${fmtUs(f.rtt_us.min)}, p50 ${fmtUs(f.rtt_us.p50)}, p90 ${fmtUs(f.rtt_us.p90)}, p99 ${fmtUs(f.rtt_us.p99)}, max ${fmtUs(f.rtt_us.max)}</p>`) +
         `${overTime}${curve}</section>`
       );
     })
@@ -147,9 +173,9 @@ svg.chart{margin-right:.5em;background:#fafafa}svg.chart text{font-size:10px}
 </style></head><body>
 <h1>${esc(r.title)}</h1>
 <p>${r.agents.length} agents, ${r.pairs.length} directed pairs; generated ${esc(r.generated)}. Loss counts probes with no reply by their deadline; late replies are counted apart (MEASUREMENT.md).</p>
-${matrix(r, 'RTT p50', (p) => fmtUs(p.figures.rtt_us.p50), (p) => rel(p.figures.rtt_us.p50, p50Max))}
-${matrix(r, 'RTT p99', (p) => fmtUs(p.figures.rtt_us.p99), (p) => rel(p.figures.rtt_us.p99, p99Max))}
-${matrix(r, 'loss', (p) => `${lossPct(p.figures).toFixed(2)} %`, (p) => Math.min(1, lossPct(p.figures) / 5))}
+${matrix(r, 'RTT p50', (p) => fmtUs(p.figures.rtt_us.p50), (p) => rel(p.figures.rtt_us.p50, p50Max), noReplies, 'no replies')}
+${matrix(r, 'RTT p99', (p) => fmtUs(p.figures.rtt_us.p99), (p) => rel(p.figures.rtt_us.p99, p99Max), noReplies, 'no replies')}
+${matrix(r, 'loss', (p) => `${lossPct(p.figures).toFixed(2)} %`, (p) => Math.min(1, lossPct(p.figures) / 5), (p) => p.figures.received + p.figures.lost === 0, 'none judged')}
 <h2>Pairs</h2>
 ${sections}
 </body></html>

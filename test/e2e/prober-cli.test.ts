@@ -214,3 +214,25 @@ test('every probe refused by the kernel (a broadcast address): one line saying s
   assert.match(r.err, /^dtmesh probe: every probe was refused \(20 send errors\) — by this host's kernel/);
   assert.equal(r.err.trim().split('\n').length, 1, `one line: ${r.err}`);
 });
+
+test('a path that stops answering: an interval with no reply, and a run whose measured probes got none, say "no replies" instead of RTT figures of 0 µs', async () => {
+  // every probe from the 400th on is dropped: the measured phase after a 0.5 s warm-up at 1000 pps gets nothing back
+  const relay = await startRelay(serve.port, (d, seq) => (d === 'fwd' && seq >= 400 ? { kind: 'drop' } : { kind: 'pass' }));
+  try {
+    const target = ['--target', `A@127.0.0.1:${relay.port}`];
+    const iv = await cli([...base().slice(0, -2), ...target, '--duration', '1.5', '--rate', '1000', '--warmup', '0', '--grace-ms', '100', '--interval', '0.5']);
+    assert.equal(iv.code, 0, iv.err);
+    const ivText = iv.out + iv.err; // intervals and the summary go to stdout without --json -
+    const silent = ivText.split('\n').filter((l) => /^\[[\d.]+-[\d.]+ s\] sent \d+, received 0,/.test(l));
+    assert.ok(silent.length >= 1, `an interval with no reply:\n${ivText}`);
+    for (const l of silent) assert.match(l, /, \d+ pps, no replies$/, l);
+    assert.match(ivText, /^rtt µs: min \d+/m, 'the run as a whole had replies: its RTT figures stand');
+    const run = await cli([...base().slice(0, -2), ...target, '--duration', '1', '--rate', '1000', '--warmup', '0.5', '--grace-ms', '100']);
+    const runText = run.out + run.err;
+    assert.match(runText, /received 0, lost \d+/, runText);
+    assert.match(runText, /^rtt: no replies; timestamps/m, runText);
+    assert.doesNotMatch(runText, /rtt µs/, 'no RTT figure for replies that never came');
+  } finally {
+    relay.close();
+  }
+});
