@@ -83,6 +83,16 @@ function rttHistogram(): hdr.Histogram {
 /** probe_ids of mesh probes stay below the punch bursts' (engine PUNCH_PROBE_ID_BASE). */
 const ID_SPACE = PUNCH_PROBE_ID_BASE;
 
+/**
+ * How long after its deadline a probe with no reply handled yet is declared lost, µs: the
+ * value of prober.ts's `VERIFY_SETTLE_US` (not exported there; keep the two equal). A
+ * reply is judged by its receive stamp (MEASUREMENT.md §1 "Lost": no reply *by* the
+ * deadline), but its `'reply'` event comes later (verification, a busy loop): one stamped
+ * in time and handled within this margin is received with its RTT. Meanwhile the probe
+ * still counts as in flight, never lost.
+ */
+const VERIFY_SETTLE_US = 50_000;
+
 /** One peer's schedule, ring and figures. */
 class PeerState {
   /** Sequence number of the next probe (probe_id = seq mod ID_SPACE). */
@@ -186,8 +196,8 @@ export class MeshProber extends EventEmitter {
     if (!(schedule.rate >= 1 && schedule.rate <= 1_000_000)) throw new RangeError('rate must be from 1 to 1000000 pps');
     if (!(schedule.everyS > 0 && schedule.everyS <= 86_400)) throw new RangeError('every must be from 0 to 86400 s');
     if (!(Number.isInteger(schedule.graceMs) && schedule.graceMs >= 1 && schedule.graceMs <= 60_000)) throw new RangeError('grace must be an integer from 1 to 60000 ms');
-    // every probe in flight fits: a burst, or rate × deadline, whichever is more, with room to spare
-    this.ringSize = 2 * Math.max(schedule.burst, Math.ceil((schedule.rate * schedule.graceMs) / 1000)) + 64;
+    // every probe in flight fits: a burst, or rate × (deadline + settle), whichever is more, with room to spare
+    this.ringSize = 2 * Math.max(schedule.burst, Math.ceil((schedule.rate * (schedule.graceMs * 1000 + VERIFY_SETTLE_US)) / 1e6)) + 64;
   }
 
   /**
@@ -235,7 +245,7 @@ export class MeshProber extends EventEmitter {
       const b = p.bursts[p.bursts.length - 1];
       if (b !== undefined && b.endSeq < 0) b.endSeq = p.seq; // the burst cut short ends here
     }
-    const end = Date.now() + this.schedule.graceMs + 100;
+    const end = Date.now() + this.schedule.graceMs + VERIFY_SETTLE_US / 1000 + 100;
     while (Date.now() < end && [...this.peers.values()].some((p) => p.inFlight > 0)) {
       await new Promise((r) => setTimeout(r, 10));
       this.sweep(nowUs());
@@ -348,6 +358,12 @@ export class MeshProber extends EventEmitter {
     return null;
   }
 
+  /**
+   * A verified REPLY (MEASUREMENT.md §1), judged by its receive stamp `r.recvUs`, not by when
+   * it is handled: stamped after its probe's deadline, it is late (its probe lost if not yet
+   * declared) — never received, never an RTT — as prober.ts's `d > graceUs`; stamped in time
+   * but handled after the deadline, it is received (the sweep waits {@link VERIFY_SETTLE_US}).
+   */
   private reply(r: ReplyEvent): void {
     const p = this.peers.get(r.from);
     if (p === undefined || r.probeId >= ID_SPACE) return;
@@ -359,14 +375,16 @@ export class MeshProber extends EventEmitter {
     const slot = seq % this.ringSize;
     const st = p.state[slot];
     const b = this.burstOf(p, seq); // null once its interval was reported: the total still counts
+    const d = r.recvUs - p.sentAt[slot]!;
     if (st === ST_RECEIVED) {
       p.total.duplicate++;
       if (b !== null) b.counts.duplicate++;
-    } else if (st === ST_LOST) {
+    } else if (st === ST_LOST || (st === ST_IN_FLIGHT && d > this.schedule.graceMs * 1000)) {
+      if (st === ST_IN_FLIGHT) this.finish(p, seq, ST_LOST); // arrived after its deadline: lost, whenever the sweep would have said so
       p.total.late++;
       if (b !== null) b.counts.late++;
     } else if (st === ST_IN_FLIGHT) {
-      const rtt = Math.max(1, Math.round(r.recvUs - p.sentAt[slot]!));
+      const rtt = Math.max(1, Math.round(d));
       p.state[slot] = ST_RECEIVED;
       p.inFlight--;
       p.rtt.recordValue(rtt);
@@ -382,11 +400,15 @@ export class MeshProber extends EventEmitter {
     } else p.total.unmatched++;
   }
 
-  /** Declare lost what passed its deadline; close intervals whose last probe is final. */
+  /**
+   * Declare lost what passed its deadline and the settle margin after it ({@link
+   * VERIFY_SETTLE_US}, as prober.ts's sweep: a reply stamped in time may still be on its
+   * way through verification); close intervals whose last probe is final.
+   */
   private sweep(now: number): void {
-    const graceUs = this.schedule.graceMs * 1000;
+    const cutoff = now - this.schedule.graceMs * 1000 - VERIFY_SETTLE_US;
     for (const p of this.peers.values()) {
-      while (p.oldest < p.seq && p.sentAt[p.oldest % this.ringSize]! + graceUs <= now) {
+      while (p.oldest < p.seq && p.sentAt[p.oldest % this.ringSize]! <= cutoff) {
         if (p.state[p.oldest % this.ringSize] === ST_IN_FLIGHT) this.finish(p, p.oldest, ST_LOST);
         p.oldest++;
       }
