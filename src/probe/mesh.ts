@@ -6,7 +6,8 @@
  * in lock-step — and one rolling set of figures (MEASUREMENT.md §1 definitions: sent,
  * received, lost at the deadline, late, duplicate, reordered, unmatched; RTT in an HDR
  * histogram). Memory is bounded for any run length: per-probe state lives in a ring per
- * peer sized by the in-flight window, `probe_id` wraps.
+ * peer sized by the in-flight window, plus one bit per probe of final states for
+ * {@link FINAL_HISTORY_RINGS} rings' worth of older probes; `probe_id` wraps.
  *
  * Each burst, once its last probe's deadline passed, becomes one interval record (the
  * `--json-stream` line and the report's time series).
@@ -93,6 +94,16 @@ const ID_SPACE = PUNCH_PROBE_ID_BASE;
  */
 const VERIFY_SETTLE_US = 50_000;
 
+/**
+ * How far back a peer remembers its probes' final states after they left the ring, in
+ * rings' worth of probes: one bit per probe (received, or not), so one byte per ring slot
+ * per peer (≈ 1 kB for each of the 992 peers of test/e2e/mesh-scale; its RTT histogram is
+ * ≈ 110 kB). With it a reply to a probe the ring has forgotten is still told apart
+ * (MEASUREMENT.md §1): `duplicate` if its probe was received, `late` if it was lost. At
+ * the agent's defaults (ring 274 probes, 10 a second per peer) that is 2192 probes, 219 s.
+ */
+const FINAL_HISTORY_RINGS = 8;
+
 /** One peer's schedule, ring and figures. */
 class PeerState {
   /** Sequence number of the next probe (probe_id = seq mod ID_SPACE). */
@@ -105,6 +116,8 @@ class PeerState {
   inFlight = 0;
   readonly sentAt: Float64Array;
   readonly state: Uint8Array;
+  /** Bit `seq mod (8 × length)`: probe `seq`, gone from the ring, had been received (see {@link FINAL_HISTORY_RINGS}). */
+  readonly finals: Uint8Array;
   readonly total: Counts = new Counts();
   readonly rtt: hdr.Histogram = rttHistogram();
   /** RTT sample arrays of finished bursts, reused by the next ones (no garbage per burst). */
@@ -122,6 +135,7 @@ class PeerState {
   ) {
     this.sentAt = new Float64Array(ringSize);
     this.state = new Uint8Array(ringSize);
+    this.finals = new Uint8Array(Math.ceil((ringSize * FINAL_HISTORY_RINGS) / 8));
     this.nextBurstUs = firstBurstUs;
   }
 }
@@ -183,6 +197,8 @@ function burstFigures(peer: string, c: Counts, sorted: Float64Array): PeerFigure
 export class MeshProber extends EventEmitter {
   private readonly peers = new Map<string, PeerState>();
   private readonly ringSize: number;
+  /** Probes whose final state a peer remembers once they left its ring ({@link FINAL_HISTORY_RINGS}). */
+  private readonly historySize: number;
   private timer: NodeJS.Timeout | null = null;
   private readonly onReply = (r: ReplyEvent): void => this.reply(r);
   private readonly onSendError = (e: SendErrorEvent): void => this.refused(e);
@@ -198,6 +214,7 @@ export class MeshProber extends EventEmitter {
     if (!(Number.isInteger(schedule.graceMs) && schedule.graceMs >= 1 && schedule.graceMs <= 60_000)) throw new RangeError('grace must be an integer from 1 to 60000 ms');
     // every probe in flight fits: a burst, or rate × (deadline + settle), whichever is more, with room to spare
     this.ringSize = 2 * Math.max(schedule.burst, Math.ceil((schedule.rate * (schedule.graceMs * 1000 + VERIFY_SETTLE_US)) / 1e6)) + 64;
+    this.historySize = this.ringSize * FINAL_HISTORY_RINGS;
   }
 
   /**
@@ -309,6 +326,8 @@ export class MeshProber extends EventEmitter {
     // than the call (another packet's: this one queued behind it) or NaN (queued behind a
     // full socket buffer) gives the time just before the call, as the prober does.
     const at = this.engine.lastSendUs();
+    const gone = seq - this.ringSize; // the probe this one replaces in the ring: its final state goes to the history
+    if (gone >= 0) this.remember(p, gone, p.state[slot] === ST_RECEIVED);
     p.sentAt[slot] = at >= before ? at : before;
     p.state[slot] = ST_IN_FLIGHT;
     p.inFlight++;
@@ -328,7 +347,7 @@ export class MeshProber extends EventEmitter {
     const p = this.peers.get(e.agent);
     if (p === undefined || e.probeId >= ID_SPACE) return;
     const seq = this.seqOf(p, e.probeId);
-    if (seq < 0) return;
+    if (seq < p.seq - this.ringSize || seq < 0) return; // gone from the ring: long decided
     const slot = seq % this.ringSize;
     if (p.state[slot] !== ST_IN_FLIGHT) return; // decided already: stays as counted
     p.state[slot] = ST_FREE;
@@ -342,11 +361,43 @@ export class MeshProber extends EventEmitter {
     }
   }
 
-  /** The sequence number `probeId` stands for: the latest one in the ring with that id; -1 when the ring no longer holds it. */
+  /**
+   * The sequence number `probeId` stands for: the latest one sent with that id (probe_id =
+   * seq mod ID_SPACE, MEASUREMENT.md §4: it wraps); negative when this run never sent it.
+   * Below `p.seq - ringSize` the ring no longer holds it (see {@link forgotten}).
+   */
   private seqOf(p: PeerState, probeId: number): number {
     const back = (p.seq - 1 - probeId) % ID_SPACE;
-    const seq = p.seq - 1 - ((back + ID_SPACE) % ID_SPACE);
-    return seq < 0 || seq < p.seq - this.ringSize ? -1 : seq;
+    return p.seq - 1 - ((back + ID_SPACE) % ID_SPACE);
+  }
+
+  /** Keep probe `seq`'s final state (received or not) as it leaves the ring: one bit, no allocation. */
+  private remember(p: PeerState, seq: number, received: boolean): void {
+    const h = seq % this.historySize;
+    if (received) p.finals[h >> 3]! |= 1 << (h & 7);
+    else p.finals[h >> 3]! &= ~(1 << (h & 7));
+  }
+
+  /**
+   * A reply to a probe this run sent (0 ≤ seq < p.seq) that has left the ring: its probe was
+   * final long ago (MEASUREMENT.md §1). Within the history ({@link FINAL_HISTORY_RINGS}) it
+   * is a `duplicate` if its probe was received, else `late` (lost; a probe refused after its
+   * send never left, so no reply for it can come). Older than the history it is counted
+   * `late`: this run provably sent it, far past its deadline, but whether it had been
+   * received (a duplicate then) is no longer known — prober.ts rules the same beyond its ring.
+   * Never `unmatched`: that is a reply to a probe this run never sent.
+   */
+  private forgotten(p: PeerState, seq: number): void {
+    const h = seq % this.historySize;
+    const received = seq >= p.seq - this.ringSize - this.historySize && (p.finals[h >> 3]! & (1 << (h & 7))) !== 0;
+    const b = this.burstOf(p, seq);
+    if (received) {
+      p.total.duplicate++;
+      if (b !== null) b.counts.duplicate++;
+    } else {
+      p.total.late++;
+      if (b !== null) b.counts.late++;
+    }
   }
 
   /** The burst probe `seq` belongs to, if it is not final yet. */
@@ -369,7 +420,11 @@ export class MeshProber extends EventEmitter {
     if (p === undefined || r.probeId >= ID_SPACE) return;
     const seq = this.seqOf(p, r.probeId);
     if (seq < 0) {
-      p.total.unmatched++;
+      p.total.unmatched++; // an id this run never sent (MEASUREMENT.md §1 "Unmatched")
+      return;
+    }
+    if (seq < p.seq - this.ringSize) {
+      this.forgotten(p, seq);
       return;
     }
     const slot = seq % this.ringSize;
@@ -397,7 +452,7 @@ export class MeshProber extends EventEmitter {
         b.counts.received++;
         if (reordered) b.counts.reordered++;
       }
-    } else p.total.unmatched++;
+    } else p.total.unmatched++; // refused after its send (send_error): it never left
   }
 
   /**

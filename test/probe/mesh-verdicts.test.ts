@@ -94,3 +94,36 @@ test('a reply stamped 3 ms after its send, grace 5 ms, is received with its 3 ms
   assert.deepEqual([f.rtt_us.min, f.rtt_us.max], [3000, 3000], 'its RTT is its receive stamp − its send stamp');
   assert.deepEqual([intervals.length, intervals[0]!.received, intervals[0]!.lost, intervals[0]!.late, intervals[0]!.rtt_us.p50], [1, 1, 0, 0, 3000], `the burst's record (${JSON.stringify(intervals[0])})`);
 });
+
+test('a reply to a probe the ring has forgotten is late (its probe was lost) or duplicate (it was received), never unmatched; older than the history of final states, late; only an id this run never sent is unmatched', async () => {
+  // ring = 2 × max(burst, rate × (grace + settle)) + 64 = 764 probes; the history of final states 8 × 764 = 6112 more
+  const { e, m, fig } = mesh({ burst: 20, rate: 5000, everyS: 0.004, size: 84, graceMs: 20 });
+  e.onSend = (id) => {
+    if (id !== 0) process.nextTick(() => e.reply(id, nowUs())); // b answers every probe at once, but probe 0
+  };
+  const counts = (): number[] => [fig().late, fig().duplicate, fig().unmatched];
+  const delta = (before: number[]): number[] => counts().map((v, i) => v - before[i]!);
+  try {
+    m.start();
+    await until(20_000, () => e.sent.length >= 1500, '1500 probes sent: probes 0 and 1 left the ring');
+    let before = counts();
+    e.reply(0, nowUs());
+    assert.deepEqual(delta(before), [1, 0, 0], 'probe 0, lost long ago: its reply is late');
+    before = counts();
+    e.reply(1, nowUs());
+    assert.deepEqual(delta(before), [0, 1, 0], 'probe 1, received: a second reply is a duplicate');
+    before = counts();
+    e.reply(e.sent.length + 1000, nowUs());
+    assert.deepEqual(delta(before), [0, 0, 1], 'an id this run has not sent yet: unmatched');
+    await until(30_000, () => e.sent.length >= 8000, '8000 probes sent: probes 0 and 1 older than the history too');
+    before = counts();
+    e.reply(0, nowUs());
+    e.reply(1, nowUs());
+    assert.deepEqual(delta(before), [2, 0, 0], 'older than the history: this run provably sent them, long past their deadline: late');
+  } finally {
+    await m.stop();
+  }
+  const f = fig();
+  assert.equal(f.unmatched, 1, JSON.stringify(f));
+  assert.equal(f.sent, f.received + f.lost, `sent = received + lost at the end (${JSON.stringify(f)})`);
+});
