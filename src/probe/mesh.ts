@@ -169,13 +169,19 @@ function counted(peer: string, c: Counts): Omit<PeerFigures, 'rtt_us'> {
   return { peer, sent: c.sent, received: c.received, lost: c.lost, late: c.late, duplicate: c.duplicate, reordered: c.reordered, unmatched: c.unmatched, send_errors: c.sendErrors };
 }
 
+/**
+ * Cumulative figures from the peer's HDR histogram (MEASUREMENT.md §2). Its min and max are
+ * the exact values recorded, but a percentile is the top of its bucket and the mean is
+ * taken from bucket midpoints (3 significant digits: one RTT of 8000 µs reads p50 8003 and
+ * mean 8002): both are clamped into [min, max], where every recorded RTT lies.
+ */
 function figures(peer: string, c: Counts, h: hdr.Histogram): PeerFigures {
-  const n = h.totalCount;
-  const at = (p: number): number => (n === 0 ? 0 : h.getValueAtPercentile(p));
-  return {
-    ...counted(peer, c),
-    rtt_us: { min: n === 0 ? 0 : h.minNonZeroValue, mean: n === 0 ? 0 : Math.round(h.mean), p50: at(50), p90: at(90), p99: at(99), max: n === 0 ? 0 : h.maxValue },
-  };
+  if (h.totalCount === 0) return { ...counted(peer, c), rtt_us: { min: 0, mean: 0, p50: 0, p90: 0, p99: 0, max: 0 } };
+  const min = h.minNonZeroValue;
+  const max = h.maxValue;
+  const within = (v: number): number => (v < min ? min : v > max ? max : v);
+  const at = (p: number): number => within(h.getValueAtPercentile(p));
+  return { ...counted(peer, c), rtt_us: { min, mean: within(Math.round(h.mean)), p50: at(50), p90: at(90), p99: at(99), max } };
 }
 
 /** A burst's figures from its sorted RTT samples (exact nearest-rank percentiles). */

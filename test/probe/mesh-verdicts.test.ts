@@ -127,3 +127,19 @@ test('a reply to a probe the ring has forgotten is late (its probe was lost) or 
   assert.equal(f.unmatched, 1, JSON.stringify(f));
   assert.equal(f.sent, f.received + f.lost, `sent = received + lost at the end (${JSON.stringify(f)})`);
 });
+
+test('the cumulative RTT figures lie within [min, max]: one RTT of 8000 µs reads 8000 everywhere (the HDR bucket top is 8003); RTTs 8000 and 9001 read p99 9001, not 9007', async () => {
+  for (const [rtts, want] of [
+    [[8000], { min: 8000, mean: 8000, p50: 8000, p90: 8000, p99: 8000, max: 8000 }],
+    [[8000, 9001], { min: 8000, p99: 9001, max: 9001 }],
+  ] as const) {
+    const { e, m, fig } = mesh({ burst: rtts.length, rate: 1000, everyS: 60, size: 84, graceMs: 1000 });
+    e.onSend = (id, at) => process.nextTick(() => e.reply(id, at + rtts[id]!));
+    m.start();
+    await until(5000, () => fig().received === rtts.length, 'every reply handled');
+    await m.stop();
+    const r = fig().rtt_us;
+    for (const [k, v] of Object.entries(want)) assert.equal(r[k as keyof typeof r], v, `${k} of RTTs ${rtts.join(', ')}: ${JSON.stringify(r)}`);
+    for (const k of ['mean', 'p50', 'p90', 'p99'] as const) assert.ok(r[k] >= r.min && r[k] <= r.max, `${k} ${r[k]} within [${r.min}, ${r.max}]`);
+  }
+});
