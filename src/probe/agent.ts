@@ -114,7 +114,8 @@ export class MeshAgent {
         to: f.peer,
         figures: f,
         series: [...(this.series.get(f.peer) ?? [])],
-        percentiles: h.totalCount === 0 ? [] : CURVE_PERCENTILES.map((q) => [q, q === 100 ? h.maxValue : q === 0 ? h.minNonZeroValue : h.getValueAtPercentile(q)] as [number, number]),
+        // HDR gives a bucket's top: clamped into the exact [min, max], so no point of the curve lies past the extremes
+        percentiles: h.totalCount === 0 ? [] : CURVE_PERCENTILES.map((q) => [q, q === 100 ? h.maxValue : q === 0 ? h.minNonZeroValue : Math.min(h.maxValue, Math.max(h.minNonZeroValue, h.getValueAtPercentile(q)))] as [number, number]),
       };
     });
   }

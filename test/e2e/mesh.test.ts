@@ -174,6 +174,12 @@ test('the HTML report of a 3-agent mesh: well-formed, self-contained, one cell p
     assert.equal(new Set(cells).size, 6);
     assert.equal([...html.matchAll(/<section id="pair-/g)].length, 6);
     assert.equal([...html.matchAll(/<polyline /g)].length, 6 * 3, 'per pair: p50 and p99 over time, and the percentile curve');
+    // the percentile curve stays inside the exact [min, max]: one RTT of 8000 µs is 8000 at every percentile (HDR's bucket top is 8003)
+    const h = agents[0]!.prober.histograms()[0]!.histogram;
+    h.reset();
+    h.recordValue(8000);
+    const curve = agents[0]!.reportPairs().find((p) => p.to === agents[0]!.prober.histograms()[0]!.peer)!.percentiles;
+    assert.deepEqual(new Set(curve.map(([, us]) => us)), new Set([8000]), JSON.stringify(curve));
   } finally {
     for (const a of agents) await within(10_000, a.close(), 'close');
   }
