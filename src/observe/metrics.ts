@@ -120,7 +120,13 @@ export function engineRegistry(source: MetricsSource, registry = new Registry())
   readCounter(registry, 'dtmesh_replied_total', 'REPLYs sent for accepted PROBEs.', [], () => [[{}, stats().replied]]);
   readCounter(registry, 'dtmesh_dropped_total', 'Datagrams dropped, by canonical reason.', ['reason'], () => DROP_REASONS.map((r) => [{ reason: r }, stats().dropped[r]]));
   readCounter(registry, 'dtmesh_send_errors_total', 'Sends the kernel or Node refused (REPLYs, punch bursts, own PROBEs); counted, never fatal.', [], () => [[{}, stats().send_errors]]);
-  readCounter(registry, 'dtmesh_kernel_drops_total', 'Datagrams the kernel dropped for this socket (receive buffer full); 0 where unknown.', [], () => [[{}, stats().kernel_drops ?? 0]]);
+  // a counter never goes back: a scrape where the kernel's count cannot be read repeats the last one read
+  let kernelDrops = 0;
+  readCounter(registry, 'dtmesh_kernel_drops_total', 'Datagrams the kernel dropped for this socket (receive buffer full); 0 where unknown.', [], () => {
+    const k = stats().kernel_drops;
+    if (k !== undefined && k !== null && k > kernelDrops) kernelDrops = k;
+    return [[{}, kernelDrops]];
+  });
   readCounter(registry, 'dtmesh_punch_granted_total', 'PUNCH_HINTs granted (each sends a burst of PROBEs).', [], () => [[{}, stats().punch?.granted ?? 0]]);
   readCounter(registry, 'dtmesh_punch_refused_total', 'PUNCH_HINTs refused by the policy, by reason.', ['reason'], () =>
     Object.entries(stats().punch?.refused ?? {}).map(([r, v]) => [{ reason: r }, v]),
