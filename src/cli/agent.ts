@@ -213,8 +213,16 @@ export async function agentCommand(argv: string[]): Promise<number> {
     }
     if (text === lastHeartbeat && why === 'file changed') return;
     lastHeartbeat = text;
+    let response: unknown;
     try {
-      const { rotated } = agent.applyHeartbeat(JSON.parse(text));
+      response = JSON.parse(text);
+    } catch {
+      // never JSON.parse's own message: it quotes the text around the fault, which is the root key
+      log(`heartbeat not applied (${why}): ${heartbeatFile} is not valid JSON (expected a heartbeat response object)`);
+      return;
+    }
+    try {
+      const { rotated } = agent.applyHeartbeat(response);
       log(`heartbeat applied (${why}): ${rotated ? `root rotated, the previous one verifies for ${engine.rotationGraceMs / 1000} s more` : 'same root'}; roster ${engine.peers.length} peers, probing ${agent.prober.targets.length}`);
     } catch (e) {
       log(`heartbeat not applied (${why}): ${(e as Error).message}`);

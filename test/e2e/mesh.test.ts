@@ -103,6 +103,10 @@ test('dtmesh agent: the heartbeat file is applied when it changes and on SIGHUP,
     await until(10_000, () => /heartbeat applied \(file changed\): same root; roster 2 peers/.test(a.out()), 'a changed heartbeat file applied');
     fs.writeFileSync(hbFile, '{"tenant_id": "other", "mesh_root_key": "x"}');
     await until(10_000, () => /heartbeat not applied \(file changed\): /.test(a.out()), 'an invalid heartbeat refused in one line');
+    // malformed JSON around the key (the key unquoted): refused without a byte of the key in the log
+    fs.writeFileSync(hbFile, `{"tenant_id": "${tenant}", "mesh_root_key": ${b64(root)}}`);
+    await until(10_000, () => /heartbeat not applied \(file changed\): \S+ is not valid JSON/.test(a.out()), 'malformed JSON refused in one line');
+    assert.ok(!a.out().includes(b64(root).slice(0, 6)), `no key material in the log:\n${a.out()}`);
     fs.writeFileSync(hbFile, JSON.stringify({ tenant_id: tenant, mesh_root_key: b64(randomBytes(32)), peers: ['a', 'b'] }));
     a.child.kill('SIGHUP');
     await until(10_000, () => /heartbeat applied \((SIGHUP|file changed)\): root rotated/.test(a.out()), 'a rotation applied');
