@@ -14,6 +14,8 @@ import { assertValidId } from '../protocol/ids.js';
 import { MeshAgent } from '../probe/agent.js';
 import { dtmeshVersion, hostInfo, SCHEMA_VERSION } from '../probe/context.js';
 import type { MeshInterval, PeerAddress } from '../probe/mesh.js';
+import { checkWritable, writeAtomic } from './output.js';
+import { onStopSignals } from './signals.js';
 import { asUsage, intFlag, numFlag, parseFlags, required, usage } from './args.js';
 import { MEASURE_DEFAULT_LANE } from '../options.js';
 import { socketFlags, summaryLine } from './serve.js';
@@ -139,6 +141,7 @@ export async function agentCommand(argv: string[]): Promise<number> {
   }
   const streamPath = typeof v['json-stream'] === 'string' ? v['json-stream'] : null;
   const reportPath = typeof v.report === 'string' ? v.report : null;
+  if (reportPath !== null) checkWritable('--report', reportPath); // now, not after the run
   const heartbeatFile = typeof v.heartbeat === 'string' ? v.heartbeat : null;
   const log = (s: string): boolean => (streamPath === '-' ? process.stderr : process.stdout).write(`dtmesh agent: ${s}\n`);
   let stream: fs.WriteStream | NodeJS.WriteStream | null = null;
@@ -246,37 +249,31 @@ export async function agentCommand(argv: string[]): Promise<number> {
     const ma = metrics.address() as { address: string; port: number };
     log(`metrics at http://${ma.address.includes(':') ? `[${ma.address}]` : ma.address}:${ma.port}/metrics`);
   }
-  await new Promise<void>((resolve) => {
-    const stop = (): void => {
-      process.off('SIGTERM', stop);
-      process.off('SIGINT', stop);
-      if (timer !== null) clearTimeout(timer);
-      resolve();
-    };
-    const timer = durationS !== undefined ? setTimeout(stop, durationS * 1000) : null;
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
-  });
-  process.off('SIGHUP', onHup);
-  if (heartbeatFile !== null) fs.unwatchFile(heartbeatFile);
-  await agent.prober.stop(); // probes in flight get their reply or their deadline first
-  const pairs = agent.reportPairs();
-  const stats = await agent.close();
-  metrics?.close();
-  for (const p of pairs) {
-    const f = p.figures;
-    log(`${engine.agent} → ${f.peer}: sent ${f.sent}, received ${f.received}, lost ${f.lost}, late ${f.late}, duplicate ${f.duplicate}, reordered ${f.reordered}; ${f.received === 0 ? 'no replies' : `RTT µs p50 ${f.rtt_us.p50} p99 ${f.rtt_us.p99}`}`);
-  }
-  log(`stopped. ${summaryLine(stats)}`);
-  emit({ type: 'end', ...context, agent: engine.agent, end: new Date().toISOString(), peers: pairs.map((p) => p.figures), books: stats });
-  if (stream !== null && stream !== process.stdout) await new Promise<void>((r) => (stream as fs.WriteStream).end(() => r()));
-  if (reportPath !== null) {
-    try {
-      fs.writeFileSync(reportPath, renderReport({ title: `dtmesh agent ${engine.agent} (tenant ${engine.tenant})`, generated: new Date().toISOString(), agents: [engine.agent, ...pairs.map((p) => p.to)], pairs }));
-    } catch (e) {
-      throw new DtmeshError(`cannot write --report ${reportPath}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  // the first signal (or --duration) stops; later signals during the drain are said and ignored
+  const signals = onStopSignals(async () => undefined, log);
+  const timer = durationS !== undefined ? new Promise<void>((r) => setTimeout(r, durationS * 1000).unref()) : null;
+  await (timer !== null ? Promise.race([signals.stopped, timer]) : signals.stopped);
+  signals.stopping();
+  try {
+    process.off('SIGHUP', onHup);
+    if (heartbeatFile !== null) fs.unwatchFile(heartbeatFile);
+    await agent.prober.stop(); // probes in flight get their reply or their deadline first
+    const pairs = agent.reportPairs();
+    const stats = await agent.close();
+    metrics?.close();
+    for (const p of pairs) {
+      const f = p.figures;
+      log(`${engine.agent} → ${f.peer}: sent ${f.sent}, received ${f.received}, lost ${f.lost}, late ${f.late}, duplicate ${f.duplicate}, reordered ${f.reordered}; ${f.received === 0 ? 'no replies' : `RTT µs p50 ${f.rtt_us.p50} p99 ${f.rtt_us.p99}`}`);
     }
-    log(`report written to ${reportPath}`);
+    log(`stopped. ${summaryLine(stats)}`);
+    emit({ type: 'end', ...context, agent: engine.agent, end: new Date().toISOString(), peers: pairs.map((p) => p.figures), books: stats });
+    if (stream !== null && stream !== process.stdout) await new Promise<void>((r) => (stream as fs.WriteStream).end(() => r()));
+    if (reportPath !== null) {
+      writeAtomic('--report', reportPath, renderReport({ title: `dtmesh agent ${engine.agent} (tenant ${engine.tenant})`, generated: new Date().toISOString(), agents: [engine.agent, ...pairs.map((p) => p.to)], pairs }));
+      log(`report written to ${reportPath}`);
+    }
+  } finally {
+    signals.done();
   }
   return 0;
 }

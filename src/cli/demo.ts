@@ -21,6 +21,7 @@ import { HMAC_STATE_WORDS, hmacPrecompute } from '../protocol/sha256.js';
 import type { EngineStats } from '../observe/stats.js';
 import { DROP_REASONS, type VerdictName } from '../protocol/verdict.js';
 import { numFlag, parseFlags } from './args.js';
+import { checkWritable, writeAtomic } from './output.js';
 
 const HELP = `Usage: dtmesh demo [--duration S] [--rate PPS] [--report FILE.html]
 
@@ -79,10 +80,19 @@ export async function demoCommand(argv: string[]): Promise<number> {
   }
   const durationS = numFlag('demo', v, 'duration', 1, 300) ?? 10;
   const rate = numFlag('demo', v, 'rate', 1, 100_000) ?? 200;
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dtmesh-demo-'));
   const reportPath = typeof v.report === 'string' ? v.report : path.join(os.tmpdir(), `dtmesh-mesh-report-${Date.now()}.html`);
+  checkWritable('--report', reportPath); // now, not after the run
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dtmesh-demo-'));
   const agents: MeshAgent[] = [];
   const hostile = dgram.createSocket('udp4');
+  // Ctrl-C: the dev root key goes with the demo, as the first line promises
+  const onSignal = (sig: NodeJS.Signals): void => {
+    fs.rmSync(dir, { recursive: true, force: true });
+    process.stderr.write(`dtmesh demo: ${sig}: stopped; its root key and state (${dir}) removed\n`);
+    process.exit(128 + (sig === 'SIGINT' ? 2 : 15));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
     const root = initRootKey(dir, false);
     const out = (s: string): boolean => process.stdout.write(s + '\n');
@@ -175,7 +185,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
       out(`   ${a.engine.agent}: received ${st.received} = accepted ${st.accepted} + dropped ${dropped}${reasons.length ? ` (${reasons.join(', ')})` : ''}; replied ${st.replied}; send errors ${st.send_errors}; receive→verdict p99 ${st.latency_us.p99} µs`);
       ok &&= st.received === st.accepted + dropped;
     }
-    fs.writeFileSync(reportPath, renderReport({ title: `dtmesh demo mesh (tenant ${TENANT})`, generated: new Date().toISOString(), agents: AGENTS, pairs }));
+    writeAtomic('--report', reportPath, renderReport({ title: `dtmesh demo mesh (tenant ${TENANT})`, generated: new Date().toISOString(), agents: AGENTS, pairs }));
     out(`\n4. the mesh report (matrix heat maps, RTT over time and percentiles per pair): ${reportPath}`);
     out(
       `\nNext: 'dtmesh keys init --state-dir DIR', then 'dtmesh agent --help' to run a real mesh (or 'dtmesh serve' and` +
@@ -187,5 +197,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
     hostile.close();
     await Promise.all(agents.map((a) => a.close()));
     fs.rmSync(dir, { recursive: true, force: true });
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
 }

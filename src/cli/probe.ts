@@ -9,6 +9,7 @@
 import { lookup } from 'node:dns/promises';
 import * as fs from 'node:fs';
 import { DtmeshError } from '../errors.js';
+import { checkWritable, writeAtomic } from './output.js';
 import { Engine } from '../engine.js';
 import { dtmeshVersion } from '../probe/context.js';
 import { GRACE_AUTO_RULE, type IntervalFigures, percentileDistribution, probe, type ProbeProgress, type ProbeReport, type ReportContext } from '../probe/prober.js';
@@ -166,17 +167,9 @@ function lineSink(cmd: string, where: string): { write: (o: object) => void; clo
   try {
     fd = fs.openSync(where, 'w');
   } catch (e) {
-    throw new DtmeshError(`dtmesh ${cmd}: cannot write ${where}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new DtmeshError(`dtmesh ${cmd}: cannot write --json-stream ${where}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
   return { write: (o) => void fs.writeSync(fd, JSON.stringify(o) + '\n'), close: () => fs.closeSync(fd) };
-}
-
-function writeFile(cmd: string, where: string, text: string): void {
-  try {
-    fs.writeFileSync(where, text);
-  } catch (e) {
-    throw new DtmeshError(`dtmesh ${cmd}: cannot write ${where}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
 }
 
 /** Run `dtmesh probe`: flags → {@link probe} → the report (MEASUREMENT.md §1–3). */
@@ -259,6 +252,10 @@ export async function probeCommand(argv: string[]): Promise<number> {
   let intervalS = numFlag(cmd, v, 'interval', 0.01, 86_400);
   if (intervalS === undefined && (streamPath !== null || (human.isTTY === true && !quiet))) intervalS = 1;
 
+  // output files fail now, in one line, not after the run
+  if (jsonPath !== null && jsonPath !== '-') checkWritable('--json', jsonPath);
+  if (histPath !== null) checkWritable('--histogram', histPath);
+
   let address: string;
   let family: number;
   try {
@@ -268,13 +265,14 @@ export async function probeCommand(argv: string[]): Promise<number> {
   }
   const loopback = family === 4 ? address.startsWith('127.') : address === '::1';
   const listen = typeof v.listen === 'string' ? v.listen : family === 6 ? (loopback ? '[::1]:0' : '[::]:0') : loopback ? '127.0.0.1:0' : '0.0.0.0:0';
+  const stream = streamPath !== null ? lineSink(cmd, streamPath) : null; // before the engine: a failure here leaves nothing running
   let engine: Engine;
   try {
     engine = await Engine.create({ stateDir, tenant, agent, peers: [target.agent], listen, workers, replayWindow, maxDatagram, batchSize, ...sockets });
   } catch (e) {
+    stream?.close();
     throw asUsage(cmd, e);
   }
-  const stream = streamPath !== null ? lineSink(cmd, streamPath) : null;
   const progressTty = process.stderr.isTTY === true;
   let barShown = false;
   let report: ProbeReport;
@@ -332,8 +330,8 @@ export async function probeCommand(argv: string[]): Promise<number> {
     stream.close();
   }
   if (jsonPath === '-') process.stdout.write(JSON.stringify(reportJson(report), null, 2) + '\n');
-  else if (jsonPath !== null) writeFile(cmd, jsonPath, JSON.stringify(reportJson(report), null, 2) + '\n');
-  if (histPath !== null) writeFile(cmd, histPath, percentileDistribution(report));
+  else if (jsonPath !== null) writeAtomic('--json', jsonPath, JSON.stringify(reportJson(report), null, 2) + '\n');
+  if (histPath !== null) writeAtomic('--histogram', histPath, percentileDistribution(report));
   if (report.sent === 0 && report.send_errors > 0) {
     throw new DtmeshError(`every probe was refused (${report.send_errors} send errors) — by this host's kernel (no route to ${address}, a firewall, a broadcast address?) or by Node (an address of the other family than --listen?): nothing was sent`);
   }

@@ -8,6 +8,8 @@ import { Engine, parseHostPort, type EngineOptions } from '../engine.js';
 import { engineRegistry, serveMetrics } from '../observe/metrics.js';
 import { statsDocument, type EngineStats } from '../observe/stats.js';
 import { DROP_REASONS } from '../protocol/verdict.js';
+import { checkWritable, writeAtomic } from './output.js';
+import { onStopSignals } from './signals.js';
 import { asUsage, intFlag, parseFlags, required, usage } from './args.js';
 
 const HELP = `Usage: dtmesh serve --state-dir DIR --tenant T --agent A --peers B,C,... --listen HOST:PORT
@@ -127,6 +129,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     gso: v.gso === true ? true : undefined,
   };
   const statsPath = typeof v['stats-json'] === 'string' ? v['stats-json'] : null;
+  if (statsPath !== null) checkWritable('--stats-json', statsPath); // now, not after the run
   let metricsAt: { host: string; port: number } | null = null;
   try {
     if (typeof v.metrics === 'string') metricsAt = parseHostPort(v.metrics, '--metrics');
@@ -140,16 +143,10 @@ export async function serveCommand(argv: string[]): Promise<number> {
     throw asUsage(cmd, e);
   }
   engine.on('warning', (w: string) => process.stderr.write(`dtmesh serve: ${w}\n`));
-  // signals are handled from the moment the engine exists: a stop always drains
-  const stopped = new Promise<EngineStats>((resolve, reject) => {
-    const stop = (): void => {
-      process.off('SIGTERM', stop);
-      process.off('SIGINT', stop);
-      engine.close().then(resolve, reject);
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
-  });
+  // signals are handled from the moment the engine exists: a stop always drains, and a
+  // second signal during the drain (a process group signalled twice) does not cut it short
+  const signals = onStopSignals(() => engine.close(), (s) => process.stderr.write(`dtmesh serve: ${s}\n`));
+  const stopped = signals.stopped;
   const a = engine.address;
   process.stdout.write(
     `dtmesh serve: agent ${engine.agent} of tenant ${engine.tenant} listening on ${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port} ` +
@@ -177,13 +174,15 @@ export async function serveCommand(argv: string[]): Promise<number> {
   metrics?.close();
   if (statsPath !== null) {
     try {
-      fs.writeFileSync(statsPath, JSON.stringify(statsDocument(stats), null, 2) + '\n');
+      writeAtomic('--stats-json', statsPath, JSON.stringify(statsDocument(stats), null, 2) + '\n');
     } catch (e) {
       process.stdout.write(`dtmesh serve: ${summaryLine(stats)}\n`);
-      throw new DtmeshError(`cannot write stats to ${statsPath}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      signals.done();
+      throw e;
     }
   }
   process.stdout.write(`dtmesh serve: stopped. ${summaryLine(stats)}\n`);
   if (statsPath !== null) process.stdout.write(`dtmesh serve: final stats written to ${statsPath}\n`);
+  signals.done();
   return 0;
 }

@@ -137,7 +137,7 @@ test('serve --sockets 2: two sockets where Node has reusePort, else one and a on
   }
 });
 
-test('serve: SIGTERM mid-stream drains, writes stats with received = accepted + Σ dropped, exits 0', async () => {
+test('serve: SIGTERM mid-stream drains, writes stats with received = accepted + Σ dropped, exits 0, and a second signal during the drain does not cut it short', async () => {
   const dir = tmp();
   run(['keys', 'init', '--state-dir', dir]);
   const statsPath = path.join(dir, 'stats.json');
@@ -160,6 +160,8 @@ test('serve: SIGTERM mid-stream drains, writes stats with received = accepted + 
       if (!killed && Date.now() > stop - 1000) {
         child.kill('SIGTERM'); // mid-stream: probes keep coming while it drains
         killed = true;
+        // a second signal during the drain (a process group signalled twice) must not cut it short
+        setTimeout(() => child.kill('SIGINT'), 5);
       }
       await new Promise((r) => setTimeout(r, 1));
     }
@@ -176,6 +178,52 @@ test('serve: SIGTERM mid-stream drains, writes stats with received = accepted + 
     assert.ok(!JSON.stringify(s).includes(Buffer.from(loadRootKey(dir)).toString('hex')));
   } finally {
     peer.close();
+    child.kill('SIGKILL');
+  }
+});
+
+test('output files are checked at start: a path that cannot be written fails in one line before any run, and leaves nothing running', () => {
+  const dir = tmp();
+  run(['keys', 'init', '--state-dir', dir]);
+  const bad = path.join(dir, 'no-such-dir', 'out');
+  const id = ['--state-dir', dir, '--tenant', 't', '--agent', 'a'];
+  const cases: Array<[string[], RegExp]> = [
+    [['serve', ...id, '--peers', 'b', '--listen', '127.0.0.1:0', '--stats-json', bad], /cannot write --stats-json .*: ENOENT/],
+    [['serve', ...id, '--peers', 'b', '--listen', '127.0.0.1:0', '--stats-json', dir], /cannot write --stats-json .*: it is a directory/],
+    [['probe', ...id, '--target', 'b@127.0.0.1:9', '--count', '1000000', '--json', bad], /cannot write --json .*: ENOENT/],
+    [['probe', ...id, '--target', 'b@127.0.0.1:9', '--count', '1000000', '--histogram', bad], /cannot write --histogram .*: ENOENT/],
+    [['probe', ...id, '--target', 'b@127.0.0.1:9', '--count', '1000000', '--json-stream', bad], /cannot write --json-stream .*: ENOENT/],
+    [['agent', ...id, '--peers', 'b', '--listen', '127.0.0.1:0', '--report', bad], /cannot write --report .*: ENOENT/],
+    [['demo', '--report', bad], /cannot write --report .*: ENOENT/],
+  ];
+  for (const [args, msg] of cases) {
+    const t0 = Date.now();
+    const r = run(args);
+    assert.equal(r.code, 1, `${args.join(' ')}: ${r.err}`);
+    oneLine(r.err);
+    assert.match(r.err, msg);
+    assert.doesNotMatch(r.out, /listening|probing|dtmesh demo —/, `nothing started: ${r.out}`);
+    assert.ok(Date.now() - t0 < 10_000, `${args[0]} failed at once`);
+  }
+});
+
+test('dtmesh demo: Ctrl-C removes its dev root key and state, as its first line promises', async () => {
+  const child = spawn(process.execPath, [cli, 'demo', '--duration', '60', '--report', path.join(tmp(), 'r.html')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (err += d));
+  const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+  try {
+    const deadline = Date.now() + 15_000;
+    while (!/the mesh, 60 s/.test(out) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const dir = /fresh root key in (\S+)/.exec(out)![1]!;
+    assert.ok(fs.existsSync(path.join(dir, 'mesh-root-key')), 'the dev key exists while it runs');
+    child.kill('SIGINT');
+    assert.equal(await exited, 130, err);
+    assert.ok(!fs.existsSync(dir), `${dir} removed`);
+    assert.match(err, /SIGINT: stopped; its root key and state .* removed/);
+  } finally {
     child.kill('SIGKILL');
   }
 });
