@@ -11,8 +11,19 @@ export type Flags = Record<string, { type: 'string' | 'boolean'; short?: string 
 /** Parse `argv` for a command; `--help` is always accepted. */
 export function parseFlags(command: string, argv: string[], flags: Flags): Record<string, string | boolean | undefined> {
   const options: ParseArgsConfig['options'] = { help: { type: 'boolean', short: 'h' }, ...flags };
+  // `--count -5`: parseArgs calls a value starting with '-' ambiguous; as `--count=-5` it
+  // reaches the flag's own range check and its usual one-line error
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const next = argv[i + 1];
+    if (a.startsWith('--') && !a.includes('=') && flags[a.slice(2)]?.type === 'string' && next !== undefined && /^-[\d.]/.test(next)) {
+      args.push(`${a}=${next}`);
+      i++;
+    } else args.push(a);
+  }
   try {
-    return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values as Record<string, string | boolean | undefined>;
+    return parseArgs({ args, options, strict: true, allowPositionals: false }).values as Record<string, string | boolean | undefined>;
   } catch (e) {
     const msg = (e as Error).message.split('\n')[0]!.replace(/\. To specify a positional.*$/, '');
     throw new DtmeshError(`dtmesh ${command}: ${msg} (see 'dtmesh ${command} --help')`, 2);
@@ -65,6 +76,10 @@ const FLAG_OF: Record<string, string> = {
   maxDatagram: '--max-datagram',
   clockWindowMs: '--clock-window-ms',
   recvBufferBytes: '--recv-buffer',
+  lane: '--lane',
+  ttl: '--ttl',
+  dscp: '--dscp',
+  gso: '--gso',
 };
 
 /** Turn an error from the API (TypeError/RangeError about `options.X`) into a usage error naming the flag. */

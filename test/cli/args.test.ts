@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { intFlag, numFlag } from '../../src/cli/args.js';
+import { asUsage, intFlag, numFlag, parseFlags } from '../../src/cli/args.js';
 import { DtmeshError } from '../../src/errors.js';
 
 const int = (x: string, min = 0, max = 1e12): number | undefined => intFlag('probe', { count: x }, 'count', min, max);
@@ -29,4 +29,22 @@ test('numFlag: any finite number in range (decimals and exponents); blanks and w
   assert.equal(numFlag('probe', { rate: '2.5e3' }, 'rate', 0, 1e6), 2500);
   assert.equal(numFlag('probe', { rate: '0.25' }, 'rate', 0, 1e6), 0.25);
   for (const bad of ['', ' ', 'fast', 'Infinity', '-1']) assert.throws(() => numFlag('probe', { rate: bad }, 'rate', 0, 1e6), /--rate must be a number from 0 to 1000000/, `'${bad}'`);
+});
+
+test('a negative value after a flag gets the flag\'s own range error, not parseArgs\' "ambiguous" (--count -5, --rate -1, --every -0.5)', () => {
+  const flags = { count: { type: 'string' as const }, rate: { type: 'string' as const }, every: { type: 'string' as const }, quiet: { type: 'boolean' as const } };
+  const v = parseFlags('probe', ['--count', '-5', '--rate', '-1', '--every', '-.5'], flags);
+  assert.deepEqual([v.count, v.rate, v.every], ['-5', '-1', '-.5']);
+  assert.throws(() => intFlag('probe', v, 'count', 1, 1e12), (e: DtmeshError) => e.exitCode === 2 && /--count must be an integer from 1 to/.test(e.message));
+  assert.throws(() => numFlag('probe', v, 'rate', 0, 1e7), (e: DtmeshError) => e.exitCode === 2 && /--rate must be a number from 0 to/.test(e.message));
+  // a boolean flag followed by a negative number is still an error (a stray positional), and a missing value is still "ambiguous"
+  assert.throws(() => parseFlags('probe', ['--quiet', '-5'], flags), (e: DtmeshError) => e.exitCode === 2);
+  assert.throws(() => parseFlags('probe', ['--count', '--rate', '5'], flags), (e: DtmeshError) => e.exitCode === 2);
+});
+
+test('API errors about socket options name the CLI flag (--dscp, --gso, --ttl, --lane), not the option', () => {
+  for (const name of ['dscp', 'gso', 'ttl', 'lane']) {
+    const e = asUsage('serve', new RangeError(`options.${name} needs the native lane`)) as DtmeshError;
+    assert.match(e.message, new RegExp(`^dtmesh serve: --${name} needs the native lane`), e.message);
+  }
 });
