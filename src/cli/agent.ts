@@ -5,6 +5,7 @@
  * intervals, and the HTML report written at the end.
  */
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import type * as http from 'node:http';
 import { DtmeshError } from '../errors.js';
 import { parseHostPort } from '../engine.js';
@@ -183,6 +184,11 @@ export async function agentCommand(argv: string[]): Promise<number> {
     `agent ${engine.agent} of tenant ${engine.tenant} on ${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}: ` +
       `${engine.peers.length} peers, probing ${agent.prober.targets.length} (${schedule.burst} probes at ${schedule.rate} pps every ${schedule.everyS} s each), ${engine.lane} lane`,
   );
+  // an address of the other family than --listen: every probe to it would be refused, seen only as send errors
+  for (const t of agent.prober.targets) {
+    const fam = net.isIP(t.host);
+    if (fam !== 0 && (fam === 6) !== (a.family === 'IPv6')) log(`peer ${t.agent} at ${t.host}: an IPv${fam} address, but --listen is IPv${fam === 6 ? 4 : 6}: every probe to it will be refused (send errors); listen on the other family, or give ${t.agent} an IPv${fam === 6 ? 4 : 6} address`);
+  }
   // what every JSON document carries (MEASUREMENT.md §3); the start and end lines hold it
   const context = {
     schema_version: SCHEMA_VERSION,
@@ -249,11 +255,19 @@ export async function agentCommand(argv: string[]): Promise<number> {
     const ma = metrics.address() as { address: string; port: number };
     log(`metrics at http://${ma.address.includes(':') ? `[${ma.address}]` : ma.address}:${ma.port}/metrics`);
   }
+  // progress on a long run: every 10 s, the probing so far and the responder's books
+  const progress = setInterval(() => {
+    const f = agent.prober.figures();
+    const sum = (k: 'sent' | 'received' | 'lost' | 'late'): number => f.reduce((x, p) => x + p[k], 0);
+    log(`${f.length} peers probed: sent ${sum('sent')}, received ${sum('received')}, lost ${sum('lost')}, late ${sum('late')}; ${summaryLine(engine.stats())}`);
+  }, 10_000);
+  progress.unref();
   // the first signal (or --duration) stops; later signals during the drain are said and ignored
   const signals = onStopSignals(async () => undefined, log);
   const timer = durationS !== undefined ? new Promise<void>((r) => setTimeout(r, durationS * 1000).unref()) : null;
   await (timer !== null ? Promise.race([signals.stopped, timer]) : signals.stopped);
   signals.stopping();
+  clearInterval(progress);
   try {
     process.off('SIGHUP', onHup);
     if (heartbeatFile !== null) fs.unwatchFile(heartbeatFile);
