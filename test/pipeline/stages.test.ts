@@ -202,6 +202,19 @@ function rig(batches: number, slots: number) {
   return { keyring, keyTable, ring, verifier, filter, books, nonces };
 }
 
+/** A reply sender on its own lane and a collector that hands it every collected batch, over rig `r`. */
+function replyRig(r: ReturnType<typeof rig>) {
+  const own = new FakeLane(0);
+  const sender = new ReplySender(r.ring, r.keyTable, r.nonces, r.keyring.selfId, 2048, own, () => {});
+  const collector = new Collector(r.ring, r.filter, r.books, r.keyTable, {
+    reply: (b, s, i) => sender.reply(b, s, i),
+    deliver: () => {},
+    collected: (lane, b) => sender.batchCollected(lane, b),
+    settled: () => {},
+  });
+  return { own, sender, collector };
+}
+
 test('collector with fake lanes: batches verified out of order are collected in dispatch order, each handed back to its own lane', async () => {
   const r = rig(8, 4);
   const peer = await TestPeer.open(root, tenant, 'prober', 'resp');
@@ -288,14 +301,7 @@ test('reply sender: a REPLY whose reserved nonce was overtaken by an own packet 
   const r = rig(4, 4);
   const peer = await TestPeer.open(root, tenant, 'prober', 'resp');
   try {
-    const own = new FakeLane(0);
-    const sender = new ReplySender(r.ring, r.keyTable, r.nonces, r.keyring.selfId, 2048, own, () => {});
-    const collector = new Collector(r.ring, r.filter, r.books, r.keyTable, {
-      reply: (b, s, i) => sender.reply(b, s, i),
-      deliver: () => {},
-      collected: (lane, b) => sender.batchCollected(lane, b),
-      settled: () => {},
-    });
+    const { own, sender, collector } = replyRig(r);
     const pending: Array<() => void> = [];
     const pool = { verify: (b: number, done: () => void) => pending.push(() => (r.verifier.run(b), done())) } as unknown as VerifyPool;
     const d = new Dispatcher(r.ring, r.keyTable, r.nonces, collector, pool, r.verifier, 0, () => {});
@@ -366,14 +372,7 @@ test('reply sender: a re-signed REPLY carries the time it was re-signed, not the
   const r = rig(4, 4);
   const peer = await TestPeer.open(root, tenant, 'prober', 'resp');
   try {
-    const own = new FakeLane(0);
-    const sender = new ReplySender(r.ring, r.keyTable, r.nonces, r.keyring.selfId, 2048, own, () => {});
-    const collector = new Collector(r.ring, r.filter, r.books, r.keyTable, {
-      reply: (b, s, i) => sender.reply(b, s, i),
-      deliver: () => {},
-      collected: (lane, b) => sender.batchCollected(lane, b),
-      settled: () => {},
-    });
+    const { own, sender, collector } = replyRig(r);
     const done: Array<() => void> = [];
     const pool = { verify: (b: number, cb: () => void) => (r.verifier.run(b), done.push(cb)) } as unknown as VerifyPool;
     const d = new Dispatcher(r.ring, r.keyTable, r.nonces, collector, pool, r.verifier, 0, () => {});
