@@ -13,6 +13,7 @@ import { GcPauses, type GcSummary } from '../observe/gc-pauses.js';
 import type * as hdr from 'hdr-histogram-js';
 import { type HostCpuTimes, hostCpuTimes, stealCores } from '../observe/host-cpu.js';
 import { latencyHistogram } from '../observe/stats.js';
+import { percentileWithin } from './tally.js';
 
 /**
  * How the generator waits between sends (Node timers have 1 ms resolution):
@@ -79,7 +80,7 @@ export const ELD_RESOLUTION_MS = 10;
 export interface GeneratorHealth {
   pacing: Pacing;
   requested_pps: number | null;
-  /** Send time minus scheduled time, µs (0 when rate = max). */
+  /** Send time minus scheduled time, µs (0 when rate = max); p50 and p99 never above the exact max (tally.ts percentileWithin). */
   lateness_us: { p50: number; p99: number; max: number };
   lateness_bound_us: number;
   /** Most probes sent in one event-loop turn. */
@@ -172,7 +173,7 @@ export class Generator {
   health(offeredPps: number): GeneratorHealth {
     const l = this.lateness;
     const has = l.totalCount > 0;
-    const lateness = has ? { p50: l.getValueAtPercentile(50), p99: l.getValueAtPercentile(99), max: l.maxValue } : { p50: 0, p99: 0, max: 0 };
+    const lateness = has ? { p50: percentileWithin(l, 50), p99: percentileWithin(l, 99), max: l.maxValue } : { p50: 0, p99: 0, max: 0 };
     const e = this.eld;
     const eldOk = e.count > 0;
     // Node records each whole interval between the sampling timer's runs (seen: an idle loop's

@@ -38,7 +38,7 @@ export interface ProbeReport extends ReportContext {
   duplicates: number;
   /** Replies whose probe was sent before the latest probe already answered (never loss). */
   reordered: number;
-  /** RTT of received replies only (late ones never move it), µs; mean/stddev exact, percentiles HDR (3 digits). */
+  /** RTT of received replies only (late ones never move it), µs; min/max/mean/stddev exact, percentiles HDR (3 digits) clamped into [min, max]. */
   rtt_us: RttSummary;
   /** RFC 3550 §6.4.1 interarrival jitter over consecutive received replies, µs. */
   jitter_us: number;

@@ -70,12 +70,12 @@ export class Tally {
     this.lastRtt = d;
   }
 
-  /** RTT figures, µs (zeros when nothing was received). */
+  /** RTT figures, µs (zeros when nothing was received); percentiles within [min, max] ({@link percentileWithin}). */
   rttSummary(): RttSummary {
     const h = this.rtt;
     const n = h.totalCount;
     if (n === 0) return { min: 0, p50: 0, p90: 0, p99: 0, p999: 0, max: 0, mean: 0, stddev: 0 };
-    const at = (p: number): number => h.getValueAtPercentile(p);
+    const at = (p: number): number => percentileWithin(h, p);
     return {
       min: h.minNonZeroValue,
       p50: at(50),
@@ -97,6 +97,22 @@ export class Tally {
 /** Round to 0.1. */
 export function round1(x: number): number {
   return Math.round(x * 10) / 10;
+}
+
+/** `x` clamped into `[lo, hi]`. */
+function within(x: number, lo: number, hi: number): number {
+  return x < lo ? lo : x > hi ? hi : x;
+}
+
+/**
+ * The value at percentile `p` of `h` (values ≥ 1 recorded), clamped into the exact
+ * `[min, max]` it recorded. An HDR percentile is the top of its bucket (3 significant
+ * digits: up to 0.1 % above the sample), while min and max are exact, so unclamped one
+ * RTT of 8000 µs reads p50 8003, max 8000 — a report whose percentiles pass its own max
+ * (MEASUREMENT.md §2: figures an operator can act on).
+ */
+export function percentileWithin(h: hdr.Histogram, p: number): number {
+  return within(h.getValueAtPercentile(p), h.minNonZeroValue, h.maxValue);
 }
 
 /** Summary of a histogram of values offset by `base` (relative one-way delays), µs. */
@@ -165,13 +181,17 @@ export class OffsetDelay {
     return this.above.getValueAtPercentile((100 * (k - nb)) / (n - nb));
   }
 
+  /** Count, exact min and max, and percentiles clamped into them (as {@link percentileWithin}). */
   private summary(rel: boolean): DelaySummary {
     const n = this.below.totalCount + this.above.totalCount;
     if (n === 0) return { count: 0, min: 0, p50: 0, p90: 0, p99: 0, max: 0 };
     const min = this.below.totalCount > 0 ? -this.below.maxValue : this.at(0);
     const max = this.above.totalCount > 0 ? this.above.maxValue : this.at(100);
+    // each percentile clamped into the exact [min, max]: bucket tops pass max above the
+    // first sample and fall below min under it (percentileWithin)
     const f = (dev: number): number => (rel ? dev - min : Math.round(this.first + dev));
-    return { count: n, min: f(min), p50: f(this.at(50)), p90: f(this.at(90)), p99: f(this.at(99)), max: f(max) };
+    const q = (p: number): number => f(within(this.at(p), min, max));
+    return { count: n, min: f(min), p50: q(50), p90: q(90), p99: q(99), max: f(max) };
   }
 }
 
@@ -218,17 +238,23 @@ export class Ipdv {
     this.abs.recordValue(a < 1 ? 1 : Math.min(60_000_000, Math.round(a)));
   }
 
+  /** The figures; `abs_p50`/`abs_p99` never above max(|min|, |max|) ({@link percentileWithin}). */
   summary(): IpdvSummary {
     const n = this.pairs;
     if (n === 0) return { pairs: 0, mean: 0, mean_abs: 0, min: 0, max: 0, abs_p50: 0, abs_p99: 0 };
+    const min = round1(this.min);
+    const max = round1(this.max);
+    // |IPDV| percentiles are bucket tops (and a |v| < 1 is recorded as 1): never above the
+    // largest |IPDV| the report states, max(|min|, |max|)
+    const maxAbs = Math.max(-min, max);
     return {
       pairs: n,
       mean: round1(this.sum / n),
       mean_abs: round1(this.sumAbs / n),
-      min: round1(this.min),
-      max: round1(this.max),
-      abs_p50: this.abs.getValueAtPercentile(50),
-      abs_p99: this.abs.getValueAtPercentile(99),
+      min,
+      max,
+      abs_p50: within(this.abs.getValueAtPercentile(50), 0, maxAbs),
+      abs_p99: within(this.abs.getValueAtPercentile(99), 0, maxAbs),
     };
   }
 }

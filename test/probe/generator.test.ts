@@ -157,3 +157,11 @@ test('spinForReply: yield pacing on a JS-stamped lane waits for a reply due with
   assert.equal(spinForReply(5, true, 30, 5 + I + 2 * 30 + H + 1, I), false, 'replies stopped: sleep');
   assert.equal(spinForReply(5, true, 30, Infinity, I), false, 'no reply ever');
 });
+
+test('lateness percentiles never pass its exact max (HDR percentiles are bucket tops): one send 8000 µs late is p50 = p99 = max = 8000', () => {
+  const g = new Generator(1000, 'yield');
+  g.begin();
+  g.sent(8000);
+  g.stop();
+  assert.deepEqual(g.health(1000).lateness_us, { p50: 8000, p99: 8000, max: 8000 });
+});

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import fc from 'fast-check';
 import { Ipdv, OffsetDelay, Tally } from '../../src/probe/tally.js';
 
 test('RTT mean and stddev are exact; jitter follows RFC 3550 §6.4.1', () => {
@@ -84,4 +85,39 @@ test('reset() (the prober\'s phase switch, in place) leaves a tally, an IPDV and
   assert.equal(snap(...used), snap(new Tally(), new Ipdv(), new OffsetDelay()), 'reset = new');
   feed(...used, 0);
   assert.equal(snap(...used), snap(...fresh), 'the same samples give the same figures');
+});
+
+test('reported percentiles never leave [min, max]: min and max are exact, HDR percentiles are bucket tops, so each is clamped (one RTT of 8000 µs: p50 8000, not 8003)', () => {
+  const one = new Tally();
+  one.receive(8000);
+  assert.deepEqual(one.rttSummary(), { min: 8000, p50: 8000, p90: 8000, p99: 8000, p999: 8000, max: 8000, mean: 8000, stddev: 0 });
+  const o = new OffsetDelay(); // a first sample, then one 8000 µs above and one 8000 µs below it
+  for (const v of [1e9, 1e9 + 8000, 1e9 - 8000]) o.record(v);
+  assert.deepEqual(o.relative(), { count: 3, min: 0, p50: 8000, p90: 16_000, p99: 16_000, max: 16_000 });
+  assert.deepEqual(o.absolute(), { count: 3, min: 1e9 - 8000, p50: 1e9, p90: 1e9 + 8000, p99: 1e9 + 8000, max: 1e9 + 8000 });
+  const ipdv = new Ipdv();
+  ipdv.record(-8000);
+  const s = ipdv.summary();
+  assert.equal(s.abs_p50, 8000);
+  assert.equal(s.abs_p99, 8000);
+  fc.assert(
+    fc.property(fc.array(fc.double({ min: 0, max: 59_000_000, noNaN: true }), { minLength: 1, maxLength: 200 }), fc.double({ min: -1e12, max: 1e12, noNaN: true }), (xs, offset) => {
+      const t = new Tally();
+      const d = new OffsetDelay();
+      const i = new Ipdv();
+      for (const x of xs) {
+        t.receive(x);
+        d.record(offset + x);
+        i.record(x - xs[0]!);
+      }
+      const r = t.rttSummary();
+      const inOrder = (what: string, ...v: number[]): void => v.slice(1).forEach((b, k) => assert.ok(v[k]! <= b, `${what}: ${v.join(' ≤ ')}`));
+      inOrder('rtt', r.min, r.p50, r.p90, r.p99, r.p999, r.max);
+      for (const [name, q] of [['relative', d.relative()], ['absolute', d.absolute()]] as const) inOrder(`owd ${name}`, q.min, q.p50, q.p90, q.p99, q.max);
+      const p = i.summary();
+      const maxAbs = Math.max(Math.abs(p.min), Math.abs(p.max));
+      inOrder('ipdv', 0, p.abs_p50, p.abs_p99, maxAbs);
+    }),
+    { numRuns: 300 },
+  );
 });
