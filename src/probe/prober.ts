@@ -11,6 +11,10 @@
  * counted `reordered`, not lost. A REPLY that does match counts once: a second one for
  * the same probe is a duplicate, one for a probe never sent is unmatched, one after its
  * probe's deadline is late — none is ever a success (PROTOCOL.md §4, MEASUREMENT.md §1).
+ * A reply whose probe's ring entry was reused is judged by the final state the ring keeps
+ * in its history (ring.ts): duplicate if the probe was received, late if it was lost; one
+ * older than that history (≥ 64 deadlines back) is unmatched — its probe's fate is no
+ * longer known, and calling it late could count a received probe late (`late` ⊆ `lost`).
  *
  * One run:
  *   1. pacing (this thread): probe k is due at t0 + k / rate (the measured phase restarts the schedule at its own start, so a warm-up backlog never spills into it); each turn sends what is due
@@ -332,25 +336,12 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
       if (a !== null) a.unmatched++;
       return;
     }
-    if (!ring.holds(seq)) {
-      // Older than the ring remembers (> 2 deadlines): its probe is long past its deadline.
-      figuresOf(seq).total.late++;
-      if (seq >= measureFrom) {
-        const a = arrivalTally();
-        if (a !== null) a.late++;
-      }
-      return;
-    }
-    const i = ring.slot(seq);
-    const st = ring.state[i]!;
+    // The probe's state: in the ring, or (its entry reused) its final one from the ring's
+    // history; ST_FORGOTTEN beyond that history (ring.ts fateOf)
+    const held = ring.holds(seq);
+    const st = held ? ring.state[ring.slot(seq)]! : ring.fateOf(seq);
     const measured = seq >= measureFrom;
     const f = measured ? run : warm;
-    if (st === ST_NOT_SENT) {
-      run.total.unmatched++;
-      const a = unmatchedTally();
-      if (a !== null) a.unmatched++;
-      return;
-    }
     if (st === ST_RECEIVED) {
       f.total.duplicates++;
       if (measured) {
@@ -359,11 +350,29 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
       }
       return;
     }
+    if (st === ST_LOST) {
+      // after its probe was declared lost: late, never received, never an RTT
+      f.total.late++;
+      if (measured) {
+        const a = arrivalTally();
+        if (a !== null) a.late++;
+      }
+      return;
+    }
+    if (st !== ST_IN_FLIGHT) {
+      // never sent (the send threw), or older than the history: its probe's fate is no
+      // longer known, and late (⊆ lost) or duplicate might each be false — unmatched
+      run.total.unmatched++;
+      const a = unmatchedTally();
+      if (a !== null) a.unmatched++;
+      return;
+    }
+    const i = ring.slot(seq);
     const sentAt = ring.sentAt[i]!;
     const d = r.recvUs - sentAt;
-    if (st === ST_LOST || d > graceUs) {
-      // After the deadline: lost (if not yet declared), and late — never received, never an RTT.
-      if (st === ST_IN_FLIGHT) declareLost(seq, i);
+    if (d > graceUs) {
+      // After the deadline, before the sweep saw it: lost now, and late — never received, never an RTT.
+      declareLost(seq, i);
       f.total.late++;
       if (measured) {
         const a = arrivalTally();

@@ -35,6 +35,7 @@ export interface ProbeReport extends ReportContext {
   received: number;
   /** Probes with no reply by their deadline; `sent = received + lost` at the end. */
   lost: number;
+  /** Second (and later) replies for a received probe, also long after it (the ring's history, ring.ts). */
   duplicates: number;
   /** Replies whose probe was sent before the latest probe already answered (never loss). */
   reordered: number;
@@ -56,14 +57,18 @@ export interface ProbeReport extends ReportContext {
    * prober's loss, not the path's.
    */
   kernel_drops: number | null;
-  /** Replies after their probe was declared lost; each probe also counted in `lost`. */
+  /** Replies after their probe was declared lost, also long after it (the ring's history, ring.ts); each probe also counted in `lost`. */
   late: number;
   /** Always 0: the run waits every probe out. */
   in_flight: number;
   send_errors: number;
   grace_ms: number;
   grace_rule: string;
-  /** Verified REPLYs for probes this run never sent. */
+  /**
+   * Verified REPLYs this run cannot match to a probe: one it never sent, or one older than
+   * its history of final states (ring.ts: 32 ring lengths, ≥ 64 deadlines) — that probe's
+   * fate is no longer known, and counting it late or duplicate might be false.
+   */
   unmatched: number;
   /** 100 × lost / sent. */
   loss_pct: number;
@@ -82,7 +87,7 @@ export interface ProbeReport extends ReportContext {
   intervals: IntervalFigures[];
   /** Oldest intervals left out of `intervals[]` to bound memory (0 unless a run passed MAX_KEPT_INTERVALS). */
   intervals_omitted: number;
-  /** Per-probe state held (bounded by the in-flight window, MEASUREMENT.md §4). */
+  /** Per-probe state held, the ring and its history of final states (bounded by the in-flight window, MEASUREMENT.md §4). */
   memory: { ring_entries: number; ring_bytes: number };
   /** Threshold gates (`--max-loss`, `--max-p99`): which were breached (exit code 3). */
   thresholds: { max_loss_pct: number | null; max_p99_ms: number | null; breached: string[] };

@@ -2,8 +2,16 @@
  * Per-probe state of a run, bounded by the in-flight window (MEASUREMENT.md §4): a ring
  * indexed by sequence number (`seq & mask`), sized to a power of two ≥ 2 × rate ×
  * (deadline + settle) and grown only when an entry it would overwrite is still
- * undecided or younger than two deadlines — never by run length. A 24 h run at 50 kpps
- * with a 1 s deadline holds 2^17 entries (17 bytes each, ≈ 2.2 MB), not 4.3 G.
+ * undecided or younger than two deadlines — never by run length.
+ *
+ * An entry the ring reuses leaves its final state (received, lost, never sent) in a
+ * history of 2 bits per probe covering the {@link HISTORY_PER_ENTRY} × capacity probes
+ * before those the ring holds — at least 64 deadlines of sending at the rate the ring
+ * was sized for — so a reply arriving long after its probe is still told apart
+ * (MEASUREMENT.md §1): a duplicate if its probe was received, late if it was lost. Only
+ * a reply older than that history finds its probe's fate forgotten ({@link fateOf}).
+ * A 24 h run at 50 kpps with a 1 s deadline holds 2^17 entries (17 bytes each in the ring
+ * plus 8 of history, ≈ 3.3 MB), not 4.3 G.
  *
  * `seq` is the run's own counter (a JS number, exact to 2^53); the wire carries
  * `probe_id = (base + seq) mod 2^32`, so probe_id wraps safely: a reply's probe_id is
@@ -16,6 +24,20 @@ export const ST_RECEIVED = 2;
 export const ST_LOST = 3;
 /** The send threw: the probe never left (never in `sent`, its probe_id never matched). */
 export const ST_NOT_SENT = 4;
+/** Returned by {@link ProbeRing.fateOf} (never stored): the probe is older than the history, its fate no longer known. */
+export const ST_FORGOTTEN = 5;
+
+/**
+ * Probes of history per ring entry: 2 bits each, so 8 bytes per entry (the ring's own
+ * entry is 17): the history reaches 32 ring lengths back, and the ring holds at least two
+ * deadlines of sending, so a reply up to 64 deadlines after its probe is still classified.
+ */
+export const HISTORY_PER_ENTRY = 32;
+/**
+ * A history code is the low two bits of the entry's final state: received 2, lost 3,
+ * never sent 4 → 0 (in flight, 1, never leaves the ring). Back to the state by this table.
+ */
+const STATE_OF_CODE = [ST_NOT_SENT, ST_FORGOTTEN, ST_RECEIVED, ST_LOST] as const;
 
 const TWO_32 = 4294967296;
 
@@ -35,6 +57,13 @@ export class ProbeRing {
   /** RTT of a received entry, µs (for IPDV of consecutive pairs, RFC 5481), else -1. */
   rtt: Float64Array;
   private mask: number;
+  /** Final states of the probes that left the ring, 2 bits each (16 a word), indexed by `seq & historyMask`. */
+  private history: Uint32Array;
+  private historyMask: number;
+  /** Every seq below this has left the ring (its state is in the history); the ring holds `archived … scheduled - 1`. */
+  private archived = 0;
+  /** No seq below this has a state in the history (raised when the history doubles: its new half is empty). */
+  private historyFrom = 0;
   /** Sequence numbers used so far (sent + send errors). */
   scheduled = 0;
   /** Every seq below this is received, lost or never sent (the oldest possibly in flight). */
@@ -48,6 +77,8 @@ export class ProbeRing {
     this.state = new Uint8Array(cap);
     this.rtt = new Float64Array(cap);
     this.mask = cap - 1;
+    this.history = new Uint32Array((cap * HISTORY_PER_ENTRY) / 16);
+    this.historyMask = cap * HISTORY_PER_ENTRY - 1;
   }
 
   /** Entries the ring holds now. */
@@ -55,9 +86,9 @@ export class ProbeRing {
     return this.mask + 1;
   }
 
-  /** Bytes of per-probe state (the bounded-memory claim, MEASUREMENT.md §4). */
+  /** Bytes of per-probe state, the ring's and its history's (the bounded-memory claim, MEASUREMENT.md §4). */
   get bytes(): number {
-    return this.capacity * 17;
+    return this.capacity * 17 + this.history.byteLength;
   }
 
   /**
@@ -77,6 +108,19 @@ export class ProbeRing {
     const young = this.sentAt[seq & this.mask]! > t - keepUs;
     if (wrapped && (undecided || young)) this.grow();
     const i = seq & this.mask;
+    // The entry this one replaces (decided and past two deadlines, or the ring grew) leaves
+    // its final state in the history. After a grow `gone` is below `archived` (its slot is
+    // empty; it left earlier) and before the first wrap it is negative: nothing leaves, and
+    // the write below stores the word back unchanged. Branch-free, so the first wrap runs
+    // no code the JIT has not seen (as above).
+    const gone = seq - this.capacity;
+    const leaves = +(gone >= this.archived); // 1 or 0
+    const keep = -leaves; // all bits or none
+    const h = gone & this.historyMask;
+    const w = h >>> 4;
+    const sh = (h & 15) << 1;
+    this.history[w] = (this.history[w]! & ~((3 << sh) & keep)) | (((this.state[i]! & 3) << sh) & keep);
+    this.archived += leaves * (gone + 1 - this.archived);
     this.sentAt[i] = t;
     this.state[i] = ST_IN_FLIGHT;
     this.rtt[i] = -1;
@@ -84,14 +128,26 @@ export class ProbeRing {
     return seq;
   }
 
-  /** Slot index of `seq` (valid while `scheduled - capacity <= seq < scheduled`). */
+  /** Slot index of `seq` (valid while {@link holds}). */
   slot(seq: number): number {
     return seq & this.mask;
   }
 
-  /** Is `seq` still held by the ring? */
+  /** Is `seq` still held by the ring (scheduled, its entry not yet reused)? */
   holds(seq: number): boolean {
-    return seq >= 0 && seq < this.scheduled && seq >= this.scheduled - this.capacity;
+    return seq >= this.archived && seq < this.scheduled;
+  }
+
+  /**
+   * The final state of a probe the ring no longer holds: {@link ST_RECEIVED},
+   * {@link ST_LOST} or {@link ST_NOT_SENT} while it is in the history (the
+   * {@link HISTORY_PER_ENTRY} × capacity probes before the ring's), else
+   * {@link ST_FORGOTTEN} (older, or still in the ring: ask {@link holds} first).
+   */
+  fateOf(seq: number): number {
+    if (!(seq < this.archived && seq >= this.historyFrom && seq >= this.archived - this.historyMask - 1)) return ST_FORGOTTEN;
+    const h = seq & this.historyMask;
+    return STATE_OF_CODE[(this.history[h >>> 4]! >>> ((h & 15) << 1)) & 3]!;
   }
 
   /**
@@ -124,6 +180,16 @@ export class ProbeRing {
     this.state = state;
     this.rtt = rtt;
     this.mask = cap - 1;
+    // The history doubles too (it stays HISTORY_PER_ENTRY ring lengths). Both halves start
+    // as copies of the old one: a seq the old history held is at `seq & historyMask` in one
+    // of them (the new mask has one more bit) with its own code; the other half's codes
+    // belong to seqs below `historyFrom`, never read, overwritten as probes leave the ring.
+    const history = new Uint32Array(this.history.length * 2);
+    history.set(this.history, 0);
+    history.set(this.history, this.history.length);
+    this.historyFrom = Math.max(this.historyFrom, this.archived - this.historyMask - 1);
+    this.history = history;
+    this.historyMask = history.length * 16 - 1;
     this.grown++;
   }
 }

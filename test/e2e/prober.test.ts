@@ -277,6 +277,38 @@ test('reordering and duplicates are exact: a responder that swaps two replies an
   }
 });
 
+test('a reply for a probe older than the ring still counts as what it is (MEASUREMENT.md §1): 2 s after its probe, a second reply for a received probe is a duplicate, the only reply of a lost one is late — late ⊆ lost', async () => {
+  const engine = await proberEngine();
+  let first = -1;
+  // 5000 probes at 2000 pps (2.5 s): probe 10 is answered at once and again 2 s later,
+  // probe 20 only 2 s later — both reach the prober while it still sends, ~4000 probes on,
+  // where the ring (sized by rate × deadline) has long reused their entries
+  const resp = await scriptedResponder((id, send, _later, sendAfterMs) => {
+    if (first < 0) first = id;
+    const seq = (id - first) >>> 0;
+    if (seq === 10) {
+      send();
+      sendAfterMs(2000);
+    } else if (seq === 20) sendAfterMs(2000);
+    else send();
+  });
+  try {
+    const r = await within('probe run', RUN_MS, probe(engine, { agent: 'resp', host: '127.0.0.1', port: resp.address().port, count: 5000, rate: 2000, graceMs: 100, warmupS: 0, intervalS: 0.5 }));
+    assertValidReport(JSON.parse(JSON.stringify(r)));
+    assert.ok(r.memory.ring_entries < 4000, `the ring (${r.memory.ring_entries} entries) no longer holds probes 4000 back: the test tests the history beyond it`);
+    assert.equal(r.sent, 5000);
+    assert.equal(r.duplicates, 1, `the second reply for received probe 10 is a duplicate: ${JSON.stringify({ received: r.received, lost: r.lost, late: r.late, duplicates: r.duplicates, unmatched: r.unmatched })}`);
+    assert.equal(r.late, r.lost, 'every late reply is of a lost probe (each probe here is answered once in time or once late, never twice late)');
+    assert.ok(r.lost >= 1, 'probe 20, answered 2 s after its send, is lost');
+    assert.equal(r.received + r.lost, 5000);
+    assert.equal(r.unmatched, 0);
+    for (const k of ['late', 'duplicates'] as const) assert.equal(r.intervals.reduce((a, f) => a + f[k], 0), r[k], `Σ interval ${k} = ${k}`);
+  } finally {
+    resp.close();
+    await within('engine close', 10_000, engine.close());
+  }
+});
+
 /**
  * 100 measured probes at 2000 pps (plus `extra`) against a responder that answers each and
  * answers every 10th (ids 3, 13, 23, … from its first) a second time as an id this run
