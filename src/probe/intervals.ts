@@ -4,6 +4,14 @@
  * figures. A probe still in flight belongs to no finished interval: interval k is final
  * (emitted) once its window ended and every probe in it is received or past its deadline.
  *
+ * The intervals cover the planned span of sending (`--duration`, or `--count` / rate) and
+ * end with the interval of the last probe sent, which runs to the end of sending. A probe
+ * sent after the planned end — behind schedule, or stamped by the lane a few µs after the
+ * schedule's last instant — belongs to the last planned interval, which then runs past its
+ * window; so no interval is ever opened after sending stopped, none is empty or a few µs
+ * long for a send period that outlived the span, and the last holds every probe. (Without a
+ * plan, rate 0 with a count, the intervals run to the one of the last probe.)
+ *
  * Events that are not a probe's fate — a late reply, a duplicate, an unmatched reply —
  * count in the interval during whose window they *arrived* (the last open one after
  * sending stopped), so every counter of the intervals sums to the run's total.
@@ -22,7 +30,7 @@ export interface IntervalFigures {
   index: number;
   /** Window start, s after the measured phase began. */
   start_s: number;
-  /** Window length, s (the last may be shorter: sending stopped). */
+  /** Window length, s, to the µs (the last may be shorter: sending stopped; or longer: its probes left behind schedule, past the planned end). */
   duration_s: number;
   sent: number;
   received: number;
@@ -47,6 +55,12 @@ export class Intervals {
   private startUs = NaN;
   /** Send-span end, µs, once sending stopped. */
   private endUs = Infinity;
+  /** Send time of the last probe, µs, once sending stopped. */
+  private lastSendUs = Infinity;
+  /** The last interval of the planned span: no probe goes past it (Infinity: no plan). */
+  private lastPlanned = Infinity;
+  /** The last interval, once sending stopped (the last probe's); Infinity before. */
+  private last = Infinity;
   /** Final intervals kept for the report: the latest {@link MAX_KEPT_INTERVALS}. */
   readonly done: IntervalFigures[] = [];
   /** Final intervals dropped from {@link done} (still emitted: a stream has them all). */
@@ -57,14 +71,20 @@ export class Intervals {
     private readonly onFinal: (f: IntervalFigures) => void,
   ) {}
 
-  begin(t: number): void {
+  /**
+   * The measured phase begins at `t`; sending is planned to last `plannedUs` (Infinity: no
+   * plan), so the intervals are the ceil(plannedUs / interval) windows that cover it.
+   */
+  begin(t: number, plannedUs = Infinity): void {
     this.startUs = t;
+    // 1e-9: a span of whole intervals that float division puts a hair above (0.3 s / 0.1 s) has no extra one
+    this.lastPlanned = plannedUs === Infinity ? Infinity : Math.max(0, Math.ceil(plannedUs / this.intervalUs - 1e-9) - 1);
   }
 
-  /** Interval index of time `t` (≥ 0). */
+  /** Interval index of time `t` (≥ 0, never past the last planned one). */
   indexOf(t: number): number {
     const k = Math.floor((t - this.startUs) / this.intervalUs);
-    return k > 0 ? k : 0;
+    return k > 0 ? (k < this.lastPlanned ? k : this.lastPlanned) : 0;
   }
 
   /** The tally of interval `k` (created with every empty one before it). */
@@ -74,16 +94,30 @@ export class Intervals {
     return this.open[k - this.first]!;
   }
 
-  /** The tally for an arrival event at `t`: its window, or the last open one after sending stopped. */
+  /** The tally for an arrival event at `t`: its window, or the last interval after sending stopped. */
   arrival(t: number): Tally {
-    let k = this.indexOf(t);
-    if (t >= this.endUs) k = Math.min(k, this.indexOf(this.endUs - 1));
-    return this.at(k);
+    const k = this.indexOf(t);
+    return this.at(k < this.last ? k : this.last);
   }
 
-  /** Sending stopped; the last send's period ends at `t`. */
-  stopSending(t: number): void {
-    this.endUs = t;
+  /**
+   * Sending stopped: the last probe left at `lastSendUs`, its send period ends at `endUs`.
+   * The last interval is that probe's. An interval opened after it holds only arrivals (a
+   * late or duplicate reply, an unmatched one, in a window with no probe sent yet): those
+   * counts go to the last interval, so every event is in one that will be emitted.
+   */
+  stopSending(lastSendUs: number, endUs: number): void {
+    this.endUs = endUs;
+    this.lastSendUs = lastSendUs;
+    const k = this.indexOf(lastSendUs);
+    this.last = k > this.first ? k : this.first; // never one already emitted
+    while (this.first + this.open.length - 1 > this.last) {
+      const after = this.open.pop()!;
+      const l = this.at(this.last);
+      l.late += after.late;
+      l.duplicates += after.duplicates;
+      l.unmatched += after.unmatched;
+    }
   }
 
   /**
@@ -92,8 +126,11 @@ export class Intervals {
    */
   settle(now: number, undecidedUs: number): void {
     if (Number.isNaN(this.startUs)) return;
-    const ended = now >= this.endUs ? (this.endUs === Infinity ? 0 : this.indexOf(this.endUs - 1) + 1) : this.indexOf(now);
-    const blocked = undecidedUs === Infinity ? Infinity : Math.floor((undecidedUs - this.startUs) / this.intervalUs);
+    // before sending stopped: every interval whose window ended (the last planned one never
+    // does); after: every one before the last, and the last once its send period is over
+    const k = this.indexOf(now);
+    const ended = this.last === Infinity ? (now === Infinity ? 0 : k) : now >= this.endUs ? this.last + 1 : k < this.last ? k : this.last;
+    const blocked = undecidedUs === Infinity ? Infinity : this.indexOf(undecidedUs); // the interval that probe is in
     const upTo = Math.min(ended, blocked); // intervals < upTo are final
     if (upTo > this.first) this.at(upTo - 1);
     while (this.first < upTo) {
@@ -105,13 +142,16 @@ export class Intervals {
 
   private emit(k: number, t: Tally): void {
     const start = this.startUs + k * this.intervalUs;
-    const end = Math.min(start + this.intervalUs, this.endUs);
+    const windowEnd = start + this.intervalUs;
+    // the last runs to the end of sending when its last probe left past its window (the
+    // planned span's end), else its window cut where sending stopped
+    const end = k === this.last && this.lastSendUs >= windowEnd ? this.endUs : Math.min(windowEnd, this.endUs);
     const dur = Math.max(1, end - start) / 1e6;
     const r = t.rttSummary();
     const f: IntervalFigures = {
       index: k,
       start_s: round3((start - this.startUs) / 1e6),
-      duration_s: round3(dur),
+      duration_s: Math.round(dur * 1e6) / 1e6, // to the µs the clock gives: a last interval shorter than 0.5 ms (a run of a few probes at a high rate) never reads 0
       sent: t.sent,
       received: t.received,
       lost: t.lost,

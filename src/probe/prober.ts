@@ -308,7 +308,8 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
       countFrom = seq;
       durationFrom = t;
       liveIntervals = intervals;
-      intervals?.begin(t);
+      // the planned span: the duration, or the count at the rate (none at rate 0 with a count)
+      intervals?.begin(t, Math.min(durationUs, rate > 0 ? (count * 1e6) / rate : Infinity));
     }
     anchorUs = t;
     anchorSeq = seq;
@@ -536,7 +537,7 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
       step();
     });
     gen.sendingDone();
-    intervals?.stopSending(tLast + (rate > 0 ? 1e6 / rate : 1));
+    intervals?.stopSending(tLast, tLast + (rate > 0 ? 1e6 / rate : 1));
     // Wait out every probe in flight: each ends received or past its deadline (+ settle).
     for (;;) {
       const now = nowUs();

@@ -557,6 +557,35 @@ test('the send time is the lane\'s stamp at the send call (engine.lastSendUs), n
   }
 });
 
+test('the last interval ends sending: never an empty or zero-length one after it when the last sends are a little behind schedule (--duration and --count), and every probe is in an interval', async () => {
+  const engine = await proberEngine();
+  const resp = await scriptedResponder((_id, _send, _later, sendAfterMs) => sendAfterMs(5)); // RTT ≥ 5 ms: a stamp moved 1.5 ms later stays positive
+  const stamp = engine.lastSendUs.bind(engine);
+  try {
+    // 300 probes at 1000 pps in 0.1 s intervals: sending ends on the third interval's end.
+    // Every send stamped 0.8 ms (the last period then runs past that end with no probe in
+    // it) or 1.5 ms (the last probe itself is stamped past it) after the schedule's clock.
+    for (const lagUs of [800, 1500]) {
+      (engine as { lastSendUs: () => number }).lastSendUs = () => stamp() + lagUs;
+      for (const run of [{ durationS: 0.3 }, { count: 300 }]) {
+        const what = `${JSON.stringify(run)}, sends ${lagUs} µs behind`;
+        const r = await within('probe run', RUN_MS, probe(engine, { agent: 'resp', host: '127.0.0.1', port: resp.address().port, rate: 1000, graceMs: NO_LATE_MS, warmupS: 0, intervalS: 0.1, ...run }));
+        assertValidReport(JSON.parse(JSON.stringify(r)));
+        const shape = r.intervals.map((f) => `${f.index}:${f.start_s}+${f.duration_s} s sent ${f.sent}`).join(', ');
+        assert.deepEqual(r.intervals.map((f) => f.start_s), [0, 0.1, 0.2], `${what}: three intervals (${shape})`);
+        for (const f of r.intervals) {
+          assert.ok(f.duration_s >= 0.09, `${what}: interval ${f.index} is ${f.duration_s} s long (${shape})`);
+          assert.ok(f.sent > 0, `${what}: interval ${f.index} holds probes (${shape})`);
+        }
+        for (const k of ['sent', 'received', 'lost'] as const) assert.equal(r.intervals.reduce((a, f) => a + f[k], 0), r[k], `${what}: Σ interval ${k} = ${k} (${shape})`);
+      }
+    }
+  } finally {
+    resp.close();
+    await within('engine close', 10_000, engine.close());
+  }
+});
+
 test('a probe the kernel refuses never left (MEASUREMENT.md §1 "Sent"): probes to the broadcast address without SO_BROADCAST are send_errors, neither sent nor lost, in the totals and in every interval — on both lanes (native: refused during the call; dgram: after it)', async () => {
   for (const lane of nativeLane !== null ? (['dgram', 'native'] as const) : (['dgram'] as const)) {
     const engine = await within('prober engine start', 10_000, Engine.create({ rootKey: root, tenant, agent: 'prober', peers: ['resp'], workers: 1, lane }));
