@@ -596,6 +596,7 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
       relative: { forward: fwd.relative(), reverse: rev.relative() },
       absolute: opts.clockSynced === true ? { forward: fwd.absolute(), reverse: rev.absolute() } : null,
       note: 'relative: each minus its own minimum, valid without clock sync; forward includes the responder’s receive→sign time',
+      out_of_range: { forward: fwd.outOfRange, reverse: rev.outOfRange },
     },
     warmup: { duration_s: warmupUs / 1e6, probes: warmupProbes },
     generator: gen.health(offered),

@@ -77,9 +77,16 @@ export interface ProbeReport extends ReportContext {
   /**
    * One-way delays (forward = REPLY send_ts_us − probe send; reverse = reply receive −
    * REPLY send_ts_us), µs, relative to their own minimum (valid without clock sync);
-   * `absolute` only with `--clock-synced`.
+   * `absolute` only with `--clock-synced`. `out_of_range`: samples more than 60 s from the
+   * first of their direction (a clock step the engine's clock window let through), in no
+   * figure here — counted, so `count + out_of_range = received` in each direction.
    */
-  owd_us: { relative: { forward: DelaySummary; reverse: DelaySummary }; absolute: { forward: DelaySummary; reverse: DelaySummary } | null; note: string };
+  owd_us: {
+    relative: { forward: DelaySummary; reverse: DelaySummary };
+    absolute: { forward: DelaySummary; reverse: DelaySummary } | null;
+    note: string;
+    out_of_range: { forward: number; reverse: number };
+  };
   warmup: { duration_s: number; probes: number };
   generator: GeneratorHealth;
   /** The RTT histogram, whole: HdrHistogram compressed base64 (hdr-histogram-js encodeIntoCompressedBase64), values in µs. */

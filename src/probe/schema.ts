@@ -94,6 +94,7 @@ const report = {
     relative: exact({ forward: delay, reverse: delay }),
     absolute: { oneOf: [{ type: 'null' }, exact({ forward: delay, reverse: delay })] },
     note: { type: 'string' },
+    out_of_range: exact({ forward: uint, reverse: uint }),
   }),
   warmup: exact({ duration_s: nonneg, probes: uint }),
   generator: exact({

@@ -136,7 +136,11 @@ export class OffsetDelay {
   private readonly above: hdr.Histogram = latencyHistogram();
   private readonly below: hdr.Histogram = latencyHistogram();
   private first = NaN;
-  /** Samples more than 60 s from the first (a clock step): counted, not recorded. */
+  /**
+   * Samples more than 60 s from the first (a clock step the engine's clock window let
+   * through: the histograms' range): counted, not recorded, and reported
+   * (`owd_us.out_of_range`, report.ts) so none is dropped unseen.
+   */
   outOfRange = 0;
 
   /** Back to a new one's state, in place. */

@@ -67,6 +67,7 @@ const NO_LATE_MS = 2000;
  */
 async function scriptedResponder(
   script: (probeId: number, send: () => void, sendLater: (afterProbeId: number) => void, sendAfterMs: (ms: number) => void, sendAs: (probeId: number) => void) => void,
+  clockUs: () => number = wallUs, // the REPLY's send_ts_us
 ) {
   const sock = dgram.createSocket('udp4');
   await within('responder bind', 5000, new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r())));
@@ -82,7 +83,7 @@ async function scriptedResponder(
   sock.on('message', (m, rinfo) => {
     const p = parsePacket(m)!;
     const sendAs = (probeId: number): void => {
-      const reply = encodePacket({ type: 2, senderId: senderIdOf('resp'), nonce: ++nonce, probeId, sendTsUs: BigInt(wallUs()), payload: p.payload }, state);
+      const reply = encodePacket({ type: 2, senderId: senderIdOf('resp'), nonce: ++nonce, probeId, sendTsUs: BigInt(Math.round(clockUs())), payload: p.payload }, state);
       try {
         sock.send(reply, rinfo.port, rinfo.address);
       } catch {
@@ -579,6 +580,28 @@ test('the last interval ends sending: never an empty or zero-length one after it
         }
         for (const k of ['sent', 'received', 'lost'] as const) assert.equal(r.intervals.reduce((a, f) => a + f[k], 0), r[k], `${what}: Σ interval ${k} = ${k} (${shape})`);
       }
+    }
+  } finally {
+    resp.close();
+    await within('engine close', 10_000, engine.close());
+  }
+});
+
+test('one-way delays: samples more than 60 s from the first (a clock step) are in no figure and counted in owd_us.out_of_range, per direction: count + out_of_range = received', async () => {
+  // a clock window wider than the step (the default, 5 s, drops those replies as stale before any figure sees them)
+  const engine = await within('prober engine start', 10_000, Engine.create({ rootKey: root, tenant, agent: 'prober', peers: ['resp'], workers: 1, clockWindowMs: 3_600_000 }));
+  let replies = 0;
+  // the responder's clock steps 120 s ahead after its 40th reply
+  const resp = await scriptedResponder((_id, send) => send(), () => wallUs() + (replies++ >= 40 ? 120e6 : 0));
+  try {
+    const r = await within('probe run', RUN_MS, probe(engine, { agent: 'resp', host: '127.0.0.1', port: resp.address().port, count: 100, rate: 1000, graceMs: NO_LATE_MS, warmupS: 0, clockSynced: true }));
+    assertValidReport(JSON.parse(JSON.stringify(r)));
+    assert.equal(r.received, 100);
+    const o = r.owd_us;
+    assert.deepEqual(o.out_of_range, { forward: 60, reverse: 60 }, 'the 60 replies after the step, in each direction');
+    for (const d of ['forward', 'reverse'] as const) {
+      assert.equal(o.relative[d].count + o.out_of_range[d], r.received, `${d}: every sample is in the figures or in out_of_range`);
+      assert.equal(o.absolute![d].count, o.relative[d].count);
     }
   } finally {
     resp.close();
