@@ -17,6 +17,7 @@ import * as hdr from 'hdr-histogram-js';
 import type { Engine, ReplyEvent, SendErrorEvent } from '../engine.js';
 import { PUNCH_PROBE_ID_BASE } from '../engine.js';
 import { nowUs } from '../clock.js';
+import { VERIFY_SETTLE_US } from './prober.js';
 import { latencyHistogram } from '../observe/stats.js';
 import { TYPE_PROBE } from '../protocol/wire.js';
 
@@ -84,15 +85,6 @@ function rttHistogram(): hdr.Histogram {
 /** probe_ids of mesh probes stay below the punch bursts' (engine PUNCH_PROBE_ID_BASE). */
 const ID_SPACE = PUNCH_PROBE_ID_BASE;
 
-/**
- * How long after its deadline a probe with no reply handled yet is declared lost, µs: the
- * value of prober.ts's `VERIFY_SETTLE_US` (not exported there; keep the two equal). A
- * reply is judged by its receive stamp (MEASUREMENT.md §1 "Lost": no reply *by* the
- * deadline), but its `'reply'` event comes later (verification, a busy loop): one stamped
- * in time and handled within this margin is received with its RTT. Meanwhile the probe
- * still counts as in flight, never lost.
- */
-const VERIFY_SETTLE_US = 50_000;
 
 /**
  * How far back a peer remembers its probes' final states after they left the ring, in
@@ -389,13 +381,16 @@ export class MeshProber extends EventEmitter {
    * final long ago (MEASUREMENT.md §1). Within the history ({@link FINAL_HISTORY_RINGS}) it
    * is a `duplicate` if its probe was received, else `late` (lost; a probe refused after its
    * send never left, so no reply for it can come). Older than the history it is counted
-   * `late`: this run provably sent it, far past its deadline, but whether it had been
-   * received (a duplicate then) is no longer known — prober.ts rules the same beyond its ring.
-   * Never `unmatched`: that is a reply to a probe this run never sent.
+   * `unmatched`, as prober.ts does beyond its history: its probe's fate is no longer known,
+   * and `late` (a subset of `lost`) or `duplicate` could each be false.
    */
   private forgotten(p: PeerState, seq: number): void {
     const h = seq % this.historySize;
-    const received = seq >= p.seq - this.ringSize - this.historySize && (p.finals[h >> 3]! & (1 << (h & 7))) !== 0;
+    if (seq < p.seq - this.ringSize - this.historySize) {
+      p.total.unmatched++;
+      return;
+    }
+    const received = (p.finals[h >> 3]! & (1 << (h & 7))) !== 0;
     const b = this.burstOf(p, seq);
     if (received) {
       p.total.duplicate++;

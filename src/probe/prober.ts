@@ -141,12 +141,13 @@ const GRACE_CEILING_US = 60_000_000;
 /** How often the automatic deadline is recomputed from the histogram (a percentile walk each time). */
 const GRACE_UPDATE_US = 50_000;
 /**
- * A reply's receive time is taken when the datagram reaches the JS side, but the reply
- * event may come later (verification). A probe is declared lost only this long after its
- * deadline, so a reply that arrived in time is judged by its receive time. Meanwhile the
- * probe still counts as in flight (never lost).
+ * A reply's receive time is taken when the datagram reaches the JS side (or the kernel's
+ * stamp), but the reply event may come later (verification, a busy loop). A probe is
+ * declared lost only this long after its deadline, so a reply that arrived in time is judged
+ * by its receive time (MEASUREMENT.md §1 "Lost": no reply *by* the deadline). Meanwhile the
+ * probe still counts as in flight (never lost). The mesh prober uses the same margin.
  */
-const VERIFY_SETTLE_US = 50_000;
+export const VERIFY_SETTLE_US = 50_000;
 /**
  * Most probes sent per event-loop turn, so replies keep being read while pacing catches up.
  * A turn reads at most 32 datagrams (libuv's UDP read loop on the dgram lane, lane.c
