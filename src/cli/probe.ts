@@ -10,6 +10,7 @@ import { lookup } from 'node:dns/promises';
 import * as fs from 'node:fs';
 import { DtmeshError } from '../errors.js';
 import { checkWritable, writeAtomic } from './output.js';
+import { onStopSignals } from './signals.js';
 import { Engine } from '../engine.js';
 import { dtmeshVersion } from '../probe/context.js';
 import { GRACE_AUTO_RULE, type IntervalFigures, percentileDistribution, probe, type ProbeProgress, type ProbeReport, type ReportContext } from '../probe/prober.js';
@@ -273,6 +274,17 @@ export async function probeCommand(argv: string[]): Promise<number> {
     stream?.close();
     throw asUsage(cmd, e);
   }
+  // Ctrl-C / SIGTERM: stop sending, wait out the probes in flight, then the report and its
+  // files as at a normal end (a second signal meanwhile is answered, not obeyed)
+  const aborter = new AbortController();
+  let stoppedBy: NodeJS.Signals | null = null;
+  const signals = onStopSignals(
+    async (sig) => {
+      stoppedBy = sig;
+      aborter.abort();
+    },
+    (l) => process.stderr.write(`dtmesh probe: ${l}\n`),
+  );
   const progressTty = process.stderr.isTTY === true;
   let barShown = false;
   let report: ProbeReport;
@@ -298,6 +310,7 @@ export async function probeCommand(argv: string[]): Promise<number> {
       // null: the system's default (no setsockopt)
       config: { replay_window: replayWindow, listen, ttl: sockets.ttl ?? null, dscp: sockets.dscp ?? null },
       progressMs: progressTty ? 200 : 1000,
+      signal: aborter.signal,
       onStart: (c) => {
         ctx = c;
         stream?.write({ ...c, type: 'start' });
@@ -320,6 +333,7 @@ export async function probeCommand(argv: string[]): Promise<number> {
   } catch (e) {
     stream?.close();
     await engine.close();
+    signals.done();
     throw asUsage(cmd, e);
   }
   await engine.close();
@@ -332,6 +346,11 @@ export async function probeCommand(argv: string[]): Promise<number> {
   if (jsonPath === '-') process.stdout.write(JSON.stringify(reportJson(report), null, 2) + '\n');
   else if (jsonPath !== null) writeAtomic('--json', jsonPath, JSON.stringify(reportJson(report), null, 2) + '\n');
   if (histPath !== null) writeAtomic('--histogram', histPath, percentileDistribution(report));
+  signals.done();
+  if (stoppedBy !== null) {
+    process.stderr.write(`dtmesh probe: ${stoppedBy}: stopped sending early; the report covers the ${report.sent} probes sent, each waited out to its deadline\n`);
+    return 128 + (stoppedBy === 'SIGINT' ? 2 : 15);
+  }
   if (report.sent === 0 && report.send_errors > 0) {
     throw new DtmeshError(`every probe was refused (${report.send_errors} send errors) — by this host's kernel (no route to ${address}, a firewall, a broadcast address?) or by Node (an address of the other family than --listen?): nothing was sent`);
   }

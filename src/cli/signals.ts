@@ -20,7 +20,7 @@ export interface StopSignals<T> {
 }
 
 /** Call `stop` on the first SIGINT or SIGTERM; say `still stopping` through `say` on the later ones. */
-export function onStopSignals<T>(stop: () => Promise<T>, say: (line: string) => void): StopSignals<T> {
+export function onStopSignals<T>(stop: (sig: NodeJS.Signals) => Promise<T>, say: (line: string) => void): StopSignals<T> {
   let signalled = false;
   let stopping = false;
   let handler: (sig: NodeJS.Signals) => void = () => undefined;
@@ -31,7 +31,7 @@ export function onStopSignals<T>(stop: () => Promise<T>, say: (line: string) => 
         return;
       }
       signalled = true;
-      stop().then(resolve, reject);
+      stop(sig).then(resolve, reject);
     };
   });
   process.on('SIGINT', handler);

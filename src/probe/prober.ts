@@ -111,6 +111,12 @@ export interface ProbeOptions {
   onProgress?: (p: ProbeProgress) => void;
   /** Progress period, ms (default 1000). */
   progressMs?: number;
+  /**
+   * Stop sending once aborted (the CLI's Ctrl-C): the probes already sent are waited out
+   * to their deadlines and the report covers them, as at a normal end (MEASUREMENT.md §1:
+   * at the end `in_flight = 0`).
+   */
+  signal?: AbortSignal;
 }
 
 /** Running figures (MEASUREMENT.md §1): `sent = received + lost + inFlight` in every one. */
@@ -475,7 +481,7 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
    * both tests are false by themselves (countFrom = Infinity, durationFrom = NaN), so the
    * warm-up runs the whole expression, as the measured phase does.
    */
-  const sendingOver = (t: number): boolean => ring.scheduled - countFrom >= count || t - durationFrom >= durationUs;
+  const sendingOver = (t: number): boolean => ring.scheduled - countFrom >= count || t - durationFrom >= durationUs || opts.signal?.aborted === true;
   try {
     await new Promise<void>((resolve, reject) => {
       const step = (): void => {

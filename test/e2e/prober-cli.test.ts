@@ -236,3 +236,32 @@ test('a path that stops answering: an interval with no reply, and a run whose me
     relay.close();
   }
 });
+
+test('Ctrl-C mid-run: probe stops sending, waits out the probes in flight and writes the summary, --json, --histogram and the stream\'s end line, exit 130', async () => {
+  const out = fs.mkdtempSync(path.join(dir, 'sigint-'));
+  const [json, hist, ndjson] = ['p.json', 'p.hgrm', 'p.ndjson'].map((f) => path.join(out, f)) as [string, string, string];
+  const c = spawn(process.execPath, [cliPath, ...base(), '--duration', '60', '--rate', '1000', '--warmup', '0', '--grace-ms', '200', '--json', json, '--histogram', hist, '--json-stream', ndjson], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let text = '';
+  c.stdout.on('data', (d) => (text += d));
+  c.stderr.on('data', (d) => (text += d));
+  const exited = new Promise<number | null>((resolve) => c.on('exit', (code) => resolve(code)));
+  try {
+    const until = Date.now() + 15_000;
+    while (!/pps, sent \d+/.test(text) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    c.kill('SIGINT');
+    assert.equal(await within(15_000, exited, 'probe ends after SIGINT'), 130, text);
+  } finally {
+    c.kill('SIGKILL');
+  }
+  assert.match(text, /SIGINT: stopped sending early; the report covers the \d+ probes sent/);
+  assert.match(text, /^sent \d+, received \d+, lost \d+/m, 'the summary');
+  const rep = JSON.parse(fs.readFileSync(json, 'utf8'));
+  assertValidReport(rep, '--json after SIGINT');
+  assert.ok(rep.sent > 0 && rep.sent < 60_000, `some probes, not the whole run (${rep.sent})`);
+  assert.equal(rep.in_flight, 0);
+  assert.equal(rep.sent, rep.received + rep.lost, 'every probe sent was waited out');
+  const lines = fs.readFileSync(ndjson, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.equal(lines.at(-1).type, 'end');
+  assert.equal(lines.at(-1).sent, rep.sent);
+  assert.match(fs.readFileSync(hist, 'utf8'), /Value\s+Percentile/);
+});
