@@ -481,7 +481,17 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
    * both tests are false by themselves (countFrom = Infinity, durationFrom = NaN), so the
    * warm-up runs the whole expression, as the measured phase does.
    */
-  const sendingOver = (t: number): boolean => ring.scheduled - countFrom >= count || t - durationFrom >= durationUs || opts.signal?.aborted === true;
+  const sendingOver = (t: number): boolean => ring.scheduled - countFrom >= count || t - durationFrom >= durationUs || (opts.signal?.aborted === true && stopEarly(t));
+  /**
+   * Stopped from outside ({@link ProbeOptions.signal}): in the warm-up, the measured phase
+   * begins (empty) first, so the report holds no warm-up or rehearsal figure as measured.
+   */
+  const stopEarly = (t: number): true => {
+    if (Number.isNaN(durationFrom)) beginPhase(ring.scheduled, t, true);
+    return true;
+  };
+  let pendingStep: NodeJS.Timeout | null = null;
+  let onAbort: (() => void) | null = null;
   try {
     await new Promise<void>((resolve, reject) => {
       const step = (): void => {
@@ -536,11 +546,17 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
             }
             Atomics.wait(sleeper, 0, 0, Math.min(nextDueUs, YIELD_SLICE_US) / 1000);
             setImmediate(step); // the loop's poll phase reads the replies that came meanwhile
-          } else setTimeout(step, Math.max(0, Math.floor(nextDueUs / 1000)));
+          } else pendingStep = setTimeout(step, Math.max(0, Math.floor(nextDueUs / 1000)));
         } catch (err) {
           reject(err);
         }
       };
+      // an abort ends a long wait between sends at once (at 0.01 pps, 100 s)
+      onAbort = () => {
+        if (pendingStep !== null) clearTimeout(pendingStep);
+        setImmediate(step);
+      };
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
       step();
     });
     gen.sendingDone();
@@ -556,6 +572,7 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
     }
     intervals?.settle(Infinity, Infinity);
   } finally {
+    if (onAbort !== null) opts.signal?.removeEventListener('abort', onAbort);
     engine.removeReplySink(onReply);
     engine.off('send_error', onSendError);
     if (slackBefore >= 0) slack!(slackBefore);

@@ -265,3 +265,35 @@ test('Ctrl-C mid-run: probe stops sending, waits out the probes in flight and wr
   assert.equal(lines.at(-1).sent, rep.sent);
   assert.match(fs.readFileSync(hist, 'utf8'), /Value\s+Percentile/);
 });
+
+test('Ctrl-C in the warm-up gives a valid report with no probe measured; at 0.05 pps it ends the 20 s wait between sends at once', async () => {
+  const out = fs.mkdtempSync(path.join(dir, 'sigint-'));
+  const runUntilSigint = async (args: string[], after: RegExp): Promise<{ code: number | null; text: string; ms: number }> => {
+    const c = spawn(process.execPath, [cliPath, ...base(), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let text = '';
+    c.stdout.on('data', (d) => (text += d));
+    c.stderr.on('data', (d) => (text += d));
+    const exited = new Promise<number | null>((resolve) => c.on('exit', (code) => resolve(code)));
+    try {
+      const until = Date.now() + 15_000;
+      while (!after.test(text) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 300));
+      const t0 = Date.now();
+      c.kill('SIGINT');
+      const code = await within(30_000, exited, 'probe ends after SIGINT');
+      return { code, text, ms: Date.now() - t0 };
+    } finally {
+      c.kill('SIGKILL');
+    }
+  };
+  const json = path.join(out, 'warm.json');
+  const warm = await runUntilSigint(['--duration', '60', '--rate', '1000', '--warmup', '30', '--grace-ms', '200', '--json', json], /dtmesh probe: B → A/);
+  assert.equal(warm.code, 130, warm.text);
+  const rep = JSON.parse(fs.readFileSync(json, 'utf8'));
+  assertValidReport(rep, '--json after SIGINT in the warm-up');
+  assert.deepEqual([rep.sent, rep.received, rep.lost], [0, 0, 0], 'nothing measured: the warm-up and its rehearsal are in no figure');
+  assert.ok(rep.warmup.probes > 0, `the warm-up's probes are counted as such (${rep.warmup.probes})`);
+  const slow = await runUntilSigint(['--duration', '600', '--rate', '0.05', '--pacing', 'timer', '--warmup', '0', '--grace-ms', '200'], /dtmesh probe: B → A/);
+  assert.equal(slow.code, 130, slow.text);
+  assert.ok(slow.ms < 10_000, `ended ${slow.ms} ms after SIGINT, not at the next send 20 s later`);
+});

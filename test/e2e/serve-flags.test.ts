@@ -198,20 +198,23 @@ test('--metrics: the Prometheus text over HTTP counts exactly the traffic sent',
   }
 });
 
-test('--stats-json in a directory that does not exist: serve still serves, then at shutdown prints the summary and one clear line naming the path, exit 1, no stack trace', async () => {
+test('--stats-json whose directory is removed during the run: serve still serves, then at shutdown prints the summary and one clear line naming the path, exit 1, no stack trace (a path bad from the start fails before listening: cli.test.ts)', async () => {
   const dir = stateDir();
-  const bad = path.join(dir, 'no', 'such', 'dir', 'stats.json');
+  const outDir = path.join(dir, 'out');
+  fs.mkdirSync(outDir);
+  const bad = path.join(outDir, 'stats.json');
   const srv = await startServe([...base(dir), '--stats-json', bad]);
   const peer = await TestPeer.open(loadRootKey(dir), 't', 'prober', 'resp');
   try {
     await sendAll(peer, srv.port, [peer.packet()], 1);
     assert.equal(peer.received.length, 1, 'served until shutdown');
+    fs.rmSync(outDir, { recursive: true });
     const code = await srv.stop();
     assert.equal(code, 1, 'a runtime error: exit 1');
     const err = srv.err();
     assert.equal(err.trim().split('\n').length, 1, `one line: ${err}`);
     assert.doesNotMatch(err, /\n\s+at /);
-    assert.equal(err.trim(), `dtmesh serve: cannot write stats to ${bad}: ENOENT`);
+    assert.equal(err.trim(), `dtmesh serve: cannot write --stats-json ${bad}: ENOENT`);
     assert.match(srv.out(), /dtmesh serve: received 1, accepted 1, replied 1/, 'the final figures are not lost: printed instead');
   } finally {
     peer.close();
