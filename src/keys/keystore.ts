@@ -144,10 +144,26 @@ export function writeFileAtomic(file: string, content: Uint8Array | string, mode
   }
 }
 
+/**
+ * `mkdir -p` with each directory made by a plain `mkdir` (mode `mode`): Node 20's
+ * `mkdirSync(…, { recursive: true })` never returns for a path under /proc
+ * (`/proc/x/y`: it retries the ENOENT for ever), a plain `mkdir` says ENOENT at once.
+ */
+function makeDirs(dir: string, mode: number): void {
+  if (fs.existsSync(dir)) return;
+  const parent = path.dirname(dir);
+  if (parent !== dir) makeDirs(parent, mode);
+  try {
+    fs.mkdirSync(dir, { mode });
+  } catch (e) {
+    if (errno(e) !== 'EEXIST') throw e;
+  }
+}
+
 /** Create `stateDir` (mode 0700) if needed; a clear error when it cannot be. */
 export function ensureStateDir(stateDir: string): void {
   try {
-    fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    makeDirs(path.resolve(stateDir), 0o700);
   } catch (e) {
     throw new DtmeshError(`cannot create state directory ${stateDir}: ${errno(e) ?? String(e)}`);
   }

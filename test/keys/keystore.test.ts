@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Engine } from '../../src/engine.js';
 import { DtmeshError } from '../../src/errors.js';
-import { loadRootKey, parseHeartbeat, persistHeartbeat, rootKeyPath, saveRootKey, TENANT_FILE } from '../../src/keys/keystore.js';
+import { ensureStateDir, loadRootKey, parseHeartbeat, persistHeartbeat, rootKeyPath, saveRootKey, TENANT_FILE } from '../../src/keys/keystore.js';
 import { tempDir } from '../helpers.js';
 
 function tmp(): string {
@@ -248,4 +248,24 @@ test('engine.applyHeartbeat: invalid input changes nothing; a new root persists,
   } finally {
     await engine.close();
   }
+});
+
+test('a state directory that cannot be made is one line at once: nested dirs are made (0700), a path under /proc is refused instead of hanging', (t) => {
+  const dir = tempDir('dtmesh-mk-');
+  const nested = path.join(dir, 'a', 'b', 'c');
+  ensureStateDir(nested);
+  assert.ok(fs.statSync(nested).isDirectory());
+  for (const d of [path.join(dir, 'a'), path.join(dir, 'a', 'b'), nested]) assert.equal(fs.statSync(d).mode & 0o777, 0o700, d);
+  ensureStateDir(nested); // already there: nothing to do
+  fs.rmSync(dir, { recursive: true, force: true });
+  if (!fs.existsSync('/proc/self')) {
+    console.log('# no /proc here: the hang case is Linux-only');
+    t.diagnostic('no /proc');
+    return;
+  }
+  // in a child with a timeout: Node's recursive mkdir never returns here, and must not hang the suite
+  const mod = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'keys', 'keystore.js');
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', `import { ensureStateDir } from ${JSON.stringify(mod)}; try { ensureStateDir('/proc/dtmesh-no-such/state'); } catch (e) { console.log(e.message); }`], { encoding: 'utf8', timeout: 10_000 });
+  assert.equal(r.signal, null, 'returned within 10 s');
+  assert.match(r.stdout, /^cannot create state directory \/proc\/dtmesh-no-such\/state: ENOENT/);
 });
