@@ -1,8 +1,6 @@
 /**
  * `dtmesh serve` — the responder: a thin layer over {@link Engine}.
  */
-import * as fs from 'node:fs';
-import { DtmeshError } from '../errors.js';
 import * as http from 'node:http';
 import { Engine, parseHostPort, type EngineOptions } from '../engine.js';
 import { engineRegistry, serveMetrics } from '../observe/metrics.js';
