@@ -179,16 +179,30 @@ export async function agentCommand(argv: string[]): Promise<number> {
   engine.on('warning', (w: string) => log(w));
   if (engine.laneNote !== null) log(engine.laneNote);
   agent.prober.on('interval', (i: MeshInterval) => emit(i));
+  // SIGHUP is ours before the start line says we run (its default action ends the process);
+  // `reload` is declared below, before this function next awaits: no signal runs before it
+  const onHup = (): void => reload('SIGHUP');
+  process.on('SIGHUP', onHup);
   const a = engine.address;
   log(
     `agent ${engine.agent} of tenant ${engine.tenant} on ${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}: ` +
       `${engine.peers.length} peers, probing ${agent.prober.targets.length} (${schedule.burst} probes at ${schedule.rate} pps every ${schedule.everyS} s each), ${engine.lane} lane`,
   );
-  // an address of the other family than --listen: every probe to it would be refused, seen only as send errors
-  for (const t of agent.prober.targets) {
-    const fam = net.isIP(t.host);
-    if (fam !== 0 && (fam === 6) !== (a.family === 'IPv6')) log(`peer ${t.agent} at ${t.host}: an IPv${fam} address, but --listen is IPv${fam === 6 ? 4 : 6}: every probe to it will be refused (send errors); listen on the other family, or give ${t.agent} an IPv${fam === 6 ? 4 : 6} address`);
-  }
+  // an address of the other family than --listen: every probe to it would be refused, seen
+  // only as send errors — said once per peer and address, at start and whenever the roster,
+  // a heartbeat or a punch hint gives one
+  const warned = new Set<string>();
+  const checkFamilies = (): void => {
+    for (const t of agent.prober.targets) {
+      const fam = net.isIP(t.host);
+      const key = `${t.agent}@${t.host}`;
+      if (fam === 0 || (fam === 6) === (a.family === 'IPv6') || warned.has(key)) continue;
+      warned.add(key);
+      log(`peer ${t.agent} at ${t.host}: an IPv${fam} address, but --listen is IPv${fam === 6 ? 4 : 6}: every probe to it will be refused (send errors); listen on the other family, or give ${t.agent} an IPv${fam === 6 ? 4 : 6} address`);
+    }
+  };
+  checkFamilies();
+  engine.on('punch_hint', checkFamilies);
   // what every JSON document carries (MEASUREMENT.md §3); the start and end lines hold it
   const context = {
     schema_version: SCHEMA_VERSION,
@@ -208,6 +222,7 @@ export async function agentCommand(argv: string[]): Promise<number> {
         const r = readRosterFile(cmd, rosterFile);
         for (const addr of r.addresses) agent.setAddress(addr);
         if (heartbeatFile === null) agent.setPeers(r.peers);
+        checkFamilies();
       } catch (e) {
         log(`roster file not applied (${why}): ${(e as Error).message}`);
       }
@@ -232,6 +247,7 @@ export async function agentCommand(argv: string[]): Promise<number> {
     }
     try {
       const { rotated } = agent.applyHeartbeat(response);
+      checkFamilies();
       log(`heartbeat applied (${why}): ${rotated ? `root rotated, the previous one verifies for ${engine.rotationGraceMs / 1000} s more` : 'same root'}; roster ${engine.peers.length} peers, probing ${agent.prober.targets.length}`);
     } catch (e) {
       log(`heartbeat not applied (${why}): ${(e as Error).message}`);
@@ -241,8 +257,6 @@ export async function agentCommand(argv: string[]): Promise<number> {
     reload('start');
     fs.watchFile(heartbeatFile, { interval: 250 }, () => reload('file changed'));
   }
-  const onHup = (): void => reload('SIGHUP');
-  process.on('SIGHUP', onHup);
 
   let metrics: http.Server | null = null;
   if (metricsAt !== null) {

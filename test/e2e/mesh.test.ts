@@ -233,10 +233,17 @@ test('a real Prometheus scrapes three agents and answers histogram_quantile per 
 test('dtmesh agent: one line for a peer address of the other family than --listen, and a progress line every 10 s', async () => {
   const dir = tempDir('dtmesh-agent-');
   initRootKey(dir, false);
-  const a = await startAgent(['--state-dir', dir, '--tenant', tenant, '--agent', 'a', '--listen', '127.0.0.1:0', '--peers', 'b@[::1]:9,c@127.0.0.1:9', '--every', '0.5', '--grace-ms', '100', '--duration', '10.6']);
+  const roster = path.join(dir, 'roster');
+  fs.writeFileSync(roster, 'b@[::1]:9\nc@127.0.0.1:9\nd\n');
+  const a = await startAgent(['--state-dir', dir, '--tenant', tenant, '--agent', 'a', '--listen', '127.0.0.1:0', '--peers-file', roster, '--every', '0.5', '--grace-ms', '100', '--duration', '10.6']);
+  // a re-read roster that gives d an IPv6 address: said then, once
+  fs.writeFileSync(roster, 'b@[::1]:9\nc@127.0.0.1:9\nd@[::1]:10\n');
+  a.child.kill('SIGHUP');
   assert.equal(await within(30_000, a.exit, 'the agent ends after --duration'), 0, a.out());
   assert.match(a.out(), /peer b at ::1: an IPv6 address, but --listen is IPv4: every probe to it will be refused/);
+  assert.equal(a.out().match(/peer b at ::1/g)!.length, 1, 'once per peer and address');
+  assert.match(a.out(), /peer d at ::1: an IPv6 address/, 'an address from a re-read roster is checked too');
   assert.doesNotMatch(a.out(), /peer c at/, 'nothing said of a peer of the right family');
-  assert.match(a.out(), /^dtmesh agent: 2 peers probed: sent \d+, received 0, lost \d+, late 0; received/m, 'a progress line within the run');
+  assert.match(a.out(), /^dtmesh agent: 3 peers probed: sent \d+, received 0, lost \d+, late 0; received/m, 'a progress line within the run');
   fs.rmSync(dir, { recursive: true, force: true });
 });
