@@ -225,6 +225,7 @@ export class Engine extends EventEmitter {
   /** Replace the roster. Invalid IDs, or more peers than `maxPeers`, throw and change nothing. */
   setPeers(peers: readonly string[]): void {
     this.assertRoster(peers, 'peers');
+    if (this.closing) throw new DtmeshError('engine is closed: roster not changed');
     this.keyring.setPeers(peers);
     this.publishKeys();
   }

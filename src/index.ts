@@ -2,7 +2,9 @@
  * dtmesh — the public API: the engine and its options, the verdict names, the codec and
  * the prober (CONVENTIONS.md "small public API"). The CLI is a thin layer over these.
  */
-export { Engine, parseHostPort, type EngineOptions, type PunchHintEvent, type ReplyEvent } from './engine.js';
+export { Engine, parseHostPort, type EngineOptions, type PunchHintEvent, type ReplyEvent, type SendErrorEvent } from './engine.js';
+export { MeshAgent, type MeshAgentOptions } from './probe/agent.js';
+export type { MeshSchedule, MeshInterval, PeerAddress, PeerFigures } from './probe/mesh.js';
 export { probe, type ProbeOptions, type ProbeProgress, type ProbeReport } from './probe/prober.js';
 export { DROP_REASONS, VERDICT_NAMES, type DropReason, type VerdictName } from './protocol/verdict.js';
 export type { EngineStats, LatencySummary, DropCounts } from './observe/stats.js';

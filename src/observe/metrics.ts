@@ -157,11 +157,23 @@ export function engineRegistry(source: MetricsSource, registry = new Registry())
  * rejects ("non-counter metrics should not have _total suffix").
  */
 export function processMetrics(registry: Registry): void {
-  const all = new Registry();
-  collectDefaultMetrics({ register: all });
-  for (const m of all.getMetricsAsArray()) {
-    if (!/^nodejs_active_\w+_total$/.test((m as { name: string }).name)) registry.registerMetric(m as unknown as Counter);
+  for (const m of defaultMetrics()) registry.registerMetric(m as unknown as Counter);
+}
+
+let defaults: unknown[] | null = null;
+/**
+ * prom-client's default metrics, made once per process and shared by every registry:
+ * each `collectDefaultMetrics` call starts its own event-loop-delay monitor and GC
+ * observer, which nothing stops — one per registry would pile up in an app that builds
+ * many (an agent per peer set, a registry per reconfiguration).
+ */
+function defaultMetrics(): unknown[] {
+  if (defaults === null) {
+    const all = new Registry();
+    collectDefaultMetrics({ register: all });
+    defaults = all.getMetricsAsArray().filter((m) => !/^nodejs_active_\w+_total$/.test((m as { name: string }).name));
   }
+  return defaults;
 }
 
 /** Serve `GET /metrics` (and `/`) from `registry` on `host:port`; resolves once listening. */

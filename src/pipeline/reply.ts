@@ -30,6 +30,8 @@ import type { BatchRing } from './ring.js';
 import { SendOrder } from './sendorder.js';
 
 const TWO_32 = 4294967296;
+/** Most agent names whose sender_id {@link ReplySender.send} keeps (a roster is at most `maxPeers`; beyond this, computed per send). */
+const PEER_ID_CACHE_MAX = 65_536;
 
 /**
  * Own packets of the reply sender's allocation-free path ({@link PacketLane.copiesOwnPackets}),
@@ -254,12 +256,11 @@ export class ReplySender {
   send(type: number, agent: string, host: string, port: number, probeId: number, size: number, payload?: Uint8Array): boolean {
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw new RangeError(`port must be an integer from 1 to 65535, got ${port}`);
     let id = this.peerIds.get(agent);
-    if (id === undefined) {
-      id = senderIdOf(agent);
-      this.peerIds.set(agent, id);
-    }
+    if (id === undefined) id = senderIdOf(agent);
     const k = this.keyTable.lookup(id);
     if (k < 0) throw new RangeError(`${agent} is not in the roster`);
+    // cached for roster members only: names the app tries that are not in it never pile up
+    if (this.peerIds.size < PEER_ID_CACHE_MAX) this.peerIds.set(agent, id);
     if (!Number.isInteger(size) || size < MIN_DATAGRAM || size > this.maxDatagram) {
       throw new RangeError(`size must be an integer from ${MIN_DATAGRAM} to ${this.maxDatagram}`);
     }

@@ -37,6 +37,8 @@ export class MeshAgent {
     opts: MeshAgentOptions,
   ) {
     this.keep = opts.keepIntervals ?? 600;
+    if (!Number.isInteger(this.keep) || this.keep < 1) throw new RangeError(`options.keepIntervals must be a positive integer, got ${opts.keepIntervals}`);
+    if (!Array.isArray(opts.addresses)) throw new TypeError('options.addresses must be an array of { agent, host, port }');
     this.prober = new MeshProber(engine, opts.schedule);
     for (const a of opts.addresses) this.addresses.set(a.agent, a);
     this.prober.on('interval', (i: MeshInterval) => {
@@ -52,7 +54,13 @@ export class MeshAgent {
   /** Create the engine and start probing. Throws like {@link Engine.create}. */
   static async create(opts: MeshAgentOptions): Promise<MeshAgent> {
     const engine = await Engine.create(opts);
-    const agent = new MeshAgent(engine, opts);
+    let agent: MeshAgent;
+    try {
+      agent = new MeshAgent(engine, opts);
+    } catch (e) {
+      await engine.close(); // a bad schedule or addresses: no socket, worker or state lock left behind
+      throw e;
+    }
     agent.prober.start();
     return agent;
   }
@@ -91,8 +99,14 @@ export class MeshAgent {
     this.retarget();
   }
 
-  /** Probe every roster member whose address is known (configured first, else learned). */
+  /**
+   * Probe every roster member whose address is known (configured first, else learned).
+   * A member that left the roster takes its learned address and its kept bursts with it
+   * (memory stays bounded by the roster; a member that rejoins starts afresh).
+   */
   private retarget(): void {
+    const roster = new Set(this.engine.peers);
+    for (const m of [this.learned, this.series]) for (const p of m.keys()) if (!roster.has(p)) m.delete(p);
     this.prober.setTargets(this.engine.peers.flatMap((p) => {
       const a = this.addresses.get(p) ?? this.learned.get(p);
       return a === undefined ? [] : [a];

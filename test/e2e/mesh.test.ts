@@ -247,3 +247,27 @@ test('dtmesh agent: one line for a peer address of the other family than --liste
   assert.match(a.out(), /^dtmesh agent: 3 peers probed: sent \d+, received 0, lost \d+, late 0; received/m, 'a progress line within the run');
   fs.rmSync(dir, { recursive: true, force: true });
 });
+
+test('embedding a mesh agent: a bad schedule leaves no engine behind; MeshAgent is in the public API; a peer that leaves the roster takes its kept bursts with it; the default process metrics are made once', async () => {
+  const api = await import('../../src/index.js');
+  assert.equal(api.MeshAgent, MeshAgent, 'MeshAgent is exported from the package entry');
+  const dir = tempDir('dtmesh-embed-');
+  const root = initRootKey(dir, false);
+  await assert.rejects(MeshAgent.create({ stateDir: dir, rootKey: root, tenant, agent: 'a', peers: ['c'], workers: 1, schedule: { ...schedule, burst: 0 }, addresses: [] }), RangeError);
+  // the engine that create() made was closed: its state lock is free again
+  const again = await api.Engine.create({ stateDir: dir, tenant, agent: 'a', peers: ['c'], workers: 1 });
+  await again.close();
+  const [a, c] = await mesh(['a', 'c'], root);
+  try {
+    await until(10_000, () => a.reportPairs().some((p) => p.to === 'c' && p.series.length >= 2), 'bursts kept for c');
+    a.setPeers([]);
+    a.setPeers(['c']);
+    assert.deepEqual(a.reportPairs().find((p) => p.to === 'c')?.series ?? [], [], 'a member that rejoins starts afresh: no bursts of its earlier membership beside counts that restarted');
+    const names = (r: ReturnType<MeshAgent['registry']>): unknown => r.getMetricsAsArray().find((m) => (m as { name: string }).name === 'nodejs_eventloop_lag_seconds');
+    assert.equal(names(a.registry()), names(c.registry()), 'one event-loop monitor for the process, not one per registry');
+  } finally {
+    for (const x of [a, c]) await within(10_000, x.close(), 'close');
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  assert.throws(() => a.setPeers(['c']), /engine is closed/, 'a roster change after close is refused, as a heartbeat is');
+});

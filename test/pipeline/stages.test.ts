@@ -394,3 +394,12 @@ test('reply sender: a re-signed REPLY carries the time it was re-signed, not the
     peer.close();
   }
 });
+
+test('reply sender: an agent name outside the roster is refused and never cached (a long-running app trying names cannot grow it)', () => {
+  const r = rig(1, 1);
+  const { sender } = replyRig(r);
+  for (let i = 0; i < 100; i++) assert.throws(() => sender.sendPacket(1, `stranger-${i}`, '127.0.0.1', 9, 7, 60), /not in the roster/);
+  assert.equal((sender as unknown as { peerIds: Map<string, Uint8Array> }).peerIds.size, 0);
+  sender.sendPacket(1, 'prober', '127.0.0.1', 9, 7, 60);
+  assert.equal((sender as unknown as { peerIds: Map<string, Uint8Array> }).peerIds.size, 1, 'a roster member is cached');
+});
