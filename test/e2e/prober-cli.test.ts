@@ -237,22 +237,31 @@ test('a path that stops answering: an interval with no reply, and a run whose me
   }
 });
 
-test('Ctrl-C mid-run: probe stops sending, waits out the probes in flight and writes the summary, --json, --histogram and the stream\'s end line, exit 130', async () => {
-  const out = fs.mkdtempSync(path.join(dir, 'sigint-'));
-  const [json, hist, ndjson] = ['p.json', 'p.hgrm', 'p.ndjson'].map((f) => path.join(out, f)) as [string, string, string];
-  const c = spawn(process.execPath, [cliPath, ...base(), '--duration', '60', '--rate', '1000', '--warmup', '0', '--grace-ms', '200', '--json', json, '--histogram', hist, '--json-stream', ndjson], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** `dtmesh probe` with `args`, SIGINT once its output matches `after` (and `settleMs` more): exit code, all its output, ms from the signal to the exit. */
+async function runUntilSigint(args: string[], after: RegExp, settleMs = 300): Promise<{ code: number | null; text: string; ms: number }> {
+  const c = spawn(process.execPath, [cliPath, ...base(), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let text = '';
   c.stdout.on('data', (d) => (text += d));
   c.stderr.on('data', (d) => (text += d));
-  const exited = new Promise<number | null>((resolve) => c.on('exit', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) => c.on('close', (code) => resolve(code))); // 'close': after the last output
   try {
     const until = Date.now() + 15_000;
-    while (!/pps, sent \d+/.test(text) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    while (!after.test(text) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, settleMs));
+    const t0 = Date.now();
     c.kill('SIGINT');
-    assert.equal(await within(15_000, exited, 'probe ends after SIGINT'), 130, text);
+    const code = await within(30_000, exited, 'probe ends after SIGINT');
+    return { code, text, ms: Date.now() - t0 };
   } finally {
     c.kill('SIGKILL');
   }
+}
+
+test('Ctrl-C mid-run: probe stops sending, waits out the probes in flight and writes the summary, --json, --histogram and the stream\'s end line, exit 130', async () => {
+  const out = fs.mkdtempSync(path.join(dir, 'sigint-'));
+  const [json, hist, ndjson] = ['p.json', 'p.hgrm', 'p.ndjson'].map((f) => path.join(out, f)) as [string, string, string];
+  const { code, text } = await runUntilSigint(['--duration', '60', '--rate', '1000', '--warmup', '0', '--grace-ms', '200', '--json', json, '--histogram', hist, '--json-stream', ndjson], /pps, sent \d+/, 0);
+  assert.equal(code, 130, text);
   assert.match(text, /SIGINT: stopped sending early; the report covers the \d+ probes sent/);
   assert.match(text, /^sent \d+, received \d+, lost \d+/m, 'the summary');
   const rep = JSON.parse(fs.readFileSync(json, 'utf8'));
@@ -268,24 +277,6 @@ test('Ctrl-C mid-run: probe stops sending, waits out the probes in flight and wr
 
 test('Ctrl-C in the warm-up gives a valid report with no probe measured; at 0.05 pps it ends the 20 s wait between sends at once', async () => {
   const out = fs.mkdtempSync(path.join(dir, 'sigint-'));
-  const runUntilSigint = async (args: string[], after: RegExp): Promise<{ code: number | null; text: string; ms: number }> => {
-    const c = spawn(process.execPath, [cliPath, ...base(), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let text = '';
-    c.stdout.on('data', (d) => (text += d));
-    c.stderr.on('data', (d) => (text += d));
-    const exited = new Promise<number | null>((resolve) => c.on('exit', (code) => resolve(code)));
-    try {
-      const until = Date.now() + 15_000;
-      while (!after.test(text) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
-      await new Promise((r) => setTimeout(r, 300));
-      const t0 = Date.now();
-      c.kill('SIGINT');
-      const code = await within(30_000, exited, 'probe ends after SIGINT');
-      return { code, text, ms: Date.now() - t0 };
-    } finally {
-      c.kill('SIGKILL');
-    }
-  };
   const json = path.join(out, 'warm.json');
   const warm = await runUntilSigint(['--duration', '60', '--rate', '1000', '--warmup', '30', '--grace-ms', '200', '--json', json], /dtmesh probe: B → A/);
   assert.equal(warm.code, 130, warm.text);
