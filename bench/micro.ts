@@ -48,7 +48,7 @@ import { Books } from '../src/observe/stats.js';
 import { V_ACCEPT, V_PENDING_REPLAY, V_REPLAY, verdictName, VERDICT_NAMES } from '../src/protocol/verdict.js';
 import { BatchVerifier } from '../src/pipeline/verify.js';
 import { intFlag } from '../src/cli/args.js';
-import { nowUs } from '../src/clock.js';
+import { clockTick, nowUs } from '../src/clock.js';
 import { BENCH_TENANT, benchKeys, isMain, machine, machineLine, type MachineInfo, parseBenchFlags, printTable, round, runCommand, subsetFlag, writeJson } from './common.js';
 import { META_WORDS, R_QUEUES, R_REQ_TAIL, R_RESP_HEAD, R_RESP_TAIL, R_STOP, type HandoffConfig } from './handoff-worker.js';
 
@@ -295,6 +295,8 @@ function stagesGroup(c: Ctx): void {
     }
     ring.put(b, msgs[k]!, now, '127.0.0.1', 40000);
   });
+  // The clock read each REPLY's send_ts_us takes after its PROBE is verified (verify.ts)
+  addOp(c, 'stages', 'verify: clockTick (one per REPLY)', SLOTS, () => clockTick());
   // Verify a full batch on this thread (what a worker does per task), PROBEs: verify + sign
   const vb = ring.take();
   for (let i = 0; i < SLOTS; i++) ring.put(vb, msgs[i]!, now, '127.0.0.1', 40000);

@@ -11,8 +11,6 @@
 export interface StopSignals<T> {
   /** Settles with `stop()`'s result once a signal started it. */
   stopped: Promise<T>;
-  /** Whether a signal arrived. */
-  readonly signalled: boolean;
   /** The command stops for another reason (its duration ran out): signals from now on are answered as during a stop. */
   stopping(): void;
   /** The command is done: remove the handlers (Node's defaults again). */
@@ -21,16 +19,15 @@ export interface StopSignals<T> {
 
 /** Call `stop` on the first SIGINT or SIGTERM; say `still stopping` through `say` on the later ones. */
 export function onStopSignals<T>(stop: (sig: NodeJS.Signals) => Promise<T>, say: (line: string) => void): StopSignals<T> {
-  let signalled = false;
-  let stopping = false;
+  let stopping = false; // a signal (or the command itself, {@link StopSignals.stopping}) started the stop
   let handler: (sig: NodeJS.Signals) => void = () => undefined;
   const stopped = new Promise<T>((resolve, reject) => {
     handler = (sig) => {
-      if (signalled || stopping) {
+      if (stopping) {
         say(`${sig}: still stopping (finishing what the run measured); SIGKILL to abandon it`);
         return;
       }
-      signalled = true;
+      stopping = true;
       stop(sig).then(resolve, reject);
     };
   });
@@ -38,9 +35,6 @@ export function onStopSignals<T>(stop: (sig: NodeJS.Signals) => Promise<T>, say:
   process.on('SIGTERM', handler);
   return {
     stopped,
-    get signalled() {
-      return signalled;
-    },
     stopping() {
       stopping = true;
     },

@@ -114,7 +114,7 @@ export class BatchVerifier {
       if (r.type === TYPE_PROBE) {
         // send_ts_us = the replier's clock when it signs, after this PROBE was verified
         // (PROTOCOL.md §3): read per REPLY, not once per batch — a batch's last REPLY is
-        // signed up to a batch of MACs later. 33 ns a read (AMD EPYC VM, addon clock).
+        // signed up to a batch of MACs later. 33–36 ns a read (AMD EPYC VM, addon clock; bench:micro --only stages).
         if (!pinned) {
           clockTick();
           this.replyNums[1] = Math.floor(clockCell[0]!);

@@ -12,6 +12,7 @@ import { senderIdOf } from '../protocol/ids.js';
 import { engineRegistry, meshMetrics } from '../observe/metrics.js';
 import { CURVE_PERCENTILES, type ReportPair } from '../observe/report.js';
 import { MeshProber, type MeshInterval, type MeshSchedule, type PeerAddress } from './mesh.js';
+import { percentileWithin } from './tally.js';
 
 /** How to start a {@link MeshAgent}. */
 export interface MeshAgentOptions extends EngineOptions {
@@ -129,7 +130,7 @@ export class MeshAgent {
         figures: f,
         series: [...(this.series.get(f.peer) ?? [])],
         // HDR gives a bucket's top: clamped into the exact [min, max], so no point of the curve lies past the extremes
-        percentiles: h.totalCount === 0 ? [] : CURVE_PERCENTILES.map((q) => [q, q === 100 ? h.maxValue : q === 0 ? h.minNonZeroValue : Math.min(h.maxValue, Math.max(h.minNonZeroValue, h.getValueAtPercentile(q)))] as [number, number]),
+        percentiles: h.totalCount === 0 ? [] : CURVE_PERCENTILES.map((q) => [q, q === 100 ? h.maxValue : q === 0 ? h.minNonZeroValue : percentileWithin(h, q)] as [number, number]),
       };
     });
   }

@@ -18,6 +18,7 @@ import type { Engine, ReplyEvent, SendErrorEvent } from '../engine.js';
 import { PUNCH_PROBE_ID_BASE } from '../engine.js';
 import { nowUs } from '../clock.js';
 import { VERIFY_SETTLE_US } from './prober.js';
+import { percentileWithin, within } from './tally.js';
 import { latencyHistogram } from '../observe/stats.js';
 import { TYPE_PROBE } from '../protocol/wire.js';
 
@@ -84,7 +85,6 @@ function rttHistogram(): hdr.Histogram {
 
 /** probe_ids of mesh probes stay below the punch bursts' (engine PUNCH_PROBE_ID_BASE). */
 const ID_SPACE = PUNCH_PROBE_ID_BASE;
-
 
 /**
  * How far back a peer remembers its probes' final states after they left the ring, in
@@ -171,9 +171,8 @@ function figures(peer: string, c: Counts, h: hdr.Histogram): PeerFigures {
   if (h.totalCount === 0) return { ...counted(peer, c), rtt_us: { min: 0, mean: 0, p50: 0, p90: 0, p99: 0, max: 0 } };
   const min = h.minNonZeroValue;
   const max = h.maxValue;
-  const within = (v: number): number => (v < min ? min : v > max ? max : v);
-  const at = (p: number): number => within(h.getValueAtPercentile(p));
-  return { ...counted(peer, c), rtt_us: { min, mean: within(Math.round(h.mean)), p50: at(50), p90: at(90), p99: at(99), max } };
+  const at = (p: number): number => percentileWithin(h, p);
+  return { ...counted(peer, c), rtt_us: { min, mean: within(Math.round(h.mean), min, max), p50: at(50), p90: at(90), p99: at(99), max } };
 }
 
 /** A burst's figures from its sorted RTT samples (exact nearest-rank percentiles). */
@@ -385,11 +384,11 @@ export class MeshProber extends EventEmitter {
    * and `late` (a subset of `lost`) or `duplicate` could each be false.
    */
   private forgotten(p: PeerState, seq: number): void {
-    const h = seq % this.historySize;
     if (seq < p.seq - this.ringSize - this.historySize) {
       p.total.unmatched++;
       return;
     }
+    const h = seq % this.historySize;
     const received = (p.finals[h >> 3]! & (1 << (h & 7))) !== 0;
     const b = this.burstOf(p, seq);
     if (received) {

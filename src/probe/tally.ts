@@ -100,7 +100,7 @@ export function round1(x: number): number {
 }
 
 /** `x` clamped into `[lo, hi]`. */
-function within(x: number, lo: number, hi: number): number {
+export function within(x: number, lo: number, hi: number): number {
   return x < lo ? lo : x > hi ? hi : x;
 }
 
