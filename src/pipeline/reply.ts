@@ -6,8 +6,9 @@
  * agent's own packets:
  *
  * - a REPLY the collector accepts gets the nonce reserved for it at dispatch — unless an
- *   own packet took a larger one since, then a fresh nonce and a fresh MAC here
- *   ({@link resign}; rare) — and is marked `F_SEND`;
+ *   own packet took a larger one since, or a roster or root was published since (the
+ *   worker signed under the replaced half; PROTOCOL.md §1 sends under the newest), then
+ *   a fresh nonce and a fresh MAC here ({@link resign}; rare) — and is marked `F_SEND`;
  * - a collected batch becomes one send unit of the lane that received it;
  * - an own packet (PROBE, punch burst) is signed under the next nonce and the newest
  *   pair key and becomes a unit of the engine's own lane.
@@ -25,7 +26,7 @@ import { senderIdOf } from '../protocol/ids.js';
 import { macSeal } from '../protocol/mac.js';
 import { MIN_DATAGRAM, OFF_NONCE, OFF_PAYLOAD, OFF_SEND_TS, OFF_SENDER_ID } from '../protocol/wire.js';
 import type { Lane, PacketLane } from './lane.js';
-import { F_SEND, H_NONCE_HI, H_NONCE_LO, M_ENTRY, M_FLAGS, M_LENGTH } from './layout.js';
+import { F_SEND, H_KEY_HALF, H_NONCE_HI, H_NONCE_LO, M_ENTRY, M_FLAGS, M_LENGTH } from './layout.js';
 import type { BatchRing } from './ring.js';
 import { SendOrder } from './sendorder.js';
 
@@ -193,13 +194,17 @@ export class ReplySender {
     const { layout, ints } = this.ring;
     const h = layout.headerIndex(b);
     let nonce = (ints[h + H_NONCE_HI]! >>> 0) * TWO_32 + (ints[h + H_NONCE_LO]! >>> 0) + i;
-    if (nonce <= this.lastSentNonce) nonce = this.resign(s);
+    // The batch still pins its half here (the collector unpins after its REPLYs), so that
+    // half cannot have been rewritten; a different active half means a roster or root was
+    // published since dispatch, and the worker signed under the old one (PROTOCOL.md §1:
+    // a REPLY always goes under the newest root).
+    if (nonce <= this.lastSentNonce || ints[h + H_KEY_HALF] !== this.keyTable.active) nonce = this.resign(s);
     this.lastSentNonce = nonce;
     const mi = layout.metaIndex(s);
     ints[mi + M_FLAGS] = ints[mi + M_FLAGS]! | F_SEND;
   }
 
-  /** A REPLY whose reserved nonce was overtaken by an own packet: fresh nonce, fresh `send_ts_us` (signed now, PROTOCOL.md §3), fresh MAC here. */
+  /** A REPLY whose reserved nonce was overtaken by an own packet, or signed under a key half since replaced: fresh nonce, fresh `send_ts_us` (signed now, PROTOCOL.md §3), fresh MAC here. */
   private resign(s: number): number {
     const { layout, ints, bytes } = this.ring;
     const off = layout.replyOffset(s);

@@ -395,6 +395,40 @@ test('reply sender: a re-signed REPLY carries the time it was re-signed, not the
   }
 });
 
+test('reply sender: a REPLY whose batch was verified before a rotation took effect is re-signed under the new root (PROTOCOL.md §1: always sends under the newest)', async () => {
+  const r = rig(4, 4);
+  const peer = await TestPeer.open(root, tenant, 'prober', 'resp');
+  try {
+    const { own, sender, collector } = replyRig(r);
+    const done: Array<() => void> = [];
+    const pool = { verify: (b: number, cb: () => void) => (r.verifier.run(b), done.push(cb)) } as unknown as VerifyPool;
+    const d = new Dispatcher(r.ring, r.keyTable, r.nonces, collector, pool, r.verifier, 0, () => {});
+    const b = r.ring.take();
+    r.ring.put(b, peer.packet({ probeId: 1 }), wallUs(), '127.0.0.1', 9);
+    d.dispatch(own, b, 1); // verified and signed under the pinned (old-root) half; its collection waits
+    const newRoot = new Uint8Array(randomBytes(32));
+    assert.equal(r.keyring.rotate(newRoot), true);
+    r.keyTable.publish(r.keyring.entries()); // the free half takes the new root at once
+    for (const cb of done.splice(0)) cb();
+    assert.deepEqual(own.sentBatches, [b]);
+    const s = r.ring.layout.slotNumber(b, 0);
+    const mi = r.ring.layout.metaIndex(s);
+    assert.ok((r.ring.ints[mi + M_FLAGS]! & F_SEND) !== 0, 'marked to send');
+    const off = r.ring.layout.replyOffset(s);
+    const bytes = r.ring.bytes.subarray(off, off + r.ring.ints[mi + M_LENGTH]!);
+    const stateOf = (k: Uint8Array): Int32Array => {
+      const st = new Int32Array(HMAC_STATE_WORDS);
+      hmacPrecompute(derivePairKey(k, tenant, 'prober', 'resp'), st, 0);
+      return st;
+    };
+    assert.ok(macVerify(stateOf(newRoot), 0, null, 0, bytes, 0, bytes.length), 'the REPLY verifies under the new root');
+    assert.ok(!macVerify(stateOf(root), 0, null, 0, bytes, 0, bytes.length), 'and not under the old one');
+    assert.equal(sender.resigned, 1);
+  } finally {
+    peer.close();
+  }
+});
+
 test('reply sender: an agent name outside the roster is refused and never cached (a long-running app trying names cannot grow it)', () => {
   const r = rig(1, 1);
   const { sender } = replyRig(r);
