@@ -33,7 +33,7 @@ import { type EngineOptions, type ResolvedOptions, resolveOptions } from './opti
 import type { PunchStats } from './pipeline/hints.js';
 import type { PacketLane } from './pipeline/lane.js';
 import { type LaneKind, resolveLane } from './pipeline/native-lane.js';
-import { Pipeline, type ReplyEvent } from './pipeline/pipeline.js';
+import { Pipeline, type ReplyEvent, type SendErrorEvent } from './pipeline/pipeline.js';
 import { reusePortSupported } from './pipeline/socket-thread.js';
 
 export type { EngineOptions } from './options.js';
@@ -79,6 +79,8 @@ export class Engine extends EventEmitter {
   /** Events raised inside a stage, emitted once the collector settled (see {@link notify}). */
   private readonly events: Array<{ name: string; payload: unknown }> = [];
   private emitting = false;
+  /** The probers' send-error hooks ({@link addSendErrorSink}). */
+  private readonly sendErrorSinks: Array<(e: SendErrorEvent) => void> = [];
 
   private constructor(opts: EngineOptions, o: ResolvedOptions, root: Uint8Array, lane: { kind: LaneKind; note: string | null }) {
     super();
@@ -146,7 +148,7 @@ export class Engine extends EventEmitter {
         filter: engine.filter,
         nonces: engine.nonces,
         punch: engine.punch,
-        listening: (name) => engine.listenerCount(name) > 0,
+        listening: (name) => engine.listenerCount(name) > 0 || (name === 'send_error' && engine.sendErrorSinks.length > 0),
         notify: (name, payload) => engine.notify(name, payload),
         settled: () => engine.flushEvents(),
       });
@@ -310,6 +312,23 @@ export class Engine extends EventEmitter {
     if (k >= 0) sinks.splice(k, 1);
   }
 
+  /**
+   * @internal A prober's hook for refused own packets: `fn` gets every {@link SendErrorEvent}
+   * when and as `'send_error'` listeners do (what it throws is handled like a listener's).
+   * Not an event listener, so any number of concurrent `probe()` runs do not trip Node's
+   * MaxListenersExceededWarning meant for an app's leaked listeners.
+   * {@link removeSendErrorSink} takes it off.
+   */
+  addSendErrorSink(fn: (e: SendErrorEvent) => void): void {
+    this.sendErrorSinks.push(fn);
+  }
+
+  /** @internal Take a hook of {@link addSendErrorSink} off (nothing when it is not there). */
+  removeSendErrorSink(fn: (e: SendErrorEvent) => void): void {
+    const k = this.sendErrorSinks.indexOf(fn);
+    if (k >= 0) this.sendErrorSinks.splice(k, 1);
+  }
+
   /** Start a fresh receive→verdict latency histogram (benchmarks measure per load step). */
   resetLatency(): void {
     this.pipeline.books.latency.reset();
@@ -380,6 +399,15 @@ export class Engine extends EventEmitter {
     this.emitting = true;
     try {
       for (let e = this.events.shift(); e !== undefined; e = this.events.shift()) {
+        if (e.name === 'send_error') {
+          for (const fn of [...this.sendErrorSinks]) {
+            try {
+              fn(e.payload as SendErrorEvent);
+            } catch (err) {
+              this.listenerFailed(err);
+            }
+          }
+        }
         try {
           this.emit(e.name, e.payload);
         } catch (err) {

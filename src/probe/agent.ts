@@ -12,6 +12,7 @@ import { senderIdOf } from '../protocol/ids.js';
 import { engineRegistry, meshMetrics } from '../observe/metrics.js';
 import { CURVE_PERCENTILES, type ReportPair } from '../observe/report.js';
 import { MeshProber, type MeshInterval, type MeshSchedule, type PeerAddress } from './mesh.js';
+import { checkTarget } from './prober.js';
 import { percentileWithin } from './tally.js';
 
 /** How to start a {@link MeshAgent}. */
@@ -41,7 +42,10 @@ export class MeshAgent {
     if (!Number.isInteger(this.keep) || this.keep < 1) throw new RangeError(`options.keepIntervals must be a positive integer, got ${opts.keepIntervals}`);
     if (!Array.isArray(opts.addresses)) throw new TypeError('options.addresses must be an array of { agent, host, port }');
     this.prober = new MeshProber(engine, opts.schedule);
-    for (const a of opts.addresses) this.addresses.set(a.agent, a);
+    for (const a of opts.addresses) {
+      checkTarget(a.host, a.port);
+      this.addresses.set(a.agent, a);
+    }
     this.prober.on('interval', (i: MeshInterval) => {
       let s = this.series.get(i.peer);
       if (s === undefined) this.series.set(i.peer, (s = []));
@@ -66,8 +70,13 @@ export class MeshAgent {
     return agent;
   }
 
-  /** Probe `addr.agent` at `addr` (the API's way to tell an address; a roster member only). */
+  /**
+   * Probe `addr.agent` at `addr` (the API's way to tell an address; a roster member only).
+   * Throws a `RangeError`, keeping the address the peer had, for a host or port no lane
+   * can send to.
+   */
   setAddress(addr: PeerAddress): void {
+    checkTarget(addr.host, addr.port);
     this.addresses.set(addr.agent, addr);
     this.retarget();
   }

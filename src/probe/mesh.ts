@@ -17,10 +17,10 @@ import * as hdr from 'hdr-histogram-js';
 import type { Engine, ReplyEvent, SendErrorEvent } from '../engine.js';
 import { PUNCH_PROBE_ID_BASE } from '../engine.js';
 import { nowUs } from '../clock.js';
-import { VERIFY_SETTLE_US } from './prober.js';
+import { checkTarget, VERIFY_SETTLE_US } from './prober.js';
 import { percentileWithin, within } from './tally.js';
 import { latencyHistogram } from '../observe/stats.js';
-import { TYPE_PROBE } from '../protocol/wire.js';
+import { MIN_DATAGRAM, TYPE_PROBE } from '../protocol/wire.js';
 
 /** Where a peer is probed. */
 export interface PeerAddress {
@@ -209,6 +209,9 @@ export class MeshProber extends EventEmitter {
     if (!(schedule.rate >= 1 && schedule.rate <= 1_000_000)) throw new RangeError('rate must be from 1 to 1000000 pps');
     if (!(schedule.everyS > 0 && schedule.everyS <= 86_400)) throw new RangeError('every must be from 0 to 86400 s');
     if (!(Number.isInteger(schedule.graceMs) && schedule.graceMs >= 1 && schedule.graceMs <= 60_000)) throw new RangeError('grace must be an integer from 1 to 60000 ms');
+    if (!(Number.isInteger(schedule.size) && schedule.size >= MIN_DATAGRAM && schedule.size <= engine.maxDatagram)) {
+      throw new RangeError(`size must be an integer from ${MIN_DATAGRAM} to ${engine.maxDatagram} bytes`);
+    }
     // every probe in flight fits: a burst, or rate × (deadline + settle), whichever is more, with room to spare
     this.ringSize = 2 * Math.max(schedule.burst, Math.ceil((schedule.rate * (schedule.graceMs * 1000 + VERIFY_SETTLE_US)) / 1e6)) + 64;
     this.historySize = this.ringSize * FINAL_HISTORY_RINGS;
@@ -217,8 +220,11 @@ export class MeshProber extends EventEmitter {
   /**
    * Probe exactly `targets` from now on (a roster or address change, live): new peers
    * join with their start spread over the period, peers gone stop (their figures go).
+   * Throws a `RangeError`, changing nothing, when a host or port is not one a lane can
+   * send to ({@link checkTarget}).
    */
   setTargets(targets: readonly PeerAddress[]): void {
+    for (const t of targets) checkTarget(t.host, t.port); // all or nothing
     const now = nowUs();
     const periodUs = this.schedule.everyS * 1e6;
     const keep = new Set(targets.map((t) => t.agent));

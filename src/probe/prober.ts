@@ -154,6 +154,16 @@ const GRACE_UPDATE_US = 50_000;
  * probe still counts as in flight (never lost). The mesh prober uses the same margin.
  */
 export const VERIFY_SETTLE_US = 50_000;
+
+/**
+ * Refuse a target the lanes could only fail on, probe after probe (each one a
+ * `send_error`): `host` a non-empty string (an address or a name to look up), `port` an
+ * integer from 1 to 65535. Throws a `RangeError` naming the bad one.
+ */
+export function checkTarget(host: unknown, port: unknown): void {
+  if (typeof host !== 'string' || host === '') throw new RangeError(`host must be a non-empty string, got ${JSON.stringify(host) ?? String(host)}`);
+  if (!(Number.isInteger(port) && (port as number) >= 1 && (port as number) <= 65535)) throw new RangeError(`port must be an integer from 1 to 65535, got ${String(port)}`);
+}
 /**
  * Most probes sent per event-loop turn, so replies keep being read while pacing catches up.
  * A turn reads at most 32 datagrams (libuv's UDP read loop on the dgram lane, lane.c
@@ -205,10 +215,12 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
   if (opts.warmupS !== undefined && !(Number.isFinite(opts.warmupS) && opts.warmupS >= 0)) throw new RangeError('warmupS must be a number ≥ 0');
   if (opts.intervalS !== undefined && !(Number.isFinite(opts.intervalS) && opts.intervalS >= 0.01)) throw new RangeError('intervalS must be a number ≥ 0.01');
   if (!engine.peers.includes(opts.agent)) throw new RangeError(`${opts.agent} is not in the prober's roster`);
+  checkTarget(opts.host, opts.port);
+  if (opts.durationS !== undefined && !(Number.isFinite(opts.durationS) && opts.durationS > 0)) throw new RangeError('durationS must be a number > 0');
   const durationUs = opts.durationS !== undefined ? opts.durationS * 1e6 : Infinity;
   const count = opts.count ?? (opts.durationS !== undefined ? Infinity : 1000);
   if (count !== Infinity && (!Number.isInteger(count) || count < 1)) throw new RangeError('count must be an integer ≥ 1');
-  if (count === Infinity && (durationUs === Infinity || !(durationUs > 0))) throw new RangeError('durationS must be > 0');
+  if (count === Infinity && durationUs === Infinity) throw new RangeError('durationS must be > 0');
   const pacing: Pacing = opts.pacing ?? 'yield';
   const warmupUs = (opts.warmupS ?? 0) * 1e6;
   const autoGrace = opts.graceMs === undefined;
@@ -446,7 +458,7 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
   };
 
   engine.addReplySink(onReply); // synchronous, one reused object: no event object per REPLY
-  engine.on('send_error', onSendError);
+  engine.addSendErrorSink(onSendError);
   const slack = nativeLane?.threadTimerSlack ?? null;
   const slackBefore = slack !== null && pacing === 'yield' ? slack(PACING_TIMER_SLACK_NS) : -1;
 
@@ -574,7 +586,7 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
   } finally {
     if (onAbort !== null) opts.signal?.removeEventListener('abort', onAbort);
     engine.removeReplySink(onReply);
-    engine.off('send_error', onSendError);
+    engine.removeSendErrorSink(onSendError);
     if (slackBefore >= 0) slack!(slackBefore);
     gen.stop();
   }

@@ -248,6 +248,35 @@ test('dtmesh agent: one line for a peer address of the other family than --liste
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
+test('embedding a mesh agent: a bad size, address or port is refused up front with a RangeError naming it, and a refused setAddress keeps the address the peer had', async () => {
+  const root = new Uint8Array(randomBytes(32));
+  const base = { rootKey: root, tenant, agent: 'a', peers: ['c'], workers: 1, addresses: [] };
+  /** `opts` must be refused with a RangeError matching `what`; an agent made anyway is closed first (else it would keep the test alive). */
+  const refused = async (opts: Parameters<typeof MeshAgent.create>[0], what: RegExp, label: string): Promise<void> => {
+    let made: MeshAgent | null = null;
+    try {
+      made = await MeshAgent.create(opts);
+    } catch (e) {
+      assert.ok(e instanceof RangeError && what.test(e.message), `${label}: ${String(e)}`);
+      return;
+    }
+    await within(10_000, made.close(), 'close');
+    assert.fail(`${label}: accepted`);
+  };
+  for (const size of [10, 49, 1.5, 70_000]) await refused({ ...base, schedule: { ...schedule, size } }, /size/, `size ${size}`);
+  for (const addr of [{ agent: 'c', host: '127.0.0.1', port: 0 }, { agent: 'c', host: '', port: 9 }, { agent: 'c', host: '127.0.0.1', port: 65_536 }]) {
+    await refused({ ...base, schedule, addresses: [addr] }, /port|host/, JSON.stringify(addr));
+  }
+  const a = await MeshAgent.create({ ...base, schedule, addresses: [{ agent: 'c', host: '127.0.0.1', port: 9 }] });
+  try {
+    assert.throws(() => a.setAddress({ agent: 'c', host: '127.0.0.1', port: -1 }), RangeError);
+    assert.throws(() => a.setAddress({ agent: 'c', host: '', port: 9 }), RangeError);
+    assert.deepEqual(a.prober.targets, [{ agent: 'c', host: '127.0.0.1', port: 9 }], 'the configured address stays');
+  } finally {
+    await within(10_000, a.close(), 'close');
+  }
+});
+
 test('embedding a mesh agent: a bad schedule leaves no engine behind; MeshAgent is in the public API; a peer that leaves the roster takes its kept bursts with it; the default process metrics are made once', async () => {
   const api = await import('../../src/index.js');
   assert.equal(api.MeshAgent, MeshAgent, 'MeshAgent is exported from the package entry');

@@ -154,6 +154,38 @@ test('two probe() runs at once on one engine each get every reply (each run has 
   }
 });
 
+test('twelve probe() runs at once on one engine: each gets every reply, and Node prints no MaxListenersExceededWarning (the runs hook the engine internally, not as event listeners)', async () => {
+  const engine = await proberEngine();
+  const resp = await scriptedResponder((_id, send) => send());
+  const warnings: string[] = [];
+  const onWarning = (w: Error): void => void warnings.push(`${w.name}: ${w.message}`);
+  process.on('warning', onWarning);
+  try {
+    const runs = Array.from({ length: 12 }, () => within('probe run', RUN_MS, probe(engine, { agent: 'resp', host: '127.0.0.1', port: resp.address().port, count: 50, rate: 1000, graceMs: NO_LATE_MS })));
+    for (const r of await Promise.all(runs)) assert.equal(r.received, 50);
+    await new Promise((r) => setImmediate(r)); // process warnings are emitted on a later tick
+    assert.deepEqual(warnings.filter((w) => w.includes('MaxListeners')), []);
+    assert.equal(engine.listenerCount('send_error'), 0, 'no run left a listener behind');
+  } finally {
+    process.off('warning', onWarning);
+    resp.close();
+    await within('engine close', 10_000, engine.close());
+  }
+});
+
+test('probe() refuses a bad port, host or durationS up front (RangeError), before any probe leaves — durationS also when a count is given', async () => {
+  const engine = await proberEngine();
+  try {
+    const base = { agent: 'resp', host: '127.0.0.1', port: 9, count: 5, rate: 1000 };
+    for (const port of [0, -1, 65536, 1.5, Number.NaN]) await assert.rejects(probe(engine, { ...base, port }), (e: Error) => e instanceof RangeError && /port/.test(e.message), `port ${port}`);
+    for (const host of ['', 5 as unknown as string]) await assert.rejects(probe(engine, { ...base, host }), (e: Error) => e instanceof RangeError && /host/.test(e.message), `host ${String(host)}`);
+    for (const durationS of [-1, 0, Number.NaN]) await assert.rejects(probe(engine, { ...base, durationS }), (e: Error) => e instanceof RangeError && /durationS/.test(e.message), `durationS ${durationS} with count`);
+    assert.equal(engine.stats().send_errors, 0, 'nothing was sent');
+  } finally {
+    await within('engine close', 10_000, engine.close());
+  }
+});
+
 test('a reply after its deadline is late: never received, never an RTT; in-flight probes are never lost (MEASUREMENT.md §1)', async () => {
   const engine = await proberEngine();
   let first = -1;
