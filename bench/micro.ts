@@ -182,13 +182,13 @@ function codecGroup(c: Ctx): void {
   addOp(c, 'codec', 'writeHeader in place', 1024, (i) => {
     writeHeader(buf, (i & 15) * 128, 2, w.senderId, 1_700_000_000_000_000 + i, i, 1_700_000_000_000_000);
   });
-  // as the worker signs a REPLY: the pair key's entry in the shared key table, MAC routed by size
+  // as the engine thread signs an own packet: the pair key's entry in its own table, MAC routed by size
   const k = keyTable.lookup(w.senderId);
   if (k < 0) throw new Error('fixture peer missing from the key table');
   addOp(c, 'codec', 'writeHeader + macSeal 84 B in place (reply)', 256, (i) => {
     const off = (i & 15) * 128;
     writeHeader(buf, off, 2, w.senderId, 1_700_000_000_000_000 + i, i, 1_700_000_000_000_000);
-    macSeal(keyTable.keys, k + KE_STATE_CUR, buf, off, 84, keyTable.keyBytes, (k + KE_RAW_CUR) * 4);
+    macSeal(keyTable.own, k + KE_STATE_CUR, buf, off, 84, keyTable.ownBytes, (k + KE_RAW_CUR) * 4);
     sink ^= buf[off + 83]!;
   });
 }

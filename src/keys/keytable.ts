@@ -7,6 +7,13 @@
  * that half; an update is written into the other half only once no in-flight batch
  * pins it, then becomes active. Workers therefore never see a half being written.
  *
+ * The engine's thread signs its own packets and re-signs REPLYs from a third copy of its
+ * own ({@link own}, not shared), written at once by every {@link publish}: a roster or
+ * root published while the other half is still pinned (batches dispatched before the
+ * previous publish are in flight) is the one the engine sends under from that call on
+ * (PROTOCOL.md §1 "it always sends under the newest"), not only once those batches are
+ * collected. Inbound packets are judged under the newest half the workers have.
+ *
  * `util.inspect`, `console.log` and `JSON.stringify` of a table show its size only, never
  * the buffer's pair keys or keyed HMAC states (PROTOCOL.md §1: the key never appears in
  * anything printed).
@@ -58,8 +65,21 @@ export class KeyTable {
   readonly keyBytes: Uint8Array;
   /** Entries per half. */
   readonly capacity: number;
+  /**
+   * The engine thread's table (one half's layout, half 0, in memory of this thread only):
+   * always the newest published roster. {@link lookup} indexes it; own packets are signed
+   * from it.
+   */
+  readonly own: Int32Array;
+  /** Byte view of {@link own}. */
+  readonly ownBytes: Uint8Array;
   private readonly pins = [0, 0];
+  /** Publishes so far: the generation of {@link own}. */
+  private generation = 0;
+  /** The generation each shared half holds. */
+  private readonly halfGeneration = [0, 0];
   #pending: KeyEntry[] | null = null; // raw pair keys: #private, out of reach of inspect options
+  private pendingGeneration = 0;
 
   constructor(
     /** Most peers the table can hold. */
@@ -69,6 +89,16 @@ export class KeyTable {
     this.sab = new SharedArrayBuffer(keyTableBytes(this.capacity));
     this.keys = new Int32Array(this.sab);
     this.keyBytes = new Uint8Array(this.sab);
+    this.own = new Int32Array(keyEntryIndex(this.capacity, 1, 0));
+    this.ownBytes = new Uint8Array(this.own.buffer);
+  }
+
+  /**
+   * Whether `half` (a batch's pinned one) holds an older roster than the newest published:
+   * what a worker signed from it is re-signed from {@link own} before it is sent.
+   */
+  superseded(half: number): boolean {
+    return this.halfGeneration[half] !== this.generation;
   }
 
   /** The half new batches read. */
@@ -97,13 +127,16 @@ export class KeyTable {
     if (entries.length > this.maxPeers) {
       throw new RangeError(`roster has ${entries.length} peers; options.maxPeers is ${this.maxPeers}`);
     }
+    this.generation++;
+    writeHalf(this.own, this.ownBytes, this.capacity, 0, entries);
     this.#pending = entries;
+    this.pendingGeneration = this.generation;
     this.flush();
   }
 
-  /** Word index of `senderId`'s entry in the active half, or -1 (engine thread only). */
+  /** Word index of `senderId`'s entry in {@link own} (the newest published roster), or -1 (engine thread only). */
   lookup(senderId: Uint8Array): number {
-    return findKeyEntry(this.keys, this.capacity, this.active, readU32(senderId, 0) | 0, readU32(senderId, 4) | 0);
+    return findKeyEntry(this.own, this.capacity, 0, readU32(senderId, 0) | 0, readU32(senderId, 4) | 0);
   }
 
   /** The non-secret summary `JSON.stringify` writes (PROTOCOL.md §1: no key bytes). */
@@ -124,28 +157,33 @@ export class KeyTable {
     if (this.#pending === null || this.pins[next] !== 0) return;
     const entries = this.#pending;
     this.#pending = null;
-    const keys = this.keys;
-    const first = keyEntryIndex(this.capacity, next, 0);
-    keys.fill(0, first, first + this.capacity * KE_WORDS);
-    const mask = this.capacity - 1;
-    for (const en of entries) {
-      const idHi = readU32(en.senderId, 0) | 0;
-      const idLo = readU32(en.senderId, 4) | 0;
-      let e = idLo & mask;
-      while (keys[keyEntryIndex(this.capacity, next, e) + KE_USED] !== 0) e = (e + 1) & mask;
-      const k = keyEntryIndex(this.capacity, next, e);
-      keys[k + KE_ID_HI] = idHi;
-      keys[k + KE_ID_LO] = idLo;
-      keys[k + KE_PEER] = en.peer;
-      hmacPrecompute(en.current, keys, k + KE_STATE_CUR);
-      this.keyBytes.set(en.current, (k + KE_RAW_CUR) * 4);
-      if (en.previous !== null) {
-        hmacPrecompute(en.previous, keys, k + KE_STATE_PREV);
-        this.keyBytes.set(en.previous, (k + KE_RAW_PREV) * 4);
-        keys[k + KE_HAS_PREV] = 1;
-      }
-      keys[k + KE_USED] = 1;
+    writeHalf(this.keys, this.keyBytes, this.capacity, next, entries);
+    this.halfGeneration[next] = this.pendingGeneration;
+    Atomics.store(this.keys, KT_ACTIVE_HALF, next);
+  }
+}
+
+/** Write `entries` into half `half` of a key table (`keys`, its byte view `keyBytes`), replacing what it held. */
+function writeHalf(keys: Int32Array, keyBytes: Uint8Array, capacity: number, half: number, entries: KeyEntry[]): void {
+  const first = keyEntryIndex(capacity, half, 0);
+  keys.fill(0, first, first + capacity * KE_WORDS);
+  const mask = capacity - 1;
+  for (const en of entries) {
+    const idHi = readU32(en.senderId, 0) | 0;
+    const idLo = readU32(en.senderId, 4) | 0;
+    let e = idLo & mask;
+    while (keys[keyEntryIndex(capacity, half, e) + KE_USED] !== 0) e = (e + 1) & mask;
+    const k = keyEntryIndex(capacity, half, e);
+    keys[k + KE_ID_HI] = idHi;
+    keys[k + KE_ID_LO] = idLo;
+    keys[k + KE_PEER] = en.peer;
+    hmacPrecompute(en.current, keys, k + KE_STATE_CUR);
+    keyBytes.set(en.current, (k + KE_RAW_CUR) * 4);
+    if (en.previous !== null) {
+      hmacPrecompute(en.previous, keys, k + KE_STATE_PREV);
+      keyBytes.set(en.previous, (k + KE_RAW_PREV) * 4);
+      keys[k + KE_HAS_PREV] = 1;
     }
-    Atomics.store(keys, KT_ACTIVE_HALF, next);
+    keys[k + KE_USED] = 1;
   }
 }

@@ -7,7 +7,7 @@
  *
  * - a REPLY the collector accepts gets the nonce reserved for it at dispatch — unless an
  *   own packet took a larger one since, or a roster or root was published since (the
- *   worker signed under the replaced half; PROTOCOL.md §1 sends under the newest), then
+ *   worker signed under the superseded one; PROTOCOL.md §1 sends under the newest), then
  *   a fresh nonce and a fresh MAC here ({@link resign}; rare) — and is marked `F_SEND`;
  * - a collected batch becomes one send unit of the lane that received it;
  * - an own packet (PROBE, punch burst) is signed under the next nonce and the newest
@@ -194,17 +194,15 @@ export class ReplySender {
     const { layout, ints } = this.ring;
     const h = layout.headerIndex(b);
     let nonce = (ints[h + H_NONCE_HI]! >>> 0) * TWO_32 + (ints[h + H_NONCE_LO]! >>> 0) + i;
-    // The batch still pins its half here (the collector unpins after its REPLYs), so that
-    // half cannot have been rewritten; a different active half means a roster or root was
-    // published since dispatch, and the worker signed under the old one (PROTOCOL.md §1:
-    // a REPLY always goes under the newest root).
-    if (nonce <= this.lastSentNonce || ints[h + H_KEY_HALF] !== this.keyTable.active) nonce = this.resign(s);
+    // A roster or root published since dispatch: the worker signed under the old one
+    // (PROTOCOL.md §1: a REPLY always goes under the newest root).
+    if (nonce <= this.lastSentNonce || this.keyTable.superseded(ints[h + H_KEY_HALF]!)) nonce = this.resign(s);
     this.lastSentNonce = nonce;
     const mi = layout.metaIndex(s);
     ints[mi + M_FLAGS] = ints[mi + M_FLAGS]! | F_SEND;
   }
 
-  /** A REPLY whose reserved nonce was overtaken by an own packet, or signed under a key half since replaced: fresh nonce, fresh `send_ts_us` (signed now, PROTOCOL.md §3), fresh MAC here. */
+  /** A REPLY whose reserved nonce was overtaken by an own packet, or signed under a roster since superseded: fresh nonce, fresh `send_ts_us` (signed now, PROTOCOL.md §3), fresh MAC here. */
   private resign(s: number): number {
     const { layout, ints, bytes } = this.ring;
     const off = layout.replyOffset(s);
@@ -213,11 +211,16 @@ export class ReplySender {
     writeU64Number(bytes, off + OFF_NONCE, nonce);
     clockTick();
     writeU64Number(bytes, off + OFF_SEND_TS, Math.floor(clockCell[0]!));
-    // The pinned half may have been rewritten since; look the requester up in the active half.
+    // Under the newest roster (the engine thread's own table); a requester no longer in it
+    // (removed since its PROBE was dispatched) keeps the key its batch was verified under.
     const req = layout.datagramOffset(s);
-    const k2 = this.keyTable.lookup(bytes.subarray(req + OFF_SENDER_ID, req + OFF_SENDER_ID + 8));
-    const k = k2 >= 0 ? k2 : ints[layout.metaIndex(s) + M_ENTRY]!;
-    macSeal(this.keyTable.keys, k + KE_STATE_CUR, bytes, off, len, this.keyTable.keyBytes, (k + KE_RAW_CUR) * 4);
+    const t = this.keyTable;
+    const k = t.lookup(bytes.subarray(req + OFF_SENDER_ID, req + OFF_SENDER_ID + 8));
+    if (k >= 0) macSeal(t.own, k + KE_STATE_CUR, bytes, off, len, t.ownBytes, (k + KE_RAW_CUR) * 4);
+    else {
+      const e = ints[layout.metaIndex(s) + M_ENTRY]!;
+      macSeal(t.keys, e + KE_STATE_CUR, bytes, off, len, t.keyBytes, (e + KE_RAW_CUR) * 4);
+    }
     this.resigned++;
     return nonce;
   }
@@ -284,7 +287,7 @@ export class ReplySender {
     writeHeaderHalves(buf, 0, type, this.selfId, Math.floor(nonce / TWO_32) | 0, (nonce % TWO_32) | 0, probeId | 0, Math.floor(ts / TWO_32) | 0, (ts % TWO_32) | 0);
     buf.fill(0, OFF_PAYLOAD, size);
     if (payload !== undefined) buf.set(payload.subarray(0, size - MIN_DATAGRAM), OFF_PAYLOAD);
-    macSeal(this.keyTable.keys, k + KE_STATE_CUR, buf, 0, size, this.keyTable.keyBytes, (k + KE_RAW_CUR) * 4);
+    macSeal(this.keyTable.own, k + KE_STATE_CUR, buf, 0, size, this.keyTable.ownBytes, (k + KE_RAW_CUR) * 4);
     this.lastSentNonce = nonce;
     const ok = fast ? this.submitOwn(buf, type, agent, host, port, probeId | 0) : this.submitWithClosures(buf, type, agent, host, port, probeId >>> 0);
     this.sentNonce[0] = nonce; // after the submit: whatever ran inside it, this is the nonce of this call's packet

@@ -429,6 +429,50 @@ test('reply sender: a REPLY whose batch was verified before a rotation took effe
   }
 });
 
+test('key table: a roster and root published while the other half is still pinned are what the engine sends under at once (own packets and re-signed REPLYs), not only once the pinned batches are collected', async () => {
+  const r = rig(4, 4);
+  const { own, sender, collector } = replyRig(r);
+  const peer = await TestPeer.open(root, tenant, 'prober', 'resp');
+  try {
+    const done: Array<() => void> = [];
+    const pool = { verify: (b: number, cb: () => void) => (r.verifier.run(b), done.push(cb)) } as unknown as VerifyPool;
+    const d = new Dispatcher(r.ring, r.keyTable, r.nonces, collector, pool, r.verifier, 0, () => {});
+    const b = r.ring.take();
+    r.ring.put(b, peer.packet({ probeId: 1 }), wallUs(), '127.0.0.1', 9);
+    d.dispatch(own, b, 1); // pins the first roster's half; its collection waits
+    r.keyTable.publish(r.keyring.entries()); // a roster published now takes the free half at once...
+    const b2 = r.ring.take();
+    r.ring.put(b2, peer.packet({ probeId: 2 }), wallUs(), '127.0.0.1', 9);
+    d.dispatch(own, b2, 1); // ...and a batch dispatched after it pins that one: neither half is free now
+    const newRoot = new Uint8Array(randomBytes(32));
+    r.keyring.setPeers(['prober', 'q']);
+    assert.equal(r.keyring.rotate(newRoot), true);
+    r.keyTable.publish(r.keyring.entries());
+    assert.equal(r.keyTable.toJSON().updatePending, true, 'the workers\' update waits for a free half');
+    const stateOf = (k: Uint8Array, a: string): Int32Array => {
+      const st = new Int32Array(HMAC_STATE_WORDS);
+      hmacPrecompute(derivePairKey(k, tenant, a, 'resp'), st, 0);
+      return st;
+    };
+    assert.ok(sender.sendPacket(1, 'q', '127.0.0.1', 9, 7, 60) > 0, 'a peer added by the call just made can be probed');
+    sender.sendPacket(1, 'prober', '127.0.0.1', 9, 8, 60);
+    const [toQ, toProber] = own.packets.slice(-2);
+    assert.ok(macVerify(stateOf(newRoot, 'q'), 0, null, 0, toQ!, 0, toQ!.length), 'under the new root');
+    assert.ok(macVerify(stateOf(newRoot, 'prober'), 0, null, 0, toProber!, 0, toProber!.length), 'an own PROBE after the rotation is under the new root');
+    assert.ok(!macVerify(stateOf(root, 'prober'), 0, null, 0, toProber!, 0, toProber!.length));
+    for (const cb of done.splice(0)) cb();
+    for (const bb of [b, b2]) {
+      const sl = r.ring.layout.slotNumber(bb, 0);
+      const off = r.ring.layout.replyOffset(sl);
+      const bytes = r.ring.bytes.subarray(off, off + r.ring.ints[r.ring.layout.metaIndex(sl) + M_LENGTH]!);
+      assert.ok(macVerify(stateOf(newRoot, 'prober'), 0, null, 0, bytes, 0, bytes.length), `the REPLY of batch ${bb} is under the new root`);
+    }
+    assert.equal(r.keyTable.toJSON().updatePending, false, 'collected: the workers have the new roster too');
+  } finally {
+    peer.close();
+  }
+});
+
 test('reply sender: an agent name outside the roster is refused and never cached (a long-running app trying names cannot grow it)', () => {
   const r = rig(1, 1);
   const { sender } = replyRig(r);
