@@ -8,6 +8,7 @@
  * leave in nonce order once the in-order collector releases them. Nothing is
  * allocated per datagram.
  */
+import { inspect } from 'node:util';
 import { OFF_NONCE, OFF_SEND_TS, OFF_SENDER_ID, OFF_TYPE, SENDER_ID_LEN, TYPE_PROBE, TYPE_REPLY } from '../protocol/wire.js';
 import { BatchLayout, F_PRE_START, F_REPLY, F_UNANSWERABLE, H_COUNT, H_KEY_HALF, H_NONCE_HI, H_NONCE_LO, M_ENTRY, M_FLAGS, M_LENGTH, M_NONCE_HI, M_NONCE_LO, M_PEER, M_TYPE, M_VERDICT } from './layout.js';
 import { KE_RAW_CUR, KE_STATE_CUR } from '../keys/table-layout.js';
@@ -59,6 +60,11 @@ export class BatchVerifier {
    * `signReply` is not inlined into {@link run}.
    */
   private readonly replyNums = new Float64Array(2);
+
+  /** `util.inspect` / `console.log`: the ring's shape only — its views cover the key table's pair keys and HMAC states (PROTOCOL.md §1: never printed). */
+  [inspect.custom](): string {
+    return `BatchVerifier { batches: ${this.layout.batches}, slots: ${this.layout.slots} }`;
+  }
 
   constructor(cfg: VerifyConfig) {
     this.layout = new BatchLayout(cfg.batches, cfg.slots, cfg.maxDatagram);

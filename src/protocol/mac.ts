@@ -10,6 +10,7 @@
  * and a digest), which is the price of its speed on large datagrams.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { inspect } from 'node:util';
 import { CANONICAL_SUFFIX_LEN, HEADER_LEN, MAC_LEN } from './wire.js';
 import { PAIR_KEY_LEN } from './keys.js';
 import { nativeMac, nativeMacStatus } from './native.js';
@@ -102,6 +103,11 @@ export class BoundMac {
     readonly buf: Uint8Array,
   ) {
     this.binding = nativeMac !== null ? nativeMac.bind(state, buf) : -1;
+  }
+
+  /** `util.inspect` / `console.log`: whether the native kernel is bound — never `state` or `keyBytes` (PROTOCOL.md §1: keys are never printed). */
+  [inspect.custom](): string {
+    return `BoundMac { native: ${this.binding >= 0} }`;
   }
 
   /** {@link macVerify} of `buf[off:off+len)` under the key state at `stateOff` (raw key at `keyBytes[rawOff]`). */

@@ -11,6 +11,7 @@ import * as util from 'node:util';
 import { KeyRing } from '../../src/keys/keyring.js';
 import { parseHeartbeat, rootFingerprint, rootKeyBytes } from '../../src/keys/keystore.js';
 import { KeyTable } from '../../src/keys/keytable.js';
+import { Engine } from '../../src/engine.js';
 import { derivePairKey } from '../../src/protocol/keys.js';
 
 const tenant = 'tenant-1';
@@ -59,13 +60,12 @@ function captureConsoleLog(...args: unknown[]): string {
   return out.join('');
 }
 
-function renderings(x: unknown): [string, string][] {
+function renderings(x: unknown, json = true): [string, string][] {
   return [
     ['inspect', util.inspect(x)],
     ['inspect depth Infinity showHidden', util.inspect(x, { depth: Infinity, showHidden: true, maxArrayLength: Infinity })],
     ['inspect nested', util.inspect({ nested: [x] }, { depth: Infinity, showHidden: true, maxArrayLength: Infinity })],
-    ['JSON.stringify', JSON.stringify(x) ?? ''],
-    ['JSON.stringify nested', JSON.stringify({ nested: [x] })],
+    ...(json ? ([['JSON.stringify', JSON.stringify(x) ?? ''], ['JSON.stringify nested', JSON.stringify({ nested: [x] })]] as [string, string][]) : []),
     ['console.log', captureConsoleLog(x)],
     ['console.log %o', captureConsoleLog('%o', x)],
     ['String', String(x)],
@@ -162,4 +162,20 @@ test('a KeyRing takes its root (and a rotation) as a KeyObject and derives the s
   assert.equal(ring.rotate(createSecretKey(r2)), true);
   assert.deepEqual(ring.pairKey('b'), derivePairKey(r2, tenant, agent, 'b'));
   assert.throws(() => new KeyRing(tenant, agent, new Uint8Array(31), peers), /root key must be exactly 32 bytes/);
+});
+
+test('an engine\'s stages (the pipeline, its inline verifier and every object reachable from them) print no pair key or keyed HMAC state, at any depth', async () => {
+  const root = new Uint8Array(randomBytes(32));
+  const engine = await Engine.create({ rootKey: root, tenant, agent, peers, workers: 1, maxPeers: 4 });
+  try {
+    engine.setPeers([...peers]); // a second publish: both shared halves hold keys
+    const table = (engine.stages as unknown as { cfg: { keyTable: KeyTable } }).cfg.keyTable;
+    const secrets = peers.map((p) => derivePairKey(root, tenant, agent, p));
+    const words = new Int32Array([...table.keys, ...table.own]);
+    for (const [name, x] of [['engine.stages', engine.stages], ['engine.stages.inlineVerifier', engine.stages.inlineVerifier]] as const) {
+      for (const [how, text] of renderings(x, false)) assertNoSecret(text, secrets, words, `${name} ${how}`); // JSON.stringify: the pipeline is circular, it throws
+    }
+  } finally {
+    await engine.close();
+  }
 });
