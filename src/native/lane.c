@@ -911,6 +911,7 @@ static napi_value lane_send(napi_env env, napi_callback_info info) {
 /*
  * laneSendTo(h, buf, off, len, host IP literal, port) → FIFO entries completed by this call, or
  * -1 when the host is not an address of the socket's family (nothing queued). The bytes are copied.
+ * Throws a RangeError before laneAttach (like laneSend).
  */
 static napi_value lane_send_to(napi_env env, napi_callback_info info) {
   size_t argc = 6;
@@ -923,6 +924,8 @@ static napi_value lane_send_to(napi_env env, napi_callback_info info) {
   if (napi_get_cb_info(env, info, &argc, a, NULL, NULL) != napi_ok || argc < 6) return throw_type(env, fn, "takes 6 arguments");
   lane_t *l = lane_of(env, a[0], fn);
   if (l == NULL) return NULL;
+  /* before laneAttach there are no counters to write and no poll to wait for writable with: refuse, as laneSend does */
+  if (!l->attached && !l->closed) return throw_range(env, fn, "the lane is not attached yet (laneAttach first)");
   if (napi_get_buffer_info(env, a[1], &d, &n) != napi_ok) return throw_type(env, fn, "buf must be a Buffer");
   if (int_arg(env, a[2], 0, (int64_t)n, &off) || int_arg(env, a[3], 0, (int64_t)n - off, &len) || int_arg(env, a[5], 1, 65535, &port))
     return throw_range(env, fn, "offset, length or port out of range");

@@ -126,6 +126,8 @@ export class NativeLane implements PacketLane {
   private inRecv = false;
   /** The batch C filled was replaced during this `onRecv`. */
   private replaced = false;
+  /** {@link start} attached the ring: C can send (before it, C has no counters to write and refuses). */
+  private started = false;
   private stopping = false;
   private drainedSent = false;
   private closed = false;
@@ -189,6 +191,7 @@ export class NativeLane implements PacketLane {
     const g = new Int32Array(G_WORDS);
     g.set([l.slots, l.slotBytes, l.metaOffset, l.timeOffset, l.dataOffset, l.batches, this.ring.firstOwned, this.ring.owned, SLOT_META_WORDS, M_LENGTH, M_FLAGS, F_SEND, F_UNANSWERABLE]);
     this.native.laneAttach(this.h, this.ring.bytes, g, this.c, this.onRecv, this.onSent, monoOffsetUs());
+    this.started = true;
     this.refill();
   }
 
@@ -319,9 +322,11 @@ export class NativeLane implements PacketLane {
     this.kick();
   }
 
+  /** {@link PacketLane.sendPacket}; refused (false, counted in `sendErrors`) before {@link start} and after {@link close}. */
   sendPacket(buf: Uint8Array, port: number, host: string, onSent: (err: Error | null) => void): boolean {
     this.lastOwnAt = NaN; // until this packet is known to have left during this call
-    if (this.closed) {
+    if (this.closed || !this.started) {
+      // closed, or not started: C would refuse it (a RangeError before attach), so it is refused here, counted
       this.refused++;
       return false;
     }
