@@ -759,7 +759,7 @@ static napi_value lane_info(napi_env env, napi_callback_info info) {
 
 /*
  * laneAttach(h, bytes Uint8Array over the ring's SharedArrayBuffer, geometry Int32Array
- * (G_*), counts Float64Array (C_*), onRecv(b, count) → KEEP | -1 | fresh batch,
+ * (G_*, read here only), counts Float64Array over a SharedArrayBuffer (C_*; written until close), onRecv(b, count) → KEEP | -1 | fresh batch,
  * onSent(n), monoOffsetUs): every offset is checked against the ring once here; then the poll
  * starts. Throws (attaching nothing) on an argument it cannot use.
  */
@@ -787,6 +787,11 @@ static napi_value lane_attach(napi_env env, napi_callback_info info) {
   g = d;
   double *counts;
   if (napi_get_typedarray_info(env, a[3], &t, &n, &d, &ab, &off) != napi_ok || t != napi_float64_array || n < C_WORDS) return throw_type(env, fn, "counts must be a Float64Array");
+  plain = false;
+  napi_is_arraybuffer(env, ab, &plain);
+  /* C writes the counters on every wake-up until close: over a plain ArrayBuffer, a transfer (postMessage, structuredClone)
+   * detaches it and GC frees the memory under C's pointer; a SharedArrayBuffer cannot be detached */
+  if (plain) return throw_type(env, fn, "counts must be over a SharedArrayBuffer");
   counts = d;
   napi_valuetype vt1, vt2;
   napi_typeof(env, a[4], &vt1);

@@ -117,8 +117,11 @@ export class NativeLane implements PacketLane {
   private readonly native: NativeLaneCalls;
   private readonly h: object;
   private readonly bound: { address: string; port: number; family: string };
-  /** Counters C writes (C_*); allocated once, read by {@link counts}. */
-  private readonly c = new Float64Array(C_WORDS);
+  /**
+   * Counters C writes (C_*) from attach to close; allocated once, read by {@link counts}. Over a
+   * SharedArrayBuffer: it can never be detached under C's pointer (lane.c refuses a plain one).
+   */
+  private readonly c = new Float64Array(new SharedArrayBuffer(C_WORDS * Float64Array.BYTES_PER_ELEMENT));
   private sink: LaneSink | null = null;
   private filling = -1;
   private fillCount = 0;
