@@ -41,6 +41,7 @@
 #ifdef __linux__
 #include <arpa/inet.h>
 #include <errno.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -283,6 +284,86 @@ static lane_t *lane_of(napi_env env, napi_value v, const char *fn) {
     return NULL;
   }
   return l;
+}
+
+/* ---- addresses ----------------------------------------------------------------------- */
+
+#define HOST_MAX 64 /* room for an IPv6 literal (45) + '%' + an interface name (IF_NAMESIZE 16) and the NUL */
+#define ADDR_TXT (INET6_ADDRSTRLEN + 1 + IF_NAMESIZE)
+
+/*
+ * `host` — an IP literal as Node's net.isIP takes it — and `port` as a socket address of the lane's
+ * family: family 4 a dotted quad; family 6 an IPv6 literal with an optional %scope, an interface name
+ * (if_nametoindex) or its number, into sin6_scope_id as Node's dgram does (uv_ip6_addr; the kernel
+ * uses it for link-local addresses and ignores it for the rest), or a dotted quad as ::ffff:a.b.c.d
+ * (the dual-stack socket). 0; -1 when it is not such a literal (or longer than HOST_MAX − 1: it may
+ * have been cut); -2 when the scope names no interface here. Without a '%', no syscall.
+ */
+static int parse_addr(const char *host, size_t hl, int family, int port, struct sockaddr_in6 *out, socklen_t *len) {
+  char ip[HOST_MAX];
+  const char *pct = strchr(host, '%');
+  size_t il = pct != NULL ? (size_t)(pct - host) : hl;
+  memset(out, 0, sizeof *out);
+  if (hl >= HOST_MAX - 1 || il >= sizeof ip) return -1;
+  memcpy(ip, host, il);
+  ip[il] = 0;
+  if (family == 4) {
+    struct sockaddr_in *s4 = (struct sockaddr_in *)(void *)out;
+    if (pct != NULL || inet_pton(AF_INET, ip, &s4->sin_addr) != 1) return -1;
+    s4->sin_family = AF_INET;
+    s4->sin_port = htons((uint16_t)port);
+    *len = sizeof *s4;
+    return 0;
+  }
+  out->sin6_family = AF_INET6;
+  out->sin6_port = htons((uint16_t)port);
+  *len = sizeof *out;
+  if (inet_pton(AF_INET6, ip, &out->sin6_addr) != 1) {
+    struct in_addr v4;
+    if (pct != NULL || inet_pton(AF_INET, ip, &v4) != 1) return -1;
+    out->sin6_addr.s6_addr[10] = 0xff; /* ::ffff:a.b.c.d on the dual-stack socket */
+    out->sin6_addr.s6_addr[11] = 0xff;
+    memcpy(&out->sin6_addr.s6_addr[12], &v4, 4);
+    return 0;
+  }
+  if (pct == NULL) return 0;
+  const char *zone = pct + 1;
+  if (*zone == 0) return -1; /* "fe80::1%": net.isIP says no too */
+  unsigned idx = if_nametoindex(zone);
+  if (idx == 0) {
+    char *end = NULL;
+    unsigned long v;
+    errno = 0;
+    if (zone[0] < '0' || zone[0] > '9') return -2;
+    v = strtoul(zone, &end, 10);
+    if (*end != 0 || errno != 0 || v == 0 || v > UINT32_MAX) return -2;
+    idx = (unsigned)v; /* a numeric scope (RFC 4007 §11.2): taken as given, the kernel checks it */
+  }
+  out->sin6_scope_id = idx;
+  return 0;
+}
+
+/*
+ * `sa` as text the way Node writes an address (rinfo.address, socket.address()): a link-local IPv6
+ * address with its scope as %interface (if_indextoname; the number when the interface is gone), so a
+ * source address goes back to laneSendTo as it came. Returns the port (0 for another family).
+ */
+static int format_addr(const struct sockaddr_in6 *sa, char txt[ADDR_TXT]) {
+  txt[0] = 0;
+  if (sa->sin6_family == AF_INET) {
+    const struct sockaddr_in *s4 = (const struct sockaddr_in *)(const void *)sa;
+    inet_ntop(AF_INET, &s4->sin_addr, txt, ADDR_TXT);
+    return ntohs(s4->sin_port);
+  }
+  if (sa->sin6_family != AF_INET6) return 0;
+  inet_ntop(AF_INET6, &sa->sin6_addr, txt, INET6_ADDRSTRLEN);
+  if (IN6_IS_ADDR_LINKLOCAL(&sa->sin6_addr) && sa->sin6_scope_id > 0) {
+    size_t n = strlen(txt);
+    char name[IF_NAMESIZE];
+    if (if_indextoname(sa->sin6_scope_id, name) != NULL) snprintf(txt + n, ADDR_TXT - n, "%%%s", name);
+    else snprintf(txt + n, ADDR_TXT - n, "%%%u", (unsigned)sa->sin6_scope_id);
+  }
+  return ntohs(sa->sin6_port);
 }
 
 /* ---- calling JS (once per wake-up or full batch) -------------------------------------- */
@@ -603,14 +684,15 @@ static void on_poll(uv_poll_t *h, int status, int events) {
 /* ---- exports ------------------------------------------------------------------------- */
 
 /*
- * laneOpen(host IP literal, port, family 4|6, reusePort, recvBufferBytes, sendBufferBytes (0 =
- * default), ttl (-1 = default), dscp (-1 = default), timestamps) → handle. Throws an Error
- * whose `code` is the errno name (EADDRINUSE …) and whose `syscall` is in the message.
+ * laneOpen(host IP literal (IPv6: %scope allowed, parse_addr), port, family 4|6, reusePort, recvBufferBytes,
+ * sendBufferBytes (0 = default), ttl (-1 = default), dscp (-1 = default), timestamps) → handle. Throws an Error
+ * whose `code` is the errno name (EADDRINUSE …; ENODEV for a %scope that names no interface) and whose
+ * `syscall` is in the message.
  */
 static napi_value lane_open(napi_env env, napi_callback_info info) {
   size_t argc = 10;
   napi_value a[10], obj;
-  char host[64];
+  char host[HOST_MAX];
   size_t hl = 0;
   int64_t port, fam, rb, sb, ttl, dscp;
   bool reuse = false, ts = false, gso = false;
@@ -625,19 +707,9 @@ static napi_value lane_open(napi_env env, napi_callback_info info) {
   napi_get_value_bool(env, a[9], &gso);
   struct sockaddr_in6 sa;
   socklen_t salen;
-  memset(&sa, 0, sizeof sa);
-  if (fam == 4) {
-    struct sockaddr_in *s4 = (struct sockaddr_in *)(void *)&sa;
-    s4->sin_family = AF_INET;
-    s4->sin_port = htons((uint16_t)port);
-    if (inet_pton(AF_INET, host, &s4->sin_addr) != 1) return throw_type(env, fn, "host must be an IPv4 literal");
-    salen = sizeof(struct sockaddr_in);
-  } else {
-    sa.sin6_family = AF_INET6;
-    sa.sin6_port = htons((uint16_t)port);
-    if (inet_pton(AF_INET6, host, &sa.sin6_addr) != 1) return throw_type(env, fn, "host must be an IPv6 literal");
-    salen = sizeof(struct sockaddr_in6);
-  }
+  int pr = parse_addr(host, hl, (int)fam, (int)port, &sa, &salen);
+  if (pr == -2) return throw_errno(env, ENODEV, "if_nametoindex"); /* a %scope that names no interface here */
+  if (pr != 0 || (fam == 6 && strchr(host, ':') == NULL)) return throw_type(env, fn, fam == 4 ? "host must be an IPv4 literal" : "host must be an IPv6 literal");
   int fd = socket(fam == 4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return throw_errno(env, errno, "socket");
   int one = 1, zero = 0, err = 0;
@@ -715,19 +787,11 @@ static napi_value lane_info(napi_env env, napi_callback_info info) {
   if (l->closed) return throw_range(env, "laneInfo", "the lane is closed");
   struct sockaddr_in6 sa;
   socklen_t len = sizeof sa;
-  char txt[INET6_ADDRSTRLEN] = "";
+  char txt[ADDR_TXT] = "";
   int port = 0, rb = 0, sb = 0;
   socklen_t il = sizeof rb;
-  if (getsockname(l->fd, (struct sockaddr *)&sa, &len) == 0) {
-    if (sa.sin6_family == AF_INET) {
-      struct sockaddr_in *s4 = (struct sockaddr_in *)(void *)&sa;
-      inet_ntop(AF_INET, &s4->sin_addr, txt, sizeof txt);
-      port = ntohs(s4->sin_port);
-    } else {
-      inet_ntop(AF_INET6, &sa.sin6_addr, txt, sizeof txt);
-      port = ntohs(sa.sin6_port);
-    }
-  }
+  memset(&sa, 0, sizeof sa);
+  if (getsockname(l->fd, (struct sockaddr *)&sa, &len) == 0) port = format_addr(&sa, txt);
   getsockopt(l->fd, SOL_SOCKET, SO_RCVBUF, &rb, &il);
   il = sizeof sb;
   getsockopt(l->fd, SOL_SOCKET, SO_SNDBUF, &sb, &il);
@@ -914,15 +978,16 @@ static napi_value lane_send(napi_env env, napi_callback_info info) {
 }
 
 /*
- * laneSendTo(h, buf, off, len, host IP literal, port) → FIFO entries completed by this call, or
- * -1 when the host is not an address of the socket's family (nothing queued). The bytes are copied.
+ * laneSendTo(h, buf, off, len, host IP literal (IPv6: %scope allowed, parse_addr), port) → FIFO entries
+ * completed by this call, or -1 when the host is not an address of the socket's family or its %scope
+ * names no interface (nothing queued). The bytes are copied.
  * Throws a RangeError before laneAttach (like laneSend).
  */
 static napi_value lane_send_to(napi_env env, napi_callback_info info) {
   size_t argc = 6;
   napi_value a[6], r;
   int64_t off, len, port;
-  char host[64];
+  char host[HOST_MAX];
   size_t hl = 0, n = 0;
   void *d = NULL;
   const char *fn = "laneSendTo";
@@ -938,24 +1003,7 @@ static napi_value lane_send_to(napi_env env, napi_callback_info info) {
   qentry_t e;
   memset(&e, 0, sizeof e);
   e.b = -1;
-  struct in_addr v4;
-  if (l->family == 4) {
-    struct sockaddr_in *s4 = (struct sockaddr_in *)(void *)&e.to;
-    if (inet_pton(AF_INET, host, &s4->sin_addr) != 1) goto bad;
-    s4->sin_family = AF_INET;
-    s4->sin_port = htons((uint16_t)port);
-    e.tolen = sizeof *s4;
-  } else {
-    e.to.sin6_family = AF_INET6;
-    e.to.sin6_port = htons((uint16_t)port);
-    if (inet_pton(AF_INET6, host, &e.to.sin6_addr) != 1) {
-      if (inet_pton(AF_INET, host, &v4) != 1) goto bad;
-      e.to.sin6_addr.s6_addr[10] = 0xff; /* ::ffff:a.b.c.d on the dual-stack socket */
-      e.to.sin6_addr.s6_addr[11] = 0xff;
-      memcpy(&e.to.sin6_addr.s6_addr[12], &v4, 4);
-    }
-    e.tolen = sizeof e.to;
-  }
+  if (parse_addr(host, hl, l->family, (int)port, &e.to, &e.tolen) != 0) goto bad; /* not a literal of this family, or no such interface */
   if (l->closed) goto bad; /* closed: JS counts it */
   e.pkt = malloc(len > 0 ? (size_t)len : 1);
   if (e.pkt == NULL) goto bad;
@@ -1020,7 +1068,7 @@ static napi_value lane_test_fault(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* laneSlotAddress(h, s) → [address, port] of the source of global slot s (events, tests; not the hot path). */
+/* laneSlotAddress(h, s) → [address, port] of the source of global slot s, as Node's rinfo (format_addr: a link-local one with %scope; events, tests; not the hot path). */
 static napi_value lane_slot_address(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value a[2], arr, v;
@@ -1031,16 +1079,8 @@ static napi_value lane_slot_address(napi_env env, napi_callback_info info) {
   if (!l->attached || l->closed || int_arg(env, a[1], (int64_t)l->first * l->slots, (int64_t)(l->first + l->owned) * l->slots - 1, &s))
     return throw_range(env, "laneSlotAddress", "s must be a slot of this attached, open lane");
   const struct sockaddr_in6 *sa = &l->names[s - (int64_t)l->first * l->slots];
-  char txt[INET6_ADDRSTRLEN] = "";
-  int port = 0;
-  if (sa->sin6_family == AF_INET) {
-    const struct sockaddr_in *s4 = (const struct sockaddr_in *)(const void *)sa;
-    inet_ntop(AF_INET, &s4->sin_addr, txt, sizeof txt);
-    port = ntohs(s4->sin_port);
-  } else if (sa->sin6_family == AF_INET6) {
-    inet_ntop(AF_INET6, &sa->sin6_addr, txt, sizeof txt);
-    port = ntohs(sa->sin6_port);
-  }
+  char txt[ADDR_TXT];
+  int port = format_addr(sa, txt);
   napi_create_array_with_length(env, 2, &arr);
   napi_create_string_utf8(env, txt, NAPI_AUTO_LENGTH, &v);
   napi_set_element(env, arr, 0, v);

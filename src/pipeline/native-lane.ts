@@ -71,7 +71,7 @@ export interface NativeLaneOptions {
   index: number;
   /** This thread's view of the batch ring, owning this lane's batches. */
   ring: BatchRing;
-  /** Address to bind (an IP literal, or a name resolved once here; a v6 one makes an IPv6 dual-stack socket). */
+  /** Address to bind (an IP literal — IPv6 with an optional `%scope`, as `net.isIP` takes it — or a name resolved once here; a v6 one makes an IPv6 dual-stack socket). */
   host: string;
   /** Port to bind (0 = ephemeral). */
   port: number;
@@ -99,7 +99,9 @@ export function bindErrorLine(code: string | undefined, host: string, port: numb
       ? `${host} is not an address of this machine`
       : code === 'EACCES'
         ? `not allowed to bind ${host}:${port} (ports below 1024 need privileges)`
-        : `cannot bind ${host}:${port}: ${code ?? 'not an address'}`;
+        : code === 'ENODEV'
+          ? `${host}: its %scope names no network interface of this machine`
+          : `cannot bind ${host}:${port}: ${code ?? 'not an address'}`;
 }
 
 /** The native lane; see the file header. */
