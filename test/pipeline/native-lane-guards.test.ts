@@ -8,7 +8,9 @@
  * - IPv6 scope ids (`::1%lo`, `fe80::1%lo`) parse as Node's net.isIP and dgram take them,
  *   for bind and send, and a link-local source comes back with its `%scope` as dgram's
  *   rinfo has it (that last part in a network namespace whose loopback carries fe80::1
- *   and fe80::2: needs root and `ip`, skipped with a printed reason otherwise). Only `lo`.
+ *   and fe80::2: needs root and `ip`, skipped with a printed reason otherwise). Only `lo`;
+ * - the receive buffer note compares the granted half of the SO_RCVBUF the kernel reports
+ *   (a pure function; and as `nobody` in a child, where SO_RCVBUFFORCE is not allowed).
  *
  * With `CI` set these fail (never skip) when the native lane was not built.
  */
@@ -19,7 +21,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { DtmeshError } from '../../src/errors.js';
 import { DgramLane } from '../../src/pipeline/dgram-lane.js';
-import { NativeLane } from '../../src/pipeline/native-lane.js';
+import { NativeLane, nativeRecvBufferNote } from '../../src/pipeline/native-lane.js';
 import { BatchRing } from '../../src/pipeline/ring.js';
 import { nativeLane, nativeLaneStatus } from '../../src/protocol/native.js';
 import { RecordingSink, until, within } from '../helpers.js';
@@ -182,4 +184,40 @@ test('native lane: a link-local source keeps its %scope (as dgram\'s rinfo) and 
   } finally {
     sh(['ip', 'netns', 'del', ns]);
   }
+});
+
+test('nativeRecvBufferNote: compares the granted half of the SO_RCVBUF the kernel reports — a cap between half the request and the request is named', () => {
+  const kib = 1024;
+  assert.equal(nativeRecvBufferNote(4096 * kib, 8192 * kib, 212_992), null, "root's SO_RCVBUFFORCE passed rmem_max: granted in full");
+  assert.equal(nativeRecvBufferNote(300_000, 600_000, null), null, 'granted in full, rmem_max unknown');
+  const capped = nativeRecvBufferNote(300_000, 2 * 212_992, 212_992);
+  assert.match(capped ?? '', /capped by net\.core\.rmem_max = 212992 bytes \(asked for 300000, got 212992\)/, 'reported 425984 ≥ 300000, granted 212992 < 300000');
+  assert.match(nativeRecvBufferNote(300_000, 2 * 212_992, null) ?? '', /is 212992 bytes, below the 300000 asked for/, 'rmem_max unknown: the granted size');
+  assert.match(nativeRecvBufferNote(8192 * kib, 2 * 4096 * kib, 4096 * kib) ?? '', /rmem_max=8388608/, 'well past the cap');
+});
+
+/** Why a lane cannot be opened here by an unprivileged user (no SO_RCVBUFFORCE), or null. */
+function unprivilegedWhyNot(): string | null {
+  if (skip) return skip;
+  if (process.platform !== 'linux' || process.getuid?.() !== 0) return 'not root on Linux (cannot start a child as nobody)';
+  return null;
+}
+const unprivReason = unprivilegedWhyNot();
+if (unprivReason !== null) process.stdout.write(`# native-lane-guards: unprivileged receive buffer test SKIPPED: ${unprivReason}\n`);
+
+test('native lane, unprivileged: a receive buffer capped by net.core.rmem_max between half the request and the request gets its note', { skip: unprivReason ?? false }, () => {
+  const code = `
+    import * as fs from 'node:fs';
+    import { NativeLane } from ${JSON.stringify(laneJs)};
+    import { BatchRing } from ${JSON.stringify(ringJs)};
+    const rmemMax = Number(fs.readFileSync('/proc/sys/net/core/rmem_max', 'utf8'));
+    const asked = Math.floor(rmemMax * 1.5); // above the cap, below twice it
+    const lane = await NativeLane.open({ index: 0, ring: new BatchRing(2, 4, 256), host: '127.0.0.1', port: 0, reusePort: false, recvBufferBytes: asked });
+    process.stdout.write(JSON.stringify({ rmemMax, asked, note: lane.recvBufferNote }));
+    await lane.close();
+  `;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', timeout: 20_000, uid: 65534, gid: 65534, cwd: '/' });
+  assert.equal(r.status, 0, r.stderr);
+  const o = JSON.parse(r.stdout.trim()) as { rmemMax: number; asked: number; note: string | null };
+  assert.ok(o.note !== null && o.note.includes(`net.core.rmem_max = ${o.rmemMax}`), `asked ${o.asked} with rmem_max ${o.rmemMax} as nobody: a note, got ${o.note}`);
 });
