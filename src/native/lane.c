@@ -82,6 +82,7 @@ enum { G_SLOTS, G_SLOT_BYTES, G_META_OFF, G_TIME_OFF, G_DATA_OFF, G_BATCHES, G_F
 typedef struct {
   int32_t b;  /* batch, or -1 for an own packet */
   int32_t next, count;
+  int32_t checked; /* slots below this were scanned once: a REPLY length that does not fit is counted there, not again on a retry's re-scan */
   uint8_t *pkt; /* own packet copy */
   uint32_t pkt_len;
   struct sockaddr_in6 to;
@@ -567,7 +568,9 @@ static void pump(lane_t *l) {
       int32_t len = l->ints[mi + (size_t)l->m_length];
       int32_t k = (e->b - l->first) * l->slots + i;
       if (len < 0 || len > l->slot_bytes) {
-        l->counts[C_SEND_ERRORS]++; /* never sent: the reply does not fit its area */
+        /* never sent: the reply does not fit its area; counted once, though a retry (would-block, a partial
+         * sendmmsg, the GSO fallback) scans again from its first message */
+        if (i >= e->checked) l->counts[C_SEND_ERRORS]++, e->checked = i + 1;
         continue;
       }
       struct iovec *io = &l->siov[nio++];
