@@ -356,7 +356,7 @@ export class NativeLane implements PacketLane {
     if (!this.lastHostIsIp) return this.sendToName(buf, port, host, onSent);
     this.fifoPush(-1);
     this.packetDone.push(onSent);
-    const sendErrors = this.c[C_SEND_ERRORS]!;
+    const ownRefused = this.c[C_OWN_REFUSED]!;
     const done = this.native.laneSendTo(this.h, buf, 0, buf.length, host, port);
     if (done < 0) {
       this.fifoLen--; // not queued: undo
@@ -366,8 +366,9 @@ export class NativeLane implements PacketLane {
     }
     this.ownQueued++;
     // C sends own packets in FIFO order: this one left during the call when C is done with
-    // every own packet queued so far and counted no new send error
-    this.lastOwnAt = this.c[C_OWN_N] === this.ownQueued && this.c[C_SEND_ERRORS] === sendErrors ? this.c[C_OWN_AT]! : NaN;
+    // every own packet queued so far and refused no own packet (a REPLY refused in the same
+    // call says nothing about this packet: C_OWN_REFUSED, not C_SEND_ERRORS)
+    this.lastOwnAt = this.c[C_OWN_N] === this.ownQueued && this.c[C_OWN_REFUSED] === ownRefused ? this.c[C_OWN_AT]! : NaN;
     this.complete(done);
     return true;
   }
