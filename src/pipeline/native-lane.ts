@@ -202,7 +202,7 @@ export class NativeLane implements PacketLane {
     return new NativeLane(opts, native, h);
   }
 
-  /** Start receiving into the ring, handing batches to `sink`. */
+  /** Start receiving into the ring, handing batches to `sink`. From here on {@link close} is required (see there). */
   start(sink: LaneSink): void {
     this.sink = sink;
     const l = this.ring.layout;
@@ -494,7 +494,12 @@ export class NativeLane implements PacketLane {
     this.sink!.drained(this);
   }
 
-  /** Close the socket now (its fd is closed before this returns); sends still queued are dropped. */
+  /**
+   * Close the socket now (its fd is closed before this returns); sends still queued are dropped.
+   * Required once {@link start} ran: from then on C holds strong references to this lane's
+   * callbacks (and so to the lane), so a lane dropped without `close()` is never collected and
+   * its socket stays open until the thread exits (the addon's cleanup hook closes it then).
+   */
   close(): Promise<void> {
     if (!this.closed) {
       this.closed = true;
