@@ -75,7 +75,8 @@ _Static_assert(VLEN <= GSO_MAX_SEGS, "a pump call gathers at most VLEN REPLYs, s
 /* C_OWN_AT: engine-clock µs right before the sendto of the last own packet that left; C_OWN_N: own packets C is done with (left or refused);
  * C_OWN_REFUSED: own packets the kernel refused (at most one per pump: see pump); C_OWN_ERRNO: the errno of the last of them */
 /* C_GSO_SENT: REPLYs that left inside UDP GSO messages (--gso) */
-enum { C_RECEIVED = 0, C_OVERLOAD = 1, C_SEND_ERRORS = 2, C_RECV_ERRORS = 3, C_OWN_AT = 4, C_OWN_N = 5, C_OWN_REFUSED = 6, C_OWN_ERRNO = 7, C_GSO_SENT = 8, C_WORDS = 9 };
+/* C_UNSTAMPED: datagrams that came without SCM_TIMESTAMPNS while kernel stamps are on (stamped with the clock at recvmmsg instead) */
+enum { C_RECEIVED = 0, C_OVERLOAD = 1, C_SEND_ERRORS = 2, C_RECV_ERRORS = 3, C_OWN_AT = 4, C_OWN_N = 5, C_OWN_REFUSED = 6, C_OWN_ERRNO = 7, C_GSO_SENT = 8, C_UNSTAMPED = 9, C_WORDS = 10 };
 /* Indices of the geometry numbers given at attach (src/pipeline/native-lane.ts G_*). */
 enum { G_SLOTS, G_SLOT_BYTES, G_META_OFF, G_TIME_OFF, G_DATA_OFF, G_BATCHES, G_FIRST, G_OWNED, G_META_WORDS, G_M_LENGTH, G_M_FLAGS, G_F_SEND, G_F_UNANSWERABLE, G_WORDS };
 
@@ -478,7 +479,7 @@ static void drain(lane_t *l) {
         double t = -1;
         l->ints[mi + (size_t)l->m_length] = (int32_t)(m->msg_len > 0x7fffffff ? 0x7fffffff : m->msg_len);
         l->ints[mi + (size_t)l->m_flags] = unanswerable(&l->names[k0 + j], m->msg_hdr.msg_namelen) ? l->f_unanswerable : 0;
-        if (l->kernel_ts) t = kernel_stamp(&m->msg_hdr);
+        if (l->kernel_ts && (t = kernel_stamp(&m->msg_hdr)) < 0) l->counts[C_UNSTAMPED]++; /* the lane says "kernel": never silently not */
         l->times[l->time_idx0 + (size_t)(s0 + j)] = t >= 0 ? t + adj : mono;
       }
       l->counts[C_RECEIVED] += n;

@@ -53,7 +53,9 @@ const C_OWN_REFUSED = 6;
 const C_OWN_ERRNO = 7;
 /** REPLYs that left inside UDP GSO messages ({@link NativeLaneOptions.gso}). */
 const C_GSO_SENT = 8;
-const C_WORDS = 9;
+/** Datagrams that came without a kernel stamp while {@link NativeLane.timestamps} is `'kernel'`. */
+const C_UNSTAMPED = 9;
+const C_WORDS = 10;
 /** errno → its name (EPERM …), for the one-line error of a refused own packet. */
 const ERRNO_NAMES = new Map(Object.entries(osConstants.errno).map(([name, n]) => [n, name]));
 
@@ -236,6 +238,15 @@ export class NativeLane implements PacketLane {
   /** REPLYs that left inside UDP GSO messages, several datagrams per send ({@link NativeLaneOptions.gso}; tests, benchmarks). */
   get gsoSent(): number {
     return this.c[C_GSO_SENT]!;
+  }
+
+  /**
+   * Datagrams that came without the kernel's receive stamp although {@link timestamps} is
+   * `'kernel'` (the control message was missing or cut): their receive time is the clock read
+   * at the `recvmmsg` call, as on a `'js'` lane. 0 on a healthy kernel; counted so it is never silent.
+   */
+  get unstampedReceives(): number {
+    return this.c[C_UNSTAMPED]!;
   }
 
   /** Receive calls the kernel failed (not EAGAIN): never a datagram lost silently, the kernel still holds or dropped it (`kernel_drops`). */

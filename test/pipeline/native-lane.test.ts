@@ -113,6 +113,7 @@ test('native lane: true length past the slot (MSG_TRUNC), kernel receive time on
       assert.equal(ring.bytes[ring.layout.datagramOffset(s) + 103], 0xab, 'the slot holds what fits');
       const t = ring.times[ring.layout.timeIndex(s)]!;
       assert.ok(t >= before - 1000 && t <= after + 1000, `receive time ${t} within [${before}, ${after}] (µs, engine clock)`);
+      assert.equal(lane.unstampedReceives, 0, 'every datagram carried its kernel stamp');
       const a = peer.address();
       assert.deepEqual(lane.slotAddress(s), { address: a.address, port: a.port }, 'the source address, formatted as dgram does');
     } finally {
@@ -296,10 +297,10 @@ test('native lane calls: arguments they cannot use throw (TypeError/RangeError) 
       for (const [k, v] of Object.entries(over)) g[Number(k)] = v!;
       return g;
     };
-    const counts = new Float64Array(new SharedArrayBuffer(9 * 8)); // src/native/lane.c C_WORDS
+    const counts = new Float64Array(new SharedArrayBuffer(10 * 8)); // src/native/lane.c C_WORDS
     const cb = (): number => -2;
-    assert.throws(() => n.laneAttach(h, ring.bytes, geometry(), new Float64Array(new SharedArrayBuffer(8 * 8)), cb, () => {}, 0), TypeError, 'a counts array without room for every counter');
-    assert.throws(() => n.laneAttach(h, ring.bytes, geometry(), new Float64Array(9), cb, () => {}, 0), /counts must be over a SharedArrayBuffer/, 'counters over a plain ArrayBuffer: C writes them until close, a transfer would free them under it');
+    assert.throws(() => n.laneAttach(h, ring.bytes, geometry(), new Float64Array(new SharedArrayBuffer(9 * 8)), cb, () => {}, 0), TypeError, 'a counts array without room for every counter');
+    assert.throws(() => n.laneAttach(h, ring.bytes, geometry(), new Float64Array(10), cb, () => {}, 0), /counts must be over a SharedArrayBuffer/, 'counters over a plain ArrayBuffer: C writes them until close, a transfer would free them under it');
     assert.throws(() => n.laneAttach(h, new Uint8Array(ring.layout.byteLength), geometry(), counts, cb, () => {}, 0), TypeError, 'a plain ArrayBuffer could be detached');
     assert.throws(() => n.laneAttach(h, ring.bytes, geometry({ 0: 1000 }), counts, cb, () => {}, 0), RangeError, 'slots beyond the ring');
     assert.throws(() => n.laneAttach(h, ring.bytes, geometry({ 4: ring.layout.byteLength }), counts, cb, () => {}, 0), RangeError, 'data area beyond the ring');
