@@ -196,7 +196,13 @@ export class Pipeline implements LaneSink, CollectOutput {
     const inline = new BatchVerifier(vcfg);
     warmUpMac(); // this thread verifies small batches and signs own packets
     const warn = (m: string): void => cfg.notify('warning', m);
-    const pool = await VerifyPool.start(cfg.workerFile || defaultWorkerFile, vcfg, cfg.workers, ring, cfg.verifyTimeoutMs, warn);
+    let pool: VerifyPool;
+    try {
+      pool = await VerifyPool.start(cfg.workerFile || defaultWorkerFile, vcfg, cfg.workers, ring, cfg.verifyTimeoutMs, warn);
+    } catch (e) {
+      inline.close();
+      throw e;
+    }
     let own: DgramLane | NativeLane;
     try {
       own = await openLane({ index: 0, ring, host: cfg.host, port: cfg.port, reusePort: cfg.reusePort, recvBufferBytes: cfg.recvBufferBytes }, cfg.laneOptions);

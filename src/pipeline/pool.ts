@@ -46,7 +46,16 @@ export class VerifyPool {
       concurrentTasksPerWorker: TASKS_PER_WORKER,
       workerData: cfg,
     });
-    await Promise.all(Array.from({ length: workers }, () => pool.run(-1)));
+    // A worker that fails with no task of its own makes Piscina emit 'error': with no
+    // listener, an uncaught exception that ends the app. Here it is a warning (its batches
+    // are re-run or counted by verify()); at start, the readiness probe below fails too.
+    pool.on('error', (err: unknown) => warn(`verification worker failed: ${oneLine(err)}`));
+    try {
+      await Promise.all(Array.from({ length: workers }, () => pool.run(-1)));
+    } catch (err) {
+      await pool.destroy().catch(() => undefined);
+      throw new Error(`verification workers did not start (${filename}): ${oneLine(err)}`);
+    }
     return new VerifyPool(pool, ring, timeoutMs, warn);
   }
 
@@ -86,4 +95,10 @@ export class VerifyPool {
     this.destroyed = true;
     await this.pool.destroy();
   }
+}
+
+/** An error's message as one line (a worker's error may carry a stack or a multi-line message). */
+function oneLine(err: unknown): string {
+  const m = err instanceof Error ? err.message : String(err);
+  return m.split('\n')[0]!.trim();
 }

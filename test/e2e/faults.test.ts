@@ -228,3 +228,24 @@ test('serve under a flood: SIGTERM drains, exits 0, --stats-json books exact, an
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a verification worker that cannot load: Engine.create rejects with one line naming the cause (no uncaught error from the pool), leaves no state lock, socket or thread, and a retry in the same process starts', async () => {
+  const root = new Uint8Array(randomBytes(32));
+  const dir = tempDir('dtmesh-broken-');
+  const broken = fileURLToPath(new URL('../fixtures/broken-worker.js', import.meta.url));
+  try {
+    fs.writeFileSync(path.join(dir, 'mesh-root-key'), root, { mode: 0o600 });
+    const opts = { stateDir: dir, tenant, agent: 'resp', peers: ['prober'], workers: 2 }; // the state dir: its lock must be released
+    await assert.rejects(Engine.create({ ...opts, workerFile: broken }), (e: Error) => {
+      assert.match(e.message, /worker/);
+      assert.match(e.message, /fails to load/);
+      assert.ok(!e.message.includes('\n'), `one line: ${e.message}`);
+      return true;
+    });
+    await new Promise((r) => setTimeout(r, 200)); // a pool left running would raise its workers' errors now
+    const engine = await Engine.create(opts); // the state lock was released: a retry starts
+    await engine.close();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
