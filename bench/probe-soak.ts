@@ -69,9 +69,15 @@ async function soak(cfg: { durationS: number; rate: number; lane: string; sample
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dtmesh-soak-'));
   const watch = new LoadWatch();
   const samples: Sample[] = [];
+  // both children are stopped in the finally, on every path: a throw (the probe exiting
+  // non-zero, a bad report) must not leave dtmesh serve running — it would keep this
+  // process alive for ever, and the finally deletes its state dir under it
+  let serve: Awaited<ReturnType<typeof startServe>> | null = null;
+  let probe: ReturnType<typeof spawn> | null = null;
+  let probeExited: Promise<unknown> = Promise.resolve();
   try {
     const { place, why } = cfg.pin ? placement() : { place: null, why: '--no-pin' };
-    const serve = await startServe(stateDir(tmp, 'serve'), [NODE_AGENT], 'auto', place?.serve);
+    serve = await startServe(stateDir(tmp, 'serve'), [NODE_AGENT], 'auto', place?.serve);
     log(place !== null ? `placement: dtmesh serve on CPU ${place.serve}, dtmesh probe on CPU ${place.prober}\n` : `placement: left to the scheduler (${why})\n`);
     const jsonFile = path.join(tmp, 'report.json');
     const [cmd, args] = onCpu(place?.prober, process.execPath, [
@@ -82,10 +88,12 @@ async function soak(cfg: { durationS: number; rate: number; lane: string; sample
     log(`soak: dtmesh probe --rate ${cfg.rate} --duration ${cfg.durationS} --lane ${cfg.lane}; RSS every ${cfg.sampleS} s, baseline at ${cfg.settleS} s\n`);
     const t0 = Date.now();
     const p = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    probe = p;
     watch.child(p.pid);
     let err = '';
-    p.stderr.on('data', (d: Buffer) => (err += d.toString('utf8')));
+    p.stderr!.on('data', (d: Buffer) => (err += d.toString('utf8')));
     const exited = new Promise<number | string>((r) => p.once('exit', (c, s) => r(s ?? c ?? 0)));
+    probeExited = exited;
     let done = false;
     void exited.then(() => (done = true));
     const deadline = t0 + (cfg.durationS + 120) * 1000; // the run, its warm-up, the last deadlines, start-up
@@ -111,7 +119,6 @@ async function soak(cfg: { durationS: number; rate: number; lane: string; sample
     const code = await exited;
     if (code !== 0) throw new Error(`dtmesh probe exited ${code}: ${err.trim().split('\n').pop() ?? ''}`);
     const report = JSON.parse(fs.readFileSync(jsonFile, 'utf8')) as { sent: number; received: number; lost: number; offered_pps: number; duration_s: number; lane: string; memory: { ring_entries: number; ring_bytes: number } };
-    await serve.stop();
     const base = samples.find((s) => s.t_s >= cfg.settleS);
     const after = base === undefined ? [] : samples.filter((s) => s.t_s >= base.t_s);
     if (base === undefined || after.length < 2) throw new Error(`too few RSS readings after the ${cfg.settleS} s settle time (${samples.length} in all)`);
@@ -131,6 +138,12 @@ async function soak(cfg: { durationS: number; rate: number; lane: string; sample
     }
     return 0;
   } finally {
+    // bounded: the probe is killed and waited for at most 5 s; serve.stop() sends SIGTERM, then SIGKILL after 5 s
+    if (probe !== null && probe.exitCode === null && probe.signalCode === null) {
+      probe.kill('SIGKILL');
+      await Promise.race([probeExited, new Promise((r) => setTimeout(r, 5000).unref())]);
+    }
+    if (serve !== null) await serve.stop();
     fs.rmSync(tmp, { recursive: true, force: true });
   }
 }

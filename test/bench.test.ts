@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { nativeLane } from '../src/protocol/native.js';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -225,6 +225,57 @@ test('bench:soak: RSS of a dtmesh probe run sampled from /proc; growth after the
   const bad = node([path.join(benchDir, 'probe-soak.js'), '--settle', '700'], 10_000);
   assert.equal(bad.code, 2, bad.stderr);
   assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
+});
+
+/** The children of `pid` (every thread's), by /proc. */
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+    const t = fs.readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim();
+    if (t !== '') out.push(...t.split(/\s+/).map(Number));
+  }
+  return out;
+}
+
+function alive(pid: number): boolean {
+  try {
+    return !/^State:\s+Z/m.test(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+test('bench:soak: when the probe fails (killed here), dtmesh serve is stopped too and the soak exits 1 at once instead of hanging', { skip: process.platform !== 'linux' ? 'reads /proc (Linux only)' : false, timeout: 40_000 }, async () => {
+  const p = spawn(process.execPath, [path.join(benchDir, 'probe-soak.js'), '--duration', '60', '--rate', '200', '--sample', '0.5', '--settle', '1', '--no-pin'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  p.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
+  p.stderr.on('data', (d: Buffer) => (err += d.toString('utf8')));
+  const exited = new Promise<number | null>((r) => p.once('exit', (c) => r(c)));
+  let kids: number[] = [];
+  try {
+    const t0 = Date.now();
+    while (!/^soak: dtmesh probe/m.test(out) && Date.now() - t0 < 20_000 && p.exitCode === null) await new Promise((r) => setTimeout(r, 100));
+    assert.match(out, /^soak: dtmesh probe/m, `${out}\n${err}`);
+    kids = childrenOf(p.pid!);
+    const cmd = (pid: number): string => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+    const probe = kids.find((k) => / probe /.test(cmd(k)));
+    const serve = kids.find((k) => / serve /.test(cmd(k)));
+    assert.ok(probe !== undefined && serve !== undefined, `children: ${kids.map(cmd).join('; ')}`);
+    process.kill(probe, 'SIGKILL');
+    const code = await Promise.race([exited, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 15_000))]);
+    assert.equal(code, 1, `soak did not exit after its probe died (old code: serve kept it alive): ${err}`);
+    assert.match(err, /dtmesh probe exited SIGKILL/);
+    assert.equal(alive(serve), false, 'dtmesh serve stopped');
+  } finally {
+    for (const k of [p.pid!, ...kids]) {
+      try {
+        if (alive(k)) process.kill(k, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
 });
 
 test('bench:probe: the C reference prober and dtmesh probe alternate against dtmesh serve; table with ratios, machine line, JSON', { skip: haveCc ? false : 'no C compiler' }, () => {
