@@ -139,13 +139,51 @@ export interface Goal {
   kind?: RatioKind;
 }
 
-/** True when a responder's max held rate is only a lower bound: it did not fail at its own limit. */
-export function lowerBoundOnly(bound: ResponderResult['bound']): boolean {
-  return bound === 'generator' || bound === 'cap' || bound === 'budget';
+/** What stopped a responder's search ({@link ResponderResult.bound}). */
+export type Bound = 'loss' | 'latency' | 'generator' | 'cap' | 'budget' | 'bad_replies';
+
+/**
+ * True when a responder's max held rate is only a lower bound: it did not fail at its own
+ * limit — the generator could not push it, the --max-rate cap or the time budget stopped
+ * the search (or its bisection, or the confirmation of its failed step), or it failed on
+ * invalid REPLYs (a correctness failure, not a throughput limit).
+ */
+export function lowerBoundOnly(bound: Bound): boolean {
+  return bound === 'generator' || bound === 'cap' || bound === 'budget' || bound === 'bad_replies';
+}
+
+/** Why one step failed (null: it held), in the order its line names them. */
+export type StepFailure = 'bad_replies' | 'generator' | 'loss' | 'latency' | null;
+
+/**
+ * Why a step failed, from what the generator saw: invalid REPLYs first, then loss that
+ * the generator's own socket alone caused (`genLost`: the generator's limit), then loss,
+ * then a generator that could not offer the rate, then an RTT p99 over --max-rtt-ms.
+ */
+export function stepFailure(x: { lossOk: boolean; rttOk: boolean; genLimited: boolean; badReplies: number; genLost: boolean }): StepFailure {
+  if (x.badReplies > 0) return 'bad_replies';
+  if (x.genLost) return 'generator';
+  if (!x.lossOk) return 'loss';
+  if (x.genLimited) return 'generator';
+  if (!x.rttOk) return 'latency';
+  return null;
+}
+
+/**
+ * What stopped a search. `budget` whenever the time budget refused a step the search
+ * wanted — a rate, a bisection step or the confirmation of a failure — even after a failed
+ * step: the max held rate is then further from the limit than the search would have
+ * found, a lower bound. Else the failure of the last failed step (`failure`), or `cap`
+ * when none failed (--max-rate held).
+ */
+export function classifyBound(failure: StepFailure | undefined, budgetHit: boolean): Bound {
+  if (budgetHit) return 'budget';
+  if (failure === undefined || failure === null) return 'cap';
+  return failure;
 }
 
 /** The kind of `a.max_rate / b.max_rate` given how each search ended. */
-export function ratioKind(a: ResponderResult['bound'], b: ResponderResult['bound']): RatioKind {
+export function ratioKind(a: Bound, b: Bound): RatioKind {
   const la = lowerBoundOnly(a);
   const lb = lowerBoundOnly(b);
   return la && lb ? 'unknown' : la ? 'at_least' : lb ? 'at_most' : 'exact';
@@ -170,6 +208,8 @@ export interface StepResult {
   steal_cores: number | null;
   /** The step failed only for replies the generator's own socket dropped (the generator's limit, not the responder's). */
   gen_lost: boolean;
+  /** Why it failed ({@link stepFailure}); null when it held. */
+  failure: StepFailure;
 }
 
 /** A step line's note on the responder's GC pauses in its window ('' when there were none, or for `c`). */
@@ -232,8 +272,8 @@ export interface ResponderResult {
   max_rate: number;
   /** Node/V8 flags of the process that hosted it ({@link HARNESS_EXEC_ARGV} for the C responder's relay, none for the Node responders). */
   host_exec_argv: string[];
-  /** What stopped the search: a step with loss, with RTT p99 over --max-rtt-ms, the generator unable to offer the rate, the --max-rate cap, or the time budget. */
-  bound: 'loss' | 'latency' | 'generator' | 'cap' | 'budget';
+  /** What stopped the search ({@link classifyBound}): a step with loss, with RTT p99 over --max-rtt-ms, with invalid REPLYs, the generator unable to offer the rate, the --max-rate cap, or the time budget. */
+  bound: Bound;
   half_rate: {
     rate: number;
     loss: number;
@@ -255,7 +295,7 @@ export interface ResponderResult {
   cpu_us_total?: number | null;
   /** Whole responder process CPU µs per datagram at --start-rate, the one rate every responder is run at (per-datagram cost falls as batches grow with the rate, so only this compares like with like). */
   cpu_us_at_start_rate?: { rate: number; us: number } | null;
-  steps: Array<{ rate: number; ok: boolean; loss: number; achieved_rate: number; gen_limited: boolean; gen_rx_drops: number | null; gen_lost: boolean; rtt_p50_us: number; rtt_p99_us: number; received: number; overload?: number; bad_replies: number; other_cores: number }>;
+  steps: Array<{ rate: number; ok: boolean; loss: number; achieved_rate: number; gen_limited: boolean; gen_rx_drops: number | null; gen_lost: boolean; failure: StepFailure; rtt_p50_us: number; rtt_p99_us: number; received: number; overload?: number; bad_replies: number; other_cores: number }>;
 }
 
 /** The JSON document of `dtmesh bench --json`. */
@@ -583,28 +623,30 @@ class Bench {
     const { report } = await resp.next('report', 15_000);
     const lossOk = result.loss * 100 < c.lossPct && result.replies > 0;
     const rttOk = result.rtt_us.p99 < c.maxRttMs * 1000;
-    const ok = lossOk && rttOk && !result.gen_limited && result.bad_replies === 0;
     // replies the generator's own socket dropped are in the loss but are not the responder's: when
     // they alone make the step fail, the generator is what was measured (the responder's max is higher)
     const ownLost = Math.min(result.gen_rx_drops ?? 0, result.sent - result.replies);
     const genLost = !lossOk && result.replies > 0 && ownLost > 0 && ((result.sent - result.replies - ownLost) / result.sent) * 100 < c.lossPct;
-    const flag = ok
-      ? 'ok'
-      : result.bad_replies > 0
-        ? 'BAD REPLIES'
-        : genLost
-          ? `generator: its own socket dropped ${ownLost} replies (loss without them ${(((result.sent - result.replies - ownLost) / result.sent) * 100).toFixed(3)} %)`
-          : !lossOk
-            ? `loss${ownLost > 0 ? ` (${ownLost} of it at the generator's own socket)` : ''}`
-            : result.gen_limited
-              ? `generator reached only ${si(result.achieved_rate)}/s`
-              : `RTT p99 ≥ ${c.maxRttMs} ms (queue building)`;
+    const failure = stepFailure({ lossOk, rttOk, genLimited: result.gen_limited, badReplies: result.bad_replies, genLost });
+    const ok = failure === null;
+    const flag =
+      failure === null
+        ? 'ok'
+        : failure === 'bad_replies'
+          ? 'BAD REPLIES'
+          : failure === 'generator' && genLost
+            ? `generator: its own socket dropped ${ownLost} replies (loss without them ${(((result.sent - result.replies - ownLost) / result.sent) * 100).toFixed(3)} %)`
+            : failure === 'loss'
+              ? `loss${ownLost > 0 ? ` (${ownLost} of it at the generator's own socket)` : ''}`
+              : failure === 'generator'
+                ? `generator reached only ${si(result.achieved_rate)}/s`
+                : `RTT p99 ≥ ${c.maxRttMs} ms (queue building)`;
     this.log(
       `  ${(kind + label).padEnd(6)} ${si(rate).padStart(8)}/s  loss ${(result.loss * 100).toFixed(3).padStart(7)} %  ` +
         `RTT p50 ${result.rtt_us.p50.toFixed(0).padStart(6)} µs p99 ${result.rtt_us.p99.toFixed(0).padStart(6)} µs  ` +
         `main ${report.cpu.main_us.toFixed(2)} µs/dgram${report.engine ? `  verdict p99 ${report.engine.stats.latency_us.p99} µs, overload ${report.engine.overload}` : ''}${gcNote(report.gc)}  ${flag}\n`,
     );
-    return { rate, ok, load: result, responder: report, other_cores: 0, steal_cores: null, gen_lost: genLost };
+    return { rate, ok, load: result, responder: report, other_cores: 0, steal_cores: null, gen_lost: genLost, failure };
   }
 
   /** Double from --start-rate until a step fails, then bisect; then the half-rate run. */
@@ -672,18 +714,7 @@ class Bench {
           ...(st ? { verdict_p50_us: st.p50, verdict_p99_us: st.p99, verdict_window_only: s.responder.engine?.latency_window ?? true } : {}),
         };
       }
-      const bound: ResponderResult['bound'] =
-        bad === null
-          ? budgetHit
-            ? 'budget'
-            : 'cap'
-          : bad.gen_lost
-            ? 'generator'
-            : bad.load.loss * 100 >= c.lossPct
-              ? 'loss'
-              : bad.load.gen_limited
-                ? 'generator'
-                : 'latency';
+      const bound = classifyBound(bad?.failure, budgetHit);
       const result: ResponderResult = {
         max_rate: maxRate,
         bound,
@@ -700,6 +731,7 @@ class Bench {
           gen_limited: s.load.gen_limited,
           gen_rx_drops: s.load.gen_rx_drops,
           gen_lost: s.gen_lost,
+          failure: s.failure,
           rtt_p50_us: s.load.rtt_us.p50,
           rtt_p99_us: s.load.rtt_us.p99,
           received: s.responder.received,

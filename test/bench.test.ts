@@ -16,7 +16,7 @@ import { STAGE } from '../bench/responder.js';
 import { p50p90Goal, probeDrops, rateGoalMet, runOrder, type ProbeRun } from '../bench/probe-compare.js';
 import { cCompiler } from '../bench/cbuild.js';
 import { cpuIdle, cpuIdleNote, kdamonds, LoadWatch } from '../bench/common.js';
-import { atLeastGoal, gcNote, halfRateContext, ratioKind, repeatReason } from '../bench/e2e.js';
+import { atLeastGoal, classifyBound, gcNote, halfRateContext, ratioKind, repeatReason, stepFailure } from '../bench/e2e.js';
 import { tempDir } from './helpers.js';
 
 const benchDir = fileURLToPath(new URL('../bench/', import.meta.url));
@@ -350,6 +350,25 @@ test('e2e (dtmesh bench): a ratio over a responder that outran the generator is 
   assert.equal(atLeastGoal(0.8, 0.5, 'at_most').met, false, '≤ 0.5 misses ≥ 0.8');
   assert.equal(atLeastGoal(0.8, 3, 'unknown').met, null);
   assert.equal(atLeastGoal(0.8, null, 'exact').met, null);
+});
+
+test('e2e (dtmesh bench): why a step failed and what stopped a search — the budget cutting a bisection or a confirmation makes the max a lower bound; invalid REPLYs are not a latency limit', () => {
+  const held = { lossOk: true, rttOk: true, genLimited: false, badReplies: 0, genLost: false };
+  assert.equal(stepFailure(held), null);
+  assert.equal(stepFailure({ ...held, badReplies: 3 }), 'bad_replies', 'a step failed only for invalid REPLYs (was classed latency)');
+  assert.equal(stepFailure({ ...held, badReplies: 3, lossOk: false }), 'bad_replies', 'named first, as on its line');
+  assert.equal(stepFailure({ ...held, lossOk: false, genLost: true }), 'generator', "loss only at the generator's own socket");
+  assert.equal(stepFailure({ ...held, lossOk: false, genLimited: true }), 'loss');
+  assert.equal(stepFailure({ ...held, genLimited: true, rttOk: false }), 'generator');
+  assert.equal(stepFailure({ ...held, rttOk: false }), 'latency');
+  assert.equal(classifyBound(undefined, false), 'cap', 'no step failed, no step refused: --max-rate held');
+  assert.equal(classifyBound(undefined, true), 'budget');
+  assert.equal(classifyBound('loss', false), 'loss');
+  assert.equal(classifyBound('loss', true), 'budget', 'bisection cut by the budget: the max is a lower bound (was loss, an exact ratio)');
+  assert.equal(classifyBound('bad_replies', false), 'bad_replies');
+  assert.equal(classifyBound('latency', false), 'latency');
+  assert.equal(ratioKind(classifyBound('loss', true), 'loss'), 'at_least', 'its ratio over an exact one is ≥');
+  assert.equal(ratioKind('loss', classifyBound('bad_replies', false)), 'at_most');
 });
 
 test('e2e (dtmesh bench): the responder\'s GC pauses and the host\'s steal are named beside a half-rate tail, and only when there were any', () => {
