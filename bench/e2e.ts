@@ -189,6 +189,22 @@ export function ratioKind(a: Bound, b: Bound): RatioKind {
   return la && lb ? 'unknown' : la ? 'at_least' : lb ? 'at_most' : 'exact';
 }
 
+/** A ratio as printed: with ≥ / ≤ where one side is only a lower bound, `?` where both are (no order known). */
+export function ratioText(value: number | null, kind: RatioKind): string {
+  if (value === null) return 'n/a';
+  return `${kind === 'at_least' ? '≥ ' : kind === 'at_most' ? '≤ ' : kind === 'unknown' ? '? ' : ''}${value}`;
+}
+
+/**
+ * A CPU-per-datagram figure as printed, with the rate it was measured at: the highest rate
+ * the responder held, which is its max only where the search failed at its own limit
+ * (else the rate the generator, the cap or the budget stopped it at).
+ */
+export function cpuText(us: number | null | undefined, rate: number, bound: Bound): string {
+  if (us === null || us === undefined) return 'n/a';
+  return `${us.toFixed(2)} at ${si(rate)}/s${lowerBoundOnly(bound) ? ` (not its max: search stopped by ${bound})` : ''}`;
+}
+
 /** Goal "value ≥ goal" for a ratio of `kind`: met or missed only where the bound decides it. */
 export function atLeastGoal(goal: number, value: number | null, kind: RatioKind = 'exact'): Goal {
   if (value === null) return { goal, value, met: null, kind };
@@ -318,6 +334,8 @@ export interface E2eReport {
   c_skipped?: string;
   /** Why the native lane was not measured (addon lane not built, DTMESH_NATIVE=0, not Linux), else absent. */
   native_skipped?: string;
+  /** Whether each max-rate ratio is exact or a bound ({@link ratioKind}). */
+  ratio_kinds: Record<Exclude<keyof E2eReport['ratios'], 'native_cpu_vs_c'>, RatioKind>;
   goals: Record<keyof typeof GOALS, Goal>;
   breakdown: Breakdown | null;
   profile: ProfileSummary | null;
@@ -873,6 +891,14 @@ class Bench {
         native_cpu_vs_c: cpuRatio,
       };
       const kindOf = (a: ResponderResult | undefined, b: ResponderResult | undefined): RatioKind => (a && b ? ratioKind(a.bound, b.bound) : 'exact');
+      const ratioKinds: E2eReport['ratio_kinds'] = {
+        engine_naive: kindOf(eng, res.naive),
+        engine_echo: kindOf(eng, res.echo),
+        engine_c: kindOf(eng, res.c),
+        native_naive: kindOf(nat, res.naive),
+        native_echo: kindOf(nat, res.echo),
+        native_c: kindOf(nat, res.c),
+      };
       const atMost = (goal: number, value: number | null): Goal => ({ goal, value, met: value === null ? null : value <= goal });
       const goals: E2eReport['goals'] = {
         engine_naive: atLeastGoal(GOALS.engine_naive, ratios.engine_naive, kindOf(eng, res.naive)),
@@ -908,7 +934,7 @@ class Bench {
           const h = r.half_rate;
           return [
             k,
-            `${si(r.max_rate)}/s`,
+            `${lowerBoundOnly(r.bound) && r.max_rate > 0 ? '≥ ' : ''}${si(r.max_rate)}/s`,
             r.bound,
             h ? `${h.rtt_p50_us.toFixed(0)} µs` : '-',
             h ? `${h.rtt_p99_us.toFixed(0)} µs` : '-',
@@ -920,8 +946,7 @@ class Bench {
         }),
       );
       const fmtGoal = (name: string, g: Goal, unit: string, cmp: string): string => {
-        const k = g.kind ?? 'exact';
-        const v = g.value === null ? 'n/a' : `${k === 'at_least' ? '≥ ' : k === 'at_most' ? '≤ ' : k === 'unknown' ? '? ' : ''}${g.value}${unit}`;
+        const v = g.value === null ? 'n/a' : `${ratioText(g.value, g.kind ?? 'exact')}${unit}`;
         const verdict = g.value === null ? 'n/a' : g.met === null ? 'not shown: a max rate in it is a lower bound' : g.met ? 'met' : 'NOT met';
         return `${name} = ${v} (goal ${cmp} ${g.goal}${unit}: ${verdict})`;
       };
@@ -929,12 +954,12 @@ class Bench {
       this.log(
         `dgram lane (engine): ${fmtGoal('engine/naive', goals.engine_naive, '', '≥')}; ${fmtGoal('engine/echo', goals.engine_echo, '', '≥')}\n` +
           `engine ${fmtGoal('receive→verdict p99 at half rate', goals.verdict_p99_us, ' µs', '≤')}${tailContext('engine')}\n` +
-          `machine's limit: engine/C = ${ratios.engine_c ?? 'n/a'}${cSkipped ? ` (C responder skipped: ${cSkipped})` : ''}; engine/echo = ${ratios.engine_echo ?? 'n/a'}\n` +
+          `machine's limit: engine/C = ${ratioText(ratios.engine_c, ratioKinds.engine_c)}${cSkipped ? ` (C responder skipped: ${cSkipped})` : ''}; engine/echo = ${ratioText(ratios.engine_echo, ratioKinds.engine_echo)}\n` +
           (nativeSkipped
             ? `native lane: not measured (${nativeSkipped})\n`
-            : `native lane (native): ${fmtGoal('native/C', goals.native_c, '', '≥')}; ${fmtGoal('native/echo', goals.native_echo, '', '≥')}; native/naive = ${ratios.native_naive ?? 'n/a'}\n` +
-              `native ${fmtGoal('CPU µs per datagram / C', goals.native_cpu_vs_c, '', '≤')}; ${fmtGoal('receive→verdict p99 at half rate', goals.native_verdict_p99_us, ' µs', '≤')}${tailContext('native')}\n`) +
-          `CPU µs per datagram at max rate (whole responder process): ${c.kinds.map((k) => `${k} ${res[k]?.cpu_us_total?.toFixed(2) ?? 'n/a'}`).join(', ')}\n` +
+            : `native lane (native): ${fmtGoal('native/C', goals.native_c, '', '≥')}; ${fmtGoal('native/echo', goals.native_echo, '', '≥')}; native/naive = ${ratioText(ratios.native_naive, ratioKinds.native_naive)}\n` +
+              `native ${fmtGoal('CPU µs per datagram / C', goals.native_cpu_vs_c, '', '≤')}${nat && res.c ? ` (native at ${si(nat.max_rate)}/s, C at ${si(res.c.max_rate)}/s: each at its highest held rate)` : ''}; ${fmtGoal('receive→verdict p99 at half rate', goals.native_verdict_p99_us, ' µs', '≤')}${tailContext('native')}\n`) +
+          `CPU µs per datagram at each one's highest held rate (whole responder process): ${c.kinds.map((k) => `${k} ${cpuText(res[k]?.cpu_us_total, res[k]?.max_rate ?? 0, res[k]?.bound ?? 'loss')}`).join(', ')}\n` +
           `CPU µs per datagram at ${si(c.startRate)}/s, the same rate for all: ${c.kinds.map((k) => `${k} ${res[k]?.cpu_us_at_start_rate?.us.toFixed(2) ?? 'n/a'}`).join(', ')}\n`,
       );
       const outran = c.kinds.filter((k) => res[k]?.bound === 'generator');
@@ -942,6 +967,13 @@ class Bench {
         this.log(
           `note: ${outran.join(', ')} outran the (${this.cGen !== null ? 'C' : 'Node'}) load generator (it could not offer more, or its own socket dropped the replies): ` +
             `${outran.length === 1 ? 'its max rate is a lower bound' : 'their max rates are lower bounds'} — a ratio with it above the line is at least its value (≥), one with it below at most (≤)\n`,
+        );
+      }
+      const stopped = c.kinds.filter((k) => res[k] !== undefined && res[k]!.bound !== 'generator' && lowerBoundOnly(res[k]!.bound));
+      if (stopped.length > 0) {
+        this.log(
+          `note: the search of ${stopped.map((k) => `${k} stopped by ${res[k]!.bound === 'cap' ? `the --max-rate cap (${si(c.maxRate)}/s)` : res[k]!.bound === 'budget' ? 'the time budget' : 'invalid REPLYs'}`).join(', ')}: ` +
+            `such a max rate is a lower bound (≥ in the table) — a ratio with it above the line is at least its value (≥), below at most (≤), with two such "?"\n`,
         );
       }
       if (eng?.half_rate && eng.half_rate.verdict_window_only === false) this.log('* engine histogram includes the warm-up (no reset available)\n');
@@ -980,6 +1012,7 @@ class Bench {
           },
           responders: res,
           ratios,
+          ratio_kinds: ratioKinds,
           ...(cSkipped ? { c_skipped: cSkipped } : {}),
           ...(nativeSkipped ? { native_skipped: nativeSkipped } : {}),
           goals,

@@ -16,7 +16,7 @@ import { STAGE } from '../bench/responder.js';
 import { p50p90Goal, probeDrops, rateGoalMet, runOrder, type ProbeRun } from '../bench/probe-compare.js';
 import { cCompiler } from '../bench/cbuild.js';
 import { cpuIdle, cpuIdleNote, kdamonds, LoadWatch } from '../bench/common.js';
-import { atLeastGoal, classifyBound, gcNote, halfRateContext, ratioKind, repeatReason, stepFailure } from '../bench/e2e.js';
+import { atLeastGoal, classifyBound, cpuText, gcNote, halfRateContext, ratioKind, ratioText, repeatReason, stepFailure } from '../bench/e2e.js';
 import { tempDir } from './helpers.js';
 
 const benchDir = fileURLToPath(new URL('../bench/', import.meta.url));
@@ -113,7 +113,8 @@ test('e2e (dtmesh bench): engine on both lanes, naive, echo and C under the C lo
     assert.match(r.stdout, /^native lane \(native\): native\/C = .*native\/echo = /m);
     assert.match(r.stdout, /^native CPU µs per datagram \/ C = .*receive→verdict p99 at half rate = \d/m);
   }
-  assert.match(r.stdout, /CPU µs per datagram at max rate \(whole responder process\): engine \d/);
+  assert.match(r.stdout, /CPU µs per datagram at each one's highest held rate \(whole responder process\): engine \d+\.\d\d at 1\.0 k\/s \(not its max: search stopped by cap\)/, '--max-rate 1000 held: the CPU figure names its rate and that it is not a max');
+  assert.match(r.stdout, /machine's limit: engine\/C = (\? [\d.]+|n\/a)/, 'engine and C both stopped by the cap: no order known');
   assert.match(r.stdout, /CPU µs per datagram at 1\.0 k\/s, the same rate for all: engine \d/);
   assert.match(r.stdout, /receive→verdict p99 at half rate/);
   const doc = readJson(json);
@@ -350,6 +351,14 @@ test('e2e (dtmesh bench): a ratio over a responder that outran the generator is 
   assert.equal(atLeastGoal(0.8, 0.5, 'at_most').met, false, '≤ 0.5 misses ≥ 0.8');
   assert.equal(atLeastGoal(0.8, 3, 'unknown').met, null);
   assert.equal(atLeastGoal(0.8, null, 'exact').met, null);
+  assert.equal(ratioText(1.26, 'exact'), '1.26');
+  assert.equal(ratioText(1.26, 'at_least'), '≥ 1.26');
+  assert.equal(ratioText(0.5, 'at_most'), '≤ 0.5', 'engine/C with a C responder that outran the generator (was printed bare)');
+  assert.equal(ratioText(3, 'unknown'), '? 3');
+  assert.equal(ratioText(null, 'at_most'), 'n/a');
+  assert.equal(cpuText(1.234, 80_000, 'loss'), '1.23 at 80.0 k/s');
+  assert.equal(cpuText(1.234, 20_000, 'budget'), '1.23 at 20.0 k/s (not its max: search stopped by budget)', 'a budget-cut rate is not called its max');
+  assert.equal(cpuText(null, 0, 'loss'), 'n/a');
 });
 
 test('e2e (dtmesh bench): why a step failed and what stopped a search — the budget cutting a bisection or a confirmation makes the max a lower bound; invalid REPLYs are not a latency limit', () => {
