@@ -69,9 +69,14 @@ export interface ResponderReport {
   window_s: number;
   /** CPU µs per received datagram: the socket (main) thread, and every other thread (workers, GC helpers); for `c`, the whole C process (single-threaded) as `main_us`. */
   cpu: { main_us: number; other_us: number; source: ThreadCpu['source'] };
-  /** Engine only: its stats now; `latency_window` says whether the histogram covers the window only. */
-  engine?: { stats: EngineStats; latency_window: boolean; overload: number };
-  /** C responder only: receive (kernel stamp) → verdict over the window, µs (the machine's own tail, beside the engine's). */
+  /**
+   * Engine only: its stats now; `latency_window` says whether the histogram covers the
+   * window only; `timestamps` where its receive→verdict starts (`engine.timestamps`): the
+   * kernel's receive stamp (native lane, SO_TIMESTAMPNS) or the JS clock read in the dgram
+   * lane's message listener, which leaves out the time in the socket buffer.
+   */
+  engine?: { stats: EngineStats; latency_window: boolean; overload: number; timestamps: 'kernel' | 'js' };
+  /** C responder only: receive (kernel stamp) → verdict over the window, µs (the machine's own tail, beside the engine's); absent where it had no kernel stamps (it records nothing then). */
   verdict_us?: { p50: number; p99: number };
   /**
    * Every responder but `c` (which has no GC): the GC pauses of this host's main thread —
@@ -339,7 +344,7 @@ async function report(r: Running): Promise<ResponderReport> {
   let engine: ResponderReport['engine'];
   if (r.engine) {
     const stats = r.engine.stats();
-    engine = { stats, latency_window: m.latencyReset, overload: stats.dropped.overload - (m.counts.dropped.overload ?? 0) };
+    engine = { stats, latency_window: m.latencyReset, overload: stats.dropped.overload - (m.counts.dropped.overload ?? 0), timestamps: r.engine.timestamps };
   }
   const received = now.received - m.counts.received;
   const dropped: Record<string, number> = {};
@@ -353,7 +358,7 @@ async function report(r: Running): Promise<ResponderReport> {
     window_s: round((t - m.t) / 1000, 3),
     cpu: { main_us: per(cpu.mainUs - m.cpu.mainUs), other_us: per(cpu.otherUs - m.cpu.otherUs), source: cpu.source },
     engine,
-    ...(cVerdict ? { verdict_us: { p50: cVerdict.p50, p99: cVerdict.p99 } } : {}),
+    ...(cVerdict && cVerdict.count > 0 ? { verdict_us: { p50: cVerdict.p50, p99: cVerdict.p99 } } : {}),
     ...(r.c ? {} : { gc: gcPauses.summary() }),
   };
   if (r.clock !== null) {

@@ -16,7 +16,7 @@ import { STAGE } from '../bench/responder.js';
 import { p50p90Goal, probeDrops, rateGoalMet, runOrder, type ProbeRun } from '../bench/probe-compare.js';
 import { cCompiler } from '../bench/cbuild.js';
 import { cpuIdle, cpuIdleNote, kdamonds, LoadWatch } from '../bench/common.js';
-import { atLeastGoal, classifyBound, cpuText, gcNote, halfRateContext, ratioKind, ratioText, repeatReason, stepFailure } from '../bench/e2e.js';
+import { atLeastGoal, classifyBound, cpuText, gcNote, halfRateContext, ratioKind, ratioText, repeatReason, stepFailure, verdictGoal } from '../bench/e2e.js';
 import { tempDir } from './helpers.js';
 
 const benchDir = fileURLToPath(new URL('../bench/', import.meta.url));
@@ -117,6 +117,8 @@ test('e2e (dtmesh bench): engine on both lanes, naive, echo and C under the C lo
   assert.match(r.stdout, /machine's limit: engine\/C = (\? [\d.]+|n\/a)/, 'engine and C both stopped by the cap: no order known');
   assert.match(r.stdout, /CPU µs per datagram at 1\.0 k\/s, the same rate for all: engine \d/);
   assert.match(r.stdout, /receive→verdict p99 at half rate/);
+  assert.match(r.stdout, /^engine receive→verdict p99 at half rate = \d+ µs, JS receive stamp \(goal ≤ 250 µs: not judged: /m, 'the dgram lane stamps in JS');
+  if (nativeLane !== null) assert.match(r.stdout, /native .*receive→verdict p99 at half rate = \d+ µs, kernel receive stamp/, 'the native lane stamps in the kernel');
   const doc = readJson(json);
   assertMachine(doc.machine);
   assert.ok('engine_c' in doc.ratios);
@@ -146,6 +148,9 @@ test('e2e (dtmesh bench): engine on both lanes, naive, echo and C under the C lo
   if (haveCc) assert.equal(typeof doc.responders.c.half_rate.verdict_p99_us, 'number', "the C responder's own receive→verdict, the machine's tail");
   const engine = doc.responders.engine;
   assert.equal(typeof engine.half_rate.verdict_p99_us, 'number');
+  assert.equal(engine.half_rate.verdict_timestamps, 'js', 'dgram lane: the message listener\'s clock');
+  if (nativeLane !== null) assert.equal(doc.responders.native.half_rate.verdict_timestamps, 'kernel');
+  if (haveCc) assert.equal(doc.responders.c.half_rate.verdict_timestamps, 'kernel');
   // the harness's own Node processes run without V8's memory reducer (its idle-time full
   // collections stall whatever is measured); the Node responders run as dtmesh serve does
   assert.match(doc.config.loadgen_exec_argv, /--no-memory-reducer/, 'the load generator host');
@@ -378,6 +383,18 @@ test('e2e (dtmesh bench): why a step failed and what stopped a search — the bu
   assert.equal(classifyBound('latency', false), 'latency');
   assert.equal(ratioKind(classifyBound('loss', true), 'loss'), 'at_least', 'its ratio over an exact one is ≥');
   assert.equal(ratioKind('loss', classifyBound('bad_replies', false)), 'at_most');
+});
+
+test('e2e (dtmesh bench): the ≤ 250 µs receive→verdict goal is judged on a kernel-stamped figure only; a JS-stamped one (dgram lane) is shown with its source, not judged', () => {
+  assert.deepEqual(verdictGoal(250, 120, 'kernel'), { goal: 250, value: 120, met: true, timestamps: 'kernel' });
+  assert.equal(verdictGoal(250, 400, 'kernel').met, false);
+  const js = verdictGoal(250, 40, 'js');
+  assert.equal(js.met, null, 'a JS stamp leaves out the socket-buffer wait: was judged met');
+  assert.equal(js.timestamps, 'js');
+  assert.match(js.why ?? '', /JS receive stamp.*kernel-stamped/);
+  assert.equal(verdictGoal(250, 400, 'js').met, null);
+  assert.equal(verdictGoal(250, null, 'kernel').met, null);
+  assert.equal(verdictGoal(250, 120, 'kernel', 'the half-rate step failed (loss)').met, null);
 });
 
 test('e2e (dtmesh bench): the responder\'s GC pauses and the host\'s steal are named beside a half-rate tail, and only when there were any', () => {
