@@ -30,7 +30,10 @@ import type { VerifyConfig } from '../src/pipeline/verify.js';
 import { intFlag } from '../src/cli/args.js';
 import { nowUs } from '../src/clock.js';
 import { VerifyPool } from '../src/pipeline/pool.js';
+import { resolveOptions } from '../src/options.js';
 import {
+  BENCH_RESPONDER,
+  BENCH_TENANT,
   benchKeys,
   intListFlag,
   isMain,
@@ -70,8 +73,41 @@ configures them), no sockets.
 /** Goal of the issue: datagrams verified per second with 2 workers. */
 export const POOL_GOAL_2_WORKERS = 1_500_000;
 
-type Mode = 'engine' | 'pipelined';
-type Kind = 'probe' | 'reply';
+/** The engine's default batch size (`resolveOptions`), the batch the goal is judged at. */
+export const ENGINE_BATCH = resolveOptions({ tenant: BENCH_TENANT, agent: BENCH_RESPONDER, peers: [], rootKey: new Uint8Array(32) }).batchSize;
+
+/** The pool goal of one workload: judged on what the engine runs; the best of every mode and batch beside it, not judged. */
+export interface PoolGoal {
+  /** Datagrams/s in the engine's own configuration: `engine` mode, 2 workers, its default batch; null when that cell was not run. */
+  engine_2_workers: number | null;
+  /** The batch size that figure is at (the engine's default). */
+  batch: number;
+  goal: number;
+  met: boolean | null;
+  /** Best of every 2-worker cell run, any mode (`pipelined` is an experiment the engine does not run) and batch: shown, not judged. */
+  best_2_workers: { per_s: number; mode: Mode; batch: number } | null;
+}
+
+/**
+ * The 1.5 M/s goal of one workload, judged on the cell the engine runs (`engine` mode, 2
+ * workers, batch `engineBatch`) — never on the `pipelined` experiment or a batch size the
+ * engine does not use; the best cell of any mode and batch is kept beside it.
+ */
+export function poolGoal(cells: readonly PoolCell[], kind: Kind, engineBatch = ENGINE_BATCH): PoolGoal {
+  const two = cells.filter((c) => c.type === kind && c.workers === 2);
+  const own = two.find((c) => c.mode === 'engine' && c.batch === engineBatch);
+  const best = two.reduce<PoolCell | null>((b, c) => (b === null || c.per_s > b.per_s ? c : b), null);
+  return {
+    engine_2_workers: own?.per_s ?? null,
+    batch: engineBatch,
+    goal: POOL_GOAL_2_WORKERS,
+    met: own === undefined ? null : own.per_s >= POOL_GOAL_2_WORKERS,
+    best_2_workers: best === null ? null : { per_s: best.per_s, mode: best.mode, batch: best.batch },
+  };
+}
+
+export type Mode = 'engine' | 'pipelined';
+export type Kind = 'probe' | 'reply';
 
 /** One measured cell. */
 export interface PoolCell {
@@ -96,8 +132,8 @@ export interface PoolReport {
   depth: number;
   time_ms: number;
   cells: PoolCell[];
-  /** Best datagrams/s with 2 workers per type, and whether the goal (1.5 M/s) is met. */
-  goal: Record<Kind, { best_2_workers: number | null; goal: number; met: boolean | null }>;
+  /** Per type: the goal (1.5 M/s with 2 workers) judged on the engine's own mode and batch, and the best of any mode beside it ({@link poolGoal}). */
+  goal: Record<Kind, PoolGoal>;
   /** CPU used by other processes during the run, in cores (> 0.1: numbers are unreliable). */
   other_load_cores: number | null;
 }
@@ -266,11 +302,17 @@ export async function poolCommand(argv: string[]): Promise<number> {
           }),
         ),
       );
-      const two = cells.filter((c) => c.type === kind && c.workers === 2);
-      const best = two.length ? Math.max(...two.map((c) => c.per_s)) : null;
-      goal[kind] = { best_2_workers: best, goal: POOL_GOAL_2_WORKERS, met: best === null ? null : best >= POOL_GOAL_2_WORKERS };
-      if (best !== null) {
-        process.stdout.write(`best with 2 workers: ${(best / 1e6).toFixed(2)} M/s — goal ${(POOL_GOAL_2_WORKERS / 1e6).toFixed(1)} M/s ${best >= POOL_GOAL_2_WORKERS ? 'met' : 'NOT met'} (ratio ${(best / POOL_GOAL_2_WORKERS).toFixed(2)})\n`);
+      const g = poolGoal(cells, kind);
+      goal[kind] = g;
+      const ms = (n: number): string => `${(n / 1e6).toFixed(2)} M/s`;
+      process.stdout.write(
+        g.engine_2_workers !== null
+          ? `as the engine runs it (engine mode, 2 workers, its default batch ${g.batch}): ${ms(g.engine_2_workers)} — goal ${(g.goal / 1e6).toFixed(1)} M/s ${g.met ? 'met' : 'NOT met'} (ratio ${(g.engine_2_workers / g.goal).toFixed(2)})\n`
+          : `goal ${(g.goal / 1e6).toFixed(1)} M/s: not judged — the engine's configuration (engine mode, 2 workers, batch ${g.batch}) was not in this run\n`,
+      );
+      if (g.best_2_workers !== null) {
+        const b = g.best_2_workers;
+        process.stdout.write(`best with 2 workers of any mode and batch: ${ms(b.per_s)} (${b.mode}, batch ${b.batch})${b.mode === 'pipelined' ? ' — an experiment the engine does not run, not judged' : b.batch !== g.batch ? ` — not the engine's default batch, not judged` : ''}\n`);
       }
     }
     process.stdout.write(`${load.note}\n`);

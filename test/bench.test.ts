@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { STAGE } from '../bench/responder.js';
+import { ENGINE_BATCH, poolGoal, type PoolCell } from '../bench/pool.js';
 import { p50p90Goal, probeDrops, rateGoalMet, runOrder, type ProbeRun } from '../bench/probe-compare.js';
 import { cCompiler } from '../bench/cbuild.js';
 import { cpuIdle, cpuIdleNote, kdamonds, LoadWatch } from '../bench/common.js';
@@ -91,6 +92,21 @@ test('pool: the real worker file through piscina verifies prebuilt batches; tabl
   assert.equal(doc.cells.length, 2, 'engine and pipelined modes');
   for (const c of doc.cells) assert.ok(c.per_s > 0 && c.batches > 0, JSON.stringify(c));
   assert.ok('probe' in doc.goal);
+  assert.equal(doc.goal.probe.met, null, 'the engine runs 2 workers at batch 256: not in this run, not judged');
+  assert.match(r.stdout, /goal 1\.5 M\/s: not judged — the engine's configuration \(engine mode, 2 workers, batch 256\) was not in this run/);
+});
+
+test('pool: the 1.5 M/s goal is judged on the engine\'s own mode and default batch, never on the pipelined experiment', () => {
+  const cell = (mode: 'engine' | 'pipelined', batch: number, perS: number, workers = 2): PoolCell => ({ type: 'probe', mode, workers, batch, per_s: perS, main_us_per_batch: 1, worker_ns_per_datagram: 1, batches: 1, seconds: 1 });
+  assert.equal(ENGINE_BATCH, 256, "the engine's default batchSize");
+  const cells = [cell('engine', 64, 1_000_000), cell('engine', 256, 1_400_000), cell('pipelined', 256, 2_000_000), cell('engine', 1024, 1_900_000), cell('engine', 256, 9_000_000, 1)];
+  const g = poolGoal(cells, 'probe', 256);
+  assert.equal(g.engine_2_workers, 1_400_000);
+  assert.equal(g.met, false, 'was met on the pipelined cell');
+  assert.deepEqual(g.best_2_workers, { per_s: 2_000_000, mode: 'pipelined', batch: 256 });
+  assert.equal(poolGoal([...cells.slice(0, 1), cell('engine', 256, 1_600_000)], 'probe', 256).met, true);
+  assert.equal(poolGoal([cell('pipelined', 256, 3_000_000)], 'probe', 256).met, null, 'no engine-mode cell: not judged');
+  assert.equal(poolGoal(cells, 'reply', 256).best_2_workers, null);
 });
 
 /** A C compiler is there (the C responder and prober are built); without one the C column is skipped with a note (test/bench-c.test.ts fails under CI=true). */
