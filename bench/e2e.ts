@@ -251,6 +251,23 @@ export interface StepResult {
   gen_lost: boolean;
   /** Why it failed ({@link stepFailure}); null when it held. */
   failure: StepFailure;
+  /** Why its last attempt would have been repeated had the repeats not run out ({@link repeatReason}): its figures stand, flagged; null when it was quiet. */
+  busy: string | null;
+}
+
+/**
+ * Why a responder's half-rate figures (RTT, receive→verdict) cannot carry a goal: its step
+ * failed (loss, the generator's limit, invalid REPLYs, RTT p99 over --max-rtt-ms), or the
+ * machine was still disturbed in its last allowed attempt; null when they can.
+ */
+export function halfRateProblem(h: { failure: StepFailure; busy: string | null } | null): string | null {
+  if (h === null) return null;
+  if (h.failure !== null) {
+    const why = { bad_replies: 'invalid REPLYs', generator: "the generator's limit", loss: 'loss', latency: 'RTT p99 over --max-rtt-ms' }[h.failure];
+    return `the half-rate step failed (${why})`;
+  }
+  if (h.busy !== null) return `the half-rate step was still disturbed in its third attempt (${h.busy})`;
+  return null;
 }
 
 /** A step line's note on the responder's GC pauses in its window ('' when there were none, or for `c`). */
@@ -317,6 +334,11 @@ export interface ResponderResult {
   bound: Bound;
   half_rate: {
     rate: number;
+    /** The half-rate step held (loss, generator, REPLYs, RTT as any step); its figures carry no goal otherwise ({@link halfRateProblem}). */
+    ok: boolean;
+    failure: StepFailure;
+    /** Still disturbed in its last allowed attempt (why), else null: its figures carry no goal. */
+    busy: string | null;
     loss: number;
     rtt_p50_us: number;
     rtt_p99_us: number;
@@ -338,7 +360,7 @@ export interface ResponderResult {
   cpu_us_total?: number | null;
   /** Whole responder process CPU µs per datagram at --start-rate, the one rate every responder is run at (per-datagram cost falls as batches grow with the rate, so only this compares like with like). */
   cpu_us_at_start_rate?: { rate: number; us: number } | null;
-  steps: Array<{ rate: number; ok: boolean; loss: number; achieved_rate: number; gen_limited: boolean; gen_rx_drops: number | null; gen_lost: boolean; failure: StepFailure; rtt_p50_us: number; rtt_p99_us: number; received: number; overload?: number; bad_replies: number; other_cores: number }>;
+  steps: Array<{ rate: number; ok: boolean; loss: number; achieved_rate: number; gen_limited: boolean; gen_rx_drops: number | null; gen_lost: boolean; failure: StepFailure; busy: string | null; rtt_p50_us: number; rtt_p99_us: number; received: number; overload?: number; bad_replies: number; other_cores: number }>;
 }
 
 /** The JSON document of `dtmesh bench --json`. */
@@ -621,7 +643,12 @@ class Bench {
       s.steal_cores = w.stealCores;
       if (s.steal_cores !== null && s.steal_cores >= 0.01) this.log(`    (hypervisor steal during that step: ${s.steal_cores.toFixed(2)} cores)\n`);
       const why = repeatReason(s.other_cores, s.steal_cores);
-      if (why === null || attempt >= 2) return s;
+      if (why === null) return s;
+      if (attempt >= 2) {
+        s.busy = why;
+        this.log(`    (${why} during that step, the third attempt: it stands, flagged busy)\n`);
+        return s;
+      }
       this.log(`    (${why} during that step: repeating it)\n`);
     }
   }
@@ -691,7 +718,7 @@ class Bench {
         `RTT p50 ${result.rtt_us.p50.toFixed(0).padStart(6)} µs p99 ${result.rtt_us.p99.toFixed(0).padStart(6)} µs  ` +
         `main ${report.cpu.main_us.toFixed(2)} µs/dgram${report.engine ? `  verdict p99 ${report.engine.stats.latency_us.p99} µs, overload ${report.engine.overload}` : ''}${gcNote(report.gc)}  ${flag}\n`,
     );
-    return { rate, ok, load: result, responder: report, other_cores: 0, steal_cores: null, gen_lost: genLost, failure };
+    return { rate, ok, load: result, responder: report, other_cores: 0, steal_cores: null, gen_lost: genLost, failure, busy: null };
   }
 
   /** Double from --start-rate until a step fails, then bisect; then the half-rate run. */
@@ -751,6 +778,9 @@ class Bench {
         const st = s.responder.engine?.stats.latency_us ?? s.responder.verdict_us;
         half = {
           rate: hr,
+          ok: s.ok,
+          failure: s.failure,
+          busy: s.busy,
           loss: round(s.load.loss, 6),
           rtt_p50_us: s.load.rtt_us.p50,
           rtt_p99_us: s.load.rtt_us.p99,
@@ -777,6 +807,7 @@ class Bench {
           gen_rx_drops: s.load.gen_rx_drops,
           gen_lost: s.gen_lost,
           failure: s.failure,
+          busy: s.busy,
           rtt_p50_us: s.load.rtt_us.p50,
           rtt_p99_us: s.load.rtt_us.p99,
           received: s.responder.received,
@@ -930,11 +961,11 @@ class Bench {
       const goals: E2eReport['goals'] = {
         engine_naive: atLeastGoal(GOALS.engine_naive, ratios.engine_naive, kindOf(eng, res.naive)),
         engine_echo: atLeastGoal(GOALS.engine_echo, ratios.engine_echo, kindOf(eng, res.echo)),
-        verdict_p99_us: verdictGoal(GOALS.verdict_p99_us, eng?.half_rate?.verdict_p99_us ?? null, eng?.half_rate?.verdict_timestamps),
+        verdict_p99_us: verdictGoal(GOALS.verdict_p99_us, eng?.half_rate?.verdict_p99_us ?? null, eng?.half_rate?.verdict_timestamps, halfRateProblem(eng?.half_rate ?? null)),
         native_c: atLeastGoal(GOALS.native_c, ratios.native_c, kindOf(nat, res.c)),
         native_echo: atLeastGoal(GOALS.native_echo, ratios.native_echo, kindOf(nat, res.echo)),
         native_cpu_vs_c: atMost(GOALS.native_cpu_vs_c, ratios.native_cpu_vs_c),
-        native_verdict_p99_us: verdictGoal(GOALS.native_verdict_p99_us, nat?.half_rate?.verdict_p99_us ?? null, nat?.half_rate?.verdict_timestamps),
+        native_verdict_p99_us: verdictGoal(GOALS.native_verdict_p99_us, nat?.half_rate?.verdict_p99_us ?? null, nat?.half_rate?.verdict_timestamps, halfRateProblem(nat?.half_rate ?? null)),
       };
       const missed = Object.values(goals).some((g) => g.met === false);
 
@@ -959,13 +990,14 @@ class Bench {
         c.kinds.map((k) => {
           const r = res[k]!;
           const h = r.half_rate;
+          const bang = halfRateProblem(h) !== null ? ' !' : '';
           return [
             k,
             `${lowerBoundOnly(r.bound) && r.max_rate > 0 ? '≥ ' : ''}${si(r.max_rate)}/s`,
             r.bound,
-            h ? `${h.rtt_p50_us.toFixed(0)} µs` : '-',
-            h ? `${h.rtt_p99_us.toFixed(0)} µs` : '-',
-            h?.verdict_p99_us !== undefined ? `${h.verdict_p50_us}/${h.verdict_p99_us} µs${h.verdict_window_only ? '' : '*'}, ${h.verdict_timestamps === 'js' ? 'JS stamp' : 'kernel stamp'}` : '-',
+            h ? `${h.rtt_p50_us.toFixed(0)} µs${bang}` : '-',
+            h ? `${h.rtt_p99_us.toFixed(0)} µs${bang}` : '-',
+            h?.verdict_p99_us !== undefined ? `${h.verdict_p50_us}/${h.verdict_p99_us} µs${h.verdict_window_only ? '' : '*'}, ${h.verdict_timestamps === 'js' ? 'JS stamp' : 'kernel stamp'}${bang}` : '-',
             r.cpu_us_per_datagram ? r.cpu_us_per_datagram.main.toFixed(2) : '-',
             r.cpu_us_per_datagram ? r.cpu_us_per_datagram.other.toFixed(2) : '-',
             r.cpu_us_total !== undefined && r.cpu_us_total !== null ? r.cpu_us_total.toFixed(2) : '-',
@@ -978,6 +1010,10 @@ class Bench {
         const from = g.timestamps === 'kernel' ? ', kernel receive stamp' : g.timestamps === 'js' ? ', JS receive stamp' : '';
         return `${name} = ${v}${from} (goal ${cmp} ${g.goal}${unit}: ${verdict})`;
       };
+      for (const k of c.kinds) {
+        const p = halfRateProblem(res[k]?.half_rate ?? null);
+        if (p !== null) this.log(`! ${k}: ${p} — its figures at ½ rate are shown but carry no goal\n`);
+      }
       const tailContext = (k: ResponderKind): string => halfRateContext(res[k]?.half_rate ?? null);
       this.log(
         `dgram lane (engine): ${fmtGoal('engine/naive', goals.engine_naive, '', '≥')}; ${fmtGoal('engine/echo', goals.engine_echo, '', '≥')}\n` +

@@ -17,7 +17,7 @@ import { ENGINE_BATCH, poolGoal, type PoolCell } from '../bench/pool.js';
 import { p50p90Goal, probeDrops, rateGoalMet, runOrder, type ProbeRun } from '../bench/probe-compare.js';
 import { cCompiler } from '../bench/cbuild.js';
 import { cpuIdle, cpuIdleNote, kdamonds, LoadWatch } from '../bench/common.js';
-import { atLeastGoal, classifyBound, cpuText, gcNote, halfRateContext, ratioKind, ratioText, repeatReason, stepFailure, verdictGoal } from '../bench/e2e.js';
+import { atLeastGoal, classifyBound, cpuText, gcNote, halfRateContext, halfRateProblem, ratioKind, ratioText, repeatReason, stepFailure, verdictGoal } from '../bench/e2e.js';
 import { tempDir } from './helpers.js';
 
 const benchDir = fileURLToPath(new URL('../bench/', import.meta.url));
@@ -165,6 +165,12 @@ test('e2e (dtmesh bench): engine on both lanes, naive, echo and C under the C lo
   const engine = doc.responders.engine;
   assert.equal(typeof engine.half_rate.verdict_p99_us, 'number');
   assert.equal(engine.half_rate.verdict_timestamps, 'js', 'dgram lane: the message listener\'s clock');
+  for (const k of kinds) {
+    const h = doc.responders[k].half_rate;
+    assert.equal(typeof h.ok, 'boolean', `${k}: the half-rate step's outcome is recorded`);
+    assert.equal(h.ok, h.failure === null);
+    if (!h.ok || h.busy !== null) assert.match(r.stdout, new RegExp(`^! ${k}: the half-rate step`, 'm'), `${k}: a failed or busy half-rate step is flagged`);
+  }
   if (nativeLane !== null) assert.equal(doc.responders.native.half_rate.verdict_timestamps, 'kernel');
   if (haveCc) assert.equal(doc.responders.c.half_rate.verdict_timestamps, 'kernel');
   // the harness's own Node processes run without V8's memory reducer (its idle-time full
@@ -411,6 +417,19 @@ test('e2e (dtmesh bench): the ≤ 250 µs receive→verdict goal is judged on a 
   assert.equal(verdictGoal(250, 400, 'js').met, null);
   assert.equal(verdictGoal(250, null, 'kernel').met, null);
   assert.equal(verdictGoal(250, 120, 'kernel', 'the half-rate step failed (loss)').met, null);
+});
+
+test('e2e (dtmesh bench): a half-rate step that failed or stayed busy in its last attempt carries no goal', () => {
+  assert.equal(halfRateProblem(null), null);
+  assert.equal(halfRateProblem({ failure: null, busy: null }), null);
+  assert.equal(halfRateProblem({ failure: 'loss', busy: null }), 'the half-rate step failed (loss)');
+  assert.equal(halfRateProblem({ failure: 'bad_replies', busy: null }), 'the half-rate step failed (invalid REPLYs)');
+  assert.equal(halfRateProblem({ failure: 'latency', busy: null }), 'the half-rate step failed (RTT p99 over --max-rtt-ms)');
+  assert.match(halfRateProblem({ failure: null, busy: 'other processes used 0.40 cores' }) ?? '', /still disturbed in its third attempt \(other processes used 0\.40 cores\)/);
+  // the goal line: a kernel-stamped 120 µs at a failed half-rate step was judged met
+  const g = verdictGoal(250, 120, 'kernel', halfRateProblem({ failure: 'generator', busy: null }));
+  assert.equal(g.met, null);
+  assert.match(g.why ?? '', /not judged: the half-rate step failed \(the generator's limit\)/);
 });
 
 test('e2e (dtmesh bench): the responder\'s GC pauses and the host\'s steal are named beside a half-rate tail, and only when there were any', () => {
