@@ -17,7 +17,7 @@ import { ENGINE_BATCH, poolGoal, type PoolCell } from '../bench/pool.js';
 import { p50p90Goal, probeDrops, rateGoalMet, runOrder, type ProbeRun } from '../bench/probe-compare.js';
 import { cCompiler } from '../bench/cbuild.js';
 import { cpuIdle, cpuIdleNote, kdamonds, LoadWatch } from '../bench/common.js';
-import { atLeastGoal, classifyBound, cpuText, gcNote, halfRateContext, halfRateProblem, ratioKind, ratioText, repeatReason, stepFailure, verdictGoal } from '../bench/e2e.js';
+import { atLeastGoal, classifyBound, cpuText, gcNote, halfRateContext, halfRateProblem, printBreakdown, ratioKind, ratioText, repeatReason, stepFailure, verdictGoal } from '../bench/e2e.js';
 import { tempDir } from './helpers.js';
 
 const benchDir = fileURLToPath(new URL('../bench/', import.meta.url));
@@ -430,6 +430,16 @@ test('e2e (dtmesh bench): a half-rate step that failed or stayed busy in its las
   const g = verdictGoal(250, 120, 'kernel', halfRateProblem({ failure: 'generator', busy: null }));
   assert.equal(g.met, null);
   assert.match(g.why ?? '', /not judged: the half-rate step failed \(the generator's limit\)/);
+});
+
+test('e2e (dtmesh bench): the stage breakdown names the rate of each baseline row beside the engine\'s', () => {
+  let text = '';
+  const b = { rate: 15_000, loss: 0, stages_us: { a: 1 }, calls_per_datagram: {}, main_us: 4, other_threads_us: 1, datagrams_per_batch: 3, timer_ns: 70, echo_main_us: 3, echo_rate: 120_000, naive_main_us: 9, naive_rate: 15_000, c_us: 2, c_rate: null };
+  printBreakdown(b, (s) => (text += s));
+  assert.match(text, /\(echo: whole main thread, recv \+ send, at 120\.0 k\/s, not 15\.0 k\/s\)/, 'echo at its max, not the engine\'s rate');
+  assert.match(text, /\(naive: whole main thread, at the same 15\.0 k\/s\)/);
+  assert.match(text, /\(C responder: whole process\) /);
+  assert.match(text, /not the engine's 15\.0 k\/s: per-datagram cost falls/);
 });
 
 test('e2e (dtmesh bench): the responder\'s GC pauses and the host\'s steal are named beside a half-rate tail, and only when there were any', () => {
