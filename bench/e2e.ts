@@ -99,8 +99,9 @@ about 40 s.
   --inline-below N     the engine's inlineBelow option, 0-4096 (default: the engine's
                        default, 64): batches under N datagrams are verified on the
                        socket thread; 0 sends every batch through the worker pool
-  --sockets N          the engine's sockets option, 1-64 (default 1; needs Node >= 22.12 /
-                       23.1, else the engine serves on one and says so); with N > 1 the
+  --sockets N          the engine's sockets option, 1-64 (default 1; the native lane sets
+                       SO_REUSEPORT itself on any Node, the dgram lane needs Node >= 22.12
+                       / 23.1, else serves on one and says so); with N > 1 the
                        generator sends from one socket per peer (--peers default 16)
   --gso                native and c: REPLYs of a batch to one address leave as UDP GSO
                        messages (the engine's gso option, serve --gso; off by default)
@@ -898,7 +899,7 @@ class Bench {
         (c.gso ? `--gso: native (engine option gso) and c (--gso) send REPLY runs to one address as UDP GSO messages (not the default)\n` : '') +
         (c.sockets > 1
           ? `engine option sockets = ${c.sockets}` +
-            (reusePortSupported() ? '' : ` (Node ${process.version} has no reusePort, >= 22.12 / 23.1: the engine serves on one socket)`) +
+            (reusePortSupported() ? '' : ` (Node ${process.version} has no reusePort, >= 22.12 / 23.1: the dgram-lane engine serves on one socket; the native lane sets SO_REUSEPORT itself)`) +
             `; the generator sends from ${c.sources} sockets (one per peer) for every responder\n`
           : ''),
     );
