@@ -220,6 +220,29 @@ export function placement(): { place: Placement; why: string } {
 }
 
 /** `dtmesh serve` on 127.0.0.1, an ephemeral port (on CPU `cpu` if given); resolves once it listens. `stop` returns its closing summary. */
+/**
+ * The reference row's label, from the `timestamps` the C prober reported in its runs
+ * ("kernel", or "user" when the kernel gave none): not assumed.
+ */
+export function referenceLabel(timestamps: ReadonlyArray<string | undefined>): string {
+  const kinds = [...new Set(timestamps.map((t) => t ?? 'unknown'))];
+  return `reference (C, ${kinds.length === 1 ? `${kinds[0] === 'kernel' ? 'kernel' : kinds[0]} ts` : `mixed ts: ${kinds.join('/')}`})`;
+}
+
+/**
+ * Arguments of one measured C reference run with the same warm-up `dtmesh probe` gets
+ * (`--warmup warmS`, kept out of its figures): it sends for `warmS + seconds` and leaves its
+ * first `rate × warmS` probes out of every figure (`--warmup-count`), so both probers'
+ * figures start after the same warm-up.
+ */
+export function refRunArgs(rate: number, seconds: number, warmS: number): string[] {
+  const warm = Math.round(rate * warmS);
+  return ['--rate', String(rate), '--count', String(Math.round(rate * seconds) + warm), ...(warm > 0 ? ['--warmup-count', String(warm)] : [])];
+}
+
+/** Warm-up of every measured run, seconds, given to both probers (dtmesh probe `--warmup`, its default too; the C prober `--warmup-count`). */
+export const RUN_WARMUP_S = 1;
+
 export async function startServe(dir: string, peers: string[], lane: string, cpu?: string): Promise<{ port: number; stop: () => Promise<string> }> {
   const [cmd, args] = onCpu(cpu, process.execPath, [cliFile, 'serve', '--state-dir', dir, '--tenant', BENCH_TENANT, '--agent', BENCH_RESPONDER, '--peers', peers.join(','), '--listen', '127.0.0.1:0', '--lane', lane]);
   const p = spawn(cmd, args, {
@@ -305,8 +328,9 @@ async function compare(cfg: Config): Promise<number> {
     try {
       const target = `${BENCH_RESPONDER}@127.0.0.1:${serve.port}`;
       const limit = (cfg.durationS + 15) * 1000;
-      const refArgs = (rate: number, seconds: number): string[] =>
-        ['--root', Buffer.from(benchRoot()).toString('hex'), '--tenant', BENCH_TENANT, '--agent', REF_AGENT, '--target', target, '--rate', String(rate), '--duration', String(seconds), '--size', String(cfg.size)];
+      const refBase = ['--root', Buffer.from(benchRoot()).toString('hex'), '--tenant', BENCH_TENANT, '--agent', REF_AGENT, '--target', target, '--size', String(cfg.size)];
+      const refArgs = (rate: number, seconds: number): string[] => [...refBase, '--rate', String(rate), '--duration', String(seconds)];
+      log(`  every measured run: ${RUN_WARMUP_S} s warm-up left out of its figures, both probers (dtmesh probe --warmup, the C prober --warmup-count)\n`);
       if (cfg.warmupS > 0) {
         // Measured: a fresh serve's first 2 s at 50 k pps gave the reference p99 7.5-15 ms, the next ones 0.2-1.9 ms.
         const top = Math.max(...cfg.rates);
@@ -318,7 +342,7 @@ async function compare(cfg: Config): Promise<number> {
         for (let rep = 1; rep <= cfg.repeats; rep++) {
           for (const who of runOrder(cfg.lanes, rep)) {
             if (who === 'reference') {
-              const r = await run(...onCpu(place?.prober, b.bin, refArgs(rate, cfg.durationS)), limit);
+              const r = await run(...onCpu(place?.prober, b.bin, [...refBase, ...refRunArgs(rate, cfg.durationS, RUN_WARMUP_S)]), limit + RUN_WARMUP_S * 1000);
               if (r.code !== 0) throw new Error(`bench/c/prober failed (${r.signal ?? `code ${r.code}`}): ${r.stderr.trim()}`);
               const j = JSON.parse(r.stdout.trim().split('\n').pop()!);
               runs.push({ prober: 'reference', rate, repeat: rep, sent: j.sent, received: j.received, lost: j.lost, rtt_us: { p50: j.rtt_us.p50, p90: j.rtt_us.p90, p99: j.rtt_us.p99, max: j.rtt_us.max }, offered_pps: j.offered_pps, timestamps: j.timestamps, cpu_cores: j.duration_s > 0 ? round(j.cpu_us / 1e6 / j.duration_s, 3) : 0, steal_cores: r.steal_cores });
@@ -328,8 +352,8 @@ async function compare(cfg: Config): Promise<number> {
             const lane = who;
             const jsonFile = path.join(tmp, `probe-${rate}-${rep}-${lane}.json`);
             const p = await run(
-              ...onCpu(place?.prober, process.execPath, [cliFile, 'probe', '--state-dir', probeDir, '--tenant', BENCH_TENANT, '--agent', NODE_AGENT, '--target', target, '--rate', String(rate), '--duration', String(cfg.durationS), '--size', String(cfg.size), '--lane', lane, '--json', jsonFile]),
-              limit,
+              ...onCpu(place?.prober, process.execPath, [cliFile, 'probe', '--state-dir', probeDir, '--tenant', BENCH_TENANT, '--agent', NODE_AGENT, '--target', target, '--rate', String(rate), '--duration', String(cfg.durationS), '--size', String(cfg.size), '--lane', lane, '--warmup', String(RUN_WARMUP_S), '--json', jsonFile]),
+              limit + RUN_WARMUP_S * 1000,
             );
             if (p.code !== 0) throw new Error(`dtmesh probe --lane ${lane} failed (${p.signal ?? `code ${p.code}`}): ${(p.stderr || p.stdout).trim().split('\n').pop()}`);
             const q = JSON.parse(fs.readFileSync(jsonFile, 'utf8'));
@@ -363,7 +387,7 @@ async function compare(cfg: Config): Promise<number> {
     return {
       rate,
       lane,
-      reference: { ...refP, loss: lossOf(ref) },
+      reference: { ...refP, loss: lossOf(ref), label: referenceLabel(ref.map((r) => r.timestamps)) },
       probe: { ...prbP, loss: lossOf(prb) },
       ratio: {
         p50: refP.p50 > 0 ? round(prbP.p50 / refP.p50, 2) : null,
@@ -381,7 +405,7 @@ async function compare(cfg: Config): Promise<number> {
     ['rate', 'prober', 'p50 µs', 'p90 µs', 'p99 µs', 'loss %', 'CPU cores', 'host steal', 'probe/ref p50', 'p90', 'p99', `goal p99 ≤ ${PROBE_GOAL.factor}×ref+${PROBE_GOAL.slack_us}`, 'p50, p90 likewise', `offered (±${RATE_GOAL_SHARE * 100} % or limited)`],
     summary.flatMap((s, i) => [
       ...(i === 0 || summary[i - 1]!.rate !== s.rate
-        ? [[`${si(s.rate)}/s`, 'reference (C, kernel ts)', s.reference.p50.toFixed(1), s.reference.p90.toFixed(1), s.reference.p99.toFixed(1), (s.reference.loss * 100).toFixed(3), s.reference.cpu_cores.toFixed(2), stealCell(s.reference.steal_cores), '', '', '', '', '', '']]
+        ? [[`${si(s.rate)}/s`, s.reference.label, s.reference.p50.toFixed(1), s.reference.p90.toFixed(1), s.reference.p99.toFixed(1), (s.reference.loss * 100).toFixed(3), s.reference.cpu_cores.toFixed(2), stealCell(s.reference.steal_cores), '', '', '', '', '', '']]
         : []),
       [
         '',

@@ -14,7 +14,7 @@ import { after, test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { STAGE } from '../bench/responder.js';
 import { ENGINE_BATCH, poolGoal, type PoolCell } from '../bench/pool.js';
-import { p50p90Goal, probeDrops, rateGoalMet, runOrder, type ProbeRun } from '../bench/probe-compare.js';
+import { p50p90Goal, probeDrops, rateGoalMet, referenceLabel, refRunArgs, runOrder, type ProbeRun } from '../bench/probe-compare.js';
 import { cCompiler } from '../bench/cbuild.js';
 import { cpuIdle, cpuIdleNote, kdamonds, LoadWatch } from '../bench/common.js';
 import { atLeastGoal, classifyBound, cpuText, gcNote, halfRateContext, halfRateProblem, printBreakdown, ratioKind, ratioText, repeatReason, stepFailure, verdictGoal } from '../bench/e2e.js';
@@ -316,6 +316,7 @@ test('bench:probe: the C reference prober and dtmesh probe alternate against dtm
   if (pinned) assert.notEqual(pinned[1], pinned[2], 'responder and probers on different CPUs');
   else assert.match(r.stdout, /^placement: left to the scheduler \(/m, 'where it cannot pin, it says why');
   assert.match(r.stdout, /reference \(C, kernel ts\)/);
+  assert.match(r.stdout, /every measured run: 1 s warm-up left out of its figures, both probers/);
   const lanes = nativeLane !== null ? ['native', 'dgram'] : ['dgram'];
   for (const l of lanes) assert.match(r.stdout, new RegExp(`dtmesh probe, ${l} lane`));
   const doc = readJson(json);
@@ -440,6 +441,14 @@ test('e2e (dtmesh bench): the stage breakdown names the rate of each baseline ro
   assert.match(text, /\(naive: whole main thread, at the same 15\.0 k\/s\)/);
   assert.match(text, /\(C responder: whole process\) /);
   assert.match(text, /not the engine's 15\.0 k\/s: per-datagram cost falls/);
+});
+
+test('bench:probe: the reference row says which timestamps the C prober had, and its runs get the warm-up dtmesh probe gets', () => {
+  assert.equal(referenceLabel(['kernel', 'kernel']), 'reference (C, kernel ts)');
+  assert.equal(referenceLabel(['user']), 'reference (C, user ts)', 'was hard-coded kernel');
+  assert.equal(referenceLabel(['kernel', 'user']), 'reference (C, mixed ts: kernel/user)');
+  assert.deepEqual(refRunArgs(2000, 3, 1), ['--rate', '2000', '--count', '8000', '--warmup-count', '2000'], '1 s at 2 k/s left out, 3 s measured');
+  assert.deepEqual(refRunArgs(2000, 3, 0), ['--rate', '2000', '--count', '6000']);
 });
 
 test('e2e (dtmesh bench): the responder\'s GC pauses and the host\'s steal are named beside a half-rate tail, and only when there were any', () => {
