@@ -1030,7 +1030,7 @@ class Bench {
           (nativeSkipped
             ? `native lane: not measured (${nativeSkipped})\n`
             : `native lane (native): ${fmtGoal('native/C', goals.native_c, '', '≥')}; ${fmtGoal('native/echo', goals.native_echo, '', '≥')}; native/naive = ${ratioText(ratios.native_naive, ratioKinds.native_naive)}\n` +
-              `native ${fmtGoal('CPU µs per datagram / C', goals.native_cpu_vs_c, '', '≤')}${nat && res.c ? ` (native at ${si(nat.max_rate)}/s, C at ${si(res.c.max_rate)}/s: each at its highest held rate)` : ''}; ${fmtGoal('receive→verdict p99 at half rate', goals.native_verdict_p99_us, ' µs', '≤')}${tailContext('native')}\n`) +
+              `native ${fmtGoal('CPU µs per datagram / C', goals.native_cpu_vs_c, '', '≤')}${nat?.cpu_us_total && res.c?.cpu_us_total ? ` (native at ${si(nat.max_rate)}/s, C at ${si(res.c.max_rate)}/s: each at its highest held rate)` : ''}; ${fmtGoal('receive→verdict p99 at half rate', goals.native_verdict_p99_us, ' µs', '≤')}${tailContext('native')}\n`) +
           `CPU µs per datagram at each one's highest held rate (whole responder process): ${c.kinds.map((k) => `${k} ${cpuText(res[k]?.cpu_us_total, res[k]?.max_rate ?? 0, res[k]?.bound ?? 'loss')}`).join(', ')}\n` +
           `CPU µs per datagram at ${si(c.startRate)}/s, the same rate for all: ${c.kinds.map((k) => `${k} ${res[k]?.cpu_us_at_start_rate?.us.toFixed(2) ?? 'n/a'}`).join(', ')}\n`,
       );
