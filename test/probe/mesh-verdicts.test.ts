@@ -17,6 +17,7 @@ import { until } from '../helpers.js';
 /** The part of Engine the mesh prober uses: sends are stamped with the clock at the call, replies are emitted by the test. */
 class FakeEngine extends EventEmitter {
   readonly agent = 'a';
+  readonly maxDatagram = 2048;
   /** Every probe sent: its probe_id and send stamp (µs). */
   readonly sent: Array<{ probeId: number; at: number }> = [];
   /** Called after each send (the prober sets the probe's state after the call returns: answer on a later tick). */
