@@ -40,6 +40,13 @@ export interface EngineStats {
    * `Engine.stats()`; not a `--stats-json` contract key (see {@link statsDocument}).
    */
   lane?: 'native' | 'dgram';
+  /**
+   * Datagrams the native lane received without a kernel receive stamp while it reports
+   * `timestamps: 'kernel'` (stamped with the clock at `recvmmsg` instead, as a `'js'` lane
+   * would; 0 on a healthy kernel). Set on the native lane with kernel stamps only; not a
+   * `--stats-json` contract key.
+   */
+  unstamped?: number;
   /** Punch-hint decisions (PROTOCOL.md §2), when the policy is on. */
   punch?: { granted: number; probes: number; refused: Record<string, number> };
 }

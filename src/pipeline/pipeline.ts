@@ -341,6 +341,7 @@ export class Pipeline implements LaneSink, CollectOutput {
     const kd = this.socketClosed ? this.finalKernelDrops : this.kernelDrops();
     if (kd !== null) s.kernel_drops = kd;
     s.lane = this.cfg.laneOptions.kind;
+    if (this.own instanceof NativeLane && this.own.timestamps === 'kernel') s.unstamped = this.own.unstampedReceives;
     return s;
   }
 

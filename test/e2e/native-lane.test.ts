@@ -284,6 +284,7 @@ test('native lane: kernel receive stamps are on the engine clock — each lies b
     }
     await until(10_000, () => seen === N, `all ${N} REPLYs delivered`);
     assert.deepEqual(bad, [], `${bad.length} stamps off the engine clock`);
+    assert.equal(engine.stats().unstamped, 0, 'every datagram carried its kernel stamp, and stats() says so');
   } finally {
     await busy.terminate();
     peer.close();
@@ -358,6 +359,7 @@ test('lane options: one-line errors, auto falls back to dgram with one line, lan
     const s = dg.stats();
     assert.equal(s.lane, 'dgram');
     assert.equal('lane' in statsDocument(s), false, 'not a --stats-json contract key');
+    assert.equal(s.unstamped, undefined, 'a JS-stamped lane has no kernel stamps to miss');
   } finally {
     await dg.close();
   }
