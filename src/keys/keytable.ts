@@ -78,8 +78,8 @@ export class KeyTable {
   private generation = 0;
   /** The generation each shared half holds. */
   private readonly halfGeneration = [0, 0];
-  #pending: KeyEntry[] | null = null; // raw pair keys: #private, out of reach of inspect options
-  private pendingGeneration = 0;
+  /** Whether {@link own} holds a roster the workers' halves do not have yet. */
+  private pending = false;
 
   constructor(
     /** Most peers the table can hold. */
@@ -116,7 +116,7 @@ export class KeyTable {
   /** Release a pin taken by {@link pin}; applies a waiting update once possible. */
   unpin(half: number): void {
     this.pins[half]!--;
-    if (this.#pending !== null) this.flush();
+    if (this.pending) this.flush();
   }
 
   /**
@@ -129,8 +129,7 @@ export class KeyTable {
     }
     this.generation++;
     writeHalf(this.own, this.ownBytes, this.capacity, 0, entries);
-    this.#pending = entries;
-    this.pendingGeneration = this.generation;
+    this.pending = true;
     this.flush();
   }
 
@@ -144,7 +143,7 @@ export class KeyTable {
     const half = this.active;
     let entries = 0;
     for (let e = 0; e < this.capacity; e++) if (this.keys[keyEntryIndex(this.capacity, half, e) + KE_USED] !== 0) entries++;
-    return { capacity: this.capacity, maxPeers: this.maxPeers, entries, updatePending: this.#pending !== null };
+    return { capacity: this.capacity, maxPeers: this.maxPeers, entries, updatePending: this.pending };
   }
 
   /** `util.inspect` / `console.log`: the {@link toJSON} summary, never the shared buffer. */
@@ -152,13 +151,15 @@ export class KeyTable {
     return `KeyTable ${inspectFn(this.toJSON(), options)}`;
   }
 
+  /** Copy {@link own} (always the newest roster: every publish writes it) into the free half and make that active. */
   private flush(): void {
     const next = 1 - this.active;
-    if (this.#pending === null || this.pins[next] !== 0) return;
-    const entries = this.#pending;
-    this.#pending = null;
-    writeHalf(this.keys, this.keyBytes, this.capacity, next, entries);
-    this.halfGeneration[next] = this.pendingGeneration;
+    if (!this.pending || this.pins[next] !== 0) return;
+    this.pending = false;
+    // the words hold the HMAC states and the raw keys: a copy, not a second derivation
+    const first = keyEntryIndex(this.capacity, 0, 0);
+    this.keys.set(this.own.subarray(first, first + this.capacity * KE_WORDS), keyEntryIndex(this.capacity, next, 0));
+    this.halfGeneration[next] = this.generation;
     Atomics.store(this.keys, KT_ACTIVE_HALF, next);
   }
 }

@@ -80,7 +80,7 @@ export class HintHandler {
     const kt = this.keyTable;
     const targetHi = readU32(bytes, off + HINT_OFF_TARGET) | 0;
     const targetLo = readU32(bytes, off + HINT_OFF_TARGET + 4) | 0;
-    const k = findKeyEntry(kt.keys, kt.capacity, kt.active, targetHi, targetLo);
+    const k = findKeyEntry(kt.own, kt.capacity, 0, targetHi, targetLo); // the newest roster, as the burst's sends use
     const family = bytes[off + HINT_OFF_FAMILY]!;
     const port = (bytes[off + HINT_OFF_PORT]! << 8) | bytes[off + HINT_OFF_PORT + 1]!;
     let n = 0;
@@ -102,7 +102,7 @@ export class HintHandler {
         }
       : null;
     if (n > 0) {
-      const agent = this.keyring.agentOf(kt.keys[k + KE_PEER]!)!;
+      const agent = this.keyring.agentOf(kt.own[k + KE_PEER]!)!;
       this.grants.push({ agent, host: formatHintAddress(family, bytes, off + HINT_OFF_ADDR), port, probes: n, targetHi, targetLo, event });
     } else if (event !== null) this.emit(event);
   }

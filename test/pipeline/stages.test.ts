@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { KeyRing } from '../../src/keys/keyring.js';
 import { KeyTable } from '../../src/keys/keytable.js';
+import { KE_WORDS, keyEntryIndex } from '../../src/keys/table-layout.js';
 import { NonceCounter } from '../../src/keys/nonce.js';
 import { Books } from '../../src/observe/stats.js';
 import { parsePacket } from '../../src/protocol/codec.js';
@@ -20,6 +21,10 @@ import { ReplayFilter } from '../../src/protocol/replay.js';
 import { V_ACCEPT, V_REPLAY } from '../../src/protocol/verdict.js';
 import { Collector, type CollectOutput } from '../../src/pipeline/collect.js';
 import { Dispatcher } from '../../src/pipeline/dispatch.js';
+import { HintHandler, type PunchHintEvent } from '../../src/pipeline/hints.js';
+import { PunchPolicy } from '../../src/protocol/punch.js';
+import { senderIdOf } from '../../src/protocol/ids.js';
+import { TYPE_PUNCH_HINT } from '../../src/protocol/wire.js';
 import type { LaneCounts, PacketLane } from '../../src/pipeline/lane.js';
 import { F_SEND, H_COUNT, H_KEY_HALF, H_NONCE_HI, H_NONCE_LO, M_FLAGS, M_LENGTH } from '../../src/pipeline/layout.js';
 import type { VerifyPool } from '../../src/pipeline/pool.js';
@@ -460,6 +465,21 @@ test('key table: a roster and root published while the other half is still pinne
     assert.ok(macVerify(stateOf(newRoot, 'q'), 0, null, 0, toQ!, 0, toQ!.length), 'under the new root');
     assert.ok(macVerify(stateOf(newRoot, 'prober'), 0, null, 0, toProber!, 0, toProber!.length), 'an own PROBE after the rotation is under the new root');
     assert.ok(!macVerify(stateOf(root, 'prober'), 0, null, 0, toProber!, 0, toProber!.length));
+    // a PUNCH_HINT naming the member just added is judged against the same newest roster
+    const events: PunchHintEvent[] = [];
+    const hints = new HintHandler(r.ring, r.keyTable, r.keyring, new PunchPolicy({ allowLoopback: true }), sender, false, () => true, (e) => events.push(e));
+    const hb = r.ring.take();
+    const payload = new Uint8Array(15);
+    payload.set(senderIdOf('q'), 0);
+    payload[8] = 4;
+    payload[10] = 9;
+    payload.set([127, 0, 0, 1], 11);
+    r.ring.put(hb, peer.packet({ type: TYPE_PUNCH_HINT, payload }), wallUs(), '127.0.0.1', 9);
+    hints.judge(r.ring.layout.slotNumber(hb, 0), 1000);
+    hints.run(); // its burst: PROBEs to q, signed under the new root
+    assert.equal(events[0]?.decision, 'sent', `the hint about q: ${events[0]?.decision}`);
+    const burst = own.packets.slice(-4);
+    assert.ok(burst.every((m) => macVerify(stateOf(newRoot, 'q'), 0, null, 0, m, 0, m.length)), 'the burst went to q under the new root');
     for (const cb of done.splice(0)) cb();
     for (const bb of [b, b2]) {
       const sl = r.ring.layout.slotNumber(bb, 0);
@@ -468,6 +488,9 @@ test('key table: a roster and root published while the other half is still pinne
       assert.ok(macVerify(stateOf(newRoot, 'prober'), 0, null, 0, bytes, 0, bytes.length), `the REPLY of batch ${bb} is under the new root`);
     }
     assert.equal(r.keyTable.toJSON().updatePending, false, 'collected: the workers have the new roster too');
+    const t = r.keyTable;
+    const words = (a: Int32Array, half: number): number[] => [...a.subarray(keyEntryIndex(t.capacity, half, 0), keyEntryIndex(t.capacity, half, 0) + t.capacity * KE_WORDS)];
+    assert.deepEqual(words(t.keys, t.active), words(t.own, 0), 'the workers\' half is the engine thread\'s table, word for word');
   } finally {
     peer.close();
   }
