@@ -362,7 +362,7 @@ export interface ResponderResult {
   cpu_us_total?: number | null;
   /** Whole responder process CPU µs per datagram at --start-rate, the one rate every responder is run at (per-datagram cost falls as batches grow with the rate, so only this compares like with like). */
   cpu_us_at_start_rate?: { rate: number; us: number } | null;
-  steps: Array<{ rate: number; ok: boolean; loss: number; achieved_rate: number; gen_limited: boolean; gen_rx_drops: number | null; gen_lost: boolean; failure: StepFailure; busy: string | null; rtt_p50_us: number; rtt_p99_us: number; received: number; overload?: number; bad_replies: number; other_cores: number }>;
+  steps: Array<{ rate: number; ok: boolean; loss: number; achieved_rate: number; gen_limited: boolean; gen_rx_drops: number | null; gen_lost: boolean; failure: StepFailure; busy: string | null; rtt_p50_us: number; rtt_p99_us: number; gen_timestamps: 'kernel' | 'user' | 'js'; received: number; overload?: number; bad_replies: number; other_cores: number }>;
 }
 
 /** The JSON document of `dtmesh bench --json`. */
@@ -606,6 +606,8 @@ class Bench {
   private cGen: string | null = null;
   /** --gen-gso asked for and a run's PROBEs left without it (said once). */
   private genGsoRefused = false;
+  /** Said once: a C generator run whose RTTs did not all end at a kernel stamp. */
+  private genUserStamps = false;
   /** The LoadWatch of the step being run (a C responder's pid is added to it when known). */
   private stepWatch: LoadWatch | null = null;
   /** Node/V8 flags each responder's host and the load generator's host reported. */
@@ -695,6 +697,10 @@ class Bench {
     if (load.gso === true && result.gen_gso_sent === 0 && !this.genGsoRefused) {
       this.genGsoRefused = true;
       this.log(`load generator: the kernel refused UDP GSO (--gen-gso): its bursts left by sendmmsg\n`);
+    }
+    if (result.gen_timestamps === 'user' && !this.genUserStamps) {
+      this.genUserStamps = true;
+      this.log(`load generator: the kernel gave no receive stamp for some replies: those RTTs end at the generator's clock after recvmmsg (gen_timestamps 'user' in the steps JSON)\n`);
     }
     resp.send({ type: 'report' });
     const { report } = await resp.next('report', 15_000);
@@ -815,6 +821,7 @@ class Bench {
           busy: s.busy,
           rtt_p50_us: s.load.rtt_us.p50,
           rtt_p99_us: s.load.rtt_us.p99,
+          gen_timestamps: s.load.gen_timestamps,
           received: s.responder.received,
           ...(s.responder.engine ? { overload: s.responder.engine.overload } : {}),
           bad_replies: s.load.bad_replies,
@@ -921,7 +928,7 @@ class Bench {
     }
     this.log(
       this.cGen !== null
-        ? `load generator: C (${path.relative(process.cwd(), this.cGen) || this.cGen}: presealed PROBEs, ${c.genGso ? 'UDP GSO' : 'sendmmsg'} bursts of ≤ 64, wakes every ≤ ${C_PACE_US} µs; RTT ends at the kernel's receive stamp)\n`
+        ? `load generator: C (${path.relative(process.cwd(), this.cGen) || this.cGen}: presealed PROBEs, ${c.genGso ? 'UDP GSO' : 'sendmmsg'} bursts of ≤ 64, wakes every ≤ ${C_PACE_US} µs; RTT ends at the kernel's receive stamp, or a line says it did not)\n`
         : `load generator: node (bench/loadgen.ts, pacing ${c.pacing}; RTT ends at the JS receive callback)${c.genGso ? '; --gen-gso not used: it needs the C generator' : ''}\n`,
     );
     let nativeSkipped: string | undefined;

@@ -89,8 +89,10 @@ export interface LoadResult {
   /** Generator CPU per datagram in the measured phase, µs (send + receive + bookkeeping). */
   gen_us_per_datagram: number;
   window_s: number;
-  /** The generator that made the run; RTTs end at the JS receive callback (node) or the kernel's receive stamp (c). */
+  /** The generator that made the run; RTTs end at the JS receive callback (node) or the kernel's receive stamp (c, see {@link gen_timestamps}). */
   generator: 'node' | 'c';
+  /** Where this run's RTTs end, as the generator reports it: `kernel` (SO_TIMESTAMPNS on every reply) or `user` (the C generator's clock after recvmmsg, where the kernel gave no stamp) or `js` (node). */
+  gen_timestamps: 'kernel' | 'user' | 'js';
   /** PROBEs (warm-up included) that left in UDP GSO messages (`LoadSpec.gso`; 0 when the kernel refused them or without it). */
   gen_gso_sent: number;
 }
@@ -284,6 +286,7 @@ export class LoadGenerator {
       gen_us_per_datagram: round((cpuEnd.mainUs - cpuWarm.mainUs) / measN, 2),
       window_s: round(windowMs / 1000, 3),
       generator: 'node',
+      gen_timestamps: 'js',
       gen_gso_sent: 0,
     };
   }
@@ -307,6 +310,8 @@ interface CProberResult {
   verified: number;
   cpu_us: number;
   gso_sent: number;
+  /** `kernel` when every reply's receive time was the kernel's stamp, else `user`. */
+  timestamps: 'kernel' | 'user';
   rtt_us: { p50: number; p90: number; p99: number; max: number };
 }
 
@@ -359,6 +364,7 @@ async function runC(spec: LoadSpec, warmN: number, measN: number, onWarm: () => 
     gen_us_per_datagram: round(j.cpu_us / Math.max(1, j.sent), 2),
     window_s: round(j.duration_s, 3),
     generator: 'c',
+    gen_timestamps: j.timestamps,
     gen_gso_sent: j.gso_sent,
   };
 }

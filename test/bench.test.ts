@@ -151,6 +151,8 @@ test('e2e (dtmesh bench): engine on both lanes, naive, echo and C under the C lo
     assert.equal(typeof res.max_rate, 'number');
     assert.ok(res.steps.length >= 1);
     assert.ok(res.steps.every((s: any) => s.bad_replies === 0), `${k}: every checked reply is a valid REPLY`);
+    // each step says where its RTTs ended, as the generator reported it (loopback: the kernel stamps every reply)
+    assert.ok(res.steps.every((s: any) => s.gen_timestamps === (haveCc ? 'kernel' : 'js')), `${k}: ${JSON.stringify(res.steps.map((s: any) => s.gen_timestamps))}`);
     assert.ok(res.cpu_us_per_datagram.loadgen > 0, `${k}: the generator's CPU per datagram measured`);
     // a responder that answers nothing holds no rate (1000/s on loopback is nothing for any of them;
     // RTT bound relaxed to 500 ms so a busy shared machine does not decide)
@@ -219,6 +221,7 @@ test('e2e (dtmesh bench) --generator node: the Node load generator still drives 
   assert.ok(doc.responders.echo.max_rate > 0, JSON.stringify(doc.responders.echo.steps));
   // its sockets' own drops over the measured phase, read from the kernel (/proc/net/udp): none at 1 k/s
   for (const st of doc.responders.echo.steps) assert.equal(st.gen_rx_drops, 0, JSON.stringify(st));
+  for (const st of doc.responders.echo.steps) assert.equal(st.gen_timestamps, 'js', 'the node generator ends RTTs at its JS receive callback');
 });
 
 test('e2e (dtmesh bench): --help exits 0; a bad flag is one line on stderr and exit 2', () => {
@@ -285,10 +288,22 @@ test('bench:soak: when the probe fails (killed here), dtmesh serve is stopped to
     const t0 = Date.now();
     while (!/^soak: dtmesh probe/m.test(out) && Date.now() - t0 < 20_000 && p.exitCode === null) await new Promise((r) => setTimeout(r, 100));
     assert.match(out, /^soak: dtmesh probe/m, `${out}\n${err}`);
-    kids = childrenOf(p.pid!);
-    const cmd = (pid: number): string => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
-    const probe = kids.find((k) => / probe /.test(cmd(k)));
-    const serve = kids.find((k) => / serve /.test(cmd(k)));
+    const cmd = (pid: number): string => {
+      try {
+        return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+      } catch {
+        return ''; // gone meanwhile
+      }
+    };
+    // the line may come before the probe child is spawned: wait for both children (bounded)
+    let probe: number | undefined;
+    let serve: number | undefined;
+    for (const t1 = Date.now(); Date.now() - t1 < 20_000 && p.exitCode === null; await new Promise((r) => setTimeout(r, 100))) {
+      kids = childrenOf(p.pid!);
+      probe = kids.find((k) => / probe /.test(cmd(k)));
+      serve = kids.find((k) => / serve /.test(cmd(k)));
+      if (probe !== undefined && serve !== undefined) break;
+    }
     assert.ok(probe !== undefined && serve !== undefined, `children: ${kids.map(cmd).join('; ')}`);
     process.kill(probe, 'SIGKILL');
     const code = await Promise.race([exited, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 15_000))]);
