@@ -103,7 +103,8 @@ test('pool: the 1.5 M/s goal is judged on the engine\'s own mode and default bat
   const g = poolGoal(cells, 'probe', 256);
   assert.equal(g.engine_2_workers, 1_400_000);
   assert.equal(g.met, false, 'was met on the pipelined cell');
-  assert.deepEqual(g.best_2_workers, { per_s: 2_000_000, mode: 'pipelined', batch: 256 });
+  assert.equal(g.best_2_workers, 2_000_000, 'still a number, as before');
+  assert.deepEqual(g.best_2_workers_cell, { mode: 'pipelined', batch: 256 });
   assert.equal(poolGoal([...cells.slice(0, 1), cell('engine', 256, 1_600_000)], 'probe', 256).met, true);
   assert.equal(poolGoal([cell('pipelined', 256, 3_000_000)], 'probe', 256).met, null, 'no engine-mode cell: not judged');
   assert.equal(poolGoal(cells, 'reply', 256).best_2_workers, null);

@@ -19,6 +19,7 @@ import { checkWritable, writeAtomic } from './output.js';
 import { onStopSignals } from './signals.js';
 import { asUsage, intFlag, numFlag, parseFlags, required, usage } from './args.js';
 import { MEASURE_DEFAULT_LANE } from '../options.js';
+import { DEFAULT_MAX_DATAGRAM } from '../protocol/wire.js';
 import { socketFlags, summaryLine } from './serve.js';
 
 const HELP = `Usage: dtmesh agent --state-dir DIR --tenant T --agent A --listen HOST:PORT
@@ -40,7 +41,9 @@ SIGINT (or --duration), then drains, writes the report and prints each peer's fi
   --burst N            probes per burst (default 10)
   --rate PPS           pace within a burst (default 100)
   --every S            seconds between one peer's bursts (default 1)
-  --size BYTES         probe size (default 84)
+  --size BYTES         probe size, 50-65507 (default 84; above 2048 the agent accepts
+                       datagrams that long; its peers must too: serve --max-datagram,
+                       or an agent with the same --size)
   --grace-ms MS        a probe with no reply by then is lost (default 1000)
   --heartbeat FILE     the control plane's heartbeat response ({"tenant_id",
                        "mesh_root_key", "peers"?}): applied when the file changes and on
@@ -168,6 +171,7 @@ export async function agentCommand(argv: string[]): Promise<number> {
       listen: required(cmd, v, 'listen'),
       workers: intFlag(cmd, v, 'workers', 1, 64) ?? 1,
       replayWindow,
+      maxDatagram: Math.max(DEFAULT_MAX_DATAGRAM, schedule.size), // REPLYs are as long as the PROBEs (probe does the same)
       ...socketFlags(cmd, v, MEASURE_DEFAULT_LANE),
       schedule,
       addresses: roster.addresses,

@@ -248,6 +248,23 @@ test('dtmesh agent: one line for a peer address of the other family than --liste
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
+test('dtmesh agent --size above the default largest datagram (2048) runs: its engine takes datagrams as long as its probes, as probe does; a size past UDP\'s limit is a one-line error naming --size', async () => {
+  const dir = tempDir('dtmesh-agent-size-');
+  initRootKey(dir, false);
+  try {
+    const id = ['--state-dir', dir, '--tenant', tenant, '--agent', 'a', '--listen', '127.0.0.1:0', '--peers', 'b@127.0.0.1:9'];
+    const a = await startAgent([...id, '--size', '3000', '--every', '0.2', '--duration', '0.6']);
+    assert.equal(await within(30_000, a.exit, 'the agent ends after --duration'), 0, a.out());
+    assert.match(a.out(), /dtmesh agent: a → b: sent [1-9]\d*, /, a.out());
+    const r = spawnSync(process.execPath, [path.join(repoRoot, 'dist', 'cli.js'), 'agent', ...id, '--size', '70000'], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /--size/);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('embedding a mesh agent: a bad size, address or port is refused up front with a RangeError naming it, and a refused setAddress keeps the address the peer had', async () => {
   const root = new Uint8Array(randomBytes(32));
   const base = { rootKey: root, tenant, agent: 'a', peers: ['c'], workers: 1, addresses: [] };
