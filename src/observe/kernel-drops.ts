@@ -202,3 +202,17 @@ export function recvBufferNote(requested: number, granted: number, rmemMax: numb
   if (granted >= requested) return null;
   return `socket receive buffer is ${granted} bytes, below the ${requested} asked for: raise the system's receive buffer limit to absorb bursts`;
 }
+
+/**
+ * The receive buffer note of a lane's socket ({@link recvBufferNote}): `reported` is
+ * `SO_RCVBUF` as the kernel reports it (getsockopt, Node's `getRecvBufferSize()`), double
+ * what it grants (socket(7)), so the granted half is what is compared with `requested` and
+ * named. Root's `SO_RCVBUFFORCE` may pass `net.core.rmem_max`: granted in full, no note.
+ * Else the note names the cap — including one between half the request and the request,
+ * which the doubled value hid.
+ */
+export function reportedRecvBufferNote(requested: number, reported: number, rmemMax?: number | null): string | null {
+  const granted = Math.floor(reported / 2);
+  if (granted >= requested) return null;
+  return recvBufferNote(requested, granted, rmemMax) ?? recvBufferNote(requested, granted, null);
+}

@@ -16,7 +16,7 @@
 import * as dgram from 'node:dgram';
 import { nowUs } from '../clock.js';
 import { DtmeshError } from '../errors.js';
-import { recvBufferNote } from '../observe/kernel-drops.js';
+import { reportedRecvBufferNote } from '../observe/kernel-drops.js';
 import type { LaneCounts, LaneSink, PacketLane } from './lane.js';
 import { F_SEND, M_FLAGS, M_LENGTH } from './layout.js';
 import { SendLedger } from './ledger.js';
@@ -103,7 +103,7 @@ export class DgramLane implements PacketLane {
     } catch {
       // capped or refused by the system; the socket still works with its default
     }
-    const lane = new DgramLane(opts, socket, recvBufferNote(opts.recvBufferBytes, socket.getRecvBufferSize()));
+    const lane = new DgramLane(opts, socket, reportedRecvBufferNote(opts.recvBufferBytes, socket.getRecvBufferSize()));
     // every send has a callback that counts refusals; anything the socket still reports is counted the same way, never fatal
     socket.on('error', () => void lane.socketErrors++);
     return lane;

@@ -29,7 +29,7 @@ import { isIP } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { monoOffsetUs } from '../clock.js';
 import { DtmeshError } from '../errors.js';
-import { recvBufferNote } from '../observe/kernel-drops.js';
+import { reportedRecvBufferNote } from '../observe/kernel-drops.js';
 import { nativeLane, nativeLaneStatus, type NativeLaneCalls } from '../protocol/native.js';
 import { DgramLane } from './dgram-lane.js';
 import type { LaneCounts, LaneSink, PacketLane } from './lane.js';
@@ -106,19 +106,6 @@ export function bindErrorLine(code: string | undefined, host: string, port: numb
           : `cannot bind ${host}:${port}: ${code ?? 'not an address'}`;
 }
 
-/**
- * The receive buffer note of a native lane ({@link recvBufferNote}, the dgram lane's words):
- * `reported` is `SO_RCVBUF` as the kernel reports it, double what it grants (socket(7)),
- * so the granted half is what is compared with `requested`. Root's `SO_RCVBUFFORCE` may
- * pass `net.core.rmem_max`: granted in full, no note. Else the note names the cap —
- * including one between half the request and the request, which the doubled value hid.
- */
-export function nativeRecvBufferNote(requested: number, reported: number, rmemMax?: number | null): string | null {
-  const granted = Math.floor(reported / 2);
-  if (granted >= requested) return null;
-  return recvBufferNote(requested, granted, rmemMax) ?? recvBufferNote(requested, granted, null);
-}
-
 /** The native lane; see the file header. */
 export class NativeLane implements PacketLane {
   readonly index: number;
@@ -174,7 +161,7 @@ export class NativeLane implements PacketLane {
     this.bound = { address, port, family: address.includes(':') ? 'IPv6' : 'IPv4' };
     this.timestamps = kernelTs === 1 ? 'kernel' : 'js';
     this.sendBufferBytes = sndbuf;
-    this.recvBufferNote = nativeRecvBufferNote(opts.recvBufferBytes, rcvbuf);
+    this.recvBufferNote = reportedRecvBufferNote(opts.recvBufferBytes, rcvbuf);
     this.fifo = new Int32Array(opts.ring.owned + 16);
   }
 

@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import { test } from 'node:test';
 import { parseProcNetUdp, readKernelDrops, readProcNetUdp, readRmemMax, recvBufferNote } from '../../src/observe/kernel-drops.js';
+import { Engine } from '../../src/engine.js';
 
 const linux = process.platform === 'linux';
 
@@ -147,4 +148,16 @@ test('rmem_max is readable on Linux; the receive-buffer note is one line naming 
   assert.equal(note.split('\n').length, 1);
   assert.equal(recvBufferNote(1000, 2000, null), null, 'unknown cap: compares granted with requested');
   assert.match(recvBufferNote(8000, 2000, null)!, /below the 8000 asked for/);
+});
+
+test('the dgram lane\'s receive-buffer note names what the kernel granted, not the doubled SO_RCVBUF it reports', { skip: !linux && 'rmem_max and the doubling are Linux' }, async (t) => {
+  const rmem = readRmemMax()!;
+  if (2 * rmem + 4096 > 1 << 30) return t.skip(`net.core.rmem_max is ${rmem}: a request above it is past the engine's 1 GiB recvBufferBytes limit`);
+  const engine = await Engine.create({ rootKey: new Uint8Array(32).fill(7), tenant: 'rcvbuf', agent: 'a', peers: ['b'], workers: 1, lane: 'dgram', recvBufferBytes: 2 * rmem + 4096 });
+  try {
+    // Node sets SO_RCVBUF (not the FORCE variant, even as root): the kernel grants rmem_max and reports twice that
+    assert.match(engine.recvBufferNote ?? '', new RegExp(`got ${rmem}\\)`), String(engine.recvBufferNote));
+  } finally {
+    await engine.close();
+  }
 });

@@ -23,7 +23,8 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { DtmeshError } from '../../src/errors.js';
 import { DgramLane } from '../../src/pipeline/dgram-lane.js';
-import { NativeLane, nativeRecvBufferNote } from '../../src/pipeline/native-lane.js';
+import { NativeLane } from '../../src/pipeline/native-lane.js';
+import { reportedRecvBufferNote } from '../../src/observe/kernel-drops.js';
 import { F_SEND, M_FLAGS, M_LENGTH } from '../../src/pipeline/layout.js';
 import { BatchRing } from '../../src/pipeline/ring.js';
 import { nativeLane, nativeLaneStatus } from '../../src/protocol/native.js';
@@ -189,14 +190,14 @@ test('native lane: a link-local source keeps its %scope (as dgram\'s rinfo) and 
   }
 });
 
-test('nativeRecvBufferNote: compares the granted half of the SO_RCVBUF the kernel reports — a cap between half the request and the request is named', () => {
+test('reportedRecvBufferNote (both lanes): compares the granted half of the SO_RCVBUF the kernel reports — a cap between half the request and the request is named', () => {
   const kib = 1024;
-  assert.equal(nativeRecvBufferNote(4096 * kib, 8192 * kib, 212_992), null, "root's SO_RCVBUFFORCE passed rmem_max: granted in full");
-  assert.equal(nativeRecvBufferNote(300_000, 600_000, null), null, 'granted in full, rmem_max unknown');
-  const capped = nativeRecvBufferNote(300_000, 2 * 212_992, 212_992);
+  assert.equal(reportedRecvBufferNote(4096 * kib, 8192 * kib, 212_992), null, "root's SO_RCVBUFFORCE passed rmem_max: granted in full");
+  assert.equal(reportedRecvBufferNote(300_000, 600_000, null), null, 'granted in full, rmem_max unknown');
+  const capped = reportedRecvBufferNote(300_000, 2 * 212_992, 212_992);
   assert.match(capped ?? '', /capped by net\.core\.rmem_max = 212992 bytes \(asked for 300000, got 212992\)/, 'reported 425984 ≥ 300000, granted 212992 < 300000');
-  assert.match(nativeRecvBufferNote(300_000, 2 * 212_992, null) ?? '', /is 212992 bytes, below the 300000 asked for/, 'rmem_max unknown: the granted size');
-  assert.match(nativeRecvBufferNote(8192 * kib, 2 * 4096 * kib, 4096 * kib) ?? '', /rmem_max=8388608/, 'well past the cap');
+  assert.match(reportedRecvBufferNote(300_000, 2 * 212_992, null) ?? '', /is 212992 bytes, below the 300000 asked for/, 'rmem_max unknown: the granted size');
+  assert.match(reportedRecvBufferNote(8192 * kib, 2 * 4096 * kib, 4096 * kib) ?? '', /rmem_max=8388608/, 'well past the cap');
 });
 
 /** Why a lane cannot be opened here by an unprivileged user (no SO_RCVBUFFORCE), or null. */
