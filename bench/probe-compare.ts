@@ -219,7 +219,6 @@ export function placement(): { place: Placement; why: string } {
   return { place: { serve: String(cpus[0]), prober: String(cpus[1]) }, why: '' };
 }
 
-/** `dtmesh serve` on 127.0.0.1, an ephemeral port (on CPU `cpu` if given); resolves once it listens. `stop` returns its closing summary. */
 /**
  * The reference row's label, from the `timestamps` the C prober reported in its runs
  * ("kernel", or "user" when the kernel gave none): not assumed.
@@ -243,6 +242,7 @@ export function refRunArgs(rate: number, seconds: number, warmS: number): string
 /** Warm-up of every measured run, seconds, given to both probers (dtmesh probe `--warmup`, its default too; the C prober `--warmup-count`). */
 export const RUN_WARMUP_S = 1;
 
+/** `dtmesh serve` on 127.0.0.1, an ephemeral port (on CPU `cpu` if given); resolves once it listens. `stop` returns its closing summary. */
 export async function startServe(dir: string, peers: string[], lane: string, cpu?: string): Promise<{ port: number; stop: () => Promise<string> }> {
   const [cmd, args] = onCpu(cpu, process.execPath, [cliFile, 'serve', '--state-dir', dir, '--tenant', BENCH_TENANT, '--agent', BENCH_RESPONDER, '--peers', peers.join(','), '--listen', '127.0.0.1:0', '--lane', lane]);
   const p = spawn(cmd, args, {

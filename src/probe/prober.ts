@@ -74,7 +74,7 @@ export interface ProbeOptions {
   port: number;
   /** Probes to measure (default 1000 unless `durationS`), after the warm-up. A send that throws still uses up one. */
   count?: number;
-  /** Measure for this many seconds (after the warm-up) instead of a count. */
+  /** Measure for this many seconds (after the warm-up) instead of a count, > 0; with a count, whichever ends first (Infinity: the count alone). */
   durationS?: number;
   /** Probes per second; 0 = as fast as the machine goes. Default 1000. */
   rate?: number;
@@ -216,11 +216,12 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
   if (opts.intervalS !== undefined && !(Number.isFinite(opts.intervalS) && opts.intervalS >= 0.01)) throw new RangeError('intervalS must be a number ≥ 0.01');
   if (!engine.peers.includes(opts.agent)) throw new RangeError(`${opts.agent} is not in the prober's roster`);
   checkTarget(opts.host, opts.port);
-  if (opts.durationS !== undefined && !(Number.isFinite(opts.durationS) && opts.durationS > 0)) throw new RangeError('durationS must be a number > 0');
+  // Infinity: no time limit (a count must then end the run)
+  if (opts.durationS !== undefined && !(opts.durationS > 0)) throw new RangeError('durationS must be a number > 0');
   const durationUs = opts.durationS !== undefined ? opts.durationS * 1e6 : Infinity;
   const count = opts.count ?? (opts.durationS !== undefined ? Infinity : 1000);
   if (count !== Infinity && (!Number.isInteger(count) || count < 1)) throw new RangeError('count must be an integer ≥ 1');
-  if (count === Infinity && durationUs === Infinity) throw new RangeError('durationS must be > 0');
+  if (count === Infinity && durationUs === Infinity) throw new RangeError('durationS must be finite when no count is given');
   const pacing: Pacing = opts.pacing ?? 'yield';
   const warmupUs = (opts.warmupS ?? 0) * 1e6;
   const autoGrace = opts.graceMs === undefined;

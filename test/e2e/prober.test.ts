@@ -181,6 +181,7 @@ test('probe() refuses a bad port, host or durationS up front (RangeError), befor
     for (const host of ['', 5 as unknown as string]) await assert.rejects(probe(engine, { ...base, host }), (e: Error) => e instanceof RangeError && /host/.test(e.message), `host ${String(host)}`);
     for (const durationS of [-1, 0, Number.NaN]) await assert.rejects(probe(engine, { ...base, durationS }), (e: Error) => e instanceof RangeError && /durationS/.test(e.message), `durationS ${durationS} with count`);
     assert.equal(engine.stats().send_errors, 0, 'nothing was sent');
+    await assert.rejects(probe(engine, { agent: 'resp', host: '127.0.0.1', port: 9, durationS: Infinity }), /durationS must be finite when no count is given/);
   } finally {
     await within('engine close', 10_000, engine.close());
   }
