@@ -220,6 +220,24 @@ function replyRig(r: ReturnType<typeof rig>) {
   return { own, sender, collector };
 }
 
+/** A dispatcher whose pool verifies (and signs) a batch at once but holds its collection until `release()`. */
+function heldPool(r: ReturnType<typeof rig>, collector: Collector): { d: Dispatcher; release: () => void } {
+  const done: Array<() => void> = [];
+  const pool = { verify: (b: number, cb: () => void) => (r.verifier.run(b), done.push(cb)) } as unknown as VerifyPool;
+  const d = new Dispatcher(r.ring, r.keyTable, r.nonces, collector, pool, r.verifier, 0, () => {});
+  return { d, release: () => done.splice(0).forEach((cb) => cb()) };
+}
+
+/** One PROBE of `peer` dispatched through {@link heldPool}: verified and its REPLY signed, its collection held until `release()`. */
+function heldProbe(r: ReturnType<typeof rig>, peer: TestPeer): ReturnType<typeof replyRig> & { b: number; release: () => void } {
+  const rr = replyRig(r);
+  const { d, release } = heldPool(r, rr.collector);
+  const b = r.ring.take();
+  r.ring.put(b, peer.packet({ probeId: 1 }), wallUs(), '127.0.0.1', 9);
+  d.dispatch(rr.own, b, 1);
+  return { ...rr, b, release };
+}
+
 test('collector with fake lanes: batches verified out of order are collected in dispatch order, each handed back to its own lane', async () => {
   const r = rig(8, 4);
   const peer = await TestPeer.open(root, tenant, 'prober', 'resp');
@@ -377,13 +395,7 @@ test('reply sender: a re-signed REPLY carries the time it was re-signed, not the
   const r = rig(4, 4);
   const peer = await TestPeer.open(root, tenant, 'prober', 'resp');
   try {
-    const { own, sender, collector } = replyRig(r);
-    const done: Array<() => void> = [];
-    const pool = { verify: (b: number, cb: () => void) => (r.verifier.run(b), done.push(cb)) } as unknown as VerifyPool;
-    const d = new Dispatcher(r.ring, r.keyTable, r.nonces, collector, pool, r.verifier, 0, () => {});
-    const b = r.ring.take();
-    r.ring.put(b, peer.packet({ probeId: 1 }), wallUs(), '127.0.0.1', 9);
-    d.dispatch(own, b, 1); // verified and signed now; its collection waits
+    const { own, sender, b, release } = heldProbe(r, peer); // verified and signed now; its collection waits
     const s = r.ring.layout.slotNumber(b, 0);
     const off = r.ring.layout.replyOffset(s);
     const signedAt = Number(parsePacket(r.ring.bytes, off, r.ring.ints[r.ring.layout.metaIndex(s) + M_LENGTH]!)!.sendTsUs);
@@ -391,7 +403,7 @@ test('reply sender: a re-signed REPLY carries the time it was re-signed, not the
     const wait = wallUs() + 5000;
     while (wallUs() < wait); // 5 ms between the first signature and the re-signing
     const before = wallUs();
-    for (const cb of done.splice(0)) cb();
+    release();
     assert.equal(sender.resigned, 1);
     const resignedAt = Number(parsePacket(r.ring.bytes, off, r.ring.ints[r.ring.layout.metaIndex(s) + M_LENGTH]!)!.sendTsUs);
     assert.ok(resignedAt >= before, `re-signed at ${resignedAt}, after ${before} (first signed at ${signedAt})`);
@@ -404,17 +416,11 @@ test('reply sender: a REPLY whose batch was verified before a rotation took effe
   const r = rig(4, 4);
   const peer = await TestPeer.open(root, tenant, 'prober', 'resp');
   try {
-    const { own, sender, collector } = replyRig(r);
-    const done: Array<() => void> = [];
-    const pool = { verify: (b: number, cb: () => void) => (r.verifier.run(b), done.push(cb)) } as unknown as VerifyPool;
-    const d = new Dispatcher(r.ring, r.keyTable, r.nonces, collector, pool, r.verifier, 0, () => {});
-    const b = r.ring.take();
-    r.ring.put(b, peer.packet({ probeId: 1 }), wallUs(), '127.0.0.1', 9);
-    d.dispatch(own, b, 1); // verified and signed under the pinned (old-root) half; its collection waits
+    const { own, sender, b, release } = heldProbe(r, peer); // verified and signed under the pinned (old-root) half; its collection waits
     const newRoot = new Uint8Array(randomBytes(32));
     assert.equal(r.keyring.rotate(newRoot), true);
     r.keyTable.publish(r.keyring.entries()); // the free half takes the new root at once
-    for (const cb of done.splice(0)) cb();
+    release();
     assert.deepEqual(own.sentBatches, [b]);
     const s = r.ring.layout.slotNumber(b, 0);
     const mi = r.ring.layout.metaIndex(s);
@@ -439,9 +445,7 @@ test('key table: a roster and root published while the other half is still pinne
   const { own, sender, collector } = replyRig(r);
   const peer = await TestPeer.open(root, tenant, 'prober', 'resp');
   try {
-    const done: Array<() => void> = [];
-    const pool = { verify: (b: number, cb: () => void) => (r.verifier.run(b), done.push(cb)) } as unknown as VerifyPool;
-    const d = new Dispatcher(r.ring, r.keyTable, r.nonces, collector, pool, r.verifier, 0, () => {});
+    const { d, release } = heldPool(r, collector);
     const b = r.ring.take();
     r.ring.put(b, peer.packet({ probeId: 1 }), wallUs(), '127.0.0.1', 9);
     d.dispatch(own, b, 1); // pins the first roster's half; its collection waits
@@ -480,7 +484,7 @@ test('key table: a roster and root published while the other half is still pinne
     assert.equal(events[0]?.decision, 'sent', `the hint about q: ${events[0]?.decision}`);
     const burst = own.packets.slice(-4);
     assert.ok(burst.every((m) => macVerify(stateOf(newRoot, 'q'), 0, null, 0, m, 0, m.length)), 'the burst went to q under the new root');
-    for (const cb of done.splice(0)) cb();
+    release();
     for (const bb of [b, b2]) {
       const sl = r.ring.layout.slotNumber(bb, 0);
       const off = r.ring.layout.replyOffset(sl);
