@@ -58,7 +58,7 @@ export function summaryLine(s: EngineStats): string {
   return (
     `received ${s.received}, accepted ${s.accepted}, replied ${s.replied}, dropped ${DROP_REASONS.reduce((a, r) => a + s.dropped[r], 0)}` +
     (drops.length ? ` (${drops.join(', ')})` : '') +
-    `; receive→verdict p50 ${s.latency_us.p50} µs, p99 ${s.latency_us.p99} µs` +
+    (s.latency_us.count > 0 ? `; receive→verdict p50 ${s.latency_us.p50} µs, p99 ${s.latency_us.p99} µs` : '; receive→verdict: no datagram verified') +
     `; send errors ${s.send_errors}` +
     (s.kernel_drops !== undefined ? `; kernel drops ${s.kernel_drops}` : '')
   );

@@ -6,6 +6,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { asUsage, intFlag, numFlag, parseFlags } from '../../src/cli/args.js';
 import { DtmeshError } from '../../src/errors.js';
+import { summaryLine } from '../../src/cli/serve.js';
+import { Books } from '../../src/observe/stats.js';
 
 const int = (x: string, min = 0, max = 1e12): number | undefined => intFlag('probe', { count: x }, 'count', min, max);
 
@@ -47,4 +49,12 @@ test('API errors about socket options name the CLI flag (--dscp, --gso, --ttl, -
     const e = asUsage('serve', new RangeError(`options.${name} needs the native lane`)) as DtmeshError;
     assert.match(e.message, new RegExp(`^dtmesh serve: --${name} needs the native lane`), e.message);
   }
+});
+
+test('the closing summary says "no datagram verified" instead of receive→verdict figures of 0 µs when nothing was verified', () => {
+  const none = new Books().snapshot();
+  assert.match(summaryLine(none), /; receive→verdict: no datagram verified;/);
+  assert.doesNotMatch(summaryLine(none), /p50 0 µs/);
+  const some = { ...none, latency_us: { ...none.latency_us, count: 3, p50: 12, p99: 40 } };
+  assert.match(summaryLine(some), /; receive→verdict p50 12 µs, p99 40 µs;/);
 });
