@@ -200,16 +200,25 @@ test('reportedRecvBufferNote (both lanes): compares the granted half of the SO_R
   assert.match(reportedRecvBufferNote(8192 * kib, 2 * 4096 * kib, 4096 * kib) ?? '', /rmem_max=8388608/, 'well past the cap');
 });
 
-/** Why a lane cannot be opened here by an unprivileged user (no SO_RCVBUFFORCE), or null. */
-function unprivilegedWhyNot(): string | null {
-  if (skip) return skip;
-  if (process.platform !== 'linux' || process.getuid?.() !== 0) return 'not root on Linux (cannot start a child as nobody)';
-  return null;
+/**
+ * How to start a child without CAP_NET_ADMIN (so SO_RCVBUFFORCE is refused, as for any
+ * unprivileged user): as root with that capability out of its bounding set (util-linux
+ * setpriv: the project stays readable wherever the clone is), else as `nobody` when it can
+ * read the project (a private parent directory, as a fresh CI clone may have, hides it).
+ */
+function unprivilegedChild(): { how: { prefix: string[]; uid?: number; gid?: number } } | { why: string } {
+  if (skip) return { why: skip };
+  if (process.platform !== 'linux' || process.getuid?.() !== 0) return { why: 'not root on Linux (cannot start a child without CAP_NET_ADMIN)' };
+  if (spawnSync('setpriv', ['--bounding-set=-net_admin', '--', process.execPath, '-e', ''], { timeout: 10_000 }).status === 0) return { how: { prefix: ['setpriv', '--bounding-set=-net_admin', '--'] } };
+  const readable = spawnSync(process.execPath, ['-e', `require('fs').accessSync(${JSON.stringify(laneJs)}, require('fs').constants.R_OK)`], { timeout: 10_000, uid: 65534, gid: 65534, cwd: '/' });
+  if (readable.status !== 0) return { why: 'no setpriv (util-linux), and nobody cannot read the project (a private parent directory)' };
+  return { how: { prefix: [], uid: 65534, gid: 65534 } };
 }
-const unprivReason = unprivilegedWhyNot();
+const unpriv = unprivilegedChild();
+const unprivReason = 'why' in unpriv ? unpriv.why : null;
 if (unprivReason !== null) process.stdout.write(`# native-lane-guards: unprivileged receive buffer test SKIPPED: ${unprivReason}\n`);
 
-test('native lane, unprivileged: a receive buffer capped by net.core.rmem_max between half the request and the request gets its note', { skip: unprivReason ?? false }, () => {
+test('native lane, without CAP_NET_ADMIN: a receive buffer capped by net.core.rmem_max between half the request and the request gets its note', { skip: unprivReason ?? false }, () => {
   const code = `
     import * as fs from 'node:fs';
     import { NativeLane } from ${JSON.stringify(laneJs)};
@@ -220,10 +229,12 @@ test('native lane, unprivileged: a receive buffer capped by net.core.rmem_max be
     process.stdout.write(JSON.stringify({ rmemMax, asked, note: lane.recvBufferNote }));
     await lane.close();
   `;
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', timeout: 20_000, uid: 65534, gid: 65534, cwd: '/' });
+  const how = 'how' in unpriv ? unpriv.how : { prefix: [] };
+  const [cmd, ...pre] = [...how.prefix, process.execPath];
+  const r = spawnSync(cmd!, [...pre, '--input-type=module', '-e', code], { encoding: 'utf8', timeout: 20_000, cwd: '/', ...(how.uid !== undefined ? { uid: how.uid, gid: how.gid } : {}) });
   assert.equal(r.status, 0, r.stderr);
   const o = JSON.parse(r.stdout.trim()) as { rmemMax: number; asked: number; note: string | null };
-  assert.ok(o.note !== null && o.note.includes(`net.core.rmem_max = ${o.rmemMax}`), `asked ${o.asked} with rmem_max ${o.rmemMax} as nobody: a note, got ${o.note}`);
+  assert.ok(o.note !== null && o.note.includes(`net.core.rmem_max = ${o.rmemMax}`), `asked ${o.asked} with rmem_max ${o.rmemMax} without CAP_NET_ADMIN: a note, got ${o.note}`);
 });
 
 test('native lane: a REPLY slot whose length does not fit its area is one send error, however often a retry scans past it (would-block twice)', { skip }, async () => {
