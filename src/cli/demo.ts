@@ -80,7 +80,8 @@ export async function demoCommand(argv: string[]): Promise<number> {
   }
   const durationS = numFlag('demo', v, 'duration', 1, 300) ?? 10;
   const rate = numFlag('demo', v, 'rate', 1, 100_000) ?? 200;
-  const reportPath = typeof v.report === 'string' ? v.report : path.join(os.tmpdir(), `dtmesh-mesh-report-${Date.now()}.html`);
+  // default: a directory of its own (mkdtemp, 0700), not a guessable name in the shared /tmp
+  const reportPath = typeof v.report === 'string' ? v.report : path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'dtmesh-report-')), 'mesh-report.html');
   checkWritable('--report', reportPath); // now, not after the run
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dtmesh-demo-'));
   const agents: MeshAgent[] = [];

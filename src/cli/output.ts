@@ -5,8 +5,14 @@
  * whole or not at all (a temporary file beside it, then `rename`), so a reader never sees
  * half a report and an interrupted write leaves the previous file as it was. A path that
  * is not a regular file — `/dev/stdout`, `/dev/null`, a FIFO — is written in place, and a
- * symbolic link is followed (the file it points to is replaced, not the link).
+ * symbolic link is followed (the file it points to is replaced, not the link) — except one
+ * the kernel's `protected_symlinks` would refuse: a link in a sticky world-writable
+ * directory (`/tmp`) owned by neither that directory's owner nor this user. Node resolves
+ * links by `readlink`, which that protection does not cover, so without this check root
+ * writing a report to `/tmp/x.html` would replace any file another user pointed it at.
+ * The temporary file has a random name and is created exclusively, never through a link.
  */
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DtmeshError } from '../errors.js';
@@ -15,9 +21,37 @@ function reason(e: unknown): string {
   return (e as NodeJS.ErrnoException).code ?? (e as Error).message;
 }
 
-/** Where writing `file` goes, and how: the resolved path, and whether it is written by rename (a regular file, or none yet). */
-function target(file: string): { where: string; atomic: boolean } {
+/**
+ * Why following the link at `p` is refused, or null: the kernel's `protected_symlinks`
+ * rule (a symlink in a sticky world-writable directory is followed only when its owner
+ * is the follower or the directory's owner), applied to every link on the way, which
+ * Node's `realpath` (by `readlink`) would otherwise follow.
+ */
+function unsafeLink(p: string): string | null {
+  const me = process.geteuid?.() ?? -1;
+  for (let cur = p, hops = 0; hops < 40; hops++) {
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(cur);
+    } catch {
+      return null; // not there (yet): nothing to follow
+    }
+    if (!st.isSymbolicLink()) return null;
+    const dir = path.dirname(cur);
+    const ds = fs.statSync(dir);
+    if ((ds.mode & 0o1002) === 0o1002 && st.uid !== ds.uid && st.uid !== me) {
+      return `${cur} is a symbolic link another user (uid ${st.uid}) owns in the sticky world-writable directory ${dir}: not followed`;
+    }
+    cur = path.resolve(dir, fs.readlinkSync(cur));
+  }
+  return null; // a loop: realpath says so
+}
+
+/** Where writing `file` goes, and how: the resolved path, and whether it is written by rename (a regular file, or none yet). Throws `fail(why)` for a link not to follow ({@link unsafeLink}). */
+function target(file: string, fail: (why: string) => Error): { where: string; atomic: boolean } {
   let where = path.resolve(file);
+  const unsafe = unsafeLink(where);
+  if (unsafe !== null) throw fail(unsafe);
   try {
     where = fs.realpathSync(where); // a symlink: its target
   } catch {
@@ -36,8 +70,8 @@ function target(file: string): { where: string; atomic: boolean } {
  * writable (the temporary file and the rename need it). Writes nothing.
  */
 export function checkWritable(flag: string, file: string): void {
-  const { where, atomic } = target(file);
   const fail = (why: string): DtmeshError => new DtmeshError(`cannot write ${flag} ${file}: ${why}`);
+  const { where, atomic } = target(file, fail);
   let st: fs.Stats | null = null;
   try {
     st = fs.statSync(where);
@@ -55,17 +89,27 @@ export function checkWritable(flag: string, file: string): void {
 
 /** Write `text` to `file`: a regular file (or a new one) atomically, anything else in place; one line on failure. */
 export function writeAtomic(flag: string, file: string, text: string): void {
-  const { where, atomic } = target(file);
-  const tmp = path.join(path.dirname(where), `.${path.basename(where)}.${process.pid}.tmp`);
+  const fail = (why: string): DtmeshError => new DtmeshError(`cannot write ${flag} ${file}: ${why}`);
+  const { where, atomic } = target(file, fail);
+  // a name no one can guess, created here and nowhere else (O_EXCL | O_NOFOLLOW): never a planted file or link
+  const tmp = path.join(path.dirname(where), `.${path.basename(where)}.${randomBytes(6).toString('hex')}.tmp`);
+  let made = false;
   try {
     if (!atomic) {
       fs.writeFileSync(where, text);
       return;
     }
-    fs.writeFileSync(tmp, text);
+    const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
+    const fd = fs.openSync(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644);
+    made = true;
+    try {
+      fs.writeFileSync(fd, text);
+    } finally {
+      fs.closeSync(fd);
+    }
     fs.renameSync(tmp, where);
   } catch (e) {
-    if (atomic) fs.rmSync(tmp, { force: true });
-    throw new DtmeshError(`cannot write ${flag} ${file}: ${reason(e)}`);
+    if (made) fs.rmSync(tmp, { force: true });
+    throw fail(reason(e));
   }
 }

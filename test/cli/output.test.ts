@@ -50,3 +50,29 @@ test('checkWritable: a directory, a missing directory and (not as root) a read-o
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('writeAtomic and checkWritable refuse a symlink another user planted in a sticky world-writable directory (the kernel\'s protected_symlinks rule, which Node\'s realpath bypasses); the victim is untouched; a link of our own there is still followed', (t) => {
+  if (process.getuid?.() !== 0) return t.skip('needs root: the test makes a link owned by another user (lchown)');
+  const sticky = tempDir('dtmesh-sticky-');
+  fs.chmodSync(sticky, 0o1777);
+  const safe = tempDir('dtmesh-victim-');
+  const victim = path.join(safe, 'important');
+  fs.writeFileSync(victim, 'secret', { mode: 0o600 });
+  const planted = path.join(sticky, 'report.html');
+  fs.symlinkSync(victim, planted);
+  fs.lchownSync(planted, 65534, 65534); // nobody's link
+  try {
+    assert.throws(() => checkWritable('--report', planted), (e: Error) => /not followed/.test(e.message) && !e.message.includes('\n'));
+    assert.throws(() => writeAtomic('--report', planted, '<html>'), /not followed/);
+    assert.equal(fs.readFileSync(victim, 'utf8'), 'secret', 'the victim is untouched');
+    assert.equal(fs.statSync(victim).mode & 0o777, 0o600);
+    const mine = path.join(sticky, 'mine.html');
+    fs.symlinkSync(victim, mine); // root's own link: followed, as before
+    writeAtomic('--report', mine, 'ours');
+    assert.equal(fs.readFileSync(victim, 'utf8'), 'ours');
+    assert.deepEqual(fs.readdirSync(safe), ['important'], 'no temporary file left beside it');
+  } finally {
+    fs.rmSync(sticky, { recursive: true, force: true });
+    fs.rmSync(safe, { recursive: true, force: true });
+  }
+});
