@@ -15,7 +15,7 @@ import { assertValidId } from '../protocol/ids.js';
 import { MeshAgent } from '../probe/agent.js';
 import { dtmeshVersion, hostInfo, SCHEMA_VERSION } from '../probe/context.js';
 import type { MeshInterval, PeerAddress } from '../probe/mesh.js';
-import { checkWritable, writeAtomic } from './output.js';
+import { checkWritable, LineSink, writeAtomic } from './output.js';
 import { onStopSignals } from './signals.js';
 import { asUsage, intFlag, numFlag, parseFlags, required, usage } from './args.js';
 import { MEASURE_DEFAULT_LANE } from '../options.js';
@@ -148,17 +148,9 @@ export async function agentCommand(argv: string[]): Promise<number> {
   if (reportPath !== null) checkWritable('--report', reportPath); // now, not after the run
   const heartbeatFile = typeof v.heartbeat === 'string' ? v.heartbeat : null;
   const log = (s: string): boolean => (streamPath === '-' ? process.stderr : process.stdout).write(`dtmesh agent: ${s}\n`);
-  let stream: fs.WriteStream | NodeJS.WriteStream | null = null;
-  if (streamPath === '-') stream = process.stdout;
-  else if (streamPath !== null) {
-    try {
-      fs.writeFileSync(streamPath, '');
-    } catch (e) {
-      throw new DtmeshError(`cannot write --json-stream ${streamPath}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    }
-    stream = fs.createWriteStream(streamPath, { flags: 'a' });
-  }
-  const emit = (o: object): void => void stream?.write(JSON.stringify(o) + '\n');
+  if (streamPath !== null && streamPath !== '-') checkWritable('--json-stream', streamPath); // now; opened once the agent's lock is held
+  let stream: LineSink | null = null;
+  const emit = (o: object): void => stream?.write(o);
 
   const replayWindow = intFlag(cmd, v, 'replay-window', 0, 8192) ?? 1024;
   let agent: MeshAgent;
@@ -178,6 +170,12 @@ export async function agentCommand(argv: string[]): Promise<number> {
     });
   } catch (e) {
     throw asUsage(cmd, e);
+  }
+  try {
+    if (streamPath !== null) stream = LineSink.open('--json-stream', streamPath, log);
+  } catch (e) {
+    await agent.close();
+    throw e;
   }
   const engine = agent.engine;
   engine.on('warning', (w: string) => log(w));
@@ -299,7 +297,7 @@ export async function agentCommand(argv: string[]): Promise<number> {
     }
     log(`stopped. ${summaryLine(stats)}`);
     emit({ type: 'end', ...context, agent: engine.agent, end: new Date().toISOString(), peers: pairs.map((p) => p.figures), books: stats });
-    if (stream !== null && stream !== process.stdout) await new Promise<void>((r) => (stream as fs.WriteStream).end(() => r()));
+    stream?.close();
     if (reportPath !== null) {
       writeAtomic('--report', reportPath, renderReport({ title: `dtmesh agent ${engine.agent} (tenant ${engine.tenant})`, generated: new Date().toISOString(), agents: [engine.agent, ...pairs.map((p) => p.to)], pairs }));
       log(`report written to ${reportPath}`);

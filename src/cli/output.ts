@@ -113,3 +113,65 @@ export function writeAtomic(flag: string, file: string, text: string): void {
     throw fail(reason(e));
   }
 }
+
+/**
+ * An NDJSON stream (`--json-stream PATH|-`): one whole line per {@link write}, to stdout or
+ * to a file opened (and emptied) by {@link LineSink.open} — which the commands call only once
+ * their engine holds the agent's lock, so a second process refused as "already running"
+ * does not empty the running one's stream ({@link checkWritable} tells a bad path earlier).
+ * A write that fails — a reader gone (`| head`: EPIPE), a full disk — ends the stream with one
+ * line through `say`, never an unhandled error with a stack: the run goes on, its report and
+ * metrics are whole.
+ */
+export class LineSink {
+  private fd = -1;
+  private dead = false;
+
+  private constructor(
+    private readonly flag: string,
+    private readonly where: string,
+    private readonly say: (line: string) => void,
+  ) {}
+
+  /** Open `where` ('-': stdout) for `flag`; one-line {@link DtmeshError} when it cannot be. */
+  static open(flag: string, where: string, say: (line: string) => void): LineSink {
+    const sink = new LineSink(flag, where, say);
+    if (where === '-') process.stdout.on('error', (e) => sink.fail(e));
+    else {
+      try {
+        sink.fd = fs.openSync(where, 'w');
+      } catch (e) {
+        throw new DtmeshError(`cannot write ${flag} ${where}: ${reason(e)}`);
+      }
+    }
+    return sink;
+  }
+
+  /** Write `o` as one line (nothing once the stream failed). */
+  write(o: object): void {
+    if (this.dead) return;
+    const line = JSON.stringify(o) + '\n';
+    if (this.fd < 0) {
+      process.stdout.write(line);
+      return;
+    }
+    try {
+      fs.writeSync(this.fd, line);
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  /** Close the file (stdout stays open). */
+  close(): void {
+    this.dead = true;
+    if (this.fd >= 0) fs.closeSync(this.fd);
+    this.fd = -1;
+  }
+
+  private fail(e: unknown): void {
+    if (this.dead) return;
+    this.close();
+    this.say(`${this.flag} ${this.where === '-' ? 'stdout' : this.where}: cannot write (${reason(e)}): no more lines there; the run goes on`);
+  }
+}

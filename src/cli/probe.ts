@@ -9,7 +9,7 @@
 import { lookup } from 'node:dns/promises';
 import * as fs from 'node:fs';
 import { DtmeshError } from '../errors.js';
-import { checkWritable, writeAtomic } from './output.js';
+import { checkWritable, LineSink, writeAtomic } from './output.js';
 import { onStopSignals } from './signals.js';
 import { Engine } from '../engine.js';
 import { dtmeshVersion } from '../probe/context.js';
@@ -161,18 +161,6 @@ function progressLine(p: ProbeProgress, tty: boolean): string {
   return `[${'#'.repeat(done)}${'.'.repeat(width - done)}] ${head}`;
 }
 
-/** A JSON-lines sink: stdout or a file, one whole line per write. */
-function lineSink(cmd: string, where: string): { write: (o: object) => void; close: () => void } {
-  if (where === '-') return { write: (o) => void process.stdout.write(JSON.stringify(o) + '\n'), close: () => undefined };
-  let fd: number;
-  try {
-    fd = fs.openSync(where, 'w');
-  } catch (e) {
-    throw new DtmeshError(`dtmesh ${cmd}: cannot write --json-stream ${where}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-  return { write: (o) => void fs.writeSync(fd, JSON.stringify(o) + '\n'), close: () => fs.closeSync(fd) };
-}
-
 /** Run `dtmesh probe`: flags → {@link probe} → the report (MEASUREMENT.md §1–3). */
 export async function probeCommand(argv: string[]): Promise<number> {
   const cmd = 'probe';
@@ -256,6 +244,7 @@ export async function probeCommand(argv: string[]): Promise<number> {
   // output files fail now, in one line, not after the run
   if (jsonPath !== null && jsonPath !== '-') checkWritable('--json', jsonPath);
   if (histPath !== null) checkWritable('--histogram', histPath);
+  if (streamPath !== null && streamPath !== '-') checkWritable('--json-stream', streamPath);
 
   let address: string;
   let family: number;
@@ -266,13 +255,20 @@ export async function probeCommand(argv: string[]): Promise<number> {
   }
   const loopback = family === 4 ? address.startsWith('127.') : address === '::1';
   const listen = typeof v.listen === 'string' ? v.listen : family === 6 ? (loopback ? '[::1]:0' : '[::]:0') : loopback ? '127.0.0.1:0' : '0.0.0.0:0';
-  const stream = streamPath !== null ? lineSink(cmd, streamPath) : null; // before the engine: a failure here leaves nothing running
   let engine: Engine;
   try {
     engine = await Engine.create({ stateDir, tenant, agent, peers: [target.agent], listen, workers, replayWindow, maxDatagram, batchSize, ...sockets });
   } catch (e) {
-    stream?.close();
     throw asUsage(cmd, e);
+  }
+  // opened now that the engine holds the agent's lock: a second probe refused as "already
+  // running" never empties the first one's stream
+  let stream: LineSink | null = null;
+  try {
+    if (streamPath !== null) stream = LineSink.open('--json-stream', streamPath, (l) => process.stderr.write(`dtmesh probe: ${l}\n`));
+  } catch (e) {
+    await engine.close();
+    throw e;
   }
   // Ctrl-C / SIGTERM: stop sending, wait out the probes in flight, then the report and its
   // files as at a normal end (a second signal meanwhile is answered, not obeyed)

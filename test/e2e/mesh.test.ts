@@ -265,6 +265,39 @@ test('dtmesh agent --size above the default largest datagram (2048) runs: its en
   }
 });
 
+test('dtmesh agent --json-stream: a reader gone (EPIPE) or a full disk (/dev/full) ends the stream with one line, not a crash — the run goes on and ends normally; a second agent refused as already running leaves the first one\'s stream whole', async () => {
+  const dir = tempDir('dtmesh-agent-stream-');
+  initRootKey(dir, false);
+  const cli = path.join(repoRoot, 'dist', 'cli.js');
+  const id = ['--state-dir', dir, '--tenant', tenant, '--listen', '127.0.0.1:0', '--peers', 'b@127.0.0.1:9', '--every', '0.1', '--grace-ms', '50'];
+  try {
+    // stdout closed by its reader after the first bytes, as `| head -c 10` does
+    const piped = spawn(process.execPath, [cli, 'agent', ...id, '--agent', 'a', '--json-stream', '-', '--duration', '1.5'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    piped.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    piped.stdout!.once('data', () => piped.stdout!.destroy());
+    const code = await within(30_000, new Promise<number | null>((r) => piped.on('exit', (c) => r(c))), 'the agent with a closed stdout');
+    assert.equal(code, 0, err);
+    assert.match(err, /--json-stream stdout: cannot write \(EPIPE\): no more lines there; the run goes on/);
+    assert.match(err, /dtmesh agent: stopped\./, 'it drained and said so');
+    assert.doesNotMatch(err, /\n\s+at |node:events/, 'no stack trace');
+    const full = spawnSync(process.execPath, [cli, 'agent', ...id, '--agent', 'a', '--json-stream', '/dev/full', '--duration', '0.5'], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(full.status, 0, full.stderr + full.stdout);
+    assert.match(full.stdout, /--json-stream \/dev\/full: cannot write \(ENOSPC\)/);
+    // the lock decides before the stream is opened
+    const file = path.join(dir, 'stream.ndjson');
+    const first = await startAgent([...id, '--agent', 'a', '--json-stream', file, '--duration', '3']);
+    await until(10_000, () => fs.readFileSync(file, 'utf8').includes('"start"'), 'the first agent\'s start line');
+    const second = spawnSync(process.execPath, [cli, 'agent', ...id, '--agent', 'a', '--json-stream', file, '--duration', '1'], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(second.status, 1, second.stderr);
+    assert.match(second.stderr, /already running/);
+    assert.match(fs.readFileSync(file, 'utf8'), /"type":"start"/, 'the running agent\'s stream still has its start line');
+    assert.equal(await within(30_000, first.exit, 'the first agent ends'), 0, first.out());
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('embedding a mesh agent: a bad size, address or port is refused up front with a RangeError naming it, and a refused setAddress keeps the address the peer had', async () => {
   const root = new Uint8Array(randomBytes(32));
   const base = { rootKey: root, tenant, agent: 'a', peers: ['c'], workers: 1, addresses: [] };

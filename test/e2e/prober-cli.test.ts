@@ -131,6 +131,15 @@ test('thresholds: --max-p99 below any loopback RTT exits 3 and says which; --max
   assert.match(r.err, /^dtmesh probe: threshold breached: rtt p99 [\d.]+ ms > 0\.001 ms\n$/, '--quiet: only the threshold line');
 });
 
+test('--json-stream /dev/full: one line says the stream stopped (ENOSPC), no stack trace; the run and its --json report finish (exit 0)', async () => {
+  const r = await cli([...base(), '--count', '200', '--rate', '2000', '--interval', '0.05', '--json-stream', '/dev/full', '--json', '-']);
+  assert.equal(r.code, 0, r.err);
+  assertValidReport(JSON.parse(r.out));
+  assert.match(r.err, /^dtmesh probe: --json-stream \/dev\/full: cannot write \(ENOSPC\): no more lines there; the run goes on$/m);
+  assert.equal(r.err.match(/cannot write/g)!.length, 1, 'said once');
+  assert.doesNotMatch(r.err, /\n\s+at /, 'no stack trace');
+});
+
 /** `dtmesh probe --json -` through a fresh relay scripted by `script`: exit code, the report, stderr and the relay's counts. */
 async function viaRelay(script: (d: Dir, seq: number) => Action, args: string[]) {
   const relay = await startRelay(serve.port, script);
