@@ -15,7 +15,7 @@ import { assertValidId } from '../protocol/ids.js';
 import { MeshAgent } from '../probe/agent.js';
 import { dtmeshVersion, hostInfo, SCHEMA_VERSION } from '../probe/context.js';
 import type { MeshInterval, PeerAddress } from '../probe/mesh.js';
-import { checkWritable, LineSink, writeAtomic } from './output.js';
+import { checkWritable, LineSink, readRegularFile, writeAtomic } from './output.js';
 import { onStopSignals } from './signals.js';
 import { asUsage, intFlag, numFlag, parseFlags, required, usage } from './args.js';
 import { MEASURE_DEFAULT_LANE } from '../options.js';
@@ -89,7 +89,7 @@ export function parseRoster(command: string, entries: string[], what: string): {
 function readRosterFile(command: string, file: string): { peers: string[]; addresses: PeerAddress[] } {
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    text = readRegularFile(file).text;
   } catch (e) {
     throw new DtmeshError(`cannot read roster file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
@@ -218,6 +218,7 @@ export async function agentCommand(argv: string[]): Promise<number> {
 
   // the control plane: a changed heartbeat file or SIGHUP applies it (and re-reads the roster file)
   let lastHeartbeat = '';
+  let modeWarned = false; // said once: a heartbeat file others can read
   const reload = (why: string): void => {
     if (rosterFile !== null) {
       try {
@@ -232,7 +233,12 @@ export async function agentCommand(argv: string[]): Promise<number> {
     if (heartbeatFile === null) return;
     let text: string;
     try {
-      text = fs.readFileSync(heartbeatFile, 'utf8');
+      const f = readRegularFile(heartbeatFile);
+      text = f.text;
+      if ((f.mode & 0o077) !== 0 && !modeWarned) {
+        modeWarned = true;
+        log(`${heartbeatFile} can be read by other users (mode ${f.mode.toString(8).padStart(4, '0')}) and holds the root key: chmod 600 it (PROTOCOL.md §1 keeps the key at rest 0600)`);
+      }
     } catch (e) {
       log(`heartbeat not applied (${why}): cannot read ${heartbeatFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
       return;

@@ -298,6 +298,32 @@ test('dtmesh agent --json-stream: a reader gone (EPIPE) or a full disk (/dev/ful
   }
 });
 
+test('dtmesh agent --heartbeat and keys apply-heartbeat --file: a FIFO at the path is refused in one line, never waited on for ever; a heartbeat file other users can read is applied with one line saying so', () => {
+  const dir = tempDir('dtmesh-agent-hb-');
+  const root = initRootKey(dir, false);
+  const cli = path.join(repoRoot, 'dist', 'cli.js');
+  try {
+    const fifo = path.join(dir, 'hb.fifo');
+    spawnSync('mkfifo', [fifo]);
+    const id = ['--state-dir', dir, '--tenant', tenant, '--agent', 'a', '--listen', '127.0.0.1:0', '--peers', 'b'];
+    const a = spawnSync(process.execPath, [cli, 'agent', ...id, '--heartbeat', fifo, '--duration', '0.5'], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(a.status, 0, `${a.stdout}${a.stderr}${a.signal ?? ''}`);
+    assert.match(a.stdout, /heartbeat not applied \(start\): cannot read .*hb\.fifo: not a regular file \(a FIFO\)/);
+    const k = spawnSync(process.execPath, [cli, 'keys', 'apply-heartbeat', '--state-dir', dir, '--file', fifo], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(k.status, 1, `${k.stderr}${k.signal ?? ''}`);
+    assert.match(k.stderr, /^dtmesh keys: cannot read .*hb\.fifo: not a regular file \(a FIFO\)\n$/);
+    const hb = path.join(dir, 'hb.json');
+    fs.writeFileSync(hb, JSON.stringify({ tenant_id: tenant, mesh_root_key: Buffer.from(root).toString('base64') }), { mode: 0o644 });
+    fs.chmodSync(hb, 0o644);
+    const b = spawnSync(process.execPath, [cli, 'agent', ...id, '--heartbeat', hb, '--duration', '0.5'], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(b.status, 0, b.stderr);
+    assert.match(b.stdout, /hb\.json can be read by other users \(mode 0644\) and holds the root key: chmod 600 it/);
+    assert.match(b.stdout, /heartbeat applied \(start\): same root/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('embedding a mesh agent: a bad size, address or port is refused up front with a RangeError naming it, and a refused setAddress keeps the address the peer had', async () => {
   const root = new Uint8Array(randomBytes(32));
   const base = { rootKey: root, tenant, agent: 'a', peers: ['c'], workers: 1, addresses: [] };
