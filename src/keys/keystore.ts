@@ -337,10 +337,29 @@ function hideRoot(hb: Omit<Heartbeat, 'root'>, root: Uint8Array): Heartbeat {
 
 /**
  * Persist what a heartbeat says to `stateDir`: the root key (atomic, 0600) and
- * `tenant.json` (tenant and peers only, 0644 — never the key).
+ * `tenant.json` (tenant and peers only, 0644 — never the key). All or nothing: when
+ * `tenant.json` cannot be written, the root key that was on disk is put back (or the new one
+ * removed when there was none), so a heartbeat reported as not applied does not rotate the
+ * next start; one-line {@link DtmeshError} naming the file.
  */
 export function persistHeartbeat(stateDir: string, hb: Heartbeat): void {
+  const keyFile = rootKeyPath(stateDir);
+  let previous: Uint8Array | null = null;
+  try {
+    previous = new Uint8Array(fs.readFileSync(keyFile));
+  } catch {
+    // none yet (or unreadable: saveRootKey below says so)
+  }
   saveRootKey(stateDir, hb.root);
   const tenant = { tenant_id: hb.tenant, peers: hb.peers ?? undefined, root_fingerprint: rootFingerprint(hb.root) };
-  writeFileAtomic(path.join(stateDir, TENANT_FILE), JSON.stringify(tenant, null, 2) + '\n', 0o644);
+  const tenantFile = path.join(stateDir, TENANT_FILE);
+  try {
+    writeFileAtomic(tenantFile, JSON.stringify(tenant, null, 2) + '\n', 0o644);
+  } catch (e) {
+    if (previous !== null) writeFileAtomic(keyFile, previous, 0o600); // byte for byte, as it was
+    else fs.rmSync(keyFile, { force: true });
+    previous?.fill(0);
+    throw new DtmeshError(`cannot write ${tenantFile}: ${errno(e) ?? String(e)}; the root key on disk is as it was`);
+  }
+  previous?.fill(0);
 }

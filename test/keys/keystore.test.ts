@@ -269,3 +269,19 @@ test('a state directory that cannot be made is one line at once: nested dirs are
   assert.equal(r.signal, null, 'returned within 10 s');
   assert.match(r.stdout, /^cannot create state directory \/proc\/dtmesh-no-such\/state: ENOENT/);
 });
+
+test('persistHeartbeat is all or nothing: when tenant.json cannot be written, the root key on disk is the one before (a heartbeat reported as not applied never rotates the next start); one line naming the file', () => {
+  const dir = tempDir('dtmesh-hb-persist-');
+  try {
+    const before = new Uint8Array(randomBytes(32));
+    saveRootKey(dir, before);
+    fs.mkdirSync(path.join(dir, 'tenant.json')); // cannot be replaced by a file
+    const next = new Uint8Array(randomBytes(32));
+    const hb = parseHeartbeat({ tenant_id: 't', mesh_root_key: Buffer.from(next).toString('base64') });
+    assert.throws(() => persistHeartbeat(dir, hb), (e: Error) => /cannot write .*tenant\.json: EISDIR; the root key on disk is as it was/.test(e.message) && !e.message.includes('\n'));
+    assert.deepEqual(loadRootKey(dir), before, 'the previous root key, not the heartbeat\'s');
+    assert.equal(fs.statSync(rootKeyPath(dir)).mode & 0o777, 0o600);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
