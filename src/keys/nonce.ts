@@ -3,8 +3,9 @@
  * PUNCH_HINT takes the next value; it starts at `max(last_persisted + 1, now_us)` so a
  * restart never goes backwards.
  *
- * Values stay far below 2^53 (they start near the clock in µs and advance by one per
- * packet), so a float holds them exactly. With a state directory, a ceiling is
+ * Values stay below 2^53 (they start near the clock in µs and advance by one per packet;
+ * a persisted value above {@link NONCE_LIMIT} is refused at start), so a float holds them
+ * exactly. With a state directory, a ceiling is
  * persisted ahead of use (`<StateDir>/mesh-nonce-<hex>`, `<hex>` the agent's sender_id
  * as in src/keys/statelock.ts, {@link NONCE_RESERVE} at a time): one small atomic write per
  * 2^24 packets, never per datagram. The counter holds the agent's state-directory lock
@@ -24,6 +25,14 @@ import { agentFileTag, StateLock, type StateLockOptions } from './statelock.js';
 export const NONCE_FILE = 'mesh-nonce';
 /** Nonces reserved per persisted ceiling. */
 export const NONCE_RESERVE = 2 ** 24;
+/**
+ * The largest persisted value a start accepts: 2^53 − 2^25, so the first nonce (≤ this + 1),
+ * its ceiling (+ {@link NONCE_RESERVE}) and the nonces up to that ceiling are all exact in a
+ * float. From the clock (≈ 1.8·10^15 µs in 2027) a counter gets here only in centuries; a file
+ * above it was altered or corrupted, and accepting it left the counter stuck at 2^53 (the
+ * same nonce on every packet) and wrote a ceiling the next start refused.
+ */
+export const NONCE_LIMIT = 2 ** 53 - 2 ** 25;
 /** After a failed ceiling write, nonces taken before the next attempt (≈ 80 ms at 50 k packets/s). */
 export const NONCE_RETRY = 2 ** 12;
 
@@ -41,9 +50,12 @@ export interface NonceCounterOptions {
 }
 
 /**
- * The persisted ceiling in `file`: 0 when there is none (ENOENT), else a positive safe
- * integer, or a one-line {@link DtmeshError} (unreadable, a directory, garbage): a nonce
- * file that cannot be trusted must stop the start, since guessing could go backwards.
+ * The persisted ceiling in `file`: 0 when there is none (ENOENT), else a positive integer
+ * no greater than {@link NONCE_LIMIT}, or a one-line {@link DtmeshError} (unreadable, a
+ * directory, garbage, too large): a nonce file that cannot be trusted must stop the start,
+ * since guessing could go backwards. The advice never says to delete or lower the file:
+ * the counter must only move forward (a restart from the clock reuses nonces whenever the
+ * counter had run ahead of it).
  */
 function readCeiling(file: string): number {
   let text: string;
@@ -56,9 +68,12 @@ function readCeiling(file: string): number {
     throw new DtmeshError(`nonce file ${file} ${what}: it must be a regular file this user can read and write`);
   }
   const t = text.trim();
-  const v = /^[0-9]{1,16}$/.test(t) ? Number(t) : NaN;
-  if (!Number.isSafeInteger(v) || v <= 0) {
-    throw new DtmeshError(`nonce file ${file} does not hold a positive integer: restore it from a backup, or delete it to restart the counter from the clock`);
+  const v = /^[0-9]{1,24}$/.test(t) ? Number(t) : NaN;
+  if (!(v > 0)) {
+    throw new DtmeshError(`nonce file ${file} does not hold a positive integer: restore it from a backup, or write a value no lower than the last nonce this agent sent (the counter must only move forward: deleting the file restarts it from the clock, which can reuse nonces)`);
+  }
+  if (v > NONCE_LIMIT) {
+    throw new DtmeshError(`nonce file ${file} holds ${t}, above the largest usable start ${NONCE_LIMIT} (2^53 - 2^25; a counter started from the clock cannot get there, so the file was altered): restore it from a backup, never with a value lower than the last nonce this agent sent (the counter must only move forward)`);
   }
   return v;
 }
@@ -146,7 +161,9 @@ export class NonceCounter {
   }
 
   private persist(): void {
-    const ceiling = this.nextValue + NONCE_RESERVE;
+    // Past NONCE_LIMIT + 2^25 (only after a start near NONCE_LIMIT) a ceiling would not be
+    // exact: write 2^53 − 1, which the next start refuses as above NONCE_LIMIT (forward only).
+    const ceiling = Math.min(this.nextValue + NONCE_RESERVE, Number.MAX_SAFE_INTEGER);
     try {
       this.write(this.file!, `${ceiling}\n`);
       this.persistedValue = ceiling;

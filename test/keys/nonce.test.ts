@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { DtmeshError } from '../../src/errors.js';
-import { NONCE_FILE, NONCE_RESERVE, NONCE_RETRY, NonceCounter, nonceFileName } from '../../src/keys/nonce.js';
+import { NONCE_FILE, NONCE_LIMIT, NONCE_RESERVE, NONCE_RETRY, NonceCounter, nonceFileName } from '../../src/keys/nonce.js';
 import { tempDir, wallUs } from '../helpers.js';
 
 test('starts at the clock in µs without a state dir, and only goes up', () => {
@@ -57,9 +57,10 @@ test('a nonce file that cannot be read or is garbled stops the start with one li
   const dir = tempDir('dtmesh-nonce-');
   const file = path.join(dir, nonceFileName('agent-a'));
   const oneLine = (re: RegExp) => (e: unknown) => e instanceof DtmeshError && !e.message.includes('\n') && re.test(e.message);
-  for (const garbage of ['', 'garbage\n', '-5\n', '0\n', '1.5\n', '1e300\n', '9007199254740993\n', '12 34\n']) {
+  for (const garbage of ['', 'garbage\n', '-5\n', '0\n', '1.5\n', '1e300\n', '0x10\n', '12 34\n']) {
     fs.writeFileSync(file, garbage);
-    assert.throws(() => new NonceCounter(dir, 'agent-a'), oneLine(/does not hold a positive integer/), JSON.stringify(garbage));
+    // the advice never says to delete the file: a restart from the clock can go backwards
+    assert.throws(() => new NonceCounter(dir, 'agent-a'), oneLine(/does not hold a positive integer: .*only move forward(?!.*delete it)/), JSON.stringify(garbage));
   }
   fs.rmSync(file);
   fs.mkdirSync(file);
@@ -120,4 +121,33 @@ test('the first ceiling write failing is a clear startup error, and the lock is 
   new NonceCounter(dir, 'agent-a').close();
   fs.rmSync(dir, { recursive: true });
   assert.throws(() => new NonceCounter(dir, 'agent-a'), (e: unknown) => e instanceof DtmeshError && /state directory must exist/.test(e.message), 'a missing directory');
+});
+
+test('a persisted value near 2^53 is refused with one line (the counter would stick there); up to NONCE_LIMIT every nonce and ceiling stays exact', () => {
+  const dir = tempDir('dtmesh-nonce-');
+  const file = path.join(dir, nonceFileName('agent-a'));
+  const refusedAbove = (e: unknown): boolean =>
+    e instanceof DtmeshError && !e.message.includes('\n') && /above the largest usable start/.test(e.message) && /only move forward/.test(e.message) && !/delete/.test(e.message);
+  for (const big of [NONCE_LIMIT + 1, Number.MAX_SAFE_INTEGER - 1, Number.MAX_SAFE_INTEGER]) {
+    fs.writeFileSync(file, `${big}\n`);
+    assert.throws(() => new NonceCounter(dir, 'agent-a'), refusedAbove, String(big));
+  }
+  for (const big of ['9007199254740993', '99999999999999999999']) {
+    fs.writeFileSync(file, `${big}\n`);
+    assert.throws(() => new NonceCounter(dir, 'agent-a'), refusedAbove, big);
+  }
+  fs.writeFileSync(file, `${NONCE_LIMIT}\n`); // the largest accepted
+  const c = new NonceCounter(dir, 'agent-a');
+  const a = c.take();
+  const b = c.take();
+  assert.equal(a, NONCE_LIMIT + 1);
+  assert.equal(b, a + 1, 'consecutive, not stuck');
+  assert.ok(Number.isSafeInteger(c.persistedCeiling) && Number.isSafeInteger(Number(fs.readFileSync(file, 'utf8'))));
+  c.take(NONCE_RESERVE); // crosses the first ceiling
+  assert.equal(c.take(), b + NONCE_RESERVE + 1);
+  c.take(NONCE_RESERVE); // past 2^53: the ceiling written is still an exact integer, which the next start refuses
+  const written = Number(fs.readFileSync(file, 'utf8'));
+  assert.ok(Number.isSafeInteger(written) && written > NONCE_LIMIT);
+  c.close();
+  assert.throws(() => new NonceCounter(dir, 'agent-a'), refusedAbove, 'exhausted: refused, never restarted lower');
 });
