@@ -47,6 +47,8 @@ export interface NonceCounterOptions {
   readonly lock?: StateLockOptions['kind'];
   /** Writes the ceiling file (default: the atomic 0600 write of src/keys/keystore.ts); a seam for failure tests. */
   readonly writeCeiling?: (file: string, content: string) => void;
+  /** Initial value of {@link NonceCounter.onWriteError}. */
+  readonly onWriteError?: (err: DtmeshError) => void;
 }
 
 /**
@@ -81,16 +83,25 @@ function readCeiling(file: string): number {
 /**
  * Monotonic outgoing nonce counter of one agent (PROTOCOL.md §3).
  *
- * A failed ceiling write on the hot path ({@link take}) never throws: it is counted in
- * {@link writeErrors} and retried every {@link NONCE_RETRY} nonces while the in-memory
- * counter keeps going up. Meanwhile the persisted ceiling lags behind the nonces in use;
- * a crash then restarts at `max(persisted + 1, now_us)`, which only goes backwards if
- * the counter had run ahead of the clock (more than one packet per µs on average) — the
- * documented risk of a state directory that stopped taking writes.
+ * A failed ceiling write on the hot path ({@link take}) never throws (the REPLY path
+ * reserves nonces there): it is counted in {@link writeErrors}, reported once per failed
+ * write to {@link onWriteError}, and retried every {@link NONCE_RETRY} nonces while the
+ * in-memory counter keeps going up. Meanwhile the persisted ceiling
+ * ({@link persistedCeiling}) lags behind the nonces in use, and **every nonce past it
+ * risks reuse after a crash**: the restart begins at `max(persisted + 1, now_us)`, which
+ * goes backwards if the counter had run ahead of the clock (more than one packet per µs
+ * on average) — the risk of a state directory that stopped taking writes, which the
+ * engine should surface as a warning.
  */
 export class NonceCounter {
-  /** Ceiling writes that failed on the hot path (each retried later). */
-  writeErrors = 0;
+  /**
+   * Called once per failed ceiling write on the hot path, with a one-line error naming
+   * the nonce file, the errno code and the ceiling still persisted (no other content).
+   * Runs inside {@link take}: keep it cheap; whatever it throws is ignored. Settable, so
+   * the engine can attach its warning and counter after construction.
+   */
+  onWriteError: ((err: DtmeshError) => void) | undefined;
+  private writeErrorCount = 0;
   /**
    * The next nonce. Declared with a number (not left `undefined` until the constructor
    * assigns it) so that V8 keeps the field a double in place: a field that starts out
@@ -119,6 +130,7 @@ export class NonceCounter {
    */
   constructor(stateDir: string | null, agent?: string, options: NonceCounterOptions = {}) {
     this.write = options.writeCeiling ?? ((file, content) => writeFileAtomic(file, content, 0o600));
+    this.onWriteError = options.onWriteError;
     this.file = stateDir === null ? null : path.join(stateDir, agent === undefined ? NONCE_FILE : nonceFileName(agent));
     this.lock = stateDir === null || agent === undefined ? null : StateLock.acquire(stateDir, agent, { kind: options.lock ?? 'auto' });
     let persisted = 0;
@@ -150,6 +162,11 @@ export class NonceCounter {
     return first;
   }
 
+  /** Ceiling writes that failed on the hot path (each retried later); see {@link onWriteError}. */
+  get writeErrors(): number {
+    return this.writeErrorCount;
+  }
+
   /** The last ceiling written to the state directory (0 without one): every nonce below it is covered. */
   get persistedCeiling(): number {
     return this.persistedValue;
@@ -168,9 +185,25 @@ export class NonceCounter {
       this.write(this.file!, `${ceiling}\n`);
       this.persistedValue = ceiling;
       this.persistAt = ceiling;
-    } catch {
-      this.writeErrors++;
+    } catch (e) {
+      this.writeErrorCount++;
       this.persistAt = this.nextValue + NONCE_RETRY;
+      this.reportWriteError(e, ceiling);
+    }
+  }
+
+  private reportWriteError(e: unknown, ceiling: number): void {
+    const report = this.onWriteError;
+    if (report === undefined) return;
+    const code = (e as NodeJS.ErrnoException | null)?.code ?? 'error';
+    try {
+      report(
+        new DtmeshError(
+          `cannot write the nonce ceiling ${ceiling} to ${this.file} (${code}): nonces from ${this.persistedValue} on are not persisted and may be reused after a crash; retrying every ${NONCE_RETRY} nonces`,
+        ),
+      );
+    } catch {
+      // take() never throws (the REPLY reservation path): a failing reporter is ignored
     }
   }
 }

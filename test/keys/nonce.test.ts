@@ -151,3 +151,45 @@ test('a persisted value near 2^53 is refused with one line (the counter would st
   c.close();
   assert.throws(() => new NonceCounter(dir, 'agent-a'), refusedAbove, 'exhausted: refused, never restarted lower');
 });
+
+test('a failed ceiling write is reported to onWriteError once per failure with one line; writeErrors is read-only; a throwing reporter never reaches take()', () => {
+  const dir = tempDir('dtmesh-nonce-');
+  const file = path.join(dir, nonceFileName('agent-a'));
+  let fail = false;
+  const writeCeiling = (f: string, content: string): void => {
+    if (fail) throw Object.assign(new Error(`EROFS: read-only file system, open '${f}'`), { code: 'EROFS' });
+    fs.writeFileSync(f, content);
+  };
+  const reported: Error[] = [];
+  const c = new NonceCounter(dir, 'agent-a', { writeCeiling, onWriteError: (e) => reported.push(e) });
+  const ceiling = c.persistedCeiling;
+  fail = true;
+  c.take(NONCE_RESERVE + 1); // crosses the ceiling: the write fails
+  assert.equal(reported.length, 1);
+  const msg = reported[0]!.message;
+  assert.ok(reported[0] instanceof DtmeshError && !msg.includes('\n'), msg);
+  assert.ok(msg.includes(file) && msg.includes('(EROFS)') && msg.includes(`nonces from ${ceiling} on`) && /may be reused after a crash/.test(msg), msg);
+  c.take(NONCE_RETRY + 1); // retried at the next crossing: fails again, reported again
+  assert.equal(reported.length, 2);
+  assert.equal(c.writeErrors, 2);
+  c.take(10); // no crossing: no write, no report
+  assert.equal(reported.length, 2);
+  assert.throws(() => {
+    (c as unknown as { writeErrors: number }).writeErrors = 0;
+  }, TypeError);
+  assert.equal(c.writeErrors, 2);
+  // settable after construction (the engine attaches its warning later); a throwing one is ignored
+  c.onWriteError = () => {
+    throw new Error('reporter bug');
+  };
+  const before = c.take();
+  assert.equal(c.take(NONCE_RETRY + 1), before + 1, 'take() neither throws nor skips');
+  assert.equal(c.writeErrors, 3);
+  fail = false;
+  c.onWriteError = (e) => reported.push(e);
+  c.take(NONCE_RETRY + 1);
+  assert.equal(c.writeErrors, 3);
+  assert.equal(reported.length, 2, 'a write that succeeds is not reported');
+  assert.ok(c.persistedCeiling > before);
+  c.close();
+});
