@@ -51,6 +51,45 @@ export interface NonceCounterOptions {
   readonly onWriteError?: (err: DtmeshError) => void;
 }
 
+/** What a non-regular file is, for the one-line errors. */
+function fileKind(st: fs.Stats): string {
+  if (st.isDirectory()) return 'a directory';
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isSocket()) return 'a socket';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
+  return 'not a regular file';
+}
+
+/**
+ * Up to `max` + 1 bytes of `file` (more than `max` means it is too long), or null when it
+ * does not exist; a one-line
+ * {@link DtmeshError} naming it (as `what`) when it cannot be read or is not a regular
+ * file. Opened with O_NONBLOCK and O_NOFOLLOW and checked with fstat before any read: a
+ * FIFO planted there must not block the start for ever, nor a symlink redirect it.
+ */
+function readSmallRegularFile(file: string, what: string, max: number): Buffer | null {
+  const fail = (why: string): DtmeshError => new DtmeshError(`${what} ${file} ${why}: it must be a regular file this user can read and write`);
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOFOLLOW);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? 'error';
+    if (code === 'ENOENT') return null;
+    throw fail(`cannot be read (${code})`);
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) throw fail(st.isDirectory() ? 'is a directory' : `is ${fileKind(st)}`);
+    const buf = Buffer.alloc(max + 1);
+    return buf.subarray(0, fs.readSync(fd, buf, 0, max + 1, 0));
+  } catch (e) {
+    if (e instanceof DtmeshError) throw e;
+    throw fail(`cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /**
  * The persisted ceiling in `file`: 0 when there is none (ENOENT), else a positive integer
  * no greater than {@link NONCE_LIMIT}, or a one-line {@link DtmeshError} (unreadable, a
@@ -60,16 +99,9 @@ export interface NonceCounterOptions {
  * counter had run ahead of it).
  */
 function readCeiling(file: string): number {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code ?? 'error';
-    if (code === 'ENOENT') return 0;
-    const what = code === 'EISDIR' ? 'is a directory' : `cannot be read (${code})`;
-    throw new DtmeshError(`nonce file ${file} ${what}: it must be a regular file this user can read and write`);
-  }
-  const t = text.trim();
+  const bytes = readSmallRegularFile(file, 'nonce file', 64);
+  if (bytes === null) return 0;
+  const t = bytes.length > 64 ? '' : bytes.toString('utf8').trim(); // longer than any integer it holds: garbage
   const v = /^[0-9]{1,24}$/.test(t) ? Number(t) : NaN;
   if (!(v > 0)) {
     throw new DtmeshError(`nonce file ${file} does not hold a positive integer: restore it from a backup, or write a value no lower than the last nonce this agent sent (the counter must only move forward: deleting the file restarts it from the clock, which can reuse nonces)`);

@@ -1,8 +1,10 @@
 /** The outgoing nonce counter (PROTOCOL.md §3): starts at max(last_persisted + 1, now_us); a restart never goes backwards. */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { DtmeshError } from '../../src/errors.js';
 import { NONCE_FILE, NONCE_LIMIT, NONCE_RESERVE, NONCE_RETRY, NonceCounter, nonceFileName } from '../../src/keys/nonce.js';
 import { tempDir, wallUs } from '../helpers.js';
@@ -192,4 +194,33 @@ test('a failed ceiling write is reported to onWriteError once per failure with o
   assert.equal(reported.length, 2, 'a write that succeeds is not reported');
   assert.ok(c.persistedCeiling > before);
   c.close();
+});
+
+const HOLDER = fileURLToPath(new URL('../fixtures/hold-nonce.js', import.meta.url));
+
+test('a FIFO, a symlink or an oversized file as the nonce file stops the start at once with one line (never blocks)', () => {
+  const dir = tempDir('dtmesh-nonce-');
+  const file = path.join(dir, nonceFileName('agent-a'));
+  const legacy = path.join(dir, NONCE_FILE);
+  // in a child process, bounded: the old code blocked for ever in open(2) on a FIFO
+  const start = (): { status: number | null; out: string } => {
+    const r = spawnSync(process.execPath, [HOLDER, dir, 'agent-a', 'pidfile'], { encoding: 'utf8', timeout: 10_000 });
+    return { status: r.status, out: r.stdout.trim() };
+  };
+  for (const f of [file, legacy]) {
+    assert.equal(spawnSync('mkfifo', ['-m', '600', f]).status, 0, 'mkfifo');
+    const r = start();
+    assert.equal(r.status, 3, `refused, not blocked: ${JSON.stringify(r)}`);
+    assert.equal(r.out, `nonce file ${f} is a FIFO: it must be a regular file this user can read and write`);
+    fs.rmSync(f);
+  }
+  const real = path.join(dir, 'elsewhere');
+  fs.writeFileSync(real, `${wallUs()}\n`);
+  fs.symlinkSync(real, file);
+  assert.throws(() => new NonceCounter(dir, 'agent-a'), /nonce file .* cannot be read \(ELOOP\)/, 'a symlink is not followed');
+  fs.rmSync(file);
+  fs.writeFileSync(file, `1${' '.repeat(100)}x\n`); // an integer, then more than any integer file holds
+  assert.throws(() => new NonceCounter(dir, 'agent-a'), /does not hold a positive integer/);
+  fs.rmSync(file);
+  new NonceCounter(dir, 'agent-a').close();
 });
