@@ -15,18 +15,22 @@
  *   included): a crash never leaves it held. The file is never deleted (deleting a
  *   flock'ed file lets two processes lock two different inodes); it holds the holder's
  *   PID for the error message.
- * - `pidfile` (fallback when the addon is not built): the file is created with `O_EXCL`
- *   and holds the PID; a file whose PID is no longer alive (`kill(pid, 0)` → ESRCH) is
- *   stale and taken over. Its limits: a crashed holder's PID reused by another process
+ * - `pidfile` (fallback when the addon is not built): the PID is written to a temp file
+ *   which is then `link(2)`ed to the lock file's name — link fails with EEXIST when the
+ *   name exists, like `O_EXCL`, but the file appears with its PID already in it: a reader
+ *   never sees it empty (an empty file read as "pid 0, stale" let two fresh starts both
+ *   win). A file whose PID is no longer alive (`kill(pid, 0)` → ESRCH) is stale and
+ *   taken over. Its limits: a crashed holder's PID reused by another process
  *   makes the lock look held (the message names the file to delete), and two processes
  *   taking over the same stale file at the same instant can both win. flock has neither.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { DtmeshError } from '../errors.js';
 import { nativeLockFd } from '../protocol/native.js';
+import { removeStaleTempFiles } from './keystore.js';
 
 /** How a {@link StateLock} is held: `flock` (native addon) or the `pidfile` fallback. */
 export type StateLockKind = 'flock' | 'pidfile';
@@ -91,6 +95,36 @@ function openFailed(file: string, e: unknown): DtmeshError {
 }
 
 /**
+ * Create `file` holding this process's PID in one step, or return false when it exists
+ * (EEXIST). The PID goes into a 0600 temp file beside it (`.<name>.tmp-<pid>-<12 hex>`,
+ * the pattern {@link removeStaleTempFiles} sweeps), which is `link(2)`ed to `file` and
+ * then removed: `file` never exists without its PID.
+ */
+function linkPidFile(file: string): boolean {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
+  let fd: number;
+  try {
+    fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
+  } catch (e) {
+    throw openFailed(file, e);
+  }
+  try {
+    try {
+      fs.writeSync(fd, `${process.pid}\n`);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.linkSync(tmp, file);
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw openFailed(file, e);
+  } finally {
+    fs.rmSync(tmp, { force: true });
+  }
+}
+
+/**
  * The per-agent state-directory lock of PROTOCOL.md §3, held from {@link acquire} until
  * {@link release} or the end of the process.
  */
@@ -149,23 +183,14 @@ export class StateLock {
 
   private static pidfile(stateDir: string, agent: string, file: string): StateLock {
     for (let attempt = 0; attempt < 2; attempt++) {
-      let fd: number;
-      try {
-        fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw openFailed(file, e);
-        const holder = readHolder(file);
-        // our own PID but not held here (heldHere): left by an earlier run that had this PID (containers reuse them)
-        if (alive(holder.pid) && holder.pid !== process.pid) throw refused(agent, stateDir, holder.pid, file, 'pidfile');
-        fs.rmSync(file, { force: true }); // stale: its holder is gone
-        continue;
+      if (linkPidFile(file)) {
+        removeStaleTempFiles(file); // what a crash between temp write and link left
+        return new StateLock(file, 'pidfile', null);
       }
-      try {
-        fs.writeSync(fd, `${process.pid}\n`);
-      } finally {
-        fs.closeSync(fd);
-      }
-      return new StateLock(file, 'pidfile', null);
+      const holder = readHolder(file);
+      // our own PID but not held here (heldHere): left by an earlier run that had this PID (containers reuse them)
+      if (alive(holder.pid) && holder.pid !== process.pid) throw refused(agent, stateDir, holder.pid, file, 'pidfile');
+      fs.rmSync(file, { force: true }); // stale: its holder is gone
     }
     throw refused(agent, stateDir, readHolder(file).pid, file, 'pidfile');
   }

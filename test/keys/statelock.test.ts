@@ -7,6 +7,8 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import fsModule from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -116,5 +118,47 @@ test('flock honours a live PID-file holder (mixed builds), and ignores the PID a
   fs.writeFileSync(file, `${process.ppid} flock\n`); // written by a flock holder; the flock itself is free, so that holder is gone
   const lock = StateLock.acquire(dir, 'agent-a', { kind: 'flock' });
   assert.equal(lock.kind, 'flock');
+  lock.release();
+});
+
+test('the PID-file fallback: the lock file never exists without its PID, so a racing start cannot read it as stale and win too', () => {
+  const dir = tmp();
+  const file = path.join(dir, lockFileName('agent-a'));
+  const statelockUrl = new URL('../../src/keys/statelock.js', import.meta.url).href;
+  const competitor = `import { StateLock } from ${JSON.stringify(statelockUrl)};
+try { StateLock.acquire(process.argv[1], 'agent-a', { kind: 'pidfile' }); process.stdout.write('held'); }
+catch (e) { process.stdout.write(e.message); }`;
+  // After every fs call acquire makes, the moment the lock file first exists, a second
+  // process tries to take it: before, that was the instant between open(O_EXCL) and the
+  // PID write, which it read as "pid 0, stale" (2 of 60 fresh-directory races).
+  let competed: string | null = null;
+  let inHook = false;
+  const names = ['openSync', 'writeSync', 'closeSync', 'linkSync', 'renameSync', 'rmSync', 'unlinkSync'] as const;
+  const mutable = fsModule as unknown as Record<string, (...args: unknown[]) => unknown>;
+  const saved = names.map((n) => mutable[n]!);
+  names.forEach((n, i) => {
+    mutable[n] = function (this: unknown, ...args: unknown[]) {
+      const r = saved[i]!.apply(this, args);
+      if (!inHook && competed === null && fs.existsSync(file)) {
+        inHook = true;
+        const c = spawnSync(process.execPath, ['--input-type=module', '-e', competitor, dir], { encoding: 'utf8', timeout: 10_000 });
+        competed = `${c.stdout}${c.stderr}`;
+        inHook = false;
+      }
+      return r;
+    };
+  });
+  syncBuiltinESMExports();
+  let lock: StateLock;
+  try {
+    lock = StateLock.acquire(dir, 'agent-a', { kind: 'pidfile' });
+  } finally {
+    names.forEach((n, i) => (mutable[n] = saved[i]!));
+    syncBuiltinESMExports();
+  }
+  assert.notEqual(competed, null, 'the hook saw the lock file appear');
+  assert.match(competed!, new RegExp(`^agent "agent-a" is already running on state directory .* \\(pid ${process.pid}\\)`), 'the racing start is refused');
+  assert.equal(fs.readFileSync(file, 'utf8'), `${process.pid}\n`);
+  assert.deepEqual(fs.readdirSync(dir), [lockFileName('agent-a')], 'no temp file left');
   lock.release();
 });
