@@ -54,9 +54,21 @@ export function lockFileName(agent: string): string {
   return `mesh-agent-${agentFileTag(agent)}.lock`;
 }
 
-// Lock files this process holds: a second acquire in the same process is refused even
-// where the PID file alone cannot tell (it names this very process).
+// Locks this process holds, keyed by the state directory's (dev, ino) and the lock file's
+// name — not the path string, which a symlink or `..` spells differently for the same
+// directory: a second acquire in the same process is refused even where the PID file
+// alone cannot tell (it names this very process).
 const heldHere = new Set<string>();
+
+/** The {@link heldHere} key of `agent`'s lock in `stateDir`, or the open error naming `file`. */
+function heldKey(stateDir: string, agent: string, file: string): string {
+  try {
+    const st = fs.statSync(stateDir, { bigint: true });
+    return `${st.dev}:${st.ino}/${lockFileName(agent)}`;
+  } catch (e) {
+    throw openFailed(file, e);
+  }
+}
 
 // Marks a file written by a flock holder: its PID says who holds it, not whether it is held.
 const FLOCK_MARK = ' flock';
@@ -131,6 +143,8 @@ function linkPidFile(file: string): boolean {
 export class StateLock {
   private fd: number | null;
   private released = false;
+  /** This lock's entry in heldHere (set by acquire). */
+  private key = '';
 
   private constructor(
     /** The lock file's path. */
@@ -151,9 +165,11 @@ export class StateLock {
     const file = path.join(path.resolve(stateDir), lockFileName(agent));
     const want = options.kind ?? 'auto';
     if (want === 'flock' && nativeLockFd === null) throw new DtmeshError('the flock state lock needs the native addon: run npm run build');
-    if (heldHere.has(file)) throw refused(agent, stateDir, process.pid, file, 'flock');
+    const key = heldKey(stateDir, agent, file);
+    if (heldHere.has(key)) throw refused(agent, stateDir, process.pid, file, 'flock');
     const lock = want !== 'pidfile' && nativeLockFd !== null ? StateLock.flock(stateDir, agent, file, nativeLockFd) : StateLock.pidfile(stateDir, agent, file);
-    heldHere.add(file);
+    lock.key = key;
+    heldHere.add(key);
     return lock;
   }
 
@@ -207,7 +223,7 @@ export class StateLock {
   release(): void {
     if (this.released) return;
     this.released = true;
-    heldHere.delete(this.file);
+    heldHere.delete(this.key);
     if (this.fd !== null) {
       try {
         fs.ftruncateSync(this.fd, 0);

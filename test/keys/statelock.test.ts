@@ -96,6 +96,25 @@ for (const [kind, skip] of KINDS) {
   });
 }
 
+for (const [kind, skip] of KINDS) {
+  test(`${kind}: the same directory through a symlink is the same lock (never taken twice in one process)`, { skip }, () => {
+    const dir = tmp();
+    const link = path.join(tmp(), 'state-link');
+    fs.symlinkSync(dir, link);
+    const a = StateLock.acquire(dir, 'agent-a', { kind });
+    assert.throws(
+      () => StateLock.acquire(link, 'agent-a', { kind }),
+      (e: unknown) => e instanceof DtmeshError && new RegExp(`agent "agent-a" is already running on state directory .* \\(pid ${process.pid}\\)`).test(e.message),
+    );
+    assert.ok(a.held);
+    if (kind === 'pidfile') assert.equal(fs.readFileSync(path.join(dir, lockFileName('agent-a')), 'utf8'), `${process.pid}\n`, 'the first lock file is untouched');
+    a.release();
+    const b = StateLock.acquire(link, 'agent-a', { kind }); // free again, by either path
+    assert.throws(() => StateLock.acquire(dir, 'agent-a', { kind }), DtmeshError);
+    b.release();
+  });
+}
+
 test('the PID-file fallback: a lock file naming a dead PID is stale and taken over; one naming a live process is respected', () => {
   const dir = tmp();
   const file = path.join(dir, lockFileName('agent-a'));
