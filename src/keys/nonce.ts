@@ -16,7 +16,7 @@ import * as path from 'node:path';
 import { DtmeshError } from '../errors.js';
 import { writeFileAtomic } from './keystore.js';
 import { nowUs } from '../clock.js';
-import { agentFileTag, StateLock, type StateLockOptions } from './statelock.js';
+import { agentFileTag, fileKind, StateLock, type StateLockOptions } from './statelock.js';
 
 /**
  * The pre-0.2 nonce file, one per state directory: read (never written) as a lower bound
@@ -49,15 +49,6 @@ export interface NonceCounterOptions {
   readonly writeCeiling?: (file: string, content: string) => void;
   /** Initial value of {@link NonceCounter.onWriteError}. */
   readonly onWriteError?: (err: DtmeshError) => void;
-}
-
-/** What a non-regular file is, for the one-line errors. */
-function fileKind(st: fs.Stats): string {
-  if (st.isDirectory()) return 'a directory';
-  if (st.isFIFO()) return 'a FIFO';
-  if (st.isSocket()) return 'a socket';
-  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
-  return 'not a regular file';
 }
 
 /**

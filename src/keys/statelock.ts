@@ -73,15 +73,44 @@ function heldKey(stateDir: string, agent: string, file: string): string {
 // Marks a file written by a flock holder: its PID says who holds it, not whether it is held.
 const FLOCK_MARK = ' flock';
 
-/** The PID a lock file names and whether a flock holder wrote it; pid 0 when unreadable. */
-function readHolder(file: string): { pid: number; flock: boolean } {
+/** What a file that is not a regular one is (`a FIFO`, `a directory`, …), for one-line errors. */
+export function fileKind(st: fs.Stats | fs.BigIntStats): string {
+  if (st.isDirectory()) return 'a directory';
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isSocket()) return 'a socket';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
+  if (st.isSymbolicLink()) return 'a symbolic link';
+  return 'not a regular file';
+}
+
+/**
+ * The PID a lock file names and whether a flock holder wrote it; pid 0 when unreadable;
+ * `odd` says what it is when it is not a regular file. Opened O_NONBLOCK|O_NOFOLLOW and
+ * fstat'ed before reading (at most 64 bytes): a FIFO there must not block the start for ever.
+ */
+function readHolder(file: string): { pid: number; flock: boolean; odd?: string } {
+  let fd: number;
   try {
-    const text = fs.readFileSync(file, 'utf8').trim();
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOFOLLOW);
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ELOOP' ? { pid: 0, flock: false, odd: 'a symbolic link' } : { pid: 0, flock: false };
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) return { pid: 0, flock: false, odd: fileKind(st) };
+    const buf = Buffer.alloc(64);
+    const text = buf.toString('utf8', 0, fs.readSync(fd, buf, 0, buf.length, 0)).trim();
     const pid = Number.parseInt(text, 10);
     return { pid: Number.isSafeInteger(pid) && pid > 0 ? pid : 0, flock: text.endsWith(FLOCK_MARK.trim()) };
   } catch {
     return { pid: 0, flock: false };
+  } finally {
+    fs.closeSync(fd);
   }
+}
+
+function notRegular(file: string, what: string): DtmeshError {
+  return new DtmeshError(`the agent lock file ${file} ${what}: it must be a regular file with no other hard links; remove it while no agent runs on this state directory`);
 }
 
 /** True unless `kill(pid, 0)` says no such process (EPERM: alive, someone else's). */
@@ -176,9 +205,16 @@ export class StateLock {
   private static flock(stateDir: string, agent: string, file: string, lockFd: (fd: number) => number): StateLock {
     let fd: number;
     try {
-      fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o600);
+      fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK, 0o600);
     } catch (e) {
-      throw openFailed(file, e);
+      throw (e as NodeJS.ErrnoException).code === 'ELOOP' ? notRegular(file, 'is a symbolic link') : openFailed(file, e);
+    }
+    // It is truncated and written through this fd: a FIFO would block the reads, and a hard
+    // link would let the truncate empty some other file.
+    const st = fs.fstatSync(fd);
+    if (!st.isFile() || st.nlink !== 1) {
+      fs.closeSync(fd);
+      throw notRegular(file, st.isFile() ? `has ${st.nlink} hard links` : `is ${fileKind(st)}`);
     }
     const rc = lockFd(fd);
     if (rc !== 0) {
@@ -204,6 +240,7 @@ export class StateLock {
         return new StateLock(file, 'pidfile', null);
       }
       const holder = readHolder(file);
+      if (holder.odd !== undefined) throw notRegular(file, `is ${holder.odd}`);
       // our own PID but not held here (heldHere): left by an earlier run that had this PID (containers reuse them)
       if (alive(holder.pid) && holder.pid !== process.pid) throw refused(agent, stateDir, holder.pid, file, 'pidfile');
       fs.rmSync(file, { force: true }); // stale: its holder is gone

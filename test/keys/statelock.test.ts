@@ -181,3 +181,31 @@ catch (e) { process.stdout.write(e.message); }`;
   assert.deepEqual(fs.readdirSync(dir), [lockFileName('agent-a')], 'no temp file left');
   lock.release();
 });
+
+for (const [kind, skip] of KINDS) {
+  test(`${kind}: a FIFO as the lock file stops the start at once with one line naming it (never blocks)`, { skip }, () => {
+    const dir = tmp();
+    const file = path.join(dir, lockFileName('agent-a'));
+    assert.equal(spawnSync('mkfifo', ['-m', '600', file]).status, 0, 'mkfifo');
+    // in a child process, bounded: the old code blocked for ever opening or reading it
+    const second = secondProcess(dir, 'agent-a', kind === 'flock' ? 'auto' : 'pidfile');
+    assert.equal(second.status, 3, `refused, not blocked: ${JSON.stringify(second)}`);
+    assert.deepEqual(second.lines, [`the agent lock file ${file} is a FIFO: it must be a regular file with no other hard links; remove it while no agent runs on this state directory`]);
+    assert.ok(fs.lstatSync(file).isFIFO(), 'left alone');
+  });
+}
+
+test('flock: a lock file with another hard link is refused, and the linked file is not truncated', { skip: flockSkip }, () => {
+  const dir = tmp();
+  const file = path.join(dir, lockFileName('agent-a'));
+  const victim = path.join(tmp(), 'precious');
+  fs.writeFileSync(victim, 'precious data\n');
+  fs.linkSync(victim, file);
+  assert.throws(
+    () => StateLock.acquire(dir, 'agent-a', { kind: 'flock' }),
+    (e: unknown) => e instanceof DtmeshError && e.message === `the agent lock file ${file} has 2 hard links: it must be a regular file with no other hard links; remove it while no agent runs on this state directory`,
+  );
+  assert.equal(fs.readFileSync(victim, 'utf8'), 'precious data\n');
+  fs.rmSync(file);
+  StateLock.acquire(dir, 'agent-a', { kind: 'flock' }).release();
+});
