@@ -17,6 +17,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Histogram } from 'hdr-histogram-js';
+import { performance } from 'node:perf_hooks';
 import { inspect } from 'node:util';
 import { nowUs } from './clock.js';
 import { DtmeshError } from './errors.js';
@@ -104,6 +105,17 @@ export class Engine extends EventEmitter {
     this.publishKeys();
     this.startUs = Math.floor(nowUs());
     this.nonces = new NonceCounter(this.stateDir, opts.agent); // one agent, one counter: the state-directory lock (PROTOCOL.md §3)
+    // A ceiling the counter could not persist: nonces past it may be reused after a crash.
+    // Said as a 'warning' (at most once a minute: a read-only directory fails every retry),
+    // counted in stats().nonce_write_errors. Called inside take(), on the send path: the
+    // event goes out on a later microtask, never re-entering the engine from there.
+    let warnedAt = -Infinity;
+    this.nonces.onWriteError = (err) => {
+      const now = performance.now();
+      if (now - warnedAt < 60_000) return;
+      warnedAt = now;
+      queueMicrotask(() => this.notify('warning', err.message));
+    };
   }
 
   /**
@@ -285,6 +297,7 @@ export class Engine extends EventEmitter {
   stats(): EngineStats {
     const s = this.pipeline.stats();
     if (this.punch !== null) s.punch = this.punchStats();
+    if (this.stateDir !== null) s.nonce_write_errors = this.nonces.writeErrors;
     return s;
   }
 

@@ -47,6 +47,13 @@ export interface EngineStats {
    * `--stats-json` contract key.
    */
   unstamped?: number;
+  /**
+   * Nonce ceilings the engine could not write to its state directory (PROTOCOL.md §3; each
+   * also a `'warning'`, at most once a minute): nonces past the last one written may be
+   * reused after a crash. Set when the engine has a state directory; not a `--stats-json`
+   * contract key.
+   */
+  nonce_write_errors?: number;
   /** Punch-hint decisions (PROTOCOL.md §2), when the policy is on. */
   punch?: { granted: number; probes: number; refused: Record<string, number> };
 }

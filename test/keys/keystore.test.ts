@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Engine } from '../../src/engine.js';
 import { DtmeshError } from '../../src/errors.js';
+import { NONCE_RETRY } from '../../src/keys/nonce.js';
 import { ensureStateDir, loadRootKey, parseHeartbeat, persistHeartbeat, rootKeyPath, saveRootKey, TENANT_FILE } from '../../src/keys/keystore.js';
 import { tempDir } from '../helpers.js';
 
@@ -282,6 +283,32 @@ test('persistHeartbeat is all or nothing: when tenant.json cannot be written, th
     assert.deepEqual(loadRootKey(dir), before, 'the previous root key, not the heartbeat\'s');
     assert.equal(fs.statSync(rootKeyPath(dir)).mode & 0o777, 0o600);
   } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('engine: a nonce ceiling it cannot write is a warning (at most once a minute, not re-entering the engine from the send path) and counted in stats().nonce_write_errors', async () => {
+  const dir = tempDir('dtmesh-nonce-warn-');
+  saveRootKey(dir, new Uint8Array(randomBytes(32)));
+  const engine = await Engine.create({ stateDir: dir, tenant: 't', agent: 'a', peers: ['b'], workers: 1 });
+  try {
+    const warnings: string[] = [];
+    engine.on('warning', (w: string) => warnings.push(w));
+    assert.equal(engine.stats().nonce_write_errors, 0);
+    // the counter's write fails from now on (a full disk); take nonces past its reserve
+    const nonces = (engine as unknown as { nonces: { write: (f: string, c: string) => void; take: (n: number) => number } }).nonces;
+    nonces.write = () => {
+      throw Object.assign(new Error('no space'), { code: 'ENOSPC' });
+    };
+    nonces.take(2 ** 25);
+    assert.deepEqual(warnings, [], 'not from inside take(): a later microtask');
+    nonces.take(NONCE_RETRY + 1); // the retry fails too
+    await new Promise((r) => setImmediate(r));
+    assert.equal(engine.stats().nonce_write_errors, 2);
+    assert.equal(warnings.length, 1, `once a minute: ${JSON.stringify(warnings)}`);
+    assert.match(warnings[0]!, /cannot write the nonce ceiling \d+ to .* \(ENOSPC\): nonces from \d+ on are not persisted and may be reused after a crash/);
+  } finally {
+    await engine.close();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
