@@ -43,7 +43,10 @@ export async function keysCommand(argv: string[]): Promise<number> {
     const file = typeof v.file === 'string' ? v.file : null;
     let text: string;
     try {
-      if (file === null) text = fs.readFileSync(0, 'utf8');
+      // a pipe (--file /dev/stdin, --file <(vault read …): the key never rests on disk) is read
+      // as it comes — a one-shot command, Ctrl-C still ends it; a regular file is checked first
+      const pipe = file !== null && ((st) => st.isFIFO() || st.isCharacterDevice())(fs.statSync(file));
+      if (file === null || pipe) text = fs.readFileSync(file ?? 0, 'utf8');
       else {
         const f = readRegularFile(file);
         text = f.text;

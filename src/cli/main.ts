@@ -43,8 +43,19 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   },
 };
 
+/**
+ * A reader of stdout or stderr that went away (`| head`: EPIPE) — or any later error of
+ * those streams — must not end a run with an unhandled 'error' and a stack: the lines
+ * written there are lost, the run goes on and writes its files. (`--json-stream -` says
+ * so in one line on stderr: output.ts LineSink.)
+ */
+function keepRunningWhenOutputCloses(): void {
+  for (const s of [process.stdout, process.stderr]) s.on('error', () => undefined);
+}
+
 /** Run the CLI with `argv` (without node and script); resolves with the exit code. */
 export async function main(argv: string[]): Promise<number> {
+  keepRunningWhenOutputCloses();
   const [cmd, ...rest] = argv;
   if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
     process.stdout.write(HELP);

@@ -22,29 +22,44 @@ function reason(e: unknown): string {
 }
 
 /**
- * Why following the link at `p` is refused, or null: the kernel's `protected_symlinks`
- * rule (a symlink in a sticky world-writable directory is followed only when its owner
- * is the follower or the directory's owner), applied to every link on the way, which
- * Node's `realpath` (by `readlink`) would otherwise follow.
+ * Why following a link on the way to `p` is refused, or null: the kernel's
+ * `protected_symlinks` rule (a symlink in a sticky world-writable directory is followed only
+ * when its owner is the follower or the directory's owner), applied as the kernel resolves
+ * a path — every component, a directory link included, `..` taken in the directory a link
+ * led to — which Node's `realpath` (by `readlink`) would otherwise follow unchecked.
  */
-function unsafeLink(p: string): string | null {
+export function unsafeLink(p: string): string | null {
   const me = process.geteuid?.() ?? -1;
-  for (let cur = p, hops = 0; hops < 40; hops++) {
+  let todo = path.resolve(p).split(path.sep).filter((x) => x !== '');
+  let cur: string = path.sep;
+  for (let hops = 0; todo.length > 0; ) {
+    const part = todo.shift()!;
+    if (part === '.') continue;
+    if (part === '..') {
+      cur = path.dirname(cur);
+      continue;
+    }
+    const next = path.join(cur, part);
     let st: fs.Stats;
     try {
-      st = fs.lstatSync(cur);
+      st = fs.lstatSync(next);
     } catch {
-      return null; // not there (yet): nothing to follow
+      return null; // not there (yet): nothing more to follow
     }
-    if (!st.isSymbolicLink()) return null;
-    const dir = path.dirname(cur);
-    const ds = fs.statSync(dir);
+    if (!st.isSymbolicLink()) {
+      cur = next;
+      continue;
+    }
+    if (++hops > 40) return null; // a loop: the write itself says ELOOP
+    const ds = fs.statSync(cur);
     if ((ds.mode & 0o1002) === 0o1002 && st.uid !== ds.uid && st.uid !== me) {
-      return `${cur} is a symbolic link another user (uid ${st.uid}) owns in the sticky world-writable directory ${dir}: not followed`;
+      return `${next} is a symbolic link another user (uid ${st.uid}) owns in the sticky world-writable directory ${cur}: not followed`;
     }
-    cur = path.resolve(dir, fs.readlinkSync(cur));
+    const to = fs.readlinkSync(next);
+    todo = [...to.split(path.sep).filter((x) => x !== ''), ...todo];
+    if (path.isAbsolute(to)) cur = path.sep;
   }
-  return null; // a loop: realpath says so
+  return null;
 }
 
 /** Where writing `file` goes, and how: the resolved path, and whether it is written by rename (a regular file, or none yet). Throws `fail(why)` for a link not to follow ({@link unsafeLink}). */
@@ -138,6 +153,8 @@ export class LineSink {
     const sink = new LineSink(flag, where, say);
     if (where === '-') process.stdout.on('error', (e) => sink.fail(e));
     else {
+      const unsafe = unsafeLink(where);
+      if (unsafe !== null) throw new DtmeshError(`cannot write ${flag} ${where}: ${unsafe}`);
       try {
         sink.fd = fs.openSync(where, 'w');
       } catch (e) {
@@ -165,8 +182,14 @@ export class LineSink {
   /** Close the file (stdout stays open). */
   close(): void {
     this.dead = true;
-    if (this.fd >= 0) fs.closeSync(this.fd);
+    const fd = this.fd;
     this.fd = -1;
+    if (fd < 0) return;
+    try {
+      fs.closeSync(fd);
+    } catch (e) {
+      this.say(`${this.flag} ${this.where}: closing it failed (${reason(e)}): its last lines may be missing`);
+    }
   }
 
   private fail(e: unknown): void {

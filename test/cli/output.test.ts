@@ -71,6 +71,14 @@ test('writeAtomic and checkWritable refuse a symlink another user planted in a s
     writeAtomic('--report', mine, 'ours');
     assert.equal(fs.readFileSync(victim, 'utf8'), 'ours');
     assert.deepEqual(fs.readdirSync(safe), ['important'], 'no temporary file left beside it');
+    // a planted link to a directory, with the file named under it: checked as the kernel resolves, every component
+    const dirLink = path.join(sticky, 'out');
+    fs.symlinkSync(safe, dirLink);
+    fs.lchownSync(dirLink, 65534, 65534);
+    assert.throws(() => checkWritable('--report', path.join(dirLink, 'important')), /out is a symbolic link another user .* not followed/);
+    assert.throws(() => writeAtomic('--report', path.join(dirLink, 'important'), 'pwned'), /not followed/);
+    assert.throws(() => writeAtomic('--report', path.join(sticky, 'x', '..', 'out', 'important'), 'pwned'), /not followed/, 'also behind a ..');
+    assert.equal(fs.readFileSync(victim, 'utf8'), 'ours');
   } finally {
     fs.rmSync(sticky, { recursive: true, force: true });
     fs.rmSync(safe, { recursive: true, force: true });

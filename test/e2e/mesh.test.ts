@@ -281,6 +281,16 @@ test('dtmesh agent --json-stream: a reader gone (EPIPE) or a full disk (/dev/ful
     assert.match(err, /--json-stream stdout: cannot write \(EPIPE\): no more lines there; the run goes on/);
     assert.match(err, /dtmesh agent: stopped\./, 'it drained and said so');
     assert.doesNotMatch(err, /\n\s+at |node:events/, 'no stack trace');
+    // --json-stream /dev/stdout: the stream and the agent's own lines share the pipe that closes
+    const report = path.join(dir, 'r.html');
+    // (a real pipe, as a shell makes it: Node's own 'pipe' stdio is a socket, which /dev/stdout cannot be opened on)
+    const quote = (x: string): string => `'${x.replace(/'/g, `'\\''`)}'`;
+    const line = [process.execPath, cli, 'agent', ...id, '--agent', 'a', '--json-stream', '/dev/stdout', '--report', report, '--duration', '1.5'].map(quote).join(' ');
+    const shared = spawnSync('bash', ['-c', `${line} 2>"$0" | head -c 50 >/dev/null; echo "rc=\${PIPESTATUS[0]}"`, path.join(dir, 'err2')], { encoding: 'utf8', timeout: 30_000 });
+    const err2 = fs.readFileSync(path.join(dir, 'err2'), 'utf8');
+    assert.match(shared.stdout, /^rc=0$/m, `${shared.stdout}${err2}`);
+    assert.doesNotMatch(err2, /\n\s+at |node:events/, 'no stack trace');
+    assert.ok(fs.existsSync(report), 'the report was written at the end');
     const full = spawnSync(process.execPath, [cli, 'agent', ...id, '--agent', 'a', '--json-stream', '/dev/full', '--duration', '0.5'], { encoding: 'utf8', timeout: 30_000 });
     assert.equal(full.status, 0, full.stderr + full.stdout);
     assert.match(full.stdout, /--json-stream \/dev\/full: cannot write \(ENOSPC\)/);
@@ -298,7 +308,7 @@ test('dtmesh agent --json-stream: a reader gone (EPIPE) or a full disk (/dev/ful
   }
 });
 
-test('dtmesh agent --heartbeat and keys apply-heartbeat --file: a FIFO at the path is refused in one line, never waited on for ever; a heartbeat file other users can read is applied with one line saying so', () => {
+test('dtmesh agent --heartbeat: a FIFO at the path is refused in one line, never waited on for ever (keys apply-heartbeat, one shot, still reads a pipe); a heartbeat file other users can read is applied with one line saying so', () => {
   const dir = tempDir('dtmesh-agent-hb-');
   const root = initRootKey(dir, false);
   const cli = path.join(repoRoot, 'dist', 'cli.js');
@@ -309,11 +319,16 @@ test('dtmesh agent --heartbeat and keys apply-heartbeat --file: a FIFO at the pa
     const a = spawnSync(process.execPath, [cli, 'agent', ...id, '--heartbeat', fifo, '--duration', '0.5'], { encoding: 'utf8', timeout: 20_000 });
     assert.equal(a.status, 0, `${a.stdout}${a.stderr}${a.signal ?? ''}`);
     assert.match(a.stdout, /heartbeat not applied \(start\): cannot read .*hb\.fifo: not a regular file \(a FIFO\)/);
+    // keys apply-heartbeat is one shot: a pipe is how a key never rests on disk (--file <(vault read …)): a FIFO with a writer
+    const hbText = JSON.stringify({ tenant_id: tenant, mesh_root_key: Buffer.from(root).toString('base64') });
+    const writer = spawn('sh', ['-c', 'printf "%s" "$1" > "$0"', fifo, hbText], { stdio: 'ignore' }); // blocks until keys opens the FIFO
     const k = spawnSync(process.execPath, [cli, 'keys', 'apply-heartbeat', '--state-dir', dir, '--file', fifo], { encoding: 'utf8', timeout: 20_000 });
-    assert.equal(k.status, 1, `${k.stderr}${k.signal ?? ''}`);
-    assert.match(k.stderr, /^dtmesh keys: cannot read .*hb\.fifo: not a regular file \(a FIFO\)\n$/);
+    writer.kill();
+    assert.equal(k.status, 0, `${k.stderr}${k.signal ?? ''}`);
+    assert.match(k.stdout, /applied heartbeat for tenant/);
+    assert.doesNotMatch(k.stderr, /can be read by other users/, 'a pipe is not a file at rest');
     const hb = path.join(dir, 'hb.json');
-    fs.writeFileSync(hb, JSON.stringify({ tenant_id: tenant, mesh_root_key: Buffer.from(root).toString('base64') }), { mode: 0o644 });
+    fs.writeFileSync(hb, hbText, { mode: 0o644 });
     fs.chmodSync(hb, 0o644);
     const b = spawnSync(process.execPath, [cli, 'agent', ...id, '--heartbeat', hb, '--duration', '0.5'], { encoding: 'utf8', timeout: 20_000 });
     assert.equal(b.status, 0, b.stderr);
