@@ -345,10 +345,12 @@ function hideRoot(hb: Omit<Heartbeat, 'root'>, root: Uint8Array): Heartbeat {
 export function persistHeartbeat(stateDir: string, hb: Heartbeat): void {
   const keyFile = rootKeyPath(stateDir);
   let previous: Uint8Array | null = null;
+  let existed = false;
   try {
     previous = new Uint8Array(fs.readFileSync(keyFile));
-  } catch {
-    // none yet (or unreadable: saveRootKey below says so)
+    existed = true;
+  } catch (e) {
+    existed = errno(e) !== 'ENOENT'; // there but unreadable: it cannot be put back, so it is never removed
   }
   saveRootKey(stateDir, hb.root);
   const tenant = { tenant_id: hb.tenant, peers: hb.peers ?? undefined, root_fingerprint: rootFingerprint(hb.root) };
@@ -356,10 +358,17 @@ export function persistHeartbeat(stateDir: string, hb: Heartbeat): void {
   try {
     writeFileAtomic(tenantFile, JSON.stringify(tenant, null, 2) + '\n', 0o644);
   } catch (e) {
-    if (previous !== null) writeFileAtomic(keyFile, previous, 0o600); // byte for byte, as it was
-    else fs.rmSync(keyFile, { force: true });
-    previous?.fill(0);
-    throw new DtmeshError(`cannot write ${tenantFile}: ${errno(e) ?? String(e)}; the root key on disk is as it was`);
+    let undo = 'the root key on disk is as it was';
+    try {
+      if (previous !== null) writeFileAtomic(keyFile, previous, 0o600); // byte for byte, as it was
+      else if (!existed) fs.rmSync(keyFile, { force: true });
+      else undo = "the root key on disk is the heartbeat's (the previous one could not be read to put it back)";
+    } catch (again) {
+      undo = `the root key on disk is the heartbeat's (putting the previous one back failed: ${errno(again) ?? String(again)})`;
+    } finally {
+      previous?.fill(0);
+    }
+    throw new DtmeshError(`cannot write ${tenantFile}: ${errno(e) ?? String(e)}; ${undo}`);
   }
   previous?.fill(0);
 }

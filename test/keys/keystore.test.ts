@@ -4,6 +4,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { createSecretKey, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
+import fsDefault from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -309,6 +311,29 @@ test('engine: a nonce ceiling it cannot write is a warning (at most once a minut
     assert.match(warnings[0]!, /cannot write the nonce ceiling \d+ to .* \(ENOSPC\): nonces from \d+ on are not persisted and may be reused after a crash/);
   } finally {
     await engine.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('persistHeartbeat: when putting the previous root key back fails too, the one line says the key on disk is the heartbeat\'s — never that it is as it was', () => {
+  const dir = tempDir('dtmesh-hb-undo-');
+  const open = fs.openSync;
+  let keyOpens = 0;
+  try {
+    saveRootKey(dir, new Uint8Array(randomBytes(32)));
+    const next = new Uint8Array(randomBytes(32));
+    const hb = parseHeartbeat({ tenant_id: 't', mesh_root_key: Buffer.from(next).toString('base64') });
+    // the tenant file cannot be written, nor a second key temp file (the disk filled meanwhile)
+    (fsDefault as { openSync: typeof fs.openSync }).openSync = ((p: fs.PathLike, ...rest: unknown[]) => {
+      const s = String(p);
+      if (s.includes('tenant.json') || (s.includes('mesh-root-key.tmp') && ++keyOpens >= 2)) throw Object.assign(new Error('no space'), { code: 'ENOSPC' });
+      return (open as (...a: unknown[]) => number)(p, ...rest);
+    }) as typeof fs.openSync;
+    syncBuiltinESMExports();
+    assert.throws(() => persistHeartbeat(dir, hb), (e: Error) => e instanceof DtmeshError && /tenant\.json: ENOSPC; the root key on disk is the heartbeat's \(putting the previous one back failed: ENOSPC\)/.test(e.message));
+  } finally {
+    (fsDefault as { openSync: typeof fs.openSync }).openSync = open;
+    syncBuiltinESMExports();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
