@@ -214,7 +214,7 @@ export class StateLock {
     const st = fs.fstatSync(fd);
     if (!st.isFile() || st.nlink !== 1) {
       fs.closeSync(fd);
-      throw notRegular(file, st.isFile() ? `has ${st.nlink} hard links` : `is ${fileKind(st)}`);
+      throw notRegular(file, st.isFile() ? `has ${st.nlink} hard links (for an instant while a process without the native addon takes it, or for good after a backup hard-linked it)` : `is ${fileKind(st)}`);
     }
     const rc = lockFd(fd);
     if (rc !== 0) {
