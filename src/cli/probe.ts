@@ -339,8 +339,12 @@ export async function probeCommand(argv: string[]): Promise<number> {
     stream.write(report);
     stream.close();
   }
-  if (jsonPath === '-') process.stdout.write(JSON.stringify(reportJson(report), null, 2) + '\n');
-  else if (jsonPath !== null) writeAtomic('--json', jsonPath, JSON.stringify(reportJson(report), null, 2) + '\n');
+  let reportLost: string | null = null;
+  if (jsonPath === '-') {
+    // the report is this run's result: a stdout that closed before it was written whole (EPIPE) is said, and the exit is not 0
+    reportLost = await new Promise<string | null>((resolve) => process.stdout.write(JSON.stringify(reportJson(report), null, 2) + '\n', (e) => resolve(e ? ((e as NodeJS.ErrnoException).code ?? e.message) : null)));
+    if (reportLost !== null) process.stderr.write(`dtmesh probe: --json -: stdout closed (${reportLost}): the report was not written whole\n`);
+  } else if (jsonPath !== null) writeAtomic('--json', jsonPath, JSON.stringify(reportJson(report), null, 2) + '\n');
   if (histPath !== null) writeAtomic('--histogram', histPath, percentileDistribution(report));
   signals.done();
   if (stoppedBy !== null) {
@@ -355,6 +359,7 @@ export async function probeCommand(argv: string[]): Promise<number> {
       `no verified REPLY from ${target.agent} at ${address}:${target.port}: is 'dtmesh serve' running there with tenant ${tenant}, the same root key, ${agent} in its --peers, and a clock within its window (stale replies are dropped)${(size ?? 84) > 2048 ? `, and --max-datagram ≥ ${size}` : ''}?`,
     );
   }
+  if (reportLost !== null) return 1;
   if (report.thresholds.breached.length > 0) {
     process.stderr.write(`dtmesh probe: threshold breached: ${report.thresholds.breached.map((b) => (b === 'max_loss_pct' ? `loss ${report.loss_pct} % > ${maxLossPct} %` : `rtt p99 ${report.rtt_us.p99 / 1000} ms > ${maxP99Ms} ms`)).join(', ')}\n`);
     return 3;

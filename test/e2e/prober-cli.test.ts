@@ -6,7 +6,7 @@
  * CLI's `--replay-window` (window by default, strict with 0) and `--max-loss` breached.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -138,6 +138,16 @@ test('--json-stream /dev/full: one line says the stream stopped (ENOSPC), no sta
   assert.match(r.err, /^dtmesh probe: --json-stream \/dev\/full: cannot write \(ENOSPC\): no more lines there; the run goes on$/m);
   assert.equal(r.err.match(/cannot write/g)!.length, 1, 'said once');
   assert.doesNotMatch(r.err, /\n\s+at /, 'no stack trace');
+});
+
+test('--json - into a pipe whose reader is gone (| true): one line says the report was not written whole and the exit is 1, never 0 with the result lost', () => {
+  const quote = (x: string): string => `'${x.replace(/'/g, `'\\''`)}'`;
+  const line = [process.execPath, cliPath, ...base(), '--count', '50', '--rate', '1000', '--warmup', '0.3', '--quiet', '--json', '-'].map(quote).join(' ');
+  const r = spawnSync('bash', ['-c', `${line} 2>"$0" | true; echo "rc=\${PIPESTATUS[0]}"`, path.join(dir, 'closed.err')], { encoding: 'utf8', timeout: 60_000 });
+  const err = fs.readFileSync(path.join(dir, 'closed.err'), 'utf8');
+  assert.match(r.stdout, /^rc=1$/m, `${r.stdout}${err}`);
+  assert.match(err, /^dtmesh probe: --json -: stdout closed \(EPIPE\): the report was not written whole$/m);
+  assert.doesNotMatch(err, /\n\s+at /, 'no stack trace');
 });
 
 /** `dtmesh probe --json -` through a fresh relay scripted by `script`: exit code, the report, stderr and the relay's counts. */
