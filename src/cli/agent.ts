@@ -15,7 +15,7 @@ import { assertValidId } from '../protocol/ids.js';
 import { MeshAgent } from '../probe/agent.js';
 import { dtmeshVersion, hostInfo, SCHEMA_VERSION } from '../probe/context.js';
 import type { MeshInterval, PeerAddress } from '../probe/mesh.js';
-import { checkWritable, LineSink, readRegularFile, writeAtomic } from './output.js';
+import { checkWritable, LineSink, readInputFile, writeAtomic } from './output.js';
 import { onStopSignals } from './signals.js';
 import { asUsage, intFlag, numFlag, parseFlags, required, usage } from './args.js';
 import { MEASURE_DEFAULT_LANE } from '../options.js';
@@ -89,7 +89,7 @@ export function parseRoster(command: string, entries: string[], what: string): {
 function readRosterFile(command: string, file: string): { peers: string[]; addresses: PeerAddress[] } {
   let text: string;
   try {
-    text = readRegularFile(file).text;
+    text = readInputFile(file).text;
   } catch (e) {
     throw new DtmeshError(`cannot read roster file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
@@ -233,7 +233,7 @@ export async function agentCommand(argv: string[]): Promise<number> {
     if (heartbeatFile === null) return;
     let text: string;
     try {
-      const f = readRegularFile(heartbeatFile);
+      const f = readInputFile(heartbeatFile);
       text = f.text;
       if ((f.mode & 0o077) !== 0 && !modeWarned) {
         modeWarned = true;

@@ -6,7 +6,7 @@ import { DtmeshError } from '../errors.js';
 import { initRootKey, loadRootKey, parseHeartbeat, persistHeartbeat, rootFingerprint, rootKeyPath } from '../keys/keystore.js';
 import { assertValidId, senderIdOf } from '../protocol/ids.js';
 import { parseFlags, required, usage } from './args.js';
-import { readRegularFile } from './output.js';
+import { readInputFile } from './output.js';
 
 const HELP = `Usage:
   dtmesh keys init --state-dir DIR [--force]
@@ -48,7 +48,7 @@ export async function keysCommand(argv: string[]): Promise<number> {
       const pipe = file !== null && ((st) => st.isFIFO() || st.isCharacterDevice())(fs.statSync(file));
       if (file === null || pipe) text = fs.readFileSync(file ?? 0, 'utf8');
       else {
-        const f = readRegularFile(file);
+        const f = readInputFile(file);
         text = f.text;
         if ((f.mode & 0o077) !== 0) process.stderr.write(`dtmesh keys: ${file} can be read by other users (mode ${f.mode.toString(8).padStart(4, '0')}) and holds the root key: chmod 600 it or remove it\n`);
       }

@@ -16,6 +16,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DtmeshError } from '../errors.js';
+import { type NotRegularFile, readRegularFile } from '../keys/keystore.js';
 
 function reason(e: unknown): string {
   return (e as NodeJS.ErrnoException).code ?? (e as Error).message;
@@ -199,27 +200,13 @@ export class LineSink {
   }
 }
 
-/** What {@link readRegularFile} read: the text and the file's permission bits. */
-export interface ReadFile {
-  text: string;
-  mode: number;
-}
-
 /**
- * Read an input file of a command (a roster, a heartbeat) that must be a regular file of at
- * most `maxBytes`: opened without blocking (a FIFO planted at the path would otherwise hold
- * the process for ever at its first read, before any signal handler), checked on the same
- * descriptor (no race between the check and the read). Throws the open's error (its `code`
- * the errno), or an Error without a code whose message says what the file is not.
+ * An input file of a command (a roster, a heartbeat) as text, with its permission bits:
+ * a regular file of at most 1 MiB, never waited on ({@link readRegularFile}: a FIFO is
+ * refused). Throws the open's error (its `code` the errno) or a {@link NotRegularFile}
+ * whose message says what the file is instead.
  */
-export function readRegularFile(file: string, maxBytes = 1 << 20): ReadFile {
-  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
-  try {
-    const st = fs.fstatSync(fd);
-    if (!st.isFile()) throw new Error(`not a regular file (${st.isFIFO() ? 'a FIFO' : st.isDirectory() ? 'a directory' : 'a device or socket'})`);
-    if (st.size > maxBytes) throw new Error(`larger than ${maxBytes} bytes`);
-    return { text: fs.readFileSync(fd, 'utf8'), mode: st.mode & 0o777 };
-  } finally {
-    fs.closeSync(fd);
-  }
+export function readInputFile(file: string): { text: string; mode: number } {
+  const { bytes, mode } = readRegularFile(file, 1 << 20);
+  return { text: bytes.toString('utf8'), mode };
 }

@@ -118,6 +118,48 @@ function readRootKeyFd(fd: number, file: string): Uint8Array {
   return key;
 }
 
+/** What a file that is not a regular one is (`a FIFO`, `a directory`, …), for one-line errors. */
+export function fileKind(st: fs.Stats | fs.BigIntStats): string {
+  if (st.isDirectory()) return 'a directory';
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isSocket()) return 'a socket';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
+  if (st.isSymbolicLink()) return 'a symbolic link';
+  return 'not a regular file';
+}
+
+/** Thrown by {@link readRegularFile} for a file of the wrong shape: {@link what} it is instead. */
+export class NotRegularFile extends Error {
+  constructor(
+    /** `a FIFO`, `a directory`, … ({@link fileKind}), or `larger than N bytes`. */
+    readonly what: string,
+  ) {
+    super(what.startsWith('larger') ? what : `not a regular file (${what})`);
+  }
+}
+
+/**
+ * Read a small state or input file (a nonce ceiling, a lock holder, a roster, a heartbeat)
+ * that must be a regular file of at most `maxBytes`: opened without blocking — a FIFO
+ * planted at the path would otherwise hold the process for ever at its first read —, with
+ * `O_NOFOLLOW` when `noFollow`, and checked on the same descriptor (no race between the
+ * check and the read). Throws the open's error (its `code` the errno) or a
+ * {@link NotRegularFile}.
+ */
+export function readRegularFile(file: string, maxBytes: number, noFollow = false): { bytes: Buffer; mode: number } {
+  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | (noFollow ? fs.constants.O_NOFOLLOW : 0));
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) throw new NotRegularFile(fileKind(st));
+    const buf = Buffer.alloc(Math.min(st.size, maxBytes) + 1);
+    const bytes = buf.subarray(0, fs.readSync(fd, buf, 0, buf.length, 0));
+    if (bytes.length > maxBytes) throw new NotRegularFile(`larger than ${maxBytes} bytes`);
+    return { bytes, mode: st.mode & 0o777 };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** Write `content` to `file` atomically with `mode`: temp + fsync + rename + directory fsync. */
 export function writeFileAtomic(file: string, content: Uint8Array | string, mode: number): void {
   const dir = path.dirname(file);

@@ -14,9 +14,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DtmeshError } from '../errors.js';
-import { writeFileAtomic } from './keystore.js';
+import { NotRegularFile, readRegularFile, writeFileAtomic } from './keystore.js';
 import { nowUs } from '../clock.js';
-import { agentFileTag, fileKind, StateLock, type StateLockOptions } from './statelock.js';
+import { agentFileTag, StateLock, type StateLockOptions } from './statelock.js';
 
 /**
  * The pre-0.2 nonce file, one per state directory: read (never written) as a lower bound
@@ -60,24 +60,16 @@ export interface NonceCounterOptions {
  */
 function readSmallRegularFile(file: string, what: string, max: number): Buffer | null {
   const fail = (why: string): DtmeshError => new DtmeshError(`${what} ${file} ${why}: it must be a regular file this user can read and write`);
-  let fd: number;
   try {
-    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOFOLLOW);
+    return readRegularFile(file, max, true).bytes;
   } catch (e) {
+    if (e instanceof NotRegularFile) {
+      if (e.what.startsWith('larger')) return Buffer.alloc(max + 1); // longer than any value it holds: garbage, said by the caller
+      throw fail(`is ${e.what}`);
+    }
     const code = (e as NodeJS.ErrnoException).code ?? 'error';
     if (code === 'ENOENT') return null;
     throw fail(`cannot be read (${code})`);
-  }
-  try {
-    const st = fs.fstatSync(fd);
-    if (!st.isFile()) throw fail(st.isDirectory() ? 'is a directory' : `is ${fileKind(st)}`);
-    const buf = Buffer.alloc(max + 1);
-    return buf.subarray(0, fs.readSync(fd, buf, 0, max + 1, 0));
-  } catch (e) {
-    if (e instanceof DtmeshError) throw e;
-    throw fail(`cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
-  } finally {
-    fs.closeSync(fd);
   }
 }
 

@@ -30,7 +30,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { DtmeshError } from '../errors.js';
 import { nativeLockFd } from '../protocol/native.js';
-import { removeStaleTempFiles } from './keystore.js';
+import { fileKind, NotRegularFile, readRegularFile, removeStaleTempFiles } from './keystore.js';
 
 /** How a {@link StateLock} is held: `flock` (native addon) or the `pidfile` fallback. */
 export type StateLockKind = 'flock' | 'pidfile';
@@ -73,39 +73,19 @@ function heldKey(stateDir: string, agent: string, file: string): string {
 // Marks a file written by a flock holder: its PID says who holds it, not whether it is held.
 const FLOCK_MARK = ' flock';
 
-/** What a file that is not a regular one is (`a FIFO`, `a directory`, …), for one-line errors. */
-export function fileKind(st: fs.Stats | fs.BigIntStats): string {
-  if (st.isDirectory()) return 'a directory';
-  if (st.isFIFO()) return 'a FIFO';
-  if (st.isSocket()) return 'a socket';
-  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
-  if (st.isSymbolicLink()) return 'a symbolic link';
-  return 'not a regular file';
-}
-
 /**
  * The PID a lock file names and whether a flock holder wrote it; pid 0 when unreadable;
  * `odd` says what it is when it is not a regular file. Opened O_NONBLOCK|O_NOFOLLOW and
  * fstat'ed before reading (at most 64 bytes): a FIFO there must not block the start for ever.
  */
 function readHolder(file: string): { pid: number; flock: boolean; odd?: string } {
-  let fd: number;
   try {
-    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOFOLLOW);
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'ELOOP' ? { pid: 0, flock: false, odd: 'a symbolic link' } : { pid: 0, flock: false };
-  }
-  try {
-    const st = fs.fstatSync(fd);
-    if (!st.isFile()) return { pid: 0, flock: false, odd: fileKind(st) };
-    const buf = Buffer.alloc(64);
-    const text = buf.toString('utf8', 0, fs.readSync(fd, buf, 0, buf.length, 0)).trim();
+    const text = readRegularFile(file, 64, true).bytes.toString('utf8').trim();
     const pid = Number.parseInt(text, 10);
     return { pid: Number.isSafeInteger(pid) && pid > 0 ? pid : 0, flock: text.endsWith(FLOCK_MARK.trim()) };
-  } catch {
-    return { pid: 0, flock: false };
-  } finally {
-    fs.closeSync(fd);
+  } catch (e) {
+    if (e instanceof NotRegularFile && !e.what.startsWith('larger')) return { pid: 0, flock: false, odd: e.what };
+    return (e as NodeJS.ErrnoException).code === 'ELOOP' ? { pid: 0, flock: false, odd: 'a symbolic link' } : { pid: 0, flock: false };
   }
 }
 
