@@ -305,7 +305,7 @@ function stagesGroup(c: Ctx): void {
   ring.ints[h + H_KEY_HALF] = keyTable.active;
   ring.ints[h + H_NONCE_HI] = 0x10000;
   ring.ints[h + H_NONCE_LO] = 0;
-  const verifier = new BatchVerifier({
+  const vcfg = {
     batchSab: ring.sab,
     batches: 4,
     slots: SLOTS,
@@ -315,7 +315,8 @@ function stagesGroup(c: Ctx): void {
     selfId: keyring.selfId,
     clockWindowUs: 5_000_000,
     startUs: now - 60_000_000,
-  });
+  };
+  const verifier = new BatchVerifier(vcfg);
   verifier.run(vb, now);
   for (let i = 0; i < SLOTS; i++) {
     const v = ring.ints[ring.layout.metaIndex(ring.layout.slotNumber(vb, i)) + M_VERDICT]!;
@@ -332,7 +333,7 @@ function stagesGroup(c: Ctx): void {
   const books = new Books();
   let replies = 0;
   const out: CollectOutput = { reply: () => void replies++, deliver: () => undefined, collected: () => undefined, settled: () => undefined };
-  const collector = new Collector(ring, filter, books, keyTable, out);
+  const collector = new Collector(ring, filter, books, keyTable, out, new BatchVerifier(vcfg, { keys: keyTable.own, keyBytes: keyTable.ownBytes }));
   const lane = { index: 0 } as Lane; // the collector only hands it back to out.collected
   let nonce = 1;
   addOp(c, 'stages', 'socket: Collector.verified per datagram (accept, strict)', SLOTS, (i) => {

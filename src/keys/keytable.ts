@@ -12,7 +12,9 @@
  * root published while the other half is still pinned (batches dispatched before the
  * previous publish are in flight) is the one the engine sends under from that call on
  * (PROTOCOL.md §1 "it always sends under the newest"), not only once those batches are
- * collected. Inbound packets are judged under the newest half the workers have.
+ * collected. The workers judge inbound packets under the newest half they have; a batch
+ * whose half a later publish replaced is judged again under {@link own} when it is
+ * collected (collect.ts), so no verdict stands on a replaced roster.
  *
  * `util.inspect`, `console.log` and `JSON.stringify` of a table show its size only, never
  * the buffer's pair keys or keyed HMAC states (PROTOCOL.md §1: the key never appears in

@@ -14,6 +14,7 @@ import { TYPE_PROBE } from '../protocol/wire.js';
 import { F_PRE_START, F_REPLY, H_KEY_HALF, M_FLAGS, M_NONCE_HI, M_NONCE_LO, M_PEER, M_TYPE, M_VERDICT } from './layout.js';
 import type { ReplayFilter } from '../protocol/replay.js';
 import type { Books } from '../observe/stats.js';
+import type { BatchVerifier } from './verify.js';
 import { V_ACCEPT, V_PENDING_REPLAY } from '../protocol/verdict.js';
 
 /** What the collector does with accepted packets (global slot number `s`). */
@@ -97,12 +98,19 @@ export class Collector {
   private again = false;
   private current = -1;
 
+  /** Batches judged again under the newest roster ({@link BatchVerifier.rejudge}). */
+  rejudgedBatches = 0;
+  /** Verdicts that changed when judged again (a peer added or removed, a root rotated, while its batch was in flight). */
+  rejudgedVerdicts = 0;
+
   constructor(
     private readonly ring: BatchRing,
     private readonly filter: ReplayFilter,
     private readonly books: Books,
     private readonly keyTable: KeyTable,
     private readonly out: CollectOutput,
+    /** A verifier over the engine thread's newest table (`KeyTable.own`, half 0). */
+    private readonly newest: BatchVerifier,
   ) {
     this.laneOf = new Array<Lane | null>(ring.layout.batches).fill(null);
   }
@@ -150,8 +158,15 @@ export class Collector {
         for (let b = ring.head(); b >= 0 && ring.state[b] === B_VERIFIED; b = ring.head()) {
           ring.popHead();
           this.current = b;
+          const half = ring.ints[ring.layout.headerIndex(b) + H_KEY_HALF]!;
+          // judged under a half a later publish has replaced (it waited for a free half, or
+          // came while the batch was in flight): judged again under the newest (rare)
+          if (this.keyTable.superseded(half)) {
+            this.rejudgedBatches++;
+            this.rejudgedVerdicts += this.newest.rejudge(b, 0);
+          }
           collectBatch(ring, b, this.filter, this.books, this.sink);
-          this.keyTable.unpin(ring.ints[ring.layout.headerIndex(b) + H_KEY_HALF]!);
+          this.keyTable.unpin(half);
           ring.state[b] = B_SENDING;
           const lane = this.laneOf[b]!;
           this.laneOf[b] = null;

@@ -15,8 +15,9 @@
  *   3. verify (PARALLEL, piscina workers; pool.ts, verify.ts): unconditional drops, key
  *      lookup, HMAC, clock (PROTOCOL.md §4 u1–c3) in place; REPLYs of passing PROBEs
  *      signed into the slot.
- *   4. collect (sequential, in dispatch order, this thread; collect.ts): replay check
- *      (PROTOCOL.md §5), verdict counters, receive→verdict latency histogram; accepted
+ *   4. collect (sequential, in dispatch order, this thread; collect.ts): a batch whose
+ *      pinned half a later publish replaced is judged again under the newest roster
+ *      here; replay check (PROTOCOL.md §5), verdict counters, receive→verdict latency histogram; accepted
  *      REPLYs become events, accepted PUNCH_HINTs are judged (hints.ts).
  *   5. reply (sequential; reply.ts, then the lane): each collected batch is one unit of
  *      the send order and goes back to the lane that received it, which sends its marked
@@ -135,6 +136,8 @@ export class Pipeline implements LaneSink, CollectOutput {
   readonly hints: HintHandler;
   readonly pool: VerifyPool;
   private readonly inline: BatchVerifier;
+  /** Judges again, under the engine thread's newest table, a batch verified under a replaced half (collect.ts). */
+  private readonly newest: BatchVerifier;
   /**
    * @internal The probers' reply hooks ({@link Engine.addReplySink}; one per `probe()` run,
    * several at once on one engine): every accepted REPLY, handed synchronously from inside
@@ -154,15 +157,17 @@ export class Pipeline implements LaneSink, CollectOutput {
     private readonly cfg: PipelineConfig,
     ring: BatchRing,
     inline: BatchVerifier,
+    newest: BatchVerifier,
     pool: VerifyPool,
     own: DgramLane | NativeLane,
   ) {
     this.ring = ring;
     this.inline = inline;
+    this.newest = newest;
     this.pool = pool;
     this.own = own;
     this.lanes = [own];
-    this.collector = new Collector(ring, cfg.filter, this.books, cfg.keyTable, this);
+    this.collector = new Collector(ring, cfg.filter, this.books, cfg.keyTable, this, newest);
     this.replies = new ReplySender(ring, cfg.keyTable, cfg.nonces, cfg.keyring.selfId, cfg.maxDatagram, own, () => this.checkDrained(), (type, agent, probeId, err) => {
       if (cfg.listening('send_error')) cfg.notify('send_error', { type, agent, probeId, error: err.message } satisfies SendErrorEvent);
     });
@@ -194,13 +199,18 @@ export class Pipeline implements LaneSink, CollectOutput {
       startUs: cfg.startUs,
     };
     const inline = new BatchVerifier(vcfg);
+    const newest = new BatchVerifier(vcfg, { keys: cfg.keyTable.own, keyBytes: cfg.keyTable.ownBytes });
+    const closeVerifiers = (): void => {
+      inline.close();
+      newest.close();
+    };
     warmUpMac(); // this thread verifies small batches and signs own packets
     const warn = (m: string): void => cfg.notify('warning', m);
     let pool: VerifyPool;
     try {
       pool = await VerifyPool.start(cfg.workerFile || defaultWorkerFile, vcfg, cfg.workers, ring, cfg.verifyTimeoutMs, warn);
     } catch (e) {
-      inline.close();
+      closeVerifiers();
       throw e;
     }
     let own: DgramLane | NativeLane;
@@ -208,10 +218,10 @@ export class Pipeline implements LaneSink, CollectOutput {
       own = await openLane({ index: 0, ring, host: cfg.host, port: cfg.port, reusePort: cfg.reusePort, recvBufferBytes: cfg.recvBufferBytes }, cfg.laneOptions);
     } catch (e) {
       await pool.destroy();
-      inline.close();
+      closeVerifiers();
       throw e;
     }
-    const p = new Pipeline(cfg, ring, inline, pool, own);
+    const p = new Pipeline(cfg, ring, inline, newest, pool, own);
     own.start(p);
     try {
       for (let k = 1; k < lanesTotal; k++) {
@@ -372,6 +382,7 @@ export class Pipeline implements LaneSink, CollectOutput {
     this.drainedWait = null;
     await this.pool.destroy();
     this.inline.close();
+    this.newest.close();
     this.finalKernelDrops = this.kernelDrops();
     this.socketClosed = true;
     await Promise.all(this.lanes.map((l) => l.close()));

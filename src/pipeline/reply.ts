@@ -26,7 +26,7 @@ import { senderIdOf } from '../protocol/ids.js';
 import { macSeal } from '../protocol/mac.js';
 import { MIN_DATAGRAM, OFF_NONCE, OFF_PAYLOAD, OFF_SEND_TS, OFF_SENDER_ID } from '../protocol/wire.js';
 import type { Lane, PacketLane } from './lane.js';
-import { F_SEND, H_KEY_HALF, H_NONCE_HI, H_NONCE_LO, M_ENTRY, M_FLAGS, M_LENGTH } from './layout.js';
+import { F_SEND, H_KEY_HALF, H_NONCE_HI, H_NONCE_LO, M_FLAGS, M_LENGTH } from './layout.js';
 import type { BatchRing } from './ring.js';
 import { SendOrder } from './sendorder.js';
 
@@ -211,16 +211,13 @@ export class ReplySender {
     writeU64Number(bytes, off + OFF_NONCE, nonce);
     clockTick();
     writeU64Number(bytes, off + OFF_SEND_TS, Math.floor(clockCell[0]!));
-    // Under the newest roster (the engine thread's own table); a requester no longer in it
-    // (removed since its PROBE was dispatched) keeps the key its batch was verified under.
+    // Under the newest roster (the engine thread's own table). The requester is in it: its
+    // batch was verified under a half holding the newest roster, or judged again under the
+    // newest (collect.ts) — a requester removed since is `unknown_sender`, with no REPLY.
     const req = layout.datagramOffset(s);
     const t = this.keyTable;
     const k = t.lookup(bytes.subarray(req + OFF_SENDER_ID, req + OFF_SENDER_ID + 8));
     if (k >= 0) macSeal(t.own, k + KE_STATE_CUR, bytes, off, len, t.ownBytes, (k + KE_RAW_CUR) * 4);
-    else {
-      const e = ints[layout.metaIndex(s) + M_ENTRY]!;
-      macSeal(t.keys, e + KE_STATE_CUR, bytes, off, len, t.keyBytes, (e + KE_RAW_CUR) * 4);
-    }
     this.resigned++;
     return nonce;
   }

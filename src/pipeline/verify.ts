@@ -16,7 +16,7 @@ import { clockCell, clockTick } from '../clock.js';
 import { readU32, writeU64Number } from '../protocol/codec.js';
 import { BoundMac } from '../protocol/mac.js';
 import { checkDatagram, ReceiveResult, type ReceiveContext } from '../protocol/receive.js';
-import { V_MALFORMED, V_PENDING_REPLAY } from '../protocol/verdict.js';
+import { V_BAD_MAC, V_MALFORMED, V_PENDING_REPLAY, V_UNKNOWN_SENDER } from '../protocol/verdict.js';
 
 const TWO_32 = 4294967296;
 
@@ -66,14 +66,19 @@ export class BatchVerifier {
     return `BatchVerifier { batches: ${this.layout.batches}, slots: ${this.layout.slots} }`;
   }
 
-  constructor(cfg: VerifyConfig) {
+  /**
+   * `table` replaces `cfg.keySab` for a verifier that judges under a key table of the
+   * engine thread's own (its `KeyTable.own` and byte view, read as half 0): the
+   * collector's {@link rejudge} under the newest roster.
+   */
+  constructor(cfg: VerifyConfig, table?: { keys: Int32Array; keyBytes: Uint8Array }) {
     this.layout = new BatchLayout(cfg.batches, cfg.slots, cfg.maxDatagram);
     this.ints = new Int32Array(cfg.batchSab);
     this.times = new Float64Array(cfg.batchSab);
     this.bytes = new Uint8Array(cfg.batchSab);
     this.selfId = new Uint8Array(cfg.selfId);
-    const keyBytes = new Uint8Array(cfg.keySab);
-    const keys = new Int32Array(cfg.keySab);
+    const keyBytes = table?.keyBytes ?? new Uint8Array(cfg.keySab);
+    const keys = table?.keys ?? new Int32Array(cfg.keySab);
     this.mac = new BoundMac(keys, keyBytes, this.bytes);
     this.ctx = {
       keys,
@@ -94,43 +99,73 @@ export class BatchVerifier {
    * read right after its PROBE was verified.
    */
   run(b: number, replyTsUs?: number): number {
-    const { layout, ints, times, bytes, ctx, result: r } = this;
+    const { layout, ints } = this;
     const h = layout.headerIndex(b);
     const count = ints[h + H_COUNT]!;
     const half = ints[h + H_KEY_HALF]!;
     this.replyNums[0] = (ints[h + H_NONCE_HI]! >>> 0) * TWO_32 + (ints[h + H_NONCE_LO]! >>> 0);
     const pinned = replyTsUs !== undefined;
     if (pinned) this.replyNums[1] = replyTsUs;
+    for (let i = 0; i < count; i++) this.judge(layout.slotNumber(b, i), i, half, pinned);
+    return count;
+  }
+
+  /**
+   * Judge batch `b` again under half `half` of this verifier's table, on the engine's
+   * thread: every slot whose verdict depends on the roster or the keys (`unknown_sender`,
+   * `bad_mac`, and those that passed: a member removed or a root retired since is
+   * dropped now). The collector calls it, on a verifier over `KeyTable.own`, for a
+   * batch whose pinned half holds an older roster than the newest published — a publish
+   * that had to wait for a free half — so that no datagram is judged under a roster the
+   * engine has already replaced (PROTOCOL.md §4 c1/c2 under the newest roster and grace,
+   * §1). A REPLY signed here is re-signed on its way out anyway (its half is superseded).
+   * Returns how many verdicts changed.
+   */
+  rejudge(b: number, half: number): number {
+    const { layout, ints } = this;
+    const h = layout.headerIndex(b);
+    const count = ints[h + H_COUNT]!;
+    this.replyNums[0] = (ints[h + H_NONCE_HI]! >>> 0) * TWO_32 + (ints[h + H_NONCE_LO]! >>> 0);
+    let changed = 0;
     for (let i = 0; i < count; i++) {
       const s = layout.slotNumber(b, i);
-      const mi = layout.metaIndex(s);
-      const off = layout.datagramOffset(s);
-      const len = ints[mi + M_LENGTH]!;
-      // u1: a source no reply can go to is malformed before any crypto (PROTOCOL.md §4)
-      const v = (ints[mi + M_FLAGS]! & F_UNANSWERABLE) !== 0 ? V_MALFORMED : checkDatagram(ctx, half, bytes, off, len, times, layout.timeIndex(s), r);
-      ints[mi + M_VERDICT] = v;
-      if (v !== V_PENDING_REPLAY) continue;
-      // what the in-order collector needs, in the slot's words
-      ints[mi + M_PEER] = r.peer;
-      ints[mi + M_NONCE_HI] = r.nonceHi;
-      ints[mi + M_NONCE_LO] = r.nonceLo;
-      ints[mi + M_TYPE] = r.type;
-      ints[mi + M_ENTRY] = r.entry;
-      let flags = r.preStart ? F_PRE_START : 0;
-      if (r.type === TYPE_PROBE) {
-        // send_ts_us = the replier's clock when it signs, after this PROBE was verified
-        // (PROTOCOL.md §3): read per REPLY, not once per batch — a batch's last REPLY is
-        // signed up to a batch of MACs later. 33–36 ns a read (AMD EPYC VM, addon clock; bench:micro --only stages).
-        if (!pinned) {
-          clockTick();
-          this.replyNums[1] = Math.floor(clockCell[0]!);
-        }
-        this.signReply(off, layout.replyOffset(s), len, i, r.entry);
-        flags |= F_REPLY;
-      }
-      ints[mi + M_FLAGS] = flags;
+      const was = ints[layout.metaIndex(s) + M_VERDICT]!;
+      if (was !== V_UNKNOWN_SENDER && was !== V_BAD_MAC && was !== V_PENDING_REPLAY) continue;
+      if (this.judge(s, i, half, false) !== was) changed++;
     }
-    return count;
+    return changed;
+  }
+
+  /** Judge slot `s` (index `i` of its batch) under key-table half `half`: its verdict into the slot's words, and a REPLY signed for a PROBE that passed. */
+  private judge(s: number, i: number, half: number, pinned: boolean): number {
+    const { layout, ints, times, bytes, ctx, result: r } = this;
+    const mi = layout.metaIndex(s);
+    const off = layout.datagramOffset(s);
+    const len = ints[mi + M_LENGTH]!;
+    // u1: a source no reply can go to is malformed before any crypto (PROTOCOL.md §4)
+    const v = (ints[mi + M_FLAGS]! & F_UNANSWERABLE) !== 0 ? V_MALFORMED : checkDatagram(ctx, half, bytes, off, len, times, layout.timeIndex(s), r);
+    ints[mi + M_VERDICT] = v;
+    if (v !== V_PENDING_REPLAY) return v;
+    // what the in-order collector needs, in the slot's words
+    ints[mi + M_PEER] = r.peer;
+    ints[mi + M_NONCE_HI] = r.nonceHi;
+    ints[mi + M_NONCE_LO] = r.nonceLo;
+    ints[mi + M_TYPE] = r.type;
+    ints[mi + M_ENTRY] = r.entry;
+    let flags = r.preStart ? F_PRE_START : 0;
+    if (r.type === TYPE_PROBE) {
+      // send_ts_us = the replier's clock when it signs, after this PROBE was verified
+      // (PROTOCOL.md §3): read per REPLY, not once per batch — a batch's last REPLY is
+      // signed up to a batch of MACs later. 33–36 ns a read (AMD EPYC VM, addon clock; bench:micro --only stages).
+      if (!pinned) {
+        clockTick();
+        this.replyNums[1] = Math.floor(clockCell[0]!);
+      }
+      this.signReply(off, layout.replyOffset(s), len, i, r.entry);
+      flags |= F_REPLY;
+    }
+    ints[mi + M_FLAGS] = flags;
+    return v;
   }
 
   /**

@@ -18,7 +18,7 @@ import { derivePairKey } from '../../src/protocol/keys.js';
 import { macVerify } from '../../src/protocol/mac.js';
 import { HMAC_STATE_WORDS, hmacPrecompute } from '../../src/protocol/sha256.js';
 import { ReplayFilter } from '../../src/protocol/replay.js';
-import { V_ACCEPT, V_REPLAY } from '../../src/protocol/verdict.js';
+import { V_ACCEPT, V_PENDING_REPLAY, V_REPLAY, V_UNKNOWN_SENDER } from '../../src/protocol/verdict.js';
 import { Collector, type CollectOutput } from '../../src/pipeline/collect.js';
 import { Dispatcher } from '../../src/pipeline/dispatch.js';
 import { HintHandler, type PunchHintEvent } from '../../src/pipeline/hints.js';
@@ -26,7 +26,7 @@ import { PunchPolicy } from '../../src/protocol/punch.js';
 import { senderIdOf } from '../../src/protocol/ids.js';
 import { TYPE_PUNCH_HINT } from '../../src/protocol/wire.js';
 import type { LaneCounts, PacketLane } from '../../src/pipeline/lane.js';
-import { F_SEND, H_COUNT, H_KEY_HALF, H_NONCE_HI, H_NONCE_LO, M_FLAGS, M_LENGTH } from '../../src/pipeline/layout.js';
+import { F_SEND, H_COUNT, H_KEY_HALF, H_NONCE_HI, H_NONCE_LO, M_FLAGS, M_LENGTH, M_VERDICT } from '../../src/pipeline/layout.js';
 import type { VerifyPool } from '../../src/pipeline/pool.js';
 import { ReplySender } from '../../src/pipeline/reply.js';
 import { BatchRing } from '../../src/pipeline/ring.js';
@@ -201,10 +201,14 @@ function rig(batches: number, slots: number) {
   const verifier = new BatchVerifier({
     batchSab: ring.sab, batches, slots, maxDatagram: 2048, keySab: keyTable.sab, keyCapacity: keyTable.capacity, selfId: keyring.selfId, clockWindowUs: 5_000_000, startUs,
   });
+  const newest = new BatchVerifier(
+    { batchSab: ring.sab, batches, slots, maxDatagram: 2048, keySab: keyTable.sab, keyCapacity: keyTable.capacity, selfId: keyring.selfId, clockWindowUs: 5_000_000, startUs },
+    { keys: keyTable.own, keyBytes: keyTable.ownBytes },
+  );
   const filter = new ReplayFilter(0, keyring.peerSlots);
   const books = new Books();
   const nonces = new NonceCounter(null);
-  return { keyring, keyTable, ring, verifier, filter, books, nonces };
+  return { keyring, keyTable, ring, verifier, newest, filter, books, nonces };
 }
 
 /** A reply sender on its own lane and a collector that hands it every collected batch, over rig `r`. */
@@ -216,7 +220,7 @@ function replyRig(r: ReturnType<typeof rig>) {
     deliver: () => {},
     collected: (lane, b) => sender.batchCollected(lane, b),
     settled: () => {},
-  });
+  }, r.newest);
   return { own, sender, collector };
 }
 
@@ -252,7 +256,7 @@ test('collector with fake lanes: batches verified out of order are collected in 
       collected: (lane, b) => collected.push([lane.index, b]),
       settled: () => settled++,
     };
-    const collector = new Collector(r.ring, r.filter, r.books, r.keyTable, out);
+    const collector = new Collector(r.ring, r.filter, r.books, r.keyTable, out, r.newest);
     const order: number[] = [];
     for (let k = 0; k < 4; k++) {
       const b = r.ring.take();
@@ -289,7 +293,7 @@ test('dispatcher: small batches verified here, large ones to the pool; a partial
   try {
     const lane = new FakeLane(0);
     const collected: number[] = [];
-    const collector = new Collector(r.ring, r.filter, r.books, r.keyTable, { reply: () => {}, deliver: () => {}, collected: (_l, b) => collected.push(b), settled: () => {} });
+    const collector = new Collector(r.ring, r.filter, r.books, r.keyTable, { reply: () => {}, deliver: () => {}, collected: (_l, b) => collected.push(b), settled: () => {} }, r.newest);
     const pending: Array<() => void> = [];
     const pool = { verify: (b: number, done: () => void) => pending.push(() => (r.verifier.run(b), done())) } as unknown as VerifyPool;
     let idle = 0;
@@ -497,6 +501,49 @@ test('key table: a roster and root published while the other half is still pinne
     assert.deepEqual(words(t.keys, t.active), words(t.own, 0), 'the workers\' half is the engine thread\'s table, word for word');
   } finally {
     peer.close();
+  }
+});
+
+test('collector: a batch judged under a half that a waiting publish replaced is judged again under the newest roster — a member just added is accepted and answered under its key, one just removed is unknown_sender', async () => {
+  const r = rig(4, 4);
+  const { own, collector } = replyRig(r);
+  const peer = await TestPeer.open(root, tenant, 'prober', 'resp');
+  const q = await TestPeer.open(root, tenant, 'q', 'resp');
+  try {
+    const { d, release } = heldPool(r, collector);
+    const b0 = r.ring.take();
+    r.ring.put(b0, peer.packet({ probeId: 1 }), wallUs(), '127.0.0.1', 9);
+    d.dispatch(own, b0, 1); // pins the first roster's half
+    r.keyTable.publish(r.keyring.entries()); // takes the free half: now both are pinned or active
+    r.keyring.setPeers(['q']); // q in, prober out
+    r.keyTable.publish(r.keyring.entries());
+    assert.equal(r.keyTable.toJSON().updatePending, true, 'the workers\' update waits for a free half');
+    const b1 = r.ring.take();
+    r.ring.put(b1, q.packet({ probeId: 2 }), wallUs(), '127.0.0.1', 9);
+    r.ring.put(b1, peer.packet({ probeId: 3 }), wallUs(), '127.0.0.1', 9);
+    d.dispatch(own, b1, 2); // the workers judge it under the half without q
+    const L = r.ring.layout;
+    const meta = (b: number, i: number): number => L.metaIndex(L.slotNumber(b, i));
+    assert.equal(r.ring.ints[meta(b1, 0) + M_VERDICT], V_UNKNOWN_SENDER, 'the workers\' half does not have q yet');
+    assert.equal(r.ring.ints[meta(b1, 1) + M_VERDICT], V_PENDING_REPLAY, 'nor does it know prober left');
+    release();
+    assert.equal(r.books.verdicts[V_ACCEPT], 1, 'q\'s PROBE is accepted');
+    assert.equal(r.books.verdicts[V_UNKNOWN_SENDER], 2, 'both PROBEs of prober, no longer a member, are unknown_sender');
+    assert.equal(collector.rejudgedBatches, 2);
+    assert.equal(collector.rejudgedVerdicts, 3);
+    assert.deepEqual(own.sentBatches, [b0, b1]);
+    const flags = (b: number, i: number): number => r.ring.ints[meta(b, i) + M_FLAGS]!;
+    assert.equal(flags(b0, 0) & F_SEND, 0, 'no REPLY to a member removed');
+    assert.equal(flags(b1, 1) & F_SEND, 0);
+    assert.notEqual(flags(b1, 0) & F_SEND, 0, 'q is answered');
+    const sl = L.slotNumber(b1, 0);
+    const bytes = r.ring.bytes.subarray(L.replyOffset(sl), L.replyOffset(sl) + r.ring.ints[meta(b1, 0) + M_LENGTH]!);
+    const st = new Int32Array(HMAC_STATE_WORDS);
+    hmacPrecompute(derivePairKey(root, tenant, 'q', 'resp'), st, 0);
+    assert.ok(macVerify(st, 0, null, 0, bytes, 0, bytes.length), 'the REPLY to q verifies under q\'s pair key');
+  } finally {
+    peer.close();
+    q.close();
   }
 });
 
