@@ -17,7 +17,7 @@ import { dtmeshVersion, hostInfo, SCHEMA_VERSION } from '../probe/context.js';
 import type { MeshInterval, PeerAddress } from '../probe/mesh.js';
 import { checkWritable, LineSink, readInputFile, writeAtomic } from './output.js';
 import { onStopSignals } from './signals.js';
-import { asUsage, intFlag, numFlag, parseFlags, required, usage } from './args.js';
+import { asUsage, CLI_REPLAY_WINDOW, intFlag, numFlag, parseFlags, required, usage } from './args.js';
 import { MEASURE_DEFAULT_LANE } from '../options.js';
 import { DEFAULT_MAX_DATAGRAM } from '../protocol/wire.js';
 import { socketFlags, summaryLine } from './serve.js';
@@ -54,7 +54,7 @@ SIGINT (or --duration), then drains, writes the report and prints each peer's fi
   --report FILE.html   a self-contained HTML page (matrix, RTT over time, percentiles)
   --duration S         stop after S seconds
   --workers N          verification workers (default 1)
-  --replay-window W    replay window (0 = strict; default 1024: reordering is not loss)
+  --replay-window W    replay window (0 = strict; default ${CLI_REPLAY_WINDOW}: reordering is not loss)
   --lane L             socket lane: native (kernel receive stamps), dgram or auto (native
                        where built, else dgram with one line). Default: $DTMESH_LANE, else auto
   --ttl N              IP TTL / hop limit of every packet sent, 1-255
@@ -152,7 +152,7 @@ export async function agentCommand(argv: string[]): Promise<number> {
   let stream: LineSink | null = null;
   const emit = (o: object): void => stream?.write(o);
 
-  const replayWindow = intFlag(cmd, v, 'replay-window', 0, 8192) ?? 1024;
+  const replayWindow = intFlag(cmd, v, 'replay-window', 0, 8192) ?? CLI_REPLAY_WINDOW;
   let agent: MeshAgent;
   try {
     agent = await MeshAgent.create({

@@ -5,6 +5,15 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { DtmeshError } from '../errors.js';
 
+/**
+ * The replay window every CLI command defaults to (`serve`, `probe`, `agent`): they carry
+ * measurement traffic, and MEASUREMENT.md §1 "Reordered" has the prober and any
+ * responder serving it verify in window mode (W ≥ 1024), so that reordering is never
+ * loss. The engine API's own default stays strict (PROTOCOL.md §5); `--replay-window 0`
+ * asks for strict here.
+ */
+export const CLI_REPLAY_WINDOW = 1024;
+
 /** Option spec: every flag takes a string value unless `boolean`. */
 export type Flags = Record<string, { type: 'string' | 'boolean'; short?: string }>;
 

@@ -17,7 +17,7 @@ import { GRACE_AUTO_RULE, type IntervalFigures, percentileDistribution, probe, t
 import { assertValidId } from '../protocol/ids.js';
 import { DROP_REASONS } from '../protocol/verdict.js';
 import { MEASURE_DEFAULT_LANE } from '../options.js';
-import { asUsage, intFlag, numFlag, parseFlags, required, usage } from './args.js';
+import { asUsage, CLI_REPLAY_WINDOW, intFlag, numFlag, parseFlags, required, usage } from './args.js';
 import { socketFlags } from './serve.js';
 
 /**
@@ -32,8 +32,8 @@ import { socketFlags } from './serve.js';
  */
 export const PROBE_WARMUP_S = 1;
 
-/** The prober's default replay window (MEASUREMENT.md §1 "Reordered": W ≥ 1024). */
-export const PROBE_REPLAY_WINDOW = 1024;
+/** The prober's default replay window (MEASUREMENT.md §1 "Reordered": W ≥ 1024), as every command's. */
+export const PROBE_REPLAY_WINDOW = CLI_REPLAY_WINDOW;
 /**
  * The prober's engine batch: small, and below the engine's `inlineBelow` (64), so every
  * reply is verified on this thread in the loop turn that read it — no pool round trip

@@ -8,7 +8,7 @@ import { statsDocument, type EngineStats } from '../observe/stats.js';
 import { DROP_REASONS } from '../protocol/verdict.js';
 import { checkWritable, writeAtomic } from './output.js';
 import { onStopSignals } from './signals.js';
-import { asUsage, intFlag, parseFlags, required, usage } from './args.js';
+import { asUsage, CLI_REPLAY_WINDOW, intFlag, parseFlags, required, usage } from './args.js';
 
 const HELP = `Usage: dtmesh serve --state-dir DIR --tenant T --agent A --peers B,C,... --listen HOST:PORT
                     [--workers N] [--sockets N] [--batch N] [--replay-window W] [--max-datagram N]
@@ -30,7 +30,8 @@ batches, writes the final stats to PATH (when given), prints a summary and exits
                          Any Node on the native lane; the dgram lane needs Node >= 22.12 /
                          23.1 (older Node serves on one socket and says so at start)
   --batch N              datagrams per batch, 1-4096 (default 256)
-  --replay-window W      0 = strict (default) or a multiple of 64 up to 8192
+  --replay-window W      0 = strict, or a multiple of 64 up to 8192 (default
+                         ${CLI_REPLAY_WINDOW}: a reordered probe is answered, not a replay drop)
   --max-datagram N       largest accepted datagram, 50-65507 bytes (default 2048)
   --clock-window-ms N    accepted clock skew in ms (default 5000)
   --recv-buffer BYTES    socket receive buffer to ask for (default 4194304); a cap by
@@ -119,7 +120,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     workers: intFlag(cmd, v, 'workers', 1, 64),
     sockets: intFlag(cmd, v, 'sockets', 1, 64),
     batchSize: intFlag(cmd, v, 'batch', 1, 4096),
-    replayWindow: intFlag(cmd, v, 'replay-window', 0, 8192),
+    replayWindow: intFlag(cmd, v, 'replay-window', 0, 8192) ?? CLI_REPLAY_WINDOW,
     maxDatagram: intFlag(cmd, v, 'max-datagram', 50, 65507),
     clockWindowMs: intFlag(cmd, v, 'clock-window-ms', 1, 3_600_000),
     recvBufferBytes: intFlag(cmd, v, 'recv-buffer', 4096, 1 << 30),
@@ -148,7 +149,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const a = engine.address;
   process.stdout.write(
     `dtmesh serve: agent ${engine.agent} of tenant ${engine.tenant} listening on ${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port} ` +
-      `with ${engine.workers} workers, ${engine.sockets} socket${engine.sockets === 1 ? '' : 's'}, ${engine.peers.length} peers, ${engine.lane} lane${engine.gso ? ', UDP GSO' : ''}\n`,
+      `with ${engine.workers} workers, ${engine.sockets} socket${engine.sockets === 1 ? '' : 's'}, ${engine.peers.length} peers, ${engine.lane} lane${engine.gso ? ', UDP GSO' : ''}, ` +
+      `${opts.replayWindow === 0 ? 'strict replay check' : `replay window ${opts.replayWindow}`}\n`,
   );
   let metrics: http.Server | null = null;
   if (metricsAt !== null) {

@@ -168,7 +168,7 @@ test('serve --gso: said in the start line; with --lane dgram a one-line error', 
   const dir = stateDir();
   const srv = await startServe(['--state-dir', dir, '--tenant', 't', '--agent', 'resp', '--peers', 'p0', '--listen', '127.0.0.1:0', '--lane', 'native', '--gso', '--workers', '1']);
   try {
-    assert.match(srv.out(), /listening on 127\.0\.0\.1:\d+ with 1 workers, 1 socket, 1 peers, native lane, UDP GSO\n/);
+    assert.match(srv.out(), /listening on 127\.0\.0\.1:\d+ with 1 workers, 1 socket, 1 peers, native lane, UDP GSO, replay window 1024\n/);
     assert.equal(await srv.stop(), 0, srv.err());
   } finally {
     srv.child.kill('SIGKILL');

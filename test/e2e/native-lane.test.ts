@@ -384,7 +384,7 @@ test('serve --lane native --sockets 2 --ttl --dscp: the lane in the start line; 
   const dir = stateDir();
   const srv = await startServe(['--state-dir', dir, '--tenant', 't', '--agent', 'resp', '--peers', 'p0', '--listen', '127.0.0.1:0', '--lane', 'native', '--sockets', '2', '--ttl', '64', '--dscp', '46', '--workers', '1']);
   try {
-    assert.match(srv.out(), /listening on 127\.0\.0\.1:\d+ with 1 workers, 2 sockets, 1 peers, native lane\n/);
+    assert.match(srv.out(), /listening on 127\.0\.0\.1:\d+ with 1 workers, 2 sockets, 1 peers, native lane, replay window 1024\n/);
     assert.equal(await srv.stop(), 0, srv.err());
     assert.doesNotMatch(srv.err(), /reusePort/, 'no Node-version note: the native lane binds both sockets');
   } finally {

@@ -19,7 +19,7 @@ import { cliPath, startServe, stateDir, TestPeer, until, wallUs, within } from '
 const base = (dir: string): string[] => ['--state-dir', dir, '--tenant', 't', '--agent', 'resp', '--peers', 'resp,prober', '--listen', '127.0.0.1:0'];
 
 /** Serve with `extra` flags, run `traffic`, stop with SIGTERM; the --stats-json document. */
-async function served(extra: string[], traffic: (peer: TestPeer, port: number, pid: number) => Promise<void>): Promise<{ stats: any; peer: TestPeer }> {
+async function served(extra: string[], traffic: (peer: TestPeer, port: number, pid: number) => Promise<void>): Promise<{ stats: any; peer: TestPeer; out: string }> {
   const dir = stateDir();
   const statsPath = path.join(dir, 'stats.json');
   const srv = await startServe([...base(dir), '--stats-json', statsPath, ...extra]);
@@ -33,7 +33,7 @@ async function served(extra: string[], traffic: (peer: TestPeer, port: number, p
   }
   const stats = JSON.parse(fs.readFileSync(statsPath, 'utf8'));
   assert.equal(stats.received, stats.accepted + DROP_REASONS.reduce((a: number, r) => a + stats.dropped[r], 0), 'books balance');
-  return { stats, peer };
+  return { stats, peer, out: srv.out() };
 }
 
 /** Send each datagram and wait until serve has answered `replies` in all (or 300 ms more for drops). */
@@ -43,7 +43,7 @@ async function sendAll(peer: TestPeer, port: number, ds: Uint8Array[], replies: 
   await new Promise((r) => setTimeout(r, 300)); // a reply that should not come would have come by now (loopback RTT < 1 ms)
 }
 
-test('--replay-window 64: a reordered pair is accepted; strict (default) drops the late one as replay', async () => {
+test('--replay-window 64 and the default (1024, MEASUREMENT.md §1): a reordered pair is accepted; strict (--replay-window 0) drops the late one as replay', async () => {
   const reordered = async (peer: TestPeer, port: number, replies: number): Promise<void> => {
     const n = peer.nonce;
     await sendAll(peer, port, [peer.packet({ nonce: n + 1n, probeId: 1 }), peer.packet({ nonce: n + 3n, probeId: 3 }), peer.packet({ nonce: n + 2n, probeId: 2 })], replies);
@@ -51,7 +51,11 @@ test('--replay-window 64: a reordered pair is accepted; strict (default) drops t
   const windowed = await served(['--replay-window', '64'], (p, port) => reordered(p, port, 3));
   assert.deepEqual([windowed.stats.accepted, windowed.stats.dropped.replay], [3, 0], 'window: the late nonce is accepted');
   assert.deepEqual(windowed.peer.received.map((m) => parsePacket(m)!.probeId), [1, 3, 2]);
-  const strict = await served([], (p, port) => reordered(p, port, 2));
+  const byDefault = await served([], (p, port) => reordered(p, port, 3));
+  assert.deepEqual([byDefault.stats.accepted, byDefault.stats.dropped.replay], [3, 0], 'default: a window, the late nonce is accepted');
+  assert.match(byDefault.out, /, replay window 1024\n/, 'the start line says so');
+  const strict = await served(['--replay-window', '0'], (p, port) => reordered(p, port, 2));
+  assert.match(strict.out, /, strict replay check\n/);
   assert.deepEqual([strict.stats.accepted, strict.stats.dropped.replay], [2, 1], 'strict: the late nonce is a replay');
   assert.deepEqual(strict.peer.received.map((m) => parsePacket(m)!.probeId), [1, 3]);
 });
