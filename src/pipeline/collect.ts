@@ -10,12 +10,12 @@ import { clockCell, clockTick } from '../clock.js';
 import type { KeyTable } from '../keys/keytable.js';
 import type { Lane } from './lane.js';
 import { B_SENDING, B_VERIFIED, type BatchRing } from './ring.js';
-import { TYPE_PROBE } from '../protocol/wire.js';
+import { TYPE_PROBE, TYPE_REPLY } from '../protocol/wire.js';
 import { F_PRE_START, F_REPLY, H_KEY_HALF, M_FLAGS, M_NONCE_HI, M_NONCE_LO, M_PEER, M_TYPE, M_VERDICT } from './layout.js';
 import type { ReplayFilter } from '../protocol/replay.js';
 import type { Books } from '../observe/stats.js';
 import type { BatchVerifier } from './verify.js';
-import { V_ACCEPT, V_PENDING_REPLAY } from '../protocol/verdict.js';
+import { V_ACCEPT, V_PENDING_REPLAY, V_REPLAY } from '../protocol/verdict.js';
 
 /** What the collector does with accepted packets (global slot number `s`). */
 export interface CollectSink {
@@ -23,6 +23,12 @@ export interface CollectSink {
   reply(s: number, slotIndex: number): void;
   /** An accepted packet of another type (REPLY, PUNCH_HINT), or a PROBE without a reply. */
   deliver(s: number, type: number): void;
+  /**
+   * A REPLY that passed every check but the replay check (PROTOCOL.md §4 c4): authentic, a
+   * copy of one already accepted — the network duplicated it (or someone replayed it). Still
+   * counted `replay`; a prober counts it `duplicate` (MEASUREMENT.md §1).
+   */
+  duplicate?(s: number): void;
 }
 
 /**
@@ -62,7 +68,7 @@ function collectAt(ring: BatchRing, b: number, filter: ReplayFilter, books: Book
         const type = ints[mi + M_TYPE]!;
         if (type === TYPE_PROBE && (flags & F_REPLY) !== 0) sink.reply(s, i);
         else sink.deliver(s, type);
-      }
+      } else if (v === V_REPLAY && ints[mi + M_TYPE] === TYPE_REPLY && sink.duplicate !== undefined) sink.duplicate(s);
     }
     verdicts[v]++;
     const lat = now - times[layout.timeIndex(s)]!;
@@ -79,6 +85,8 @@ export interface CollectOutput {
   reply(b: number, s: number, i: number): void;
   /** Slot `s` is an accepted REPLY or PUNCH_HINT (read it now: the batch is reused after {@link collected}). */
   deliver(s: number, type: number): void;
+  /** Slot `s` is an authentic REPLY dropped as `replay` ({@link CollectSink.duplicate}; read it now). */
+  duplicate?(s: number): void;
   /** Batch `b` of `lane` is counted and unpinned: its REPLYs may go. */
   collected(lane: Lane, b: number): void;
   /** The collector caught up (nothing verified is waiting): a safe point for app code. */
@@ -143,6 +151,7 @@ export class Collector {
       this.out.reply(this.current, s, i);
     },
     deliver: (s: number, type: number): void => this.out.deliver(s, type),
+    duplicate: (s: number): void => this.out.duplicate?.(s),
   };
 
   private collect(): void {

@@ -84,6 +84,13 @@ export interface ReplyEvent {
   sendTsUs: number;
   /** Datagram length. */
   length: number;
+  /**
+   * A copy of a REPLY already accepted: it passed every check but the replay check
+   * (PROTOCOL.md §4 c4) and is counted `replay` in the engine's books. Only the
+   * prober's reply hooks ({@link Engine.addReplySink}) get these, to count duplicates
+   * (MEASUREMENT.md §1); the `'reply'` event is for accepted REPLYs only (always false).
+   */
+  replay: boolean;
 }
 
 /** What the engine gives its pipeline (resolved and validated options, keys, callbacks). */
@@ -148,7 +155,7 @@ export class Pipeline implements LaneSink, CollectOutput {
    */
   readonly replySinks: Array<(r: ReplyEvent) => void> = [];
   /** The one object {@link replySinks} get (its times start as doubles: V8 keeps them in place). */
-  private readonly replyView: ReplyEvent = { from: '', probeId: 0.5, recvUs: 0.5, sendTsUs: 0.5, length: 0 };
+  private readonly replyView: ReplyEvent = { from: '', probeId: 0.5, recvUs: 0.5, sendTsUs: 0.5, length: 0, replay: false };
   private drainedWait: (() => void) | null = null;
   private finalKernelDrops: number | null = null;
   private socketClosed = false;
@@ -299,19 +306,29 @@ export class Pipeline implements LaneSink, CollectOutput {
 
   deliver(s: number, type: number): void {
     if (type === TYPE_REPLY) {
-      const sinks = this.replySinks;
-      if (sinks.length > 0) {
-        const r = this.readReply(s, this.replyView);
-        for (let k = 0; k < sinks.length; k++) {
-          try {
-            sinks[k]!(r);
-          } catch (e) {
-            this.cfg.notify('warning', `reply hook failed: ${(e as Error).message}`);
-          }
-        }
-      }
-      if (this.cfg.listening('reply')) this.cfg.notify('reply', this.readReply(s, { from: '', probeId: 0, recvUs: 0, sendTsUs: 0, length: 0 }));
+      if (this.replySinks.length > 0) this.toSinks(this.readReply(s, this.replyView));
+      if (this.cfg.listening('reply')) this.cfg.notify('reply', this.readReply(s, { from: '', probeId: 0, recvUs: 0, sendTsUs: 0, length: 0, replay: false }));
     } else if (type === TYPE_PUNCH_HINT) this.hints.judge(s, performance.now());
+  }
+
+  duplicate(s: number): void {
+    if (this.replySinks.length === 0) return;
+    const r = this.readReply(s, this.replyView);
+    r.replay = true;
+    this.toSinks(r);
+    r.replay = false;
+  }
+
+  /** Hand `r` to every reply hook; a hook that throws is one warning, never the collector's end. */
+  private toSinks(r: ReplyEvent): void {
+    const sinks = this.replySinks;
+    for (let k = 0; k < sinks.length; k++) {
+      try {
+        sinks[k]!(r);
+      } catch (e) {
+        this.cfg.notify('warning', `reply hook failed: ${(e as Error).message}`);
+      }
+    }
   }
 
   collected(lane: Lane, b: number): void {

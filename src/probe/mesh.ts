@@ -250,7 +250,7 @@ export class MeshProber extends EventEmitter {
   /** Start probing. */
   start(): void {
     if (this.timer !== null) return;
-    this.engine.on('reply', this.onReply);
+    this.engine.addReplySink(this.onReply); // synchronous, one reused object; also the copies dropped as replay (duplicates)
     this.engine.on('send_error', this.onSendError);
     // as often as the pace needs, between 1 and 20 ms (a tick sends every probe due by then)
     this.timer = setInterval(() => this.tick(), Math.max(1, Math.min(20, Math.floor(1000 / this.schedule.rate))));
@@ -271,7 +271,7 @@ export class MeshProber extends EventEmitter {
       this.sweep(nowUs());
     }
     this.sweep(Infinity); // past every deadline now: in flight is 0, every burst reported
-    this.engine.off('reply', this.onReply);
+    this.engine.removeReplySink(this.onReply);
     this.engine.off('send_error', this.onSendError);
   }
 
@@ -389,9 +389,9 @@ export class MeshProber extends EventEmitter {
    * `unmatched`, as prober.ts does beyond its history: its probe's fate is no longer known,
    * and `late` (a subset of `lost`) or `duplicate` could each be false.
    */
-  private forgotten(p: PeerState, seq: number): void {
+  private forgotten(p: PeerState, seq: number, replay: boolean): void {
     if (seq < p.seq - this.ringSize - this.historySize) {
-      p.total.unmatched++;
+      if (!replay) p.total.unmatched++;
       return;
     }
     const h = seq % this.historySize;
@@ -400,7 +400,7 @@ export class MeshProber extends EventEmitter {
     if (received) {
       p.total.duplicate++;
       if (b !== null) b.counts.duplicate++;
-    } else {
+    } else if (!replay) {
       p.total.late++;
       if (b !== null) b.counts.late++;
     }
@@ -420,17 +420,20 @@ export class MeshProber extends EventEmitter {
    * it is handled: stamped after its probe's deadline, it is late (its probe lost if not yet
    * declared) — never received, never an RTT — as prober.ts's `d > graceUs`; stamped in time
    * but handled after the deadline, it is received (the sweep waits {@link VERIFY_SETTLE_US}).
+   * A copy of a REPLY already accepted (`r.replay`: the network duplicated it) is a
+   * `duplicate` when its probe was received, and nothing more otherwise: its first copy
+   * was counted (late, unmatched) already.
    */
   private reply(r: ReplyEvent): void {
     const p = this.peers.get(r.from);
     if (p === undefined || r.probeId >= ID_SPACE) return;
     const seq = this.seqOf(p, r.probeId);
     if (seq < 0) {
-      p.total.unmatched++; // an id this run never sent (MEASUREMENT.md §1 "Unmatched")
+      if (!r.replay) p.total.unmatched++; // an id this run never sent (MEASUREMENT.md §1 "Unmatched")
       return;
     }
     if (seq < p.seq - this.ringSize) {
-      this.forgotten(p, seq);
+      this.forgotten(p, seq, r.replay);
       return;
     }
     const slot = seq % this.ringSize;
@@ -440,6 +443,9 @@ export class MeshProber extends EventEmitter {
     if (st === ST_RECEIVED) {
       p.total.duplicate++;
       if (b !== null) b.counts.duplicate++;
+    } else if (r.replay) {
+      // its nonce was accepted before (that copy was counted: late) or is older than the
+      // whole replay window (PROTOCOL.md §5): nothing to add
     } else if (st === ST_LOST || (st === ST_IN_FLIGHT && d > this.schedule.graceMs * 1000)) {
       if (st === ST_IN_FLIGHT) this.finish(p, seq, ST_LOST); // arrived after its deadline: lost, whenever the sweep would have said so
       p.total.late++;

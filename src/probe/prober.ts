@@ -348,9 +348,27 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
     if (it !== null) it.lost++;
   };
 
+  /** A second reply for probe `seq`, already received (MEASUREMENT.md §1 "Duplicate"). */
+  const duplicate = (seq: number): void => {
+    const measured = seq >= measureFrom;
+    (measured ? run : warm).total.duplicates++;
+    if (measured) {
+      const a = arrivalTally();
+      if (a !== null) a.duplicates++;
+    }
+  };
+
   const onReply = (r: ReplyEvent): void => {
     if (r.from !== opts.agent) return;
     const seq = ring.seqOf(r.probeId, probeBase);
+    if (r.replay) {
+      // a copy of a REPLY already accepted (the network duplicated it; the engine counts it
+      // `replay`): a duplicate when its probe was received (MEASUREMENT.md §1); otherwise its
+      // first copy was counted already (late, unmatched), or it is older than the whole
+      // replay window (PROTOCOL.md §5) — nothing to add
+      if (seq >= 0 && (ring.holds(seq) ? ring.state[ring.slot(seq)]! : ring.fateOf(seq)) === ST_RECEIVED) duplicate(seq);
+      return;
+    }
     if (seq < 0) {
       run.total.unmatched++;
       const a = unmatchedTally();
@@ -364,11 +382,7 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
     const measured = seq >= measureFrom;
     const f = measured ? run : warm;
     if (st === ST_RECEIVED) {
-      f.total.duplicates++;
-      if (measured) {
-        const a = arrivalTally();
-        if (a !== null) a.duplicates++;
-      }
+      duplicate(seq);
       return;
     }
     if (st === ST_LOST) {

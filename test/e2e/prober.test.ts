@@ -410,7 +410,7 @@ test('RTT percentiles land where scripted delays put them: every 5th reply held 
   }
 });
 
-test('a forged or replayed reply injected at the prober is dropped and counted, never matched; a later run on the same engine reports only its own drops', async () => {
+test('a forged or replayed reply injected at the prober is dropped and counted, never matched as received (the replayed one is a duplicate); a later run on the same engine reports only its own drops', async () => {
   const engine = await proberEngine();
   const captured: Buffer[] = [];
   const resp = await scriptedResponder((_id, send) => send());
@@ -434,7 +434,7 @@ test('a forged or replayed reply injected at the prober is dropped and counted, 
     const r = await run;
     assert.equal(r.sent, 200);
     assert.equal(r.received, 200);
-    assert.equal(r.duplicates, 0, 'the replay was not even a duplicate: verification dropped it first');
+    assert.equal(r.duplicates, 1, 'the verbatim copy of an accepted reply: a duplicate (MEASUREMENT.md §1), though verification dropped it as a replay');
     assert.equal(r.late, 0);
     assert.equal(r.dropped.bad_mac, 1);
     assert.equal(r.dropped.replay, 1);

@@ -15,7 +15,8 @@ import { KeyTable } from '../../src/keys/keytable.js';
 import { H_COUNT, H_KEY_HALF, H_NONCE_HI, H_NONCE_LO } from '../../src/pipeline/layout.js';
 import { ReplayFilter } from '../../src/protocol/replay.js';
 import { Books } from '../../src/observe/stats.js';
-import { V_REPLAY } from '../../src/protocol/verdict.js';
+import { V_ACCEPT, V_BAD_MAC, V_REPLAY } from '../../src/protocol/verdict.js';
+import { TYPE_REPLY } from '../../src/protocol/wire.js';
 import { BatchVerifier } from '../../src/pipeline/verify.js';
 import { TestPeer, wallUs } from '../helpers.js';
 
@@ -87,6 +88,42 @@ test('property: any completion order other than dispatch order makes false repla
       }),
       { numRuns: 60 },
     );
+  } finally {
+    peer.close();
+  }
+});
+
+test('collectBatch: a REPLY that fails only the replay check (a verbatim copy of one accepted) goes to sink.duplicate, still counted replay; a copied PROBE or a forged REPLY does not', async () => {
+  const peer = await TestPeer.open(root, tenant, 'prober', 'resp');
+  try {
+    const keyring = new KeyRing(tenant, 'resp', root, ['prober']);
+    const keyTable = new KeyTable(64);
+    keyTable.publish(keyring.entries());
+    const ring = new BatchRing(1, SLOTS, 2048);
+    const now = wallUs();
+    const verifier = new BatchVerifier({
+      batchSab: ring.sab, batches: 1, slots: SLOTS, maxDatagram: 2048,
+      keySab: keyTable.sab, keyCapacity: keyTable.capacity, selfId: keyring.selfId, clockWindowUs: 5_000_000, startUs: now - 1_000_000,
+    });
+    const reply = peer.packet({ type: TYPE_REPLY, probeId: 7 });
+    const probe = peer.packet({ probeId: 8 });
+    const forged = Uint8Array.from(reply);
+    forged[forged.length - 1]! ^= 1;
+    const b = ring.take();
+    for (const d of [reply, probe, reply, probe, forged]) ring.put(b, d, now, '127.0.0.1', 9);
+    const h = ring.layout.headerIndex(b);
+    ring.ints[h + H_COUNT] = 5;
+    ring.ints[h + H_KEY_HALF] = keyTable.pin();
+    ring.dispatched(b);
+    verifier.run(b);
+    const dups: number[] = [];
+    const delivered: number[] = [];
+    const books = new Books();
+    collectBatch(ring, b, new ReplayFilter(1024, keyring.peerSlots), books, { reply: () => {}, deliver: (s) => delivered.push(s), duplicate: (s) => dups.push(s) }, wallUs());
+    const slot = (i: number): number => ring.layout.slotNumber(b, i);
+    assert.deepEqual(delivered, [slot(0)], 'the first copy of the REPLY is delivered');
+    assert.deepEqual(dups, [slot(2)], 'its verbatim copy is a duplicate, and only it');
+    assert.deepEqual([books.verdicts[V_ACCEPT], books.verdicts[V_REPLAY], books.verdicts[V_BAD_MAC]], [2, 2, 1], 'the copies are still replay drops in the books');
   } finally {
     peer.close();
   }

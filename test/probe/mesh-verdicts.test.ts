@@ -36,10 +36,20 @@ class FakeEngine extends EventEmitter {
     return this.last;
   }
 
-  /** b's REPLY to `probeId`, received at `recvUs`. */
-  reply(probeId: number, recvUs: number): void {
-    const r: ReplyEvent = { from: 'b', probeId, recvUs, sendTsUs: recvUs, length: 84 };
-    this.emit('reply', r);
+  private readonly sinks: Array<(r: ReplyEvent) => void> = [];
+
+  addReplySink(fn: (r: ReplyEvent) => void): void {
+    this.sinks.push(fn);
+  }
+
+  removeReplySink(fn: (r: ReplyEvent) => void): void {
+    this.sinks.splice(this.sinks.indexOf(fn) >>> 0, 1);
+  }
+
+  /** b's REPLY to `probeId`, received at `recvUs` (`replay`: a copy the engine dropped as replay). */
+  reply(probeId: number, recvUs: number, replay = false): void {
+    const r: ReplyEvent = { from: 'b', probeId, recvUs, sendTsUs: recvUs, length: 84, replay };
+    for (const fn of this.sinks) fn(r);
   }
 }
 
@@ -101,6 +111,22 @@ test('a reply stamped 3 ms after its send, grace 5 ms, is received with its 3 ms
   assert.deepEqual([intervals.length, intervals[0]!.received, intervals[0]!.lost, intervals[0]!.late, intervals[0]!.rtt_us.p50], [1, 1, 0, 0, 3000], `the burst's record (${JSON.stringify(intervals[0])})`);
 });
 
+test('a copy of a REPLY the engine dropped as replay (the network duplicated it) is a duplicate when its probe was received, and adds nothing when it was lost (its first copy was late) — MEASUREMENT.md §1', async () => {
+  const { e, m, fig } = mesh({ burst: 2, rate: 1000, everyS: 60, size: 84, graceMs: 5 });
+  e.onSend = (id, at) => {
+    if (id === 0) process.nextTick(() => e.reply(0, at + 1000)); // probe 0 answered in 1 ms; probe 1 never
+  };
+  m.start();
+  await until(5000, () => fig().received === 1 && fig().lost === 1, 'probe 0 received, probe 1 lost');
+  e.reply(0, nowUs(), true);
+  e.reply(0, nowUs(), true);
+  e.reply(1, nowUs(), true);
+  await m.stop();
+  const f = fig();
+  assert.deepEqual([f.sent, f.received, f.lost, f.late, f.duplicate, f.unmatched], [2, 1, 1, 0, 2, 0], `sent, received, lost, late, duplicate, unmatched (${JSON.stringify(f)})`);
+  assert.deepEqual([f.rtt_us.min, f.rtt_us.max], [1000, 1000], 'a copy never moves the RTT figures');
+});
+
 test('a reply to a probe the ring has forgotten is late (its probe was lost) or duplicate (it was received); older than the history of final states, unmatched (its fate unknown, as in the prober); an id this run never sent is unmatched', async () => {
   // ring = 2 × max(burst, rate × (grace + settle)) + 64 = 764 probes; the history of final states 8 × 764 = 6112 more
   const { e, m, fig } = mesh({ burst: 20, rate: 5000, everyS: 0.004, size: 84, graceMs: 20 });
@@ -119,13 +145,23 @@ test('a reply to a probe the ring has forgotten is late (its probe was lost) or 
     e.reply(1, nowUs());
     assert.deepEqual(delta(before), [0, 1, 0], 'probe 1, received: a second reply is a duplicate');
     before = counts();
+    e.reply(1, nowUs(), true);
+    e.reply(0, nowUs(), true);
+    assert.deepEqual(delta(before), [0, 1, 0], 'copies the engine dropped as replay: of received probe 1 a duplicate; of lost probe 0 nothing (its first copy was counted late)');
+    before = counts();
     e.reply(e.sent.length + 1000, nowUs());
     assert.deepEqual(delta(before), [0, 0, 1], 'an id this run has not sent yet: unmatched');
+    before = counts();
+    e.reply(e.sent.length + 1000, nowUs(), true);
+    assert.deepEqual(delta(before), [0, 0, 0], 'its copy: counted once, as its first');
     await until(30_000, () => e.sent.length >= 8000, '8000 probes sent: probes 0 and 1 older than the history too');
     before = counts();
     e.reply(0, nowUs());
     e.reply(1, nowUs());
     assert.deepEqual(delta(before), [0, 0, 2], 'older than the history: whether they were received is no longer known: unmatched, never late (late stays a subset of lost)');
+    before = counts();
+    e.reply(1, nowUs(), true);
+    assert.deepEqual(delta(before), [0, 0, 0], 'a copy of that: counted once, as its first');
   } finally {
     await m.stop();
   }
