@@ -102,7 +102,8 @@ A probe with no reply by its deadline is lost; a reply after it is late, never r
   --version            print the dtmesh version
   --help               this text
 
-Exit codes: 0 ok, 1 runtime error (no verified reply at all), 2 usage, 3 a threshold breached.
+Exit codes: 0 ok, 1 runtime error (no verified reply at all, not even a late one), 2 usage,
+3 a threshold breached.
 `;
 
 /** Parse `A@HOST:PORT`. */
@@ -354,7 +355,10 @@ export async function probeCommand(argv: string[]): Promise<number> {
   if (report.sent === 0 && report.send_errors > 0) {
     throw new DtmeshError(`every probe was refused (${report.send_errors} send errors) — by this host's kernel (no route to ${address}, a firewall, a broadcast address?) or by Node (an address of the other family than --listen?): nothing was sent`);
   }
-  if (report.sent > 0 && report.received === 0) {
+  if (report.sent > 0 && report.received === 0 && report.late > 0) {
+    // the responder answered, verified, only after every deadline: a measurement (100 % loss), not a runtime error
+    process.stderr.write(`dtmesh probe: every verified REPLY (${report.late}) came after its probe's deadline of ${report.grace_ms} ms: all late, none received — the path is slower than the deadline (--grace-ms)\n`);
+  } else if (report.sent > 0 && report.received === 0) {
     throw new DtmeshError(
       `no verified REPLY from ${target.agent} at ${address}:${target.port}: is 'dtmesh serve' running there with tenant ${tenant}, the same root key, ${agent} in its --peers, and a clock within its window (stale replies are dropped)${(size ?? 84) > 2048 ? `, and --max-datagram ≥ ${size}` : ''}?`,
     );

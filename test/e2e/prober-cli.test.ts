@@ -181,6 +181,19 @@ test('through a relay that swaps replies: the CLI verifies replies in window mod
   assert.equal(s.rep.reordered, 0);
 });
 
+test('every reply late (--grace-ms 0): a measurement of 100 % loss, not "no verified REPLY": one line says all were late; exit 0, or 3 with --max-loss breached', async () => {
+  const args = ['probe', '--state-dir', dir, '--tenant', 't', '--agent', 'B', '--target', `A@127.0.0.1:${serve.port}`, '--count', '50', '--rate', '1000', '--warmup', '0', '--grace-ms', '0', '--json', '-', '--quiet'];
+  const r = await cli(args);
+  assert.equal(r.code, 0, r.err);
+  const rep = JSON.parse(r.out);
+  assert.ok(rep.late > 0 && rep.received === 0, `late ${rep.late}, received ${rep.received}`);
+  assert.match(r.err, /^dtmesh probe: every verified REPLY \(\d+\) came after its probe's deadline of 0 ms: all late, none received/m);
+  assert.doesNotMatch(r.err, /no verified REPLY/);
+  const t = await cli([...args, '--max-loss', '1']);
+  assert.equal(t.code, 3, t.err);
+  assert.match(t.err, /threshold breached: loss 100(\.0+)? % > 1 %/);
+});
+
 test('--max-loss: a relay dropping every 20th probe (5 %) breaches --max-loss 2 (exit 3, one line saying which) and passes --max-loss 10 (exit 0)', async () => {
   const drops = (d: Dir, seq: number): Action => (d === 'fwd' && seq % 20 === 3 ? { kind: 'drop' } : { kind: 'pass' });
   const tight = await viaRelay(drops, ['--count', '1000', '--rate', '4000', '--max-loss', '2']);
