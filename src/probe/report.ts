@@ -39,7 +39,12 @@ export interface ProbeReport extends ReportContext {
   duplicates: number;
   /** Replies whose probe was sent before the latest probe already answered (never loss). */
   reordered: number;
-  /** RTT of received replies only (late ones never move it), µs; min/max/mean/stddev exact, percentiles HDR (3 digits) clamped into [min, max]. */
+  /**
+   * RTT of received replies only (late ones never move it), µs; min/max/mean/stddev exact,
+   * percentiles HDR (3 digits) clamped into [min, max]. All 0 when `received` is 0: no
+   * sample, not a 0 µs path (the human summary says "no replies"); likewise `jitter_us`,
+   * `ipdv_us` with `pairs` 0 and `owd_us` with `count` 0.
+   */
   rtt_us: RttSummary;
   /** RFC 3550 §6.4.1 interarrival jitter over consecutive received replies, µs. */
   jitter_us: number;
