@@ -15,7 +15,8 @@ const HELP = `Usage:
       unless --force (every pair key changes).
   dtmesh keys apply-heartbeat --state-dir DIR [--file F]
       Apply a heartbeat response {"tenant_id", "mesh_root_key", "peers"?} read from
-      F (default: standard input): validate, then persist the key and tenant.json.
+      F (default: standard input): validate, then persist the key and tenant.json
+      (without "peers": the roster tenant.json holds is kept).
   dtmesh keys show --state-dir DIR --tenant T --agent A
       Print A's sender_id and a short fingerprint of the root (never the key).
 `;

@@ -282,7 +282,44 @@ export function initRootKey(stateDir: string, force: boolean): Uint8Array {
   }
   const root = new Uint8Array(randomBytes(ROOT_KEY_LEN));
   saveRootKey(stateDir, root);
+  // a tenant.json beside the key names the root it was written for: after --force that is
+  // no longer this one, so its fingerprint is brought up to date (tenant and peers kept)
+  const tenant = readTenantFile(stateDir);
+  if (tenant !== null) {
+    const tenantFile = path.join(stateDir, TENANT_FILE);
+    try {
+      writeFileAtomic(tenantFile, JSON.stringify({ ...tenant, root_fingerprint: rootFingerprint(root) }, null, 2) + '\n', 0o644);
+    } catch (e) {
+      throw new DtmeshError(`wrote the new root key, but cannot update its fingerprint in ${tenantFile}: ${errno(e) ?? String(e)}`);
+    }
+  }
   return root;
+}
+
+/** What `tenant.json` says (never the key: PROTOCOL.md §1 "Root key at rest"), as {@link persistHeartbeat} writes it. */
+interface TenantFile {
+  tenant_id: string;
+  peers?: string[];
+  root_fingerprint: string;
+}
+
+/**
+ * `<stateDir>/tenant.json` when it is there and well-formed (a regular file, not a link,
+ * a valid `tenant_id`, `peers` absent or valid agent IDs), else null: a missing or damaged
+ * file is never an error, it only has nothing to keep.
+ */
+function readTenantFile(stateDir: string): TenantFile | null {
+  try {
+    const o = JSON.parse(readRegularFile(path.join(stateDir, TENANT_FILE), 1 << 20, true).bytes.toString('utf8')) as Partial<TenantFile>;
+    assertValidId(o.tenant_id, 'tenant_id');
+    if (o.peers !== undefined) {
+      if (!Array.isArray(o.peers)) return null;
+      o.peers.forEach((p, i) => assertValidId(p, `peers[${i}]`));
+    }
+    return { tenant_id: o.tenant_id as string, peers: o.peers, root_fingerprint: String(o.root_fingerprint) };
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -379,7 +416,8 @@ function hideRoot(hb: Omit<Heartbeat, 'root'>, root: Uint8Array): Heartbeat {
 
 /**
  * Persist what a heartbeat says to `stateDir`: the root key (atomic, 0600) and
- * `tenant.json` (tenant and peers only, 0644 — never the key). All or nothing: when
+ * `tenant.json` (tenant and peers only, 0644 — never the key). A heartbeat without
+ * `peers` keeps the roster `tenant.json` held for the same tenant. All or nothing: when
  * `tenant.json` cannot be written, the root key that was on disk is put back (or the new one
  * removed when there was none), so a heartbeat reported as not applied does not rotate the
  * next start; one-line {@link DtmeshError} naming the file.
@@ -394,8 +432,12 @@ export function persistHeartbeat(stateDir: string, hb: Heartbeat): void {
   } catch (e) {
     existed = errno(e) !== 'ENOENT'; // there but unreadable: it cannot be put back, so it is never removed
   }
+  // read before anything is written: a heartbeat without `peers` says nothing about the
+  // roster ('roster unchanged'), so the one stored for the same tenant is kept
+  const stored = hb.peers === null ? readTenantFile(stateDir) : null;
+  const peers = hb.peers ?? (stored?.tenant_id === hb.tenant ? stored.peers : undefined);
   saveRootKey(stateDir, hb.root);
-  const tenant = { tenant_id: hb.tenant, peers: hb.peers ?? undefined, root_fingerprint: rootFingerprint(hb.root) };
+  const tenant = { tenant_id: hb.tenant, peers, root_fingerprint: rootFingerprint(hb.root) };
   const tenantFile = path.join(stateDir, TENANT_FILE);
   try {
     writeFileAtomic(tenantFile, JSON.stringify(tenant, null, 2) + '\n', 0o644);

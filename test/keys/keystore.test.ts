@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { Engine } from '../../src/engine.js';
 import { DtmeshError } from '../../src/errors.js';
 import { NONCE_RETRY } from '../../src/keys/nonce.js';
-import { ensureStateDir, loadRootKey, parseHeartbeat, persistHeartbeat, rootKeyPath, saveRootKey, TENANT_FILE } from '../../src/keys/keystore.js';
+import { ensureStateDir, initRootKey, loadRootKey, parseHeartbeat, persistHeartbeat, rootFingerprint, rootKeyPath, saveRootKey, TENANT_FILE } from '../../src/keys/keystore.js';
 import { tempDir } from '../helpers.js';
 
 function tmp(): string {
@@ -231,6 +231,31 @@ test('tenant.json is 0644 and never holds the key', () => {
   assert.equal(JSON.parse(text).tenant_id, 'tenant-1');
   for (const enc of ['hex', 'base64', 'base64url'] as const) assert.ok(!text.includes(Buffer.from(hb.root).toString(enc)), enc);
   assert.deepEqual(loadRootKey(dir), hb.root);
+});
+
+test('a heartbeat without peers keeps the roster tenant.json holds for its tenant (roster unchanged); one with peers, or of another tenant, replaces it', () => {
+  const dir = tmp();
+  const tenantJson = (): { tenant_id: string; peers?: string[]; root_fingerprint: string } => JSON.parse(fs.readFileSync(path.join(dir, TENANT_FILE), 'utf8'));
+  persistHeartbeat(dir, parseHeartbeat(good));
+  const next = { tenant_id: 'tenant-1', mesh_root_key: Buffer.from(randomBytes(32)).toString('base64') };
+  persistHeartbeat(dir, parseHeartbeat(next));
+  assert.deepEqual(tenantJson(), { tenant_id: 'tenant-1', peers: ['a', 'b'], root_fingerprint: rootFingerprint(parseHeartbeat(next).root) });
+  persistHeartbeat(dir, parseHeartbeat({ ...next, peers: ['c'] }));
+  assert.deepEqual(tenantJson().peers, ['c']);
+  persistHeartbeat(dir, parseHeartbeat({ ...next, tenant_id: 'tenant-2' }));
+  assert.deepEqual(tenantJson(), { tenant_id: 'tenant-2', root_fingerprint: rootFingerprint(parseHeartbeat(next).root) }, "another tenant's roster is not kept");
+});
+
+test('keys init --force: tenant.json names the new root\'s fingerprint (as keys show does), its tenant and peers kept', () => {
+  const dir = tmp();
+  persistHeartbeat(dir, parseHeartbeat(good));
+  const root = initRootKey(dir, true);
+  assert.deepEqual(JSON.parse(fs.readFileSync(path.join(dir, TENANT_FILE), 'utf8')), { tenant_id: 'tenant-1', peers: ['a', 'b'], root_fingerprint: rootFingerprint(loadRootKey(dir)) });
+  assert.equal(rootFingerprint(root), rootFingerprint(loadRootKey(dir)));
+  assert.equal(fs.statSync(path.join(dir, TENANT_FILE)).mode & 0o777, 0o644);
+  const fresh = tmp();
+  initRootKey(fresh, false);
+  assert.deepEqual(fs.readdirSync(fresh), ['mesh-root-key'], 'no tenant.json where there was none');
 });
 
 test('engine.applyHeartbeat: invalid input changes nothing; a new root persists, rotates and updates the roster', async () => {
