@@ -25,7 +25,8 @@ const HELP = `Usage:
 export async function keysCommand(argv: string[]): Promise<number> {
   const sub = argv[0];
   if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help') {
-    process.stdout.write(HELP);
+    // asked for: stdout, exit 0; no subcommand is a usage error: stderr, exit 2
+    (sub === undefined ? process.stderr : process.stdout).write(HELP);
     return sub === undefined ? 2 : 0;
   }
   const rest = argv.slice(1);

@@ -58,7 +58,8 @@ export async function main(argv: string[]): Promise<number> {
   keepRunningWhenOutputCloses();
   const [cmd, ...rest] = argv;
   if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
-    process.stdout.write(HELP);
+    // asked for: stdout, exit 0; no command is a usage error: stderr, exit 2 (`dtmesh > f` keeps f clean)
+    (cmd === undefined ? process.stderr : process.stdout).write(HELP);
     return cmd === undefined ? 2 : 0;
   }
   if (cmd === '--version' || cmd === '-V' || cmd === 'version') {

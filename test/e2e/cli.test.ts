@@ -38,6 +38,15 @@ test('--help on every command', () => {
   }
 });
 
+test('no command, or keys with no subcommand: the usage on stderr (an error), nothing on stdout, exit 2', () => {
+  for (const args of [[], ['keys']]) {
+    const r = run(args);
+    assert.equal(r.code, 2, args.join(' '));
+    assert.equal(r.out, '', `stdout of '${args.join(' ')}'`);
+    assert.match(r.err, /^Usage/);
+  }
+});
+
 test('keys init writes a 0600 32-byte key, refuses to overwrite without --force', () => {
   const dir = path.join(tmp(), 'state');
   assert.equal(run(['keys', 'init', '--state-dir', dir]).code, 0);
