@@ -72,7 +72,7 @@ A step during which other processes used more than 0.15 cores, or the hypervisor
 more than 0.05, is run again (at most twice; the line says so). About 4 minutes; --quick
 about 40 s.
 
-  --quick              a ~20 s run (shorter steps, fewer bisections)
+  --quick              a run of about 40 s (shorter steps, fewer bisections, --budget 40)
   --json PATH          write the results as JSON
   --responders LIST    subset of engine,native,naive,echo,c (default all five)
   --duration MS        measured time per step (default 1500; quick 400)

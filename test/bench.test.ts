@@ -237,6 +237,16 @@ test('e2e (dtmesh bench): --help exits 0; a bad flag is one line on stderr and e
   }
 });
 
+test('e2e (dtmesh bench) --quick: the flag list, the description and the README give the one run time its --budget default bounds', () => {
+  const help = e2e(['--help']).stdout.replace(/\s+/g, ' ');
+  const budget = /--budget S bound on the whole run in seconds \(default \d+; quick (\d+)\)/.exec(help)?.[1];
+  assert.ok(budget !== undefined, help);
+  assert.match(help, new RegExp(`--quick a run of about ${budget} s `), 'the flag list');
+  assert.match(help, new RegExp(`--quick about ${budget} s\\.`), 'the description');
+  const readme = fs.readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  assert.match(readme, new RegExp(`npm run bench .*--quick ~${budget} s`), 'README');
+});
+
 test('bench:soak: RSS of a dtmesh probe run sampled from /proc; growth after the settle time against the 20 MB goal; JSON', { skip: process.platform !== 'linux' ? 'reads /proc (Linux only)' : false }, () => {
   const json = path.join(tmp, 'soak.json');
   const r = node([path.join(benchDir, 'probe-soak.js'), '--duration', '3', '--rate', '2000', '--sample', '0.5', '--settle', '1', '--json', json], 60_000);

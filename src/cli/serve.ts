@@ -37,8 +37,9 @@ batches, writes the final stats to PATH (when given), prints a summary and exits
   --recv-buffer BYTES    socket receive buffer to ask for (default 4194304); a cap by
                          net.core.rmem_max is reported in one line at start
   --stats-json PATH      write the final stats here on shutdown
-  --metrics HOST:PORT    serve the counters and latency summary in Prometheus text
-                         format at http://HOST:PORT/metrics (e.g. 127.0.0.1:9464)
+  --metrics HOST:PORT    serve the counters and the receive→verdict latency histogram
+                         (dtmesh_verdict_latency_seconds) in Prometheus text format at
+                         http://HOST:PORT/metrics (e.g. 127.0.0.1:9464)
   --lane L               socket lane: native (recvmmsg/sendmmsg into the batches, kernel
                          timestamps, --sockets on any Node; Linux, built by npm install),
                          dgram (Node's dgram) or auto (native where built, else dgram,

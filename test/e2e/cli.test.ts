@@ -47,6 +47,13 @@ test('no command, or keys with no subcommand: the usage on stderr (an error), no
   }
 });
 
+test('serve --help: --metrics is described as what it exports, a latency histogram (no summary)', () => {
+  const help = run(['serve', '--help']).out.replace(/\s+/g, ' ');
+  const metrics = /--metrics HOST:PORT (.*?) --lane/.exec(help)?.[1] ?? '';
+  assert.match(metrics, /latency histogram \(dtmesh_verdict_latency_seconds\)/);
+  assert.doesNotMatch(metrics, /summary/);
+});
+
 test('keys init writes a 0600 32-byte key, refuses to overwrite without --force', () => {
   const dir = path.join(tmp(), 'state');
   assert.equal(run(['keys', 'init', '--state-dir', dir]).code, 0);
