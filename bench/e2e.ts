@@ -46,7 +46,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { intFlag, numFlag, usage } from '../src/cli/args.js';
-import { type CpuIdle, type KdamondLoad, LoadWatch, machine, machineLine, type MachineInfo, parseBenchFlags, printTable, round, runCommand, si, subsetFlag, writeJson } from './common.js';
+import { checkWritable, writeAtomic } from '../src/cli/output.js';
+import { type CpuIdle, type KdamondLoad, LoadWatch, machine, machineLine, type MachineInfo, parseBenchFlags, printTable, round, runCommand, si, subsetFlag } from './common.js';
 import type { LoadgenMessage, LoadgenRequest, LoadResult, LoadSpec } from './loadgen.js';
 import { C_PACE_US, MAX_RUN_BYTES } from './loadgen.js';
 import { buildC } from './cbuild.js';
@@ -594,6 +595,8 @@ function parseConfig(argv: string[]): Config | null {
     throw usage(CMD, `--max-rate × step time × --size exceeds the generator's ${MAX_RUN_BYTES >> 20} MiB bound: lower one of them`);
   }
   (cfg as Config & { json?: string }).json = typeof v.json === 'string' ? v.json : undefined;
+  // now, in one line, not after a run of minutes (as probe, serve and agent check theirs)
+  if (typeof v.json === 'string') checkWritable('--json', v.json);
   return cfg;
 }
 
@@ -1102,7 +1105,7 @@ class Bench {
           cpuidle: load.cpuidle,
           elapsed_s: elapsed,
         };
-        writeJson(jsonPath, doc);
+        writeAtomic('--json', jsonPath, JSON.stringify(doc, null, 2) + '\n');
         this.log(`wrote ${jsonPath}\n`);
       }
       return 0;

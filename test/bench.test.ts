@@ -237,6 +237,19 @@ test('e2e (dtmesh bench): --help exits 0; a bad flag is one line on stderr and e
   }
 });
 
+test('e2e (dtmesh bench): a --json path that cannot be written is one line and exit 1 before anything runs, as for probe and serve', () => {
+  const file = path.join(tmp, 'a-file');
+  fs.writeFileSync(file, '');
+  // tiny bounds: should the check be missing, the run is a few seconds, not minutes
+  const tiny = ['--responders', 'echo', '--generator', 'node', '--budget', '1', '--duration', '50', '--warmup', '0', '--half-duration', '50', '--bisect', '0', '--confirm', '0', '--start-rate', '100', '--max-rate', '200'];
+  for (const [bad, why] of [[path.join(tmp, 'no-such-dir', 'x.json'), 'ENOENT'], [path.join(file, 'x.json'), 'ENOTDIR'], [tmp, 'it is a directory']] as const) {
+    const r = e2e([...tiny, '--json', bad]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(r.stdout, '', 'nothing ran');
+    assert.equal(r.stderr, `dtmesh bench: cannot write --json ${bad}: ${why}\n`);
+  }
+});
+
 test('e2e (dtmesh bench) --quick: the flag list, the description and the README give the one run time its --budget default bounds', () => {
   const help = e2e(['--help']).stdout.replace(/\s+/g, ' ');
   const budget = /--budget S bound on the whole run in seconds \(default \d+; quick (\d+)\)/.exec(help)?.[1];
