@@ -15,7 +15,7 @@ import { assertValidId } from '../protocol/ids.js';
 import { MeshAgent } from '../probe/agent.js';
 import { dtmeshVersion, hostInfo, SCHEMA_VERSION } from '../probe/context.js';
 import type { MeshInterval, PeerAddress } from '../probe/mesh.js';
-import { checkWritable, LineSink, readInputFile, writeAtomic } from './output.js';
+import { checkWritable, distinctOutputs, LineSink, readInputFile, writeAtomic } from './output.js';
 import { onStopSignals } from './signals.js';
 import { asUsage, CLI_REPLAY_WINDOW, intFlag, numFlag, parseFlags, required, usage } from './args.js';
 import { MEASURE_DEFAULT_LANE } from '../options.js';
@@ -145,6 +145,7 @@ export async function agentCommand(argv: string[]): Promise<number> {
   }
   const streamPath = typeof v['json-stream'] === 'string' ? v['json-stream'] : null;
   const reportPath = typeof v.report === 'string' ? v.report : null;
+  distinctOutputs(cmd, [['--report', reportPath], ['--json-stream', streamPath]]);
   if (reportPath !== null) checkWritable('--report', reportPath); // now, not after the run
   const heartbeatFile = typeof v.heartbeat === 'string' ? v.heartbeat : null;
   const log = (s: string): boolean => (streamPath === '-' ? process.stderr : process.stdout).write(`dtmesh agent: ${s}\n`);

@@ -17,6 +17,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DtmeshError } from '../errors.js';
 import { type NotRegularFile, readRegularFile } from '../keys/keystore.js';
+import { usage } from './args.js';
 
 function reason(e: unknown): string {
   return (e as NodeJS.ErrnoException).code ?? (e as Error).message;
@@ -100,6 +101,43 @@ export function checkWritable(flag: string, file: string): void {
     if (atomic) fs.accessSync(path.dirname(where), fs.constants.W_OK);
   } catch (e) {
     throw fail(reason(e));
+  }
+}
+
+/**
+ * Which file writing `file` replaces, or null for one written in place (`/dev/null`, a FIFO:
+ * {@link writeAtomic}) that two outputs may share: an existing file by device and inode
+ * (a symbolic or hard link to it is the same file), a new one by its directory's real path.
+ */
+function outputIdentity(file: string): string | null {
+  const where = path.resolve(file);
+  try {
+    const st = fs.statSync(where);
+    return st.isFile() ? `${st.dev}:${st.ino}` : null;
+  } catch {
+    try {
+      return path.join(fs.realpathSync(path.dirname(where)), path.basename(where));
+    } catch {
+      return where; // its directory is not there either: checkWritable says so
+    }
+  }
+}
+
+/**
+ * Throw a usage error (exit 2) when two of a command's output flags name one file: the
+ * last written would silently replace the other (`probe --json F --json-stream F`).
+ * `outputs` pairs each flag with its path, null when not given; `-` (stdout) is left to
+ * the command, which knows which of its outputs may go there.
+ */
+export function distinctOutputs(command: string, outputs: Array<[flag: string, file: string | null]>): void {
+  const seen = new Map<string, string>();
+  for (const [flag, file] of outputs) {
+    if (file === null || file === '-') continue;
+    const id = outputIdentity(file);
+    if (id === null) continue;
+    const other = seen.get(id);
+    if (other !== undefined) throw usage(command, `${other} and ${flag} name the same file ${file}: one would overwrite the other; give each its own`);
+    seen.set(id, flag);
   }
 }
 

@@ -9,7 +9,7 @@
 import { lookup } from 'node:dns/promises';
 import * as fs from 'node:fs';
 import { DtmeshError } from '../errors.js';
-import { checkWritable, LineSink, writeAtomic } from './output.js';
+import { checkWritable, distinctOutputs, LineSink, writeAtomic } from './output.js';
 import { onStopSignals } from './signals.js';
 import { Engine } from '../engine.js';
 import { dtmeshVersion } from '../probe/context.js';
@@ -233,6 +233,7 @@ export async function probeCommand(argv: string[]): Promise<number> {
   const streamPath = typeof v['json-stream'] === 'string' ? v['json-stream'] : null;
   const histPath = typeof v.histogram === 'string' ? v.histogram : null;
   if (jsonPath === '-' && streamPath === '-') throw usage(cmd, 'give --json - or --json-stream -, not both (one stdout)');
+  distinctOutputs(cmd, [['--json', jsonPath], ['--json-stream', streamPath], ['--histogram', histPath]]);
   const quiet = v.quiet === true;
   const jsonOnStdout = jsonPath === '-' || streamPath === '-';
   const human = jsonOnStdout ? process.stderr : process.stdout;

@@ -54,6 +54,31 @@ test('serve --help: --metrics is described as what it exports, a latency histogr
   assert.doesNotMatch(metrics, /summary/);
 });
 
+test('probe and agent: two output flags naming one file (also through a symlink), or --json - with --json-stream -, are a usage error before anything runs', () => {
+  const dir = tmp();
+  const f = path.join(dir, 'out.json');
+  const link = path.join(dir, 'link.json');
+  fs.writeFileSync(f, '');
+  fs.symlinkSync(f, link);
+  const fresh = path.join(dir, 'new.json');
+  const probe = ['probe', '--state-dir', path.join(dir, 'none'), '--tenant', 't', '--agent', 'b', '--target', 'a@127.0.0.1:9'];
+  const agent = ['agent', '--state-dir', path.join(dir, 'none'), '--tenant', 't', '--agent', 'a', '--peers', 'b', '--listen', '127.0.0.1:0'];
+  const cases: Array<[string[], RegExp]> = [
+    [[...probe, '--json', fresh, '--json-stream', fresh], /--json and --json-stream name the same file/],
+    [[...probe, '--json', f, '--histogram', link], /--json and --histogram name the same file/],
+    [[...probe, '--json-stream', f, '--histogram', f], /--json-stream and --histogram name the same file/],
+    [[...probe, '--json', '-', '--json-stream', '-'], /not both \(one stdout\)/],
+    [[...agent, '--report', fresh, '--json-stream', fresh], /--report and --json-stream name the same file/],
+  ];
+  for (const [args, re] of cases) {
+    const r = run(args);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.err}`);
+    oneLine(r.err);
+    assert.match(r.err, re);
+  }
+  assert.equal(fs.existsSync(fresh), false, 'nothing written');
+});
+
 test('keys init writes a 0600 32-byte key, refuses to overwrite without --force', () => {
   const dir = path.join(tmp(), 'state');
   assert.equal(run(['keys', 'init', '--state-dir', dir]).code, 0);
