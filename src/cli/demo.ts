@@ -22,6 +22,7 @@ import type { EngineStats } from '../observe/stats.js';
 import { DROP_REASONS, type VerdictName } from '../protocol/verdict.js';
 import { numFlag, parseFlags } from './args.js';
 import { checkWritable, writeAtomic } from './output.js';
+import { laneFlag } from './serve.js';
 
 const HELP = `Usage: dtmesh demo [--duration S] [--rate PPS] [--report FILE.html]
 
@@ -80,6 +81,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
   }
   const durationS = numFlag('demo', v, 'duration', 1, 300) ?? 10;
   const rate = numFlag('demo', v, 'rate', 1, 100_000) ?? 200;
+  laneFlag('demo', undefined); // its engines take their lane from DTMESH_LANE: one that names none is refused here
   // default: a directory of its own (mkdtemp, 0700), not a guessable name in the shared /tmp
   const reportPath = typeof v.report === 'string' ? v.report : path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'dtmesh-report-')), 'mesh-report.html');
   checkWritable('--report', reportPath); // now, not after the run

@@ -73,9 +73,17 @@ export function parsePeers(command: string, s: string): string[] {
   return peers;
 }
 
-/** `--lane`: auto, native or dgram (undefined: the engine's default). */
+/**
+ * `--lane`: auto, native or dgram (undefined: the default, `DTMESH_LANE` else the command's
+ * own, ENGINE.md "Lanes"). Without `--lane`, a `DTMESH_LANE` that names no lane is the same
+ * usage error as such a `--lane`, not a silent fall back to the default (empty: unset).
+ */
 export function laneFlag(command: string, x: string | boolean | undefined): EngineOptions['lane'] {
-  if (x === undefined) return undefined;
+  if (x === undefined) {
+    const env = process.env.DTMESH_LANE;
+    if (env !== undefined && env !== '' && env !== 'auto' && env !== 'native' && env !== 'dgram') throw usage(command, 'DTMESH_LANE must be auto, native or dgram');
+    return undefined;
+  }
   if (x === 'auto' || x === 'native' || x === 'dgram') return x;
   throw usage(command, `--lane must be auto, native or dgram`);
 }

@@ -15,8 +15,8 @@ import { repoRoot, tempDir, TestPeer } from '../helpers.js';
 
 const cli = path.join(repoRoot, 'dist', 'cli.js');
 
-function run(args: string[], input?: string): { code: number | null; out: string; err: string } {
-  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', input, timeout: 30_000 });
+function run(args: string[], input?: string, env: NodeJS.ProcessEnv = process.env): { code: number | null; out: string; err: string } {
+  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', input, timeout: 30_000, env });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
@@ -77,6 +77,31 @@ test('probe and agent: two output flags naming one file (also through a symlink)
     assert.match(r.err, re);
   }
   assert.equal(fs.existsSync(fresh), false, 'nothing written');
+});
+
+test('DTMESH_LANE naming no lane is the usage error --lane gives, naming DTMESH_LANE, for every command that reads it; --lane given or DTMESH_LANE empty: not read', () => {
+  const dir = tmp();
+  const none = path.join(dir, 'none');
+  const bogus = { ...process.env, DTMESH_LANE: 'bogus' };
+  const commands = [
+    ['serve', '--state-dir', none, '--tenant', 't', '--agent', 'a', '--peers', 'b', '--listen', '127.0.0.1:0'],
+    ['probe', '--state-dir', none, '--tenant', 't', '--agent', 'b', '--target', 'a@127.0.0.1:9'],
+    ['agent', '--state-dir', none, '--tenant', 't', '--agent', 'a', '--peers', 'b', '--listen', '127.0.0.1:0'],
+    ['demo', '--duration', '1', '--report', path.join(dir, 'r.html')],
+  ];
+  for (const args of commands) {
+    const r = run(args, undefined, bogus);
+    assert.equal(r.code, 2, `${args[0]}: ${r.err}`);
+    oneLine(r.err);
+    assert.equal(r.err, `dtmesh ${args[0]}: DTMESH_LANE must be auto, native or dgram (see 'dtmesh ${args[0]} --help')\n`);
+  }
+  const lane = run(['serve', '--lane', 'bogus', ...commands[0]!.slice(1)]);
+  assert.equal(lane.err, `dtmesh serve: --lane must be auto, native or dgram (see 'dtmesh serve --help')\n`, 'the same form');
+  for (const [args, env] of [[[...commands[0]!, '--lane', 'dgram'], bogus], [commands[0]!, { ...process.env, DTMESH_LANE: '' }]] as const) {
+    const r = run([...args], undefined, env);
+    assert.equal(r.code, 1, r.err);
+    assert.match(r.err, /does not exist/);
+  }
 });
 
 test('keys init writes a 0600 32-byte key, refuses to overwrite without --force', () => {
