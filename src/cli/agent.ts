@@ -36,8 +36,8 @@ figures (loss, late, duplicates, reordering, RTT percentiles). Runs until SIGTER
 SIGINT (or --duration), then drains, writes the report and prints each peer's figures.
 
   --peers LIST         roster: agent IDs, each optionally @HOST:PORT (where to probe it)
-  --peers-file F       roster file: one 'agent' or 'agent@host:port' per line (# comments);
-                       re-read on SIGHUP
+  --peers-file F       roster file: one 'agent' or 'agent@host:port' per line (# comments,
+                       at a line's start or after a space); re-read on SIGHUP
   --burst N            probes per burst (default 10)
   --rate PPS           pace within a burst (default 100)
   --every S            seconds between one peer's bursts (default 1)
@@ -62,38 +62,46 @@ SIGINT (or --duration), then drains, writes the report and prints each peer's fi
   --help               this text
 `;
 
-/** Parse roster entries `agent` or `agent@host:port`. */
-export function parseRoster(command: string, entries: string[], what: string): { peers: string[]; addresses: PeerAddress[] } {
+/**
+ * Roster entries `agent` or `agent@host:port`, each optionally followed by a `#` comment
+ * after whitespace (a line that starts with `#` is all comment); a TypeError/RangeError
+ * saying which entry is wrong, without the command's name ({@link parseRoster} adds it).
+ */
+function rosterEntries(entries: string[], what: string): { peers: string[]; addresses: PeerAddress[] } {
   const peers: string[] = [];
   const addresses: PeerAddress[] = [];
   for (const raw of entries) {
-    const e = raw.trim();
-    if (e === '' || e.startsWith('#')) continue;
+    const e = raw.replace(/(^|\s)#.*$/, '').trim();
+    if (e === '') continue;
     const at = e.lastIndexOf('@');
     const agent = at < 0 ? e : e.slice(0, at);
-    try {
-      assertValidId(agent, `${what} entry`);
-      if (at >= 0) {
-        const { host, port } = parseHostPort(e.slice(at + 1), `${what} entry '${e}'`);
-        if (port === 0) throw new RangeError(`${what} entry '${e}': port must be from 1 to 65535`);
-        addresses.push({ agent, host, port });
-      }
-    } catch (err) {
-      throw usage(command, (err as Error).message);
+    assertValidId(agent, `${what} entry`);
+    if (at >= 0) {
+      const { host, port } = parseHostPort(e.slice(at + 1), `${what} entry '${e}'`);
+      if (port === 0) throw new RangeError(`${what} entry '${e}': port must be from 1 to 65535`);
+      addresses.push({ agent, host, port });
     }
     peers.push(agent);
   }
   return { peers, addresses };
 }
 
-function readRosterFile(command: string, file: string): { peers: string[]; addresses: PeerAddress[] } {
-  let text: string;
+/** Parse roster entries `agent` or `agent@host:port` (`# comments` allowed); a usage error (exit 2) for a bad one. */
+export function parseRoster(command: string, entries: string[], what: string): { peers: string[]; addresses: PeerAddress[] } {
   try {
-    text = readInputFile(file).text;
+    return rosterEntries(entries, what);
+  } catch (err) {
+    throw usage(command, (err as Error).message);
+  }
+}
+
+/** The roster file's lines; a one-line {@link DtmeshError} naming the file when it cannot be read. */
+function rosterLines(file: string): string[] {
+  try {
+    return readInputFile(file).text.split('\n');
   } catch (e) {
     throw new DtmeshError(`cannot read roster file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
-  return parseRoster(command, text.split('\n'), '--peers-file');
 }
 
 /** Run `dtmesh agent`. */
@@ -128,7 +136,7 @@ export async function agentCommand(argv: string[]): Promise<number> {
   }
   if ((typeof v.peers === 'string') === (typeof v['peers-file'] === 'string')) throw usage(cmd, 'give exactly one of --peers and --peers-file');
   const rosterFile = typeof v['peers-file'] === 'string' ? v['peers-file'] : null;
-  const roster = rosterFile !== null ? readRosterFile(cmd, rosterFile) : parseRoster(cmd, (v.peers as string).split(','), '--peers');
+  const roster = parseRoster(cmd, rosterFile !== null ? rosterLines(rosterFile) : (v.peers as string).split(','), rosterFile !== null ? '--peers-file' : '--peers');
   const schedule = {
     burst: intFlag(cmd, v, 'burst', 1, 100_000) ?? 10,
     rate: numFlag(cmd, v, 'rate', 1, 1_000_000) ?? 100,
@@ -223,7 +231,8 @@ export async function agentCommand(argv: string[]): Promise<number> {
   const reload = (why: string): void => {
     if (rosterFile !== null) {
       try {
-        const r = readRosterFile(cmd, rosterFile);
+        // the bare reason: this line has its own prefix, and no usage hint mid-run
+        const r = rosterEntries(rosterLines(rosterFile), '--peers-file');
         for (const addr of r.addresses) agent.setAddress(addr);
         if (heartbeatFile === null) agent.setPeers(r.peers);
         checkFamilies();

@@ -248,6 +248,24 @@ test('dtmesh agent: one line for a peer address of the other family than --liste
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
+test('dtmesh agent: a roster file re-read on SIGHUP with a bad line is one line with one prefix (no usage hint mid-run), and the roster stays', async () => {
+  const dir = tempDir('dtmesh-agent-roster-');
+  initRootKey(dir, false);
+  const roster = path.join(dir, 'roster');
+  fs.writeFileSync(roster, 'b@127.0.0.1:9\n');
+  try {
+    const a = await startAgent(['--state-dir', dir, '--tenant', tenant, '--agent', 'a', '--listen', '127.0.0.1:0', '--peers-file', roster, '--every', '0.5', '--grace-ms', '100', '--duration', '3']);
+    fs.writeFileSync(roster, 'b@127.0.0.1:9\nc@127.0.0.1:x\n');
+    a.child.kill('SIGHUP');
+    assert.equal(await within(30_000, a.exit, 'the agent ends after --duration'), 0, a.out());
+    const line = a.out().split('\n').find((l) => l.includes('roster file not applied'));
+    assert.equal(line, "dtmesh agent: roster file not applied (SIGHUP): --peers-file entry 'c@127.0.0.1:x' must be HOST:PORT (or [IPv6]:PORT) with a port from 0 to 65535, got '127.0.0.1:x'", a.out());
+    assert.match(a.out(), /dtmesh agent: a → b: sent [1-9]/, 'b still probed');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('dtmesh agent --size above the default largest datagram (2048) runs: its engine takes datagrams as long as its probes, as probe does; a size past UDP\'s limit is a one-line error naming --size', async () => {
   const dir = tempDir('dtmesh-agent-size-');
   initRootKey(dir, false);
