@@ -163,6 +163,14 @@ export function parseHostPort(s: string, what = 'listen address'): { host: strin
   return { host: m[1]!, port };
 }
 
+/**
+ * `HOST:PORT` for people, as {@link parseHostPort} reads it back: an IPv6 address in
+ * brackets (`[::1]:7000`, RFC 3986 §3.2.2), so its last colon is not taken for the port's.
+ */
+export function formatHostPort(host: string, port: number): string {
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
 /** {@link EngineOptions} checked, with every default filled in. */
 export interface ResolvedOptions {
   workers: number;

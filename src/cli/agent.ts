@@ -18,7 +18,7 @@ import type { MeshInterval, PeerAddress } from '../probe/mesh.js';
 import { checkWritable, distinctOutputs, LineSink, readInputFile, writeAtomic } from './output.js';
 import { onStopSignals } from './signals.js';
 import { asUsage, CLI_REPLAY_WINDOW, intFlag, numFlag, parseFlags, required, usage } from './args.js';
-import { MEASURE_DEFAULT_LANE } from '../options.js';
+import { formatHostPort, MEASURE_DEFAULT_LANE } from '../options.js';
 import { DEFAULT_MAX_DATAGRAM } from '../protocol/wire.js';
 import { socketFlags, summaryLine } from './serve.js';
 
@@ -196,7 +196,7 @@ export async function agentCommand(argv: string[]): Promise<number> {
   process.on('SIGHUP', onHup);
   const a = engine.address;
   log(
-    `agent ${engine.agent} of tenant ${engine.tenant} on ${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}: ` +
+    `agent ${engine.agent} of tenant ${engine.tenant} on ${formatHostPort(a.address, a.port)}: ` +
       `${engine.peers.length} peers, probing ${agent.prober.targets.length} (${schedule.burst} probes at ${schedule.rate} pps every ${schedule.everyS} s each), ${engine.lane} lane`,
   );
   // an address of the other family than --listen: every probe to it would be refused, seen
@@ -285,7 +285,7 @@ export async function agentCommand(argv: string[]): Promise<number> {
       throw e;
     }
     const ma = metrics.address() as { address: string; port: number };
-    log(`metrics at http://${ma.address.includes(':') ? `[${ma.address}]` : ma.address}:${ma.port}/metrics`);
+    log(`metrics at http://${formatHostPort(ma.address, ma.port)}/metrics`);
   }
   // progress on a long run: every 10 s, the probing so far and the responder's books
   const progress = setInterval(() => {

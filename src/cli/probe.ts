@@ -16,7 +16,7 @@ import { dtmeshVersion } from '../probe/context.js';
 import { GRACE_AUTO_RULE, type IntervalFigures, percentileDistribution, probe, type ProbeProgress, type ProbeReport, type ReportContext } from '../probe/prober.js';
 import { assertValidId } from '../protocol/ids.js';
 import { DROP_REASONS } from '../protocol/verdict.js';
-import { MEASURE_DEFAULT_LANE } from '../options.js';
+import { formatHostPort, MEASURE_DEFAULT_LANE } from '../options.js';
 import { asUsage, CLI_REPLAY_WINDOW, intFlag, numFlag, parseFlags, required, usage } from './args.js';
 import { socketFlags } from './serve.js';
 
@@ -288,7 +288,7 @@ export async function probeCommand(argv: string[]): Promise<number> {
   let report: ProbeReport;
   try {
     if (engine.laneNote !== null) say(`dtmesh probe: ${engine.laneNote}\n`);
-    say(`dtmesh probe: ${agent} → ${target.agent} at ${address}:${target.port}, ${size ?? 84}-byte probes, ${count ?? (durationS !== undefined ? `${durationS} s` : 1000)}${count !== undefined || durationS === undefined ? ' probes' : ''} at ${rate === 0 ? 'max rate' : `${rate ?? 1000} pps`}${warmupS ? ` after a ${warmupS} s warm-up` : ''}, ${engine.lane} lane (${engine.timestamps} timestamps)\n`);
+    say(`dtmesh probe: ${agent} → ${target.agent} at ${formatHostPort(address, target.port)}, ${size ?? 84}-byte probes, ${count ?? (durationS !== undefined ? `${durationS} s` : 1000)}${count !== undefined || durationS === undefined ? ' probes' : ''} at ${rate === 0 ? 'max rate' : `${rate ?? 1000} pps`}${warmupS ? ` after a ${warmupS} s warm-up` : ''}, ${engine.lane} lane (${engine.timestamps} timestamps)\n`);
     let ctx: ReportContext | null = null;
     report = await probe(engine, {
       agent: target.agent,
@@ -361,7 +361,7 @@ export async function probeCommand(argv: string[]): Promise<number> {
     process.stderr.write(`dtmesh probe: every verified REPLY (${report.late}) came after its probe's deadline of ${report.grace_ms} ms: all late, none received — the path is slower than the deadline (--grace-ms)\n`);
   } else if (report.sent > 0 && report.received === 0) {
     throw new DtmeshError(
-      `no verified REPLY from ${target.agent} at ${address}:${target.port}: is 'dtmesh serve' running there with tenant ${tenant}, the same root key, ${agent} in its --peers, and a clock within its window (stale replies are dropped)${(size ?? 84) > 2048 ? `, and --max-datagram ≥ ${size}` : ''}?`,
+      `no verified REPLY from ${target.agent} at ${formatHostPort(address, target.port)}: is 'dtmesh serve' running there with tenant ${tenant}, the same root key, ${agent} in its --peers, and a clock within its window (stale replies are dropped)${(size ?? 84) > 2048 ? `, and --max-datagram ≥ ${size}` : ''}?`,
     );
   }
   if (reportLost !== null) return 1;

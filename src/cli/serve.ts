@@ -3,6 +3,7 @@
  */
 import * as http from 'node:http';
 import { Engine, parseHostPort, type EngineOptions } from '../engine.js';
+import { formatHostPort } from '../options.js';
 import { engineRegistry, serveMetrics } from '../observe/metrics.js';
 import { statsDocument, type EngineStats } from '../observe/stats.js';
 import { DROP_REASONS } from '../protocol/verdict.js';
@@ -157,7 +158,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const stopped = signals.stopped;
   const a = engine.address;
   process.stdout.write(
-    `dtmesh serve: agent ${engine.agent} of tenant ${engine.tenant} listening on ${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port} ` +
+    `dtmesh serve: agent ${engine.agent} of tenant ${engine.tenant} listening on ${formatHostPort(a.address, a.port)} ` +
       `with ${engine.workers} workers, ${engine.sockets} socket${engine.sockets === 1 ? '' : 's'}, ${engine.peers.length} peers, ${engine.lane} lane${engine.gso ? ', UDP GSO' : ''}, ` +
       `${opts.replayWindow === 0 ? 'strict replay check' : `replay window ${opts.replayWindow}`}\n`,
   );
@@ -170,7 +171,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
       throw e;
     }
     const ma = metrics.address() as { address: string; port: number };
-    process.stdout.write(`dtmesh serve: metrics at http://${ma.address.includes(':') ? `[${ma.address}]` : ma.address}:${ma.port}/metrics\n`);
+    process.stdout.write(`dtmesh serve: metrics at http://${formatHostPort(ma.address, ma.port)}/metrics\n`);
   }
   if (engine.laneNote !== null) process.stderr.write(`dtmesh serve: ${engine.laneNote}\n`);
   if (engine.socketsNote !== null) process.stderr.write(`dtmesh serve: ${engine.socketsNote}\n`);

@@ -13,6 +13,7 @@ import * as http from 'node:http';
 import type * as hdr from 'hdr-histogram-js';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { DtmeshError } from '../errors.js';
+import { formatHostPort } from '../options.js';
 import type { EngineStats } from './stats.js';
 import { DROP_REASONS } from '../protocol/verdict.js';
 
@@ -190,7 +191,7 @@ export function serveMetrics(registry: Registry, host: string, port: number): Pr
   });
   return new Promise((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) =>
-      reject(new DtmeshError(e.code === 'EADDRINUSE' ? `metrics address ${host}:${port} is already in use: pick another with --metrics` : `cannot serve metrics on ${host}:${port}: ${e.code ?? e.message}`)),
+      reject(new DtmeshError(e.code === 'EADDRINUSE' ? `metrics address ${formatHostPort(host, port)} is already in use: pick another with --metrics` : `cannot serve metrics on ${formatHostPort(host, port)}: ${e.code ?? e.message}`)),
     );
     server.listen(port, host, () => resolve(server));
   });

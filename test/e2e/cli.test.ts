@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
@@ -101,6 +102,25 @@ test('DTMESH_LANE naming no lane is the usage error --lane gives, naming DTMESH_
     const r = run([...args], undefined, env);
     assert.equal(r.code, 1, r.err);
     assert.match(r.err, /does not exist/);
+  }
+});
+
+test('IPv6 addresses in human lines are bracketed ([::1]:PORT): probe\'s header and no-reply error, serve\'s metrics address in use', async () => {
+  const dir = tmp();
+  run(['keys', 'init', '--state-dir', dir]);
+  const holder = net.createServer();
+  await new Promise<void>((r) => holder.listen(0, '::1', () => r()));
+  const port = (holder.address() as net.AddressInfo).port; // TCP: no UDP responder there either
+  try {
+    const p = run(['probe', '--state-dir', dir, '--tenant', 't', '--agent', 'b', '--target', `edge-c@[::1]:${port}`, '--count', '1', '--warmup', '0', '--grace-ms', '50']);
+    assert.equal(p.code, 1, p.err);
+    assert.match(p.out, new RegExp(`^dtmesh probe: b → edge-c at \\[::1\\]:${port}, `, 'm'));
+    assert.match(p.err, new RegExp(`^dtmesh probe: no verified REPLY from edge-c at \\[::1\\]:${port}: `, 'm'));
+    const s = run(['serve', '--state-dir', dir, '--tenant', 't', '--agent', 'a', '--peers', 'b', '--listen', '127.0.0.1:0', '--metrics', `[::1]:${port}`]);
+    assert.equal(s.code, 1, s.err);
+    assert.match(s.err, new RegExp(`^dtmesh serve: metrics address \\[::1\\]:${port} is already in use`, 'm'));
+  } finally {
+    holder.close();
   }
 });
 
