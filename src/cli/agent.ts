@@ -180,9 +180,21 @@ export async function agentCommand(argv: string[]): Promise<number> {
   } catch (e) {
     throw asUsage(cmd, e);
   }
+  // the metrics address is bound before the stream is opened (emptied) and the start line
+  // says we run: one that is taken fails in one line, the agent (socket, lock) closed first
+  let metrics: http.Server | null = null;
+  if (metricsAt !== null) {
+    try {
+      metrics = await serveMetrics(agent.registry(), metricsAt.host, metricsAt.port);
+    } catch (e) {
+      await agent.close();
+      throw e;
+    }
+  }
   try {
     if (streamPath !== null) stream = LineSink.open('--json-stream', streamPath, log);
   } catch (e) {
+    metrics?.close();
     await agent.close();
     throw e;
   }
@@ -276,14 +288,7 @@ export async function agentCommand(argv: string[]): Promise<number> {
     fs.watchFile(heartbeatFile, { interval: 250 }, () => reload('file changed'));
   }
 
-  let metrics: http.Server | null = null;
-  if (metricsAt !== null) {
-    try {
-      metrics = await serveMetrics(agent.registry(), metricsAt.host, metricsAt.port);
-    } catch (e) {
-      await agent.close();
-      throw e;
-    }
+  if (metrics !== null) {
     const ma = metrics.address() as { address: string; port: number };
     log(`metrics at http://${formatHostPort(ma.address, ma.port)}/metrics`);
   }

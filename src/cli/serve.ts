@@ -156,20 +156,25 @@ export async function serveCommand(argv: string[]): Promise<number> {
   // second signal during the drain (a process group signalled twice) does not cut it short
   const signals = onStopSignals(() => engine.close(), (s) => process.stderr.write(`dtmesh serve: ${s}\n`));
   const stopped = signals.stopped;
-  const a = engine.address;
-  process.stdout.write(
-    `dtmesh serve: agent ${engine.agent} of tenant ${engine.tenant} listening on ${formatHostPort(a.address, a.port)} ` +
-      `with ${engine.workers} workers, ${engine.sockets} socket${engine.sockets === 1 ? '' : 's'}, ${engine.peers.length} peers, ${engine.lane} lane${engine.gso ? ', UDP GSO' : ''}, ` +
-      `${opts.replayWindow === 0 ? 'strict replay check' : `replay window ${opts.replayWindow}`}\n`,
-  );
+  // the metrics address is bound before the start line: one that is taken fails in one
+  // line with nothing announced, and the engine (socket, workers, lock) is closed first
   let metrics: http.Server | null = null;
   if (metricsAt !== null) {
     try {
       metrics = await serveMetrics(engineRegistry(engine), metricsAt.host, metricsAt.port);
     } catch (e) {
       await engine.close();
+      signals.done();
       throw e;
     }
+  }
+  const a = engine.address;
+  process.stdout.write(
+    `dtmesh serve: agent ${engine.agent} of tenant ${engine.tenant} listening on ${formatHostPort(a.address, a.port)} ` +
+      `with ${engine.workers} workers, ${engine.sockets} socket${engine.sockets === 1 ? '' : 's'}, ${engine.peers.length} peers, ${engine.lane} lane${engine.gso ? ', UDP GSO' : ''}, ` +
+      `${opts.replayWindow === 0 ? 'strict replay check' : `replay window ${opts.replayWindow}`}\n`,
+  );
+  if (metrics !== null) {
     const ma = metrics.address() as { address: string; port: number };
     process.stdout.write(`dtmesh serve: metrics at http://${formatHostPort(ma.address, ma.port)}/metrics\n`);
   }

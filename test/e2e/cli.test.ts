@@ -124,6 +124,29 @@ test('IPv6 addresses in human lines are bracketed ([::1]:PORT): probe\'s header 
   }
 });
 
+test('serve and agent --metrics on an address in use: one line and exit 1 before any start line (nothing announced), the --json-stream file left as it was', async () => {
+  const dir = tmp();
+  run(['keys', 'init', '--state-dir', dir]);
+  const holder = net.createServer();
+  await new Promise<void>((r) => holder.listen(0, '127.0.0.1', () => r()));
+  const port = (holder.address() as net.AddressInfo).port;
+  const stream = path.join(dir, 'stream.ndjson');
+  fs.writeFileSync(stream, 'kept\n');
+  try {
+    const id = ['--state-dir', dir, '--tenant', 't', '--agent', 'a', '--peers', 'b', '--listen', '127.0.0.1:0', '--metrics', `127.0.0.1:${port}`];
+    for (const args of [['serve', ...id], ['agent', ...id, '--json-stream', stream]]) {
+      const r = run(args);
+      assert.equal(r.code, 1, `${args[0]}: ${r.err}`);
+      assert.equal(r.out, '', `${args[0]}: no start line`);
+      oneLine(r.err);
+      assert.equal(r.err, `dtmesh ${args[0]}: metrics address 127.0.0.1:${port} is already in use: pick another with --metrics\n`);
+    }
+    assert.equal(fs.readFileSync(stream, 'utf8'), 'kept\n');
+  } finally {
+    holder.close();
+  }
+});
+
 test('keys init writes a 0600 32-byte key, refuses to overwrite without --force', () => {
   const dir = path.join(tmp(), 'state');
   assert.equal(run(['keys', 'init', '--state-dir', dir]).code, 0);
