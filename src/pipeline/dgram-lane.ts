@@ -21,7 +21,7 @@ import type { LaneCounts, LaneSink, PacketLane } from './lane.js';
 import { F_SEND, M_FLAGS, M_LENGTH } from './layout.js';
 import { SendLedger } from './ledger.js';
 import { type BatchRing, replyView } from './ring.js';
-import { literalLookup } from './udp.js';
+import { bindErrorLine, literalLookup } from './udp.js';
 
 /** How to open a {@link DgramLane}. */
 export interface DgramLaneOptions {
@@ -82,15 +82,7 @@ export class DgramLane implements PacketLane {
     await new Promise<void>((resolve, reject) => {
       const onError = (e: NodeJS.ErrnoException): void => {
         socket.close();
-        const why =
-          e.code === 'EADDRINUSE'
-            ? `${host}:${port} is already in use: pick another port with --listen or stop the other process`
-            : e.code === 'EADDRNOTAVAIL'
-              ? `${host} is not an address of this machine`
-              : e.code === 'EACCES'
-                ? `not allowed to bind ${host}:${port} (ports below 1024 need privileges)`
-                : `cannot bind ${host}:${port}: ${e.code ?? e.message}`;
-        reject(new DtmeshError(why));
+        reject(new DtmeshError(bindErrorLine(e.code ?? e.message, host, port)));
       };
       socket.once('error', onError);
       socket.bind(port, host, () => {

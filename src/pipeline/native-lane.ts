@@ -35,6 +35,7 @@ import { DgramLane } from './dgram-lane.js';
 import type { LaneCounts, LaneSink, PacketLane } from './lane.js';
 import { F_SEND, F_UNANSWERABLE, M_FLAGS, M_LENGTH, SLOT_META_WORDS } from './layout.js';
 import type { BatchRing } from './ring.js';
+import { bindErrorLine } from './udp.js';
 
 /** `onRecv` answer: keep filling the same batch (src/native/lane.c KEEP). */
 const KEEP = -2;
@@ -93,18 +94,6 @@ export interface NativeLaneOptions {
   gso?: boolean;
 }
 
-/** One line for a bind that failed with errno name `code` (the same words as the dgram lane's). */
-export function bindErrorLine(code: string | undefined, host: string, port: number): string {
-  return code === 'EADDRINUSE'
-    ? `${host}:${port} is already in use: pick another port with --listen or stop the other process`
-    : code === 'EADDRNOTAVAIL'
-      ? `${host} is not an address of this machine`
-      : code === 'EACCES'
-        ? `not allowed to bind ${host}:${port} (ports below 1024 need privileges)`
-        : code === 'ENODEV'
-          ? `${host}: its %scope names no network interface of this machine`
-          : `cannot bind ${host}:${port}: ${code ?? 'not an address'}`;
-}
 
 /** The native lane; see the file header. */
 export class NativeLane implements PacketLane {

@@ -4,6 +4,7 @@
  */
 import * as dns from 'node:dns';
 import { isIP } from 'node:net';
+import { formatHostPort } from '../options.js';
 
 type LookupCallback = (err: NodeJS.ErrnoException | null, address: string, family: number) => void;
 
@@ -52,4 +53,17 @@ export function unanswerable(address: string, port: number): boolean {
     first = first * 10 + (c - 48);
   }
   return first === 0 || first >= 224;
+}
+
+/** One line for a bind of `host:port` that failed with errno name `code` (either lane; an IPv6 host in brackets, as `--listen` takes it). */
+export function bindErrorLine(code: string | undefined, host: string, port: number): string {
+  return code === 'EADDRINUSE'
+    ? `${formatHostPort(host, port)} is already in use: pick another port with --listen or stop the other process`
+    : code === 'EADDRNOTAVAIL'
+      ? `${host} is not an address of this machine`
+      : code === 'EACCES'
+        ? `not allowed to bind ${formatHostPort(host, port)} (ports below 1024 need privileges)`
+        : code === 'ENODEV'
+          ? `${host}: its %scope names no network interface of this machine`
+          : `cannot bind ${formatHostPort(host, port)}: ${code ?? 'not an address'}`;
 }

@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -11,6 +12,7 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { loadRootKey } from '../../src/keys/keystore.js';
 import { reusePortSupported } from '../../src/pipeline/socket-thread.js';
+import { nativeLane } from '../../src/protocol/native.js';
 import { DROP_REASONS } from '../../src/protocol/verdict.js';
 import { repoRoot, tempDir, TestPeer } from '../helpers.js';
 
@@ -197,6 +199,20 @@ test('bad flags, invalid IDs, unsafe key file, port in use: one line, exit 2 or 
     assert.match(busy.err, /already in use/);
   } finally {
     holder.close();
+  }
+  // an IPv6 one, on either lane: named as --listen takes it, in brackets
+  const holder6 = dgram.createSocket('udp6');
+  await new Promise<void>((r) => holder6.bind(0, '::1', () => r()));
+  try {
+    const port6 = holder6.address().port;
+    for (const lane of ['dgram', ...(nativeLane !== null ? ['native'] : [])]) {
+      const busy6 = run([...base, '--listen', `[::1]:${port6}`, '--lane', lane]);
+      assert.equal(busy6.code, 1, busy6.err);
+      oneLine(busy6.err);
+      assert.match(busy6.err, new RegExp(`\\[::1\\]:${port6} is already in use`), `${lane} lane: ${busy6.err}`);
+    }
+  } finally {
+    holder6.close();
   }
 });
 
