@@ -131,7 +131,10 @@ export function formatReport(r: ProbeReport): string {
     r.received === 0
       ? `rtt: no replies; timestamps ${r.timestamps}, lane ${r.lane}`
       : `rtt µs: min ${r.rtt_us.min}  p50 ${r.rtt_us.p50}  p90 ${r.rtt_us.p90}  p99 ${r.rtt_us.p99}  p999 ${r.rtt_us.p999}  max ${r.rtt_us.max}  mean ${r.rtt_us.mean}  stddev ${r.rtt_us.stddev}; jitter ${r.jitter_us} µs; ipdv |p50| ${r.ipdv_us.abs_p50} |p99| ${r.ipdv_us.abs_p99} µs\n` +
-        `one-way µs (relative to own minimum): forward p50 ${f.p50} p99 ${f.p99}, reverse p50 ${b.p50} p99 ${b.p99}; timestamps ${r.timestamps}, lane ${r.lane}`,
+        `one-way µs (relative to own minimum): forward p50 ${f.p50} p99 ${f.p99}, reverse p50 ${b.p50} p99 ${b.p99}; timestamps ${r.timestamps}, lane ${r.lane}` +
+        (r.owd_us.absolute !== null
+          ? `\none-way µs (absolute, --clock-synced): forward p50 ${r.owd_us.absolute.forward.p50} p99 ${r.owd_us.absolute.forward.p99}, reverse p50 ${r.owd_us.absolute.reverse.p50} p99 ${r.owd_us.absolute.reverse.p99}`
+          : ''),
     `rate: offered ${r.offered_pps} pps, achieved ${r.achieved_pps} pps, ${(r.throughput_bps / 1e6).toFixed(2)} Mbit/s over ${r.duration_s} s`,
     `generator (${g.pacing}): lateness p50 ${g.lateness_us.p50} p99 ${g.lateness_us.p99} max ${g.lateness_us.max} µs, largest burst ${g.max_burst}, event-loop delay p99 ${g.event_loop_delay_us.p99} µs, GC ${g.gc.count} pauses (max ${g.gc.max_ms} ms), CPU ${g.cpu_cores.toFixed(2)} cores${g.host_steal_cores !== null && g.host_steal_cores >= 0.01 ? ` (host: hypervisor steal ${g.host_steal_cores.toFixed(2)} cores)` : ''}${g.generator_limited ? ' — GENERATOR LIMITED: these figures describe the prober, not only the path' : ''}`,
     `reply verification: ${drops.length ? `dropped ${drops.join(', ')}` : 'nothing dropped'}${r.unmatched ? `, ${r.unmatched} unmatched replies` : ''}`,

@@ -194,6 +194,18 @@ test('every reply late (--grace-ms 0): a measurement of 100 % loss, not "no veri
   assert.match(t.err, /threshold breached: loss 100(\.0+)? % > 1 %/);
 });
 
+test('--clock-synced: the summary shows the absolute one-way delays too (the JSON has them); without it, only the relative ones', async () => {
+  const args = ['probe', '--state-dir', dir, '--tenant', 't', '--agent', 'B', '--target', `A@127.0.0.1:${serve.port}`, '--count', '20', '--rate', '1000', '--warmup', '0'];
+  const synced = await cli([...args, '--clock-synced']);
+  assert.equal(synced.code, 0, synced.err);
+  assert.match(synced.out, /^one-way µs \(relative to own minimum\): forward p50 -?\d+/m);
+  assert.match(synced.out, /^one-way µs \(absolute, --clock-synced\): forward p50 -?\d+ p99 -?\d+, reverse p50 -?\d+ p99 -?\d+$/m);
+  const plain = await cli(args);
+  assert.equal(plain.code, 0, plain.err);
+  assert.match(plain.out, /^one-way µs \(relative to own minimum\)/m);
+  assert.doesNotMatch(plain.out, /absolute/);
+});
+
 test('--max-loss: a relay dropping every 20th probe (5 %) breaches --max-loss 2 (exit 3, one line saying which) and passes --max-loss 10 (exit 0)', async () => {
   const drops = (d: Dir, seq: number): Action => (d === 'fwd' && seq % 20 === 3 ? { kind: 'drop' } : { kind: 'pass' });
   const tight = await viaRelay(drops, ['--count', '1000', '--rate', '4000', '--max-loss', '2']);
