@@ -231,6 +231,36 @@ test('a reply after its deadline is late: never received, never an RTT; in-fligh
   }
 });
 
+test('a reply after its deadline but inside the sweep\'s settle margin is late, not received: onReply judges it against the deadline itself (grace 200 ms, replies held 225 ms; the sweep would wait to 250 ms)', async () => {
+  const engine = await proberEngine();
+  let first = -1;
+  const graceMs = 200;
+  // Held 225 ms: past the 200 ms deadline, so late; a timer never fires early (≤ ~1 ms
+  // against the µs clock), so each arrives ≥ 224 ms after its send. The sweep declares a
+  // probe lost only after deadline + VERIFY_SETTLE_US (250 ms), so a reply arriving before
+  // that is judged by onReply — which must call it late. One that a busy machine delays
+  // past 250 ms is late through the sweep instead: the assertions hold either way.
+  const delayed = new Set([2, 5, 9]);
+  const resp = await scriptedResponder((id, send, _later, sendAfterMs) => {
+    if (first < 0) first = id;
+    if (delayed.has((id - first) >>> 0)) sendAfterMs(225);
+    else send();
+  });
+  try {
+    const r = await within('probe run', RUN_MS, probe(engine, { agent: 'resp', host: '127.0.0.1', port: resp.address().port, count: 100, rate: 100, graceMs }));
+    const books = JSON.stringify({ sent: r.sent, received: r.received, lost: r.lost, late: r.late, rtt_max: r.rtt_us.max, dropped: r.dropped });
+    assert.equal(r.sent, 100);
+    assert.equal(r.late, 3, `each held-back reply came after its deadline: ${books}`);
+    assert.equal(r.lost, 3, `a late reply leaves its probe lost: ${books}`);
+    assert.equal(r.received, 97, `late replies are never received: ${books}`);
+    assert.ok(r.rtt_us.max < graceMs * 1000, `RTT max ${r.rtt_us.max} µs: a reply past the deadline never enters the RTT figures`);
+    assert.equal(r.in_flight, 0);
+  } finally {
+    resp.close();
+    await within('engine close', 10_000, engine.close());
+  }
+});
+
 test('the default deadline follows the RTT: every reply held 400 ms raises it above its 1000 ms floor, none is late', async () => {
   const engine = await proberEngine();
   const resp = await scriptedResponder((_id, send, _later, sendAfterMs) => sendAfterMs(400));
