@@ -50,6 +50,8 @@ test('engine metrics over HTTP: counters and the latency histogram match the boo
     for (let i = 1; i < buckets.length; i++) assert.ok(buckets[i]! >= buckets[i - 1]!, 'cumulative');
     assert.equal(buckets.at(-1), 37);
     assert.equal(sample(text, 'dtmesh_verdict_latency_seconds_count'), 37);
+    // on loopback every receive→verdict latency is far below the largest finite bound (1 s): that bucket holds them all
+    assert.equal(sample(text, 'dtmesh_verdict_latency_seconds_bucket{le="1"}'), 37);
     const sum = sample(text, 'dtmesh_verdict_latency_seconds_sum');
     assert.ok(sum > 0 && sum < 37, `sum of latencies in seconds (${sum})`);
     assert.ok(/^nodejs_eventloop_lag_seconds /m.test(text) && /^process_cpu_user_seconds_total /m.test(text) && /^# TYPE nodejs_gc_duration_seconds histogram/m.test(text), 'Node process metrics: event-loop lag, CPU, GC');
