@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { hkdfSync } from 'node:crypto';
 import { test } from 'node:test';
-import { assertValidId, idProblem, senderIdOf } from '../../src/protocol/ids.js';
+import { assertValidId, compareIdBytes, idProblem, senderIdOf } from '../../src/protocol/ids.js';
 import { derivePairKey, pairInfo } from '../../src/protocol/keys.js';
 import { hex, loadVectors, toHex } from '../helpers.js';
 
@@ -21,6 +21,21 @@ test('pair keys: exact info bytes and HKDF output, symmetric in A and B', () => 
     assert.equal(toHex(derivePairKey(hex(v.root), v.tenant, v.a, v.b)), v.pair_key);
     assert.equal(toHex(derivePairKey(hex(v.root), v.tenant, v.b, v.a)), v.pair_key);
   }
+});
+
+test('min/max of the pair info compare UTF-8 bytes, not UTF-16 code units (PROTOCOL.md §1): \'aＡ\' (U+FF21, EF BC A1) sorts before \'a😀\' (U+1F600, F0 9F 98 80) though JS string order (FF21 > D83D) says the opposite', () => {
+  const emoji = 'a\u{1F600}';
+  const fullwidth = 'a\uFF21';
+  assert.ok(emoji < fullwidth, 'the premise: JS (UTF-16) order puts the emoji first');
+  assert.ok(compareIdBytes(fullwidth, emoji) < 0 && compareIdBytes(emoji, fullwidth) > 0, 'UTF-8 byte order puts U+FF21 first');
+  // "dt-mesh-v1|t|" + "aＡ" + "|" + "a😀", written out byte by byte
+  const info = Buffer.from('dt-mesh-v1|t|', 'latin1').toString('hex') + '61efbca1' + '7c' + '61f09f9880';
+  assert.equal(pairInfo('t', emoji, fullwidth).toString('hex'), info);
+  assert.equal(pairInfo('t', fullwidth, emoji).toString('hex'), info);
+  const root = new Uint8Array(32).fill(7);
+  const key = Buffer.from(hkdfSync('sha256', root, new Uint8Array(0), Buffer.from(info, 'hex'), 32)).toString('hex');
+  assert.equal(toHex(derivePairKey(root, 't', emoji, fullwidth)), key);
+  assert.equal(toHex(derivePairKey(root, 't', fullwidth, emoji)), key);
 });
 
 test('every invalid ID is rejected wherever an ID enters', () => {
