@@ -672,6 +672,44 @@ test('one-way delays: samples more than 60 s from the first (a clock step) are i
   }
 });
 
+test('one-way delays, absolute (clockSynced): a responder whose clock runs 50 ms ahead reads forward ≈ +50 ms, reverse ≈ −50 ms (MEASUREMENT.md §2: forward = REPLY send_ts_us − probe send, reverse = reply receive − REPLY send_ts_us)', async () => {
+  const engine = await proberEngine();
+  const resp = await scriptedResponder((_id, send) => send(), () => wallUs() + 50_000);
+  try {
+    const r = await within('probe run', RUN_MS, probe(engine, { agent: 'resp', host: '127.0.0.1', port: resp.address().port, count: 100, rate: 1000, graceMs: NO_LATE_MS, warmupS: 0, clockSynced: true }));
+    assert.equal(r.received, 100);
+    const a = r.owd_us.absolute!;
+    assert.ok(a.forward.p50 > 40_000, `forward p50 ${a.forward.p50} µs: the REPLY's stamp is 50 ms ahead of the probe's send`);
+    assert.ok(a.reverse.p50 < -40_000, `reverse p50 ${a.reverse.p50} µs: the reply arrives 50 ms "before" its stamp`);
+  } finally {
+    resp.close();
+    await within('engine close', 10_000, engine.close());
+  }
+});
+
+test('one-way delays, relative: a responder that answers 3 probes in 4 only 20 ms after they arrive, stamping send_ts_us when it answers, puts the 20 ms in the forward leg (probe send → REPLY stamp), none in the reverse (stamp → reply receive)', async () => {
+  const engine = await proberEngine();
+  let n = 0;
+  // the hold is between the probe's arrival and the REPLY's stamp: forward grows by it, reverse not
+  const resp = await scriptedResponder((_id, send, _later, sendAfterMs) => {
+    if (n++ % 4 === 0) send();
+    else sendAfterMs(20);
+  });
+  try {
+    const r = await within('probe run', RUN_MS, probe(engine, { agent: 'resp', host: '127.0.0.1', port: resp.address().port, count: 100, rate: 500, graceMs: NO_LATE_MS, warmupS: 0 }));
+    assert.equal(r.received, 100);
+    const { forward, reverse } = r.owd_us.relative;
+    const figures = JSON.stringify(r.owd_us.relative);
+    // a Node timer may fire ~1 ms early against the µs clock: ≥ 18 ms
+    assert.ok(forward.p50 >= 18_000, `forward p50 ${forward.p50} µs (3 in 4 held 20 ms): ${figures}`);
+    assert.ok(reverse.p50 < 10_000, `reverse p50 ${reverse.p50} µs (no leg back was held): ${figures}`);
+    assert.equal(r.owd_us.absolute, null, 'absolute figures only with clockSynced');
+  } finally {
+    resp.close();
+    await within('engine close', 10_000, engine.close());
+  }
+});
+
 test('a probe the kernel refuses never left (MEASUREMENT.md §1 "Sent"): probes to the broadcast address without SO_BROADCAST are send_errors, neither sent nor lost, in the totals and in every interval — on both lanes (native: refused during the call; dgram: after it)', async () => {
   for (const lane of nativeLane !== null ? (['dgram', 'native'] as const) : (['dgram'] as const)) {
     const engine = await within('prober engine start', 10_000, Engine.create({ rootKey: root, tenant, agent: 'prober', peers: ['resp'], workers: 1, lane }));
