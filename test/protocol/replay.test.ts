@@ -90,3 +90,24 @@ test('restart fence in window mode: once a sender has a mark, a pre-start nonce 
 test('replay windows outside the spec are refused', () => {
   for (const w of [-64, 1, 63, 100, 8256, 1.5]) assert.throws(() => new ReplayFilter(w), RangeError);
 });
+
+/** `check` of each nonce in turn (peer 0, sent after the start), as 'accept' / 'replay'. */
+function judge(f: ReplayFilter, nonces: number[]): string[] {
+  return nonces.map((n) => (f.check(0, 0, n, false) === V_ACCEPT ? 'accept' : 'replay'));
+}
+
+test('window edge (PROTOCOL.md §5: accept in (hwm − W, hwm]): hwm 1000, W 64 — 936 (distance W) is a replay, 937 (distance W − 1) is accepted', () => {
+  const f = new ReplayFilter(64, 1);
+  assert.deepEqual(judge(f, [1000, 936, 937, 937, 999]), ['accept', 'replay', 'accept', 'replay', 'accept']);
+  assert.equal(f.mark(0), 1000n);
+  const g = new ReplayFilter(1024, 1);
+  assert.deepEqual(judge(g, [5000, 3976, 3977]), ['accept', 'replay', 'accept'], 'W 1024: 5000 − 1024 out, 5000 − 1023 in');
+});
+
+test('advancing the window clears every bitmap word it passes: a word reused for newer nonces holds no bit of the old ones (W 64: 4 words of 32 nonces)', () => {
+  // one word at a time: 134 lands in the word that held 5 and 6; 133 was never seen
+  assert.deepEqual(judge(new ReplayFilter(64, 1), [5, 6, 40, 70, 100, 134, 133, 102]), ['accept', 'accept', 'accept', 'accept', 'accept', 'accept', 'accept', 'accept']);
+  // a jump of 4 words inside the bitmap (31 → 128, distance 97 < 128): all 4 are cleared, so
+  // 140 (in the word that held 12) is new once the mark has passed it
+  assert.deepEqual(judge(new ReplayFilter(64, 1), [12, 31, 128, 150, 140, 140]), ['accept', 'accept', 'accept', 'accept', 'accept', 'replay']);
+});
