@@ -30,6 +30,8 @@ async function hungEngine(): Promise<{ engine: Engine; peer: TestPeer; release: 
 
 test('one hung batch holds later batches only until its deadline; then it is counted overload, the rest answered in order, books balance', async () => {
   const { engine, peer, release } = await hungEngine();
+  const warnings: string[] = [];
+  engine.on('warning', (m: string) => warnings.push(m));
   try {
     const port = engine.address.port;
     for (let i = 0; i < 4; i++) await peer.send(peer.packet({ probeId: i }), port);
@@ -45,7 +47,13 @@ test('one hung batch holds later batches only until its deadline; then it is cou
     const s = await within(10_000, engine.close(), 'close() does not wait for the hung worker');
     assert.equal(s.received, s.accepted + DROP_REASONS.reduce((a, r) => a + s.dropped[r], 0), 'books balance');
     assert.equal(s.dropped.replay, 0, 'order kept behind the hung batch');
-    assert.ok(s.dropped.overload >= 1, 'the hung batch is counted, not lost');
+    // overload = the hung batch's datagrams + those the lane shed while every batch was held behind it (a number that varies)
+    const hung = warnings.map((w) => /its batch of (\d+) datagrams counted as overload/.exec(w)).filter((m) => m !== null);
+    assert.equal(hung.length, 1, `one hung-batch warning: ${JSON.stringify(warnings)}`);
+    assert.ok(s.dropped.overload >= Number(hung[0]![1]), `every datagram of the hung batch is overload (${s.dropped.overload} ≥ ${hung[0]![1]})`);
+    assert.equal(s.accepted, s.replied, 'every accepted probe answered');
+    assert.equal(peer.received.length, s.accepted, 'the peer got one reply per accepted probe');
+    assert.equal(205 - new Set(peer.received.map((m) => m.readUInt32BE(22))).size, s.dropped.overload, 'every probe not answered is overload');
     let last = -1;
     for (const m of peer.received) {
       const id = m.readUInt32BE(22);
@@ -55,6 +63,45 @@ test('one hung batch holds later batches only until its deadline; then it is cou
         last = id;
       }
     }
+  } finally {
+    release();
+    peer.close();
+    await within(20_000, engine.close(), 'engine.close()');
+  }
+});
+
+test('a hung batch is overload slot for slot: the hang probe alone in its batch, then 6 probes (fewer than the free batches, so none is shed) — overload 1, exactly the hung batch; accepted = replied = replies the peer got = 10', async () => {
+  const { engine, peer, release } = await hungEngine();
+  const warnings: string[] = [];
+  engine.on('warning', (m: string) => warnings.push(m));
+  try {
+    const port = engine.address.port;
+    for (let i = 0; i < 4; i++) await peer.send(peer.packet({ probeId: i }), port);
+    assert.equal(await peer.waitFor(4, 5000), 4, 'served before the hang');
+    await peer.send(peer.packet({ probeId: HANG_PROBE_ID }), port);
+    await until(5000, () => engine.stats().received === 5, 'the hang probe received');
+    // the lane hands over its partial batch when the socket is idle: the hang probe's batch holds it alone
+    await new Promise((r) => setTimeout(r, 200));
+    // 8 batches: 1 hung, 7 free — 6 datagrams fit even one batch each, so the lane sheds none
+    for (let i = 0; i < 6; i++) await peer.send(peer.packet({ probeId: 100 + i }), port);
+    await until(5000, () => engine.stats().received === 11, 'every datagram received');
+    await until(10_000, () => engine.hungBatches === 1, 'the hung batch given up');
+    await until(10_000, () => peer.received.length === 10, 'the replies held behind it leave');
+    const hung = warnings.map((w) => /its batch of (\d+) datagrams counted as overload/.exec(w)).filter((m) => m !== null);
+    assert.equal(hung.length, 1, `one hung-batch warning: ${JSON.stringify(warnings)}`);
+    assert.equal(Number(hung[0]![1]), 1, 'the hang probe was alone in its batch');
+    const s = await within(10_000, engine.close(), 'close() does not wait for the hung worker');
+    assert.equal(s.received, 11);
+    assert.equal(s.dropped.overload, 1, `overload is exactly the hung batch's datagrams (${JSON.stringify(s.dropped)})`);
+    for (const r of DROP_REASONS) if (r !== 'overload') assert.equal(s.dropped[r], 0, `no ${r}`);
+    assert.equal(s.accepted, 10);
+    assert.equal(s.replied, 10);
+    assert.equal(peer.received.length, 10, 'every accepted probe answered once');
+    assert.deepEqual(
+      peer.received.map((m) => m.readUInt32BE(22)),
+      [0, 1, 2, 3, 100, 101, 102, 103, 104, 105],
+      'the hung probe is never answered; the rest in order',
+    );
   } finally {
     release();
     peer.close();
