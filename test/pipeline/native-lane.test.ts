@@ -44,6 +44,15 @@ function markEcho(ring: BatchRing, b: number, i: number): void {
   ring.bytes.copyWithin(ring.layout.replyOffset(s), ring.layout.datagramOffset(s), ring.layout.datagramOffset(s) + ring.ints[mi + M_LENGTH]!);
 }
 
+/** A {@link RecordingSink} that also notes when (engine clock) JS was handed each batch. */
+class TimedSink extends RecordingSink {
+  readonly at: number[] = [];
+  override filled(lane: Parameters<RecordingSink['filled']>[0], b: number, count: number): void {
+    this.at.push(nowUs());
+    super.filled(lane, b, count);
+  }
+}
+
 const open = (ring: BatchRing, host = '127.0.0.1'): Promise<NativeLane> => NativeLane.open({ index: 0, ring, host, port: 0, reusePort: false, recvBufferBytes: 1 << 20 });
 
 test('native lane: full batches by index, overload counted when every batch is out, F_SEND slots sent in order, drain', { skip }, async () => {
@@ -89,13 +98,13 @@ test('native lane: full batches by index, overload counted when every batch is o
   }
 });
 
-test('native lane: true length past the slot (MSG_TRUNC), kernel receive time on the engine clock, source address as dgram writes it, IPv4 and IPv6', { skip }, async () => {
+test('native lane: true length past the slot (MSG_TRUNC), kernel receive time on the engine clock (the arrival, not the drain), source address as dgram writes it, IPv4 and IPv6', { skip }, async () => {
   for (const [type, host] of [['udp4', '127.0.0.1'], ['udp6', '::1']] as const) {
     const ring = new BatchRing(2, 4, 100);
     const lane = await open(ring, host);
     assert.equal(lane.timestamps, 'kernel', 'SO_TIMESTAMPNS on');
     assert.equal(lane.address().family, type === 'udp4' ? 'IPv4' : 'IPv6');
-    const sink = new RecordingSink();
+    const sink = new TimedSink();
     sink.partial = true;
     lane.start(sink);
     const { s: peer } = await peerSocket(type);
@@ -113,9 +122,26 @@ test('native lane: true length past the slot (MSG_TRUNC), kernel receive time on
       assert.equal(ring.bytes[ring.layout.datagramOffset(s) + 103], 0xab, 'the slot holds what fits');
       const t = ring.times[ring.layout.timeIndex(s)]!;
       assert.ok(t >= before - 1000 && t <= after + 1000, `receive time ${t} within [${before}, ${after}] (µs, engine clock)`);
-      assert.equal(lane.unstampedReceives, 0, 'every datagram carried its kernel stamp');
       const a = peer.address();
       assert.deepEqual(lane.slotAddress(s), { address: a.address, port: a.port }, 'the source address, formatted as dgram does');
+      lane.sendBatch(b); // nothing marked: the batch is free again
+      // The stamp is the kernel's, not the clock at recvmmsg: a datagram that waits in the socket
+      // while the thread is busy keeps its arrival time. The lane sends it to itself (sendto during
+      // the call: it is queued on the socket when sendPacket returns), then this thread spins 20 ms
+      // before the loop can poll; the slot time must be the arrival, ≥ 15 ms before JS handles it.
+      const sentBefore = nowUs();
+      assert.equal(lane.sendPacket(Buffer.from([7]), lane.port, host, () => {}), true);
+      const sentAfter = nowUs();
+      assert.ok(!Number.isNaN(lane.lastOwnSentUs), 'it left during the call');
+      while (nowUs() - sentAfter < 20_000); // busy: the datagram waits in the socket's queue
+      await until(5000, () => sink.at.length === 2, 'the second partial batch');
+      const [b2, n2] = sink.batches[1]!;
+      assert.equal(n2, 1);
+      const t2 = ring.times[ring.layout.timeIndex(ring.layout.slotNumber(b2, 0))]!;
+      const handled = sink.at[1]!;
+      assert.ok(handled - t2 >= 15_000, `receive time ${t2} is the kernel's arrival stamp, ${handled - t2} µs before JS handled the batch at ${handled} (the recvmmsg clock would be ~20 ms later)`);
+      assert.ok(t2 >= sentBefore - 1000 && t2 <= sentAfter + 1000, `receive time ${t2} within the sendto call [${sentBefore}, ${sentAfter}] (µs, engine clock)`);
+      assert.equal(lane.unstampedReceives, 0, 'every datagram carried its kernel stamp');
     } finally {
       peer.close();
       await lane.close();
