@@ -5,7 +5,8 @@
  * slots sent in slot order, drain — plus what only it does: the true length of an
  * over-long datagram (MSG_TRUNC), kernel receive times on the engine's clock, the send
  * FIFO across would-block (order kept, nothing lost), exactly one message skipped per
- * refusal, a broadcast the kernel refuses counted, and a worker terminated with its socket
+ * refusal (also where the kernel cuts a sendmmsg short: needs a raw socket, else skipped
+ * with the reason), a broadcast the kernel refuses counted, and a worker terminated with its socket
  * open. With `CI` set these fail (never skip) when the native lane was not built.
  */
 import assert from 'node:assert/strict';
@@ -20,6 +21,7 @@ import { F_SEND, F_UNANSWERABLE, M_FLAGS, M_LENGTH } from '../../src/pipeline/la
 import { NativeLane } from '../../src/pipeline/native-lane.js';
 import { BatchRing } from '../../src/pipeline/ring.js';
 import { nativeLane, nativeLaneStatus } from '../../src/protocol/native.js';
+import { RawSender } from '../fixtures/raw.js';
 import { RecordingSink, until, wallUs, within } from '../helpers.js';
 
 const skip = nativeLane === null && !process.env.CI ? `native lane ${nativeLaneStatus}` : false;
@@ -255,6 +257,45 @@ test('native lane: a refused message is skipped (exactly one) and counted; a bro
     assert.equal(lane.sendPacket(Buffer.from([13]), port, '::1', () => {}), false, 'an IPv6 host on an IPv4 socket is refused at once');
     assert.equal(lane.counts.sendErrors, 5);
   } finally {
+    peer.close();
+    await lane.close();
+  }
+});
+
+test('native lane: a sendmmsg the kernel cuts short (message k refused, the first k sent, the call returns k) resumes at message k — the refused one skipped and counted once, every other REPLY sent in slot order', { skip }, async (t) => {
+  // A real partial sendmmsg: the kernel refuses a UDP send to port 0 (EINVAL), and sendmmsg
+  // returns the count sent before it, dropping the error (kernel 728ffb86). The lane must take
+  // the next call from that message (refused alone then: counted, skipped), not from the end.
+  const raw = await RawSender.open();
+  if (raw === null) {
+    console.log(`# partial-sendmmsg case skipped: ${RawSender.why}`);
+    t.skip(RawSender.why);
+    return;
+  }
+  const ring = new BatchRing(2, 8, 2048);
+  const lane = await open(ring);
+  const sink = new RecordingSink();
+  lane.start(sink);
+  const { s: peer, got } = await peerSocket();
+  try {
+    for (let i = 0; i < 8; i++) {
+      if (i === 3) await raw.send(0, lane.port, Buffer.from([i])); // from 127.0.0.1:0: its reply is refused
+      else await new Promise<void>((r) => peer.send(Buffer.from([i]), lane.port, '127.0.0.1', () => r()));
+      await until(5000, () => lane.counts.received === i + 1, `datagram ${i}`); // arrival order = slot order
+    }
+    await until(5000, () => sink.batches.length === 1, 'a full batch');
+    const [b] = sink.batches[0]!;
+    assert.equal(lane.slotAddress(ring.layout.slotNumber(b, 3)).port, 0, 'slot 3 came from port 0');
+    for (let i = 0; i < 8; i++) markEcho(ring, b, i);
+    lane.sendBatch(b);
+    assert.equal(sink.sentCount, 1, 'the unit completed within the call');
+    assert.equal(lane.counts.sendErrors, 1, 'the refused REPLY counted, exactly once');
+    await until(5000, () => got.length === 7, 'the seven others');
+    await new Promise((r) => setTimeout(r, 50)); // nothing more comes
+    assert.deepEqual(got.map((m) => m[0]), [0, 1, 2, 4, 5, 6, 7], 'every REPLY but the refused one, in slot order: none after it lost');
+    assert.equal(lane.counts.sendErrors, 1);
+  } finally {
+    raw.close();
     peer.close();
     await lane.close();
   }
