@@ -86,7 +86,8 @@ A probe with no reply by its deadline is lost; a reply after it is late, never r
                        timer (1 ms ticks: bursts) or spin (a whole core)
   --clock-synced       also report absolute one-way delays (the clocks are synchronised)
   --max-loss PCT       exit 3 when loss exceeds PCT %
-  --max-p99 MS         exit 3 when the RTT p99 exceeds MS milliseconds
+  --max-p99 MS         exit 3 when the RTT p99 exceeds MS milliseconds, or no reply was
+                       received (no RTT to judge)
   --listen HOST:PORT   local address for the prober's socket (default: loopback for a
                        loopback target, else 0.0.0.0, port 0)
   --workers N          verification workers for the replies (default 1)
@@ -369,7 +370,7 @@ export async function probeCommand(argv: string[]): Promise<number> {
   }
   if (reportLost !== null) return 1;
   if (report.thresholds.breached.length > 0) {
-    process.stderr.write(`dtmesh probe: threshold breached: ${report.thresholds.breached.map((b) => (b === 'max_loss_pct' ? `loss ${report.loss_pct} % > ${maxLossPct} %` : `rtt p99 ${report.rtt_us.p99 / 1000} ms > ${maxP99Ms} ms`)).join(', ')}\n`);
+    process.stderr.write(`dtmesh probe: threshold breached: ${report.thresholds.breached.map((b) => (b === 'max_loss_pct' ? `loss ${report.loss_pct} % > ${maxLossPct} %` : (report.received === 0 ? `rtt p99 unknown (no reply received), --max-p99 ${maxP99Ms} ms` : `rtt p99 ${report.rtt_us.p99 / 1000} ms > ${maxP99Ms} ms`))).join(', ')}\n`);
     return 3;
   }
   return 0;

@@ -102,7 +102,7 @@ export interface ProbeOptions {
   clockSynced?: boolean;
   /** Extra effective configuration for the report (the CLI's engine flags). */
   config?: Record<string, string | number | boolean | null>;
-  /** Thresholds: loss % and RTT p99 (ms) above which `thresholds.breached` lists them. */
+  /** Thresholds: loss % and RTT p99 (ms) above which `thresholds.breached` lists them (`max_p99_ms` also when no reply was received: no RTT to judge, a gate fails). */
   maxLossPct?: number;
   maxP99Ms?: number;
   /** Called once the run started with its context (the `start` object of a stream). */
@@ -618,7 +618,8 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
   const lossPct = sent > 0 ? Math.round((1e5 * total.lost) / sent) / 1e3 : 0;
   const breached: string[] = [];
   if (opts.maxLossPct !== undefined && lossPct > opts.maxLossPct) breached.push('max_loss_pct');
-  if (opts.maxP99Ms !== undefined && rtt.p99 > opts.maxP99Ms * 1000) breached.push('max_p99_ms');
+  // no reply received: no RTT to judge, and a gate must not pass on the 0 placeholders
+  if (opts.maxP99Ms !== undefined && (total.received === 0 || rtt.p99 > opts.maxP99Ms * 1000)) breached.push('max_p99_ms');
   return {
     ...context,
     type: 'end',

@@ -192,6 +192,10 @@ test('every reply late (--grace-ms 0): a measurement of 100 % loss, not "no veri
   const t = await cli([...args, '--max-loss', '1']);
   assert.equal(t.code, 3, t.err);
   assert.match(t.err, /threshold breached: loss 100(\.0+)? % > 1 %/);
+  const p = await cli([...args, '--max-p99', '5']);
+  assert.equal(p.code, 3, `no RTT to judge: a p99 gate fails, never passes on the 0 placeholders: ${p.err}`);
+  assert.match(p.err, /threshold breached: rtt p99 unknown \(no reply received\), --max-p99 5 ms/);
+  assert.deepEqual(JSON.parse(p.out).thresholds.breached, ['max_p99_ms']);
 });
 
 test('--clock-synced: the summary shows the absolute one-way delays too (the JSON has them); without it, only the relative ones', async () => {
