@@ -14,7 +14,12 @@
  * (PROTOCOL.md §1 "it always sends under the newest"), not only once those batches are
  * collected. The workers judge inbound packets under the newest half they have; a batch
  * whose half a later publish replaced is judged again under {@link own} when it is
- * collected (collect.ts), so no verdict stands on a replaced roster.
+ * collected (collect.ts), so no verdict stands on a replaced roster. Limits: a REPLY
+ * already collected and waiting to leave (behind another socket's units in the send
+ * order, or in a would-block queue) leaves as it was signed at its collection — under
+ * the previous root, which its peer accepts during the rotation grace — and goes to a
+ * requester removed meanwhile; and while a publish waits behind a hung worker (up to
+ * `verifyTimeoutMs`), every batch is verified twice, the second time on this thread.
  *
  * `util.inspect`, `console.log` and `JSON.stringify` of a table show its size only, never
  * the buffer's pair keys or keyed HMAC states (PROTOCOL.md §1: the key never appears in

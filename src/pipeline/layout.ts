@@ -34,7 +34,7 @@ export const M_NONCE_LO = 4;
 export const M_FLAGS = 5;
 /** Slot word: datagram type byte. */
 export const M_TYPE = 6;
-/** Slot word: word index of the sender's key-table entry in the pinned half (reply signing). */
+/** Slot word: word index of the sender's key-table entry the worker signed the REPLY under: in the pinned half, or in `KeyTable.own` after a re-judge (collect.ts); not read after verification (a re-sign looks the sender up in `KeyTable.own`). */
 export const M_ENTRY = 7;
 /** Flag: `send_ts_us` is before the receiver's start (restart fence, PROTOCOL.md §5). */
 export const F_PRE_START = 1;

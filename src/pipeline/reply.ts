@@ -196,28 +196,33 @@ export class ReplySender {
     let nonce = (ints[h + H_NONCE_HI]! >>> 0) * TWO_32 + (ints[h + H_NONCE_LO]! >>> 0) + i;
     // A roster or root published since dispatch: the worker signed under the old one
     // (PROTOCOL.md §1: a REPLY always goes under the newest root).
-    if (nonce <= this.lastSentNonce || this.keyTable.superseded(ints[h + H_KEY_HALF]!)) nonce = this.resign(s);
+    if (nonce <= this.lastSentNonce || this.keyTable.superseded(ints[h + H_KEY_HALF]!)) {
+      nonce = this.resign(s);
+      if (nonce < 0) return; // its requester is in no roster now: no REPLY (not marked, no nonce spent)
+    }
     this.lastSentNonce = nonce;
     const mi = layout.metaIndex(s);
     ints[mi + M_FLAGS] = ints[mi + M_FLAGS]! | F_SEND;
   }
 
-  /** A REPLY whose reserved nonce was overtaken by an own packet, or signed under a roster since superseded: fresh nonce, fresh `send_ts_us` (signed now, PROTOCOL.md §3), fresh MAC here. */
+  /** A REPLY whose reserved nonce was overtaken by an own packet, or signed under a roster since superseded: fresh nonce, fresh `send_ts_us` (signed now, PROTOCOL.md §3), fresh MAC here; its nonce, or -1 when its requester is in no roster. */
   private resign(s: number): number {
     const { layout, ints, bytes } = this.ring;
+    // Under the newest roster (the engine thread's own table). The requester is in it: its
+    // batch was verified under a half holding the newest roster, or judged again under the
+    // newest (collect.ts) — a requester removed since is `unknown_sender`, with no REPLY.
+    // Should a publish ever come from inside a collection, -1: no REPLY, no nonce taken.
+    const req = layout.datagramOffset(s);
+    const t = this.keyTable;
+    const k = t.lookup(bytes.subarray(req + OFF_SENDER_ID, req + OFF_SENDER_ID + 8));
+    if (k < 0) return -1;
     const off = layout.replyOffset(s);
     const len = ints[layout.metaIndex(s) + M_LENGTH]!;
     const nonce = this.nonces.take();
     writeU64Number(bytes, off + OFF_NONCE, nonce);
     clockTick();
     writeU64Number(bytes, off + OFF_SEND_TS, Math.floor(clockCell[0]!));
-    // Under the newest roster (the engine thread's own table). The requester is in it: its
-    // batch was verified under a half holding the newest roster, or judged again under the
-    // newest (collect.ts) — a requester removed since is `unknown_sender`, with no REPLY.
-    const req = layout.datagramOffset(s);
-    const t = this.keyTable;
-    const k = t.lookup(bytes.subarray(req + OFF_SENDER_ID, req + OFF_SENDER_ID + 8));
-    if (k >= 0) macSeal(t.own, k + KE_STATE_CUR, bytes, off, len, t.ownBytes, (k + KE_RAW_CUR) * 4);
+    macSeal(t.own, k + KE_STATE_CUR, bytes, off, len, t.ownBytes, (k + KE_RAW_CUR) * 4);
     this.resigned++;
     return nonce;
   }

@@ -16,7 +16,7 @@ import { clockCell, clockTick } from '../clock.js';
 import { readU32, writeU64Number } from '../protocol/codec.js';
 import { BoundMac } from '../protocol/mac.js';
 import { checkDatagram, ReceiveResult, type ReceiveContext } from '../protocol/receive.js';
-import { V_BAD_MAC, V_MALFORMED, V_PENDING_REPLAY, V_UNKNOWN_SENDER } from '../protocol/verdict.js';
+import { V_BAD_MAC, V_MALFORMED, V_PENDING_REPLAY, V_STALE, V_UNKNOWN_SENDER } from '../protocol/verdict.js';
 
 const TWO_32 = 4294967296;
 
@@ -113,8 +113,8 @@ export class BatchVerifier {
   /**
    * Judge batch `b` again under half `half` of this verifier's table, on the engine's
    * thread: every slot whose verdict depends on the roster or the keys (`unknown_sender`,
-   * `bad_mac`, and those that passed: a member removed or a root retired since is
-   * dropped now). The collector calls it, on a verifier over `KeyTable.own`, for a
+   * `bad_mac`, `stale` — c3 comes after c1 and c2 — and those that passed: a member
+   * removed or a root retired since is dropped now). The collector calls it, on a verifier over `KeyTable.own`, for a
    * batch whose pinned half holds an older roster than the newest published — a publish
    * that had to wait for a free half — so that no datagram is judged under a roster the
    * engine has already replaced (PROTOCOL.md §4 c1/c2 under the newest roster and grace,
@@ -130,7 +130,9 @@ export class BatchVerifier {
     for (let i = 0; i < count; i++) {
       const s = layout.slotNumber(b, i);
       const was = ints[layout.metaIndex(s) + M_VERDICT]!;
-      if (was !== V_UNKNOWN_SENDER && was !== V_BAD_MAC && was !== V_PENDING_REPLAY) continue;
+      // c1, c2, c3 and passed: the checks a roster or key change can move (c3 too, as it is
+      // tested after c1 and c2: a removed sender's stale datagram is unknown_sender)
+      if (was !== V_UNKNOWN_SENDER && was !== V_BAD_MAC && was !== V_STALE && was !== V_PENDING_REPLAY) continue;
       if (this.judge(s, i, half, false) !== was) changed++;
     }
     return changed;

@@ -18,7 +18,7 @@ import { derivePairKey } from '../../src/protocol/keys.js';
 import { macVerify } from '../../src/protocol/mac.js';
 import { HMAC_STATE_WORDS, hmacPrecompute } from '../../src/protocol/sha256.js';
 import { ReplayFilter } from '../../src/protocol/replay.js';
-import { V_ACCEPT, V_PENDING_REPLAY, V_REPLAY, V_UNKNOWN_SENDER } from '../../src/protocol/verdict.js';
+import { V_ACCEPT, V_PENDING_REPLAY, V_REPLAY, V_STALE, V_UNKNOWN_SENDER } from '../../src/protocol/verdict.js';
 import { Collector, type CollectOutput } from '../../src/pipeline/collect.js';
 import { Dispatcher } from '../../src/pipeline/dispatch.js';
 import { HintHandler, type PunchHintEvent } from '../../src/pipeline/hints.js';
@@ -521,16 +521,19 @@ test('collector: a batch judged under a half that a waiting publish replaced is 
     const b1 = r.ring.take();
     r.ring.put(b1, q.packet({ probeId: 2 }), wallUs(), '127.0.0.1', 9);
     r.ring.put(b1, peer.packet({ probeId: 3 }), wallUs(), '127.0.0.1', 9);
-    d.dispatch(own, b1, 2); // the workers judge it under the half without q
+    r.ring.put(b1, peer.packet({ probeId: 4, sendTsUs: wallUs() - 60_000_000 }), wallUs(), '127.0.0.1', 9);
+    d.dispatch(own, b1, 3); // the workers judge it under the half without q
     const L = r.ring.layout;
     const meta = (b: number, i: number): number => L.metaIndex(L.slotNumber(b, i));
     assert.equal(r.ring.ints[meta(b1, 0) + M_VERDICT], V_UNKNOWN_SENDER, 'the workers\' half does not have q yet');
     assert.equal(r.ring.ints[meta(b1, 1) + M_VERDICT], V_PENDING_REPLAY, 'nor does it know prober left');
+    assert.equal(r.ring.ints[meta(b1, 2) + M_VERDICT], V_STALE, 'a minute old: stale (c3)');
     release();
     assert.equal(r.books.verdicts[V_ACCEPT], 1, 'q\'s PROBE is accepted');
-    assert.equal(r.books.verdicts[V_UNKNOWN_SENDER], 2, 'both PROBEs of prober, no longer a member, are unknown_sender');
+    assert.equal(r.books.verdicts[V_UNKNOWN_SENDER], 3, 'every PROBE of prober, no longer a member, is unknown_sender — the stale one too: c1 comes before c3');
+    assert.equal(r.books.verdicts[V_STALE], 0);
     assert.equal(collector.rejudgedBatches, 2);
-    assert.equal(collector.rejudgedVerdicts, 3);
+    assert.equal(collector.rejudgedVerdicts, 4);
     assert.deepEqual(own.sentBatches, [b0, b1]);
     const flags = (b: number, i: number): number => r.ring.ints[meta(b, i) + M_FLAGS]!;
     assert.equal(flags(b0, 0) & F_SEND, 0, 'no REPLY to a member removed');
@@ -544,6 +547,44 @@ test('collector: a batch judged under a half that a waiting publish replaced is 
   } finally {
     peer.close();
     q.close();
+  }
+});
+
+test('reply sender: a REPLY whose requester left the roster by a publish made inside the collection (a hook that should not, but might) is not sent and spends no nonce — never a fresh header under the old MAC', async () => {
+  const r = rig(4, 4);
+  const own = new FakeLane(0);
+  const sender = new ReplySender(r.ring, r.keyTable, r.nonces, r.keyring.selfId, 2048, own, () => {});
+  const nonceOf = (): number => (r.nonces as unknown as { nextValue: number }).nextValue;
+  let nonceBefore = -1;
+  const collector = new Collector(
+    r.ring, r.filter, r.books, r.keyTable,
+    {
+      reply: (b, s, i) => {
+        r.keyring.setPeers(['q']); // prober removed, from inside the collection
+        r.keyTable.publish(r.keyring.entries());
+        nonceBefore = nonceOf();
+        sender.reply(b, s, i);
+      },
+      deliver: () => {},
+      collected: (lane, b) => sender.batchCollected(lane, b),
+      settled: () => {},
+    },
+    r.newest,
+  );
+  const peer = await TestPeer.open(root, tenant, 'prober', 'resp');
+  try {
+    const { d, release } = heldPool(r, collector);
+    const b = r.ring.take();
+    r.ring.put(b, peer.packet({ probeId: 1 }), wallUs(), '127.0.0.1', 9);
+    d.dispatch(own, b, 1);
+    release();
+    const mi = r.ring.layout.metaIndex(r.ring.layout.slotNumber(b, 0));
+    assert.ok(nonceBefore > 0, 'the PROBE was accepted and its REPLY handed on');
+    assert.equal(r.ring.ints[mi + M_FLAGS]! & F_SEND, 0, 'not marked to send');
+    assert.equal(nonceOf(), nonceBefore, 'no nonce taken for it');
+    assert.equal(sender.resigned, 0);
+  } finally {
+    peer.close();
   }
 });
 
