@@ -201,7 +201,20 @@ export async function agentCommand(argv: string[]): Promise<number> {
   const engine = agent.engine;
   engine.on('warning', (w: string) => log(w));
   if (engine.laneNote !== null) log(engine.laneNote);
-  agent.prober.on('interval', (i: MeshInterval) => emit(i));
+  // what every JSON document carries (MEASUREMENT.md §3): each line of the stream, as probe's
+  const context = {
+    schema_version: SCHEMA_VERSION,
+    version: dtmeshVersion(),
+    start_time: new Date().toISOString(),
+    lane: engine.lane,
+    timestamps: engine.timestamps,
+    host: hostInfo(),
+    config: { workers: engine.workers, replay_window: replayWindow, duration_s: durationS ?? null, heartbeat: heartbeatFile, peers_file: rosterFile },
+  };
+  agent.prober.on('interval', (i: MeshInterval) => {
+    const { type, ...figures } = i;
+    emit({ type, ...context, ...figures });
+  });
   // SIGHUP is ours before the start line says we run (its default action ends the process);
   // `reload` is declared below, before this function next awaits: no signal runs before it
   const onHup = (): void => reload('SIGHUP');
@@ -226,16 +239,7 @@ export async function agentCommand(argv: string[]): Promise<number> {
   };
   checkFamilies();
   engine.on('punch_hint', checkFamilies);
-  // what every JSON document carries (MEASUREMENT.md §3); the start and end lines hold it
-  const context = {
-    schema_version: SCHEMA_VERSION,
-    version: dtmeshVersion(),
-    lane: engine.lane,
-    timestamps: engine.timestamps,
-    host: hostInfo(),
-    config: { workers: engine.workers, replay_window: replayWindow, duration_s: durationS ?? null, heartbeat: heartbeatFile, peers_file: rosterFile },
-  };
-  emit({ type: 'start', ...context, agent: engine.agent, tenant: engine.tenant, listen: `${a.address}:${a.port}`, start: new Date().toISOString(), schedule, peers: agent.prober.targets });
+  emit({ type: 'start', ...context, agent: engine.agent, tenant: engine.tenant, listen: formatHostPort(a.address, a.port), start: context.start_time, schedule: { burst: schedule.burst, rate_pps: schedule.rate, every_s: schedule.everyS, size: schedule.size, grace_ms: schedule.graceMs }, peers: agent.prober.targets });
 
   // the control plane: a changed heartbeat file or SIGHUP applies it (and re-reads the roster file)
   let lastHeartbeat = '';

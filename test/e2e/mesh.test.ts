@@ -129,10 +129,12 @@ test('dtmesh agent: the heartbeat file is applied when it changes and on SIGHUP,
   }
   const lines = fs.readFileSync(stream, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; peer?: string; sent?: number; received?: number; lost?: number });
   assert.equal(lines[0]!.type, 'start');
+  assert.deepEqual(Object.keys((lines[0] as unknown as { schedule: object }).schedule), ['burst', 'rate_pps', 'every_s', 'size', 'grace_ms'], 'snake_case keys, as every JSON document of dtmesh');
   assert.equal(lines.at(-1)!.type, 'end');
-  // MEASUREMENT.md §3: the schema version, the version, the lane and timestamp source, the host, the configuration
-  for (const l of [lines[0]!, lines.at(-1)!] as unknown as Array<Record<string, unknown> & { host: { node: string } }>) {
+  // MEASUREMENT.md §3: every line has the schema version, the version, the start time, the lane and timestamp source, the host, the configuration
+  for (const l of lines as unknown as Array<Record<string, unknown> & { host: { node: string } }>) {
     assert.equal(l.schema_version, SCHEMA_VERSION, `${l.type}: schema_version`);
+    assert.equal(l.start_time, (lines[0] as unknown as { start: string }).start, `${l.type}: the run's start time`);
     assert.equal(l.version, dtmeshVersion());
     assert.ok(['native', 'dgram'].includes(l.lane as string) && ['kernel', 'js'].includes(l.timestamps as string), `${l.type}: lane ${l.lane}, timestamps ${l.timestamps}`);
     assert.equal(l.host.node, process.version);
