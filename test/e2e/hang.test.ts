@@ -28,15 +28,21 @@ async function hungEngine(): Promise<{ engine: Engine; peer: TestPeer; release: 
   return { engine, peer, release };
 }
 
-test('one hung batch holds later batches only until its deadline; then it is counted overload, the rest answered in order, books balance', async () => {
-  const { engine, peer, release } = await hungEngine();
+/** {@link hungEngine} with its warnings recorded and 4 probes served before the hang probe is sent (to `port`). */
+async function servedThenHang(): Promise<{ engine: Engine; peer: TestPeer; release: () => void; warnings: string[]; port: number }> {
+  const h = await hungEngine();
   const warnings: string[] = [];
-  engine.on('warning', (m: string) => warnings.push(m));
+  h.engine.on('warning', (m: string) => warnings.push(m));
+  const port = h.engine.address.port;
+  for (let i = 0; i < 4; i++) await h.peer.send(h.peer.packet({ probeId: i }), port);
+  assert.equal(await h.peer.waitFor(4, 5000), 4, 'served before the hang');
+  await h.peer.send(h.peer.packet({ probeId: HANG_PROBE_ID }), port);
+  return { ...h, warnings, port };
+}
+
+test('one hung batch holds later batches only until its deadline; then it is counted overload, the rest answered in order, books balance', async () => {
+  const { engine, peer, release, warnings, port } = await servedThenHang();
   try {
-    const port = engine.address.port;
-    for (let i = 0; i < 4; i++) await peer.send(peer.packet({ probeId: i }), port);
-    assert.equal(await peer.waitFor(4, 5000), 4, 'served before the hang');
-    await peer.send(peer.packet({ probeId: HANG_PROBE_ID }), port);
     for (let i = 0; i < 200; i++) await peer.send(peer.packet({ probeId: 100 + i }), port);
     await until(5000, () => engine.stats().received === 205, 'every datagram received');
     // within the deadline (1000 ms) plus scheduling slack on 2 busy cores, the batches behind the hung one are answered
@@ -72,14 +78,8 @@ test('one hung batch holds later batches only until its deadline; then it is cou
 });
 
 test('a hung batch is overload slot for slot: the hang probe alone in its batch, then 6 probes (fewer than the free batches, so none is shed) — overload 1, exactly the hung batch; accepted = replied = replies the peer got = 10', async () => {
-  const { engine, peer, release } = await hungEngine();
-  const warnings: string[] = [];
-  engine.on('warning', (m: string) => warnings.push(m));
+  const { engine, peer, release, warnings, port } = await servedThenHang();
   try {
-    const port = engine.address.port;
-    for (let i = 0; i < 4; i++) await peer.send(peer.packet({ probeId: i }), port);
-    assert.equal(await peer.waitFor(4, 5000), 4, 'served before the hang');
-    await peer.send(peer.packet({ probeId: HANG_PROBE_ID }), port);
     await until(5000, () => engine.stats().received === 5, 'the hang probe received');
     // the lane hands over its partial batch when the socket is idle: the hang probe's batch holds it alone
     await new Promise((r) => setTimeout(r, 200));
