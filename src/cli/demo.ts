@@ -20,7 +20,7 @@ import { derivePairKey } from '../protocol/keys.js';
 import { HMAC_STATE_WORDS, hmacPrecompute } from '../protocol/sha256.js';
 import type { EngineStats } from '../observe/stats.js';
 import { DROP_REASONS, type VerdictName } from '../protocol/verdict.js';
-import { numFlag, parseFlags } from './args.js';
+import { CLI_REPLAY_WINDOW, numFlag, parseFlags } from './args.js';
 import { checkWritable, writeAtomic } from './output.js';
 import { laneFlag } from './serve.js';
 
@@ -102,7 +102,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
     out(`dtmesh demo — tenant ${TENANT}, fresh root key in ${dir} (removed at the end)`);
     const schedule = { burst: 20, rate, everyS: 1, size: 84, graceMs: 1000 };
     for (const name of AGENTS) {
-      agents.push(await MeshAgent.create({ stateDir: dir, tenant: TENANT, agent: name, peers: AGENTS, workers: 1, replayWindow: 1024, schedule, addresses: [] }));
+      agents.push(await MeshAgent.create({ stateDir: dir, tenant: TENANT, agent: name, peers: AGENTS, workers: 1, replayWindow: CLI_REPLAY_WINDOW, schedule, addresses: [] }));
     }
     for (const a of agents) for (const b of agents) if (a !== b) a.setAddress({ agent: b.engine.agent, host: '127.0.0.1', port: b.engine.address.port });
     out(`${agents.length} agents on 127.0.0.1 (${agents.map((a) => `${a.engine.agent}:${a.engine.address.port}`).join(', ')}), one engine each: every agent answers the others and probes them (bursts of ${schedule.burst} at ${rate} pps every ${schedule.everyS} s, start times spread)`);
