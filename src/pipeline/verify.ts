@@ -103,7 +103,7 @@ export class BatchVerifier {
     const h = layout.headerIndex(b);
     const count = ints[h + H_COUNT]!;
     const half = ints[h + H_KEY_HALF]!;
-    this.replyNums[0] = (ints[h + H_NONCE_HI]! >>> 0) * TWO_32 + (ints[h + H_NONCE_LO]! >>> 0);
+    this.firstNonce(h);
     const pinned = replyTsUs !== undefined;
     if (pinned) this.replyNums[1] = replyTsUs;
     for (let i = 0; i < count; i++) this.judge(layout.slotNumber(b, i), i, half, pinned);
@@ -125,7 +125,7 @@ export class BatchVerifier {
     const { layout, ints } = this;
     const h = layout.headerIndex(b);
     const count = ints[h + H_COUNT]!;
-    this.replyNums[0] = (ints[h + H_NONCE_HI]! >>> 0) * TWO_32 + (ints[h + H_NONCE_LO]! >>> 0);
+    this.firstNonce(h);
     let changed = 0;
     for (let i = 0; i < count; i++) {
       const s = layout.slotNumber(b, i);
@@ -136,6 +136,12 @@ export class BatchVerifier {
       if (this.judge(s, i, half, false) !== was) changed++;
     }
     return changed;
+  }
+
+  /** The first REPLY nonce reserved for the batch of header `h` into {@link replyNums}. */
+  private firstNonce(h: number): void {
+    const ints = this.ints;
+    this.replyNums[0] = (ints[h + H_NONCE_HI]! >>> 0) * TWO_32 + (ints[h + H_NONCE_LO]! >>> 0);
   }
 
   /** Judge slot `s` (index `i` of its batch) under key-table half `half`: its verdict into the slot's words, and a REPLY signed for a PROBE that passed. */

@@ -443,10 +443,8 @@ export class MeshProber extends EventEmitter {
     if (st === ST_RECEIVED) {
       p.total.duplicate++;
       if (b !== null) b.counts.duplicate++;
-    } else if (r.replay) {
-      // its nonce was accepted before (that copy was counted: late) or is older than the
-      // whole replay window (PROTOCOL.md §5): nothing to add
-    } else if (st === ST_LOST || (st === ST_IN_FLIGHT && d > this.schedule.graceMs * 1000)) {
+    } else if (r.replay) return; // its first copy was counted (late), or it is older than the replay window (PROTOCOL.md §5)
+    else if (st === ST_LOST || (st === ST_IN_FLIGHT && d > this.schedule.graceMs * 1000)) {
       if (st === ST_IN_FLIGHT) this.finish(p, seq, ST_LOST); // arrived after its deadline: lost, whenever the sweep would have said so
       p.total.late++;
       if (b !== null) b.counts.late++;

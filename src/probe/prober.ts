@@ -361,15 +361,8 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
   const onReply = (r: ReplyEvent): void => {
     if (r.from !== opts.agent) return;
     const seq = ring.seqOf(r.probeId, probeBase);
-    if (r.replay) {
-      // a copy of a REPLY already accepted (the network duplicated it; the engine counts it
-      // `replay`): a duplicate when its probe was received (MEASUREMENT.md §1); otherwise its
-      // first copy was counted already (late, unmatched), or it is older than the whole
-      // replay window (PROTOCOL.md §5) — nothing to add
-      if (seq >= 0 && (ring.holds(seq) ? ring.state[ring.slot(seq)]! : ring.fateOf(seq)) === ST_RECEIVED) duplicate(seq);
-      return;
-    }
     if (seq < 0) {
+      if (r.replay) return; // a copy of an unmatched reply: its first copy was counted
       run.total.unmatched++;
       const a = unmatchedTally();
       if (a !== null) a.unmatched++;
@@ -382,9 +375,12 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
     const measured = seq >= measureFrom;
     const f = measured ? run : warm;
     if (st === ST_RECEIVED) {
-      duplicate(seq);
+      duplicate(seq); // also a copy of a REPLY already accepted (`r.replay`: the network duplicated it)
       return;
     }
+    // any other copy the engine dropped as replay: its first copy was counted already (late,
+    // unmatched), or it is older than the whole replay window (PROTOCOL.md §5) — nothing to add
+    if (r.replay) return;
     if (st === ST_LOST) {
       // after its probe was declared lost: late, never received, never an RTT
       f.total.late++;

@@ -108,6 +108,17 @@ async function scriptedResponder(
   return sock;
 }
 
+/** A responder that answers every probe at once but the 3rd, 6th and 10th of the run, which it answers `holdMs` later. */
+function holdingResponder(holdMs: number): ReturnType<typeof scriptedResponder> {
+  let first = -1;
+  const held = new Set([2, 5, 9]);
+  return scriptedResponder((id, send, _later, sendAfterMs) => {
+    if (first < 0) first = id;
+    if (held.has((id - first) >>> 0)) sendAfterMs(holdMs);
+    else send();
+  });
+}
+
 async function proberEngine(): Promise<Engine> {
   return within('prober engine start', 10_000, Engine.create({ rootKey: root, tenant, agent: 'prober', peers: ['resp'], workers: 1 }));
 }
@@ -189,17 +200,11 @@ test('probe() refuses a bad port, host or durationS up front (RangeError), befor
 
 test('a reply after its deadline is late: never received, never an RTT; in-flight probes are never lost (MEASUREMENT.md §1)', async () => {
   const engine = await proberEngine();
-  let first = -1;
   const graceMs = 400;
   // Held back 700 ms: a timer never fires early, so these arrive ≥ 300 ms past their
   // deadline; they are early probes (sent in the first 0.1 s of a 1 s run whose end waits
   // ≥ 0.45 s more), so each reaches the prober while it is still listening.
-  const delayed = new Set([2, 5, 9]);
-  const resp = await scriptedResponder((id, send, _later, sendAfterMs) => {
-    if (first < 0) first = id;
-    if (delayed.has((id - first) >>> 0)) sendAfterMs(700);
-    else send();
-  });
+  const resp = await holdingResponder(700);
   const progress: ProbeProgress[] = [];
   try {
     const r = await within(
@@ -233,19 +238,13 @@ test('a reply after its deadline is late: never received, never an RTT; in-fligh
 
 test('a reply after its deadline but inside the sweep\'s settle margin is late, not received: onReply judges it against the deadline itself (grace 200 ms, replies held 225 ms; the sweep would wait to 250 ms)', async () => {
   const engine = await proberEngine();
-  let first = -1;
   const graceMs = 200;
   // Held 225 ms: past the 200 ms deadline, so late; a timer never fires early (≤ ~1 ms
   // against the µs clock), so each arrives ≥ 224 ms after its send. The sweep declares a
   // probe lost only after deadline + VERIFY_SETTLE_US (250 ms), so a reply arriving before
   // that is judged by onReply — which must call it late. One that a busy machine delays
   // past 250 ms is late through the sweep instead: the assertions hold either way.
-  const delayed = new Set([2, 5, 9]);
-  const resp = await scriptedResponder((id, send, _later, sendAfterMs) => {
-    if (first < 0) first = id;
-    if (delayed.has((id - first) >>> 0)) sendAfterMs(225);
-    else send();
-  });
+  const resp = await holdingResponder(225);
   try {
     const r = await within('probe run', RUN_MS, probe(engine, { agent: 'resp', host: '127.0.0.1', port: resp.address().port, count: 100, rate: 100, graceMs }));
     const books = JSON.stringify({ sent: r.sent, received: r.received, lost: r.lost, late: r.late, rtt_max: r.rtt_us.max, dropped: r.dropped });
