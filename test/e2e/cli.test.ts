@@ -283,10 +283,16 @@ test('serve: SIGTERM mid-stream drains, writes stats with received = accepted + 
     while (Date.now() < stop) {
       for (let i = 0; i < 50; i++, sent++) peer.socket.send(peer.packet({ probeId: sent }), port, '127.0.0.1');
       if (!killed && Date.now() > stop - 1000) {
+        // a second signal during the drain (a process group signalled twice) must not cut it
+        // short. The child is frozen while both are sent, so both are pending when it runs
+        // again and the second is handled during the drain: sent back to back to a running
+        // child, the second could land after a short drain had already finished (a CI run on a
+        // loaded 2-core machine did), and test nothing.
+        child.kill('SIGSTOP');
         child.kill('SIGTERM'); // mid-stream: probes keep coming while it drains
-        killed = true;
-        // a second signal during the drain (a process group signalled twice) must not cut it short
         child.kill('SIGINT');
+        child.kill('SIGCONT');
+        killed = true;
       }
       await new Promise((r) => setTimeout(r, 1));
     }
