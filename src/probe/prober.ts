@@ -11,8 +11,10 @@
  * counted `reordered`, not lost. A REPLY that does match counts once: a second one for
  * the same probe is a duplicate, one for a probe never sent is unmatched, one after its
  * probe's deadline is late — none is ever a success (PROTOCOL.md §4, MEASUREMENT.md §1).
- * A reply whose probe's ring entry was reused is judged by the final state the ring keeps
- * in its history (ring.ts): duplicate if the probe was received, late if it was lost; one
+ * A probe is late at most once (`late` ⊆ `lost`): a further reply for one answered late
+ * is a duplicate too. A reply whose probe's ring entry was reused is judged by the final
+ * state the ring keeps in its history (ring.ts): duplicate if the probe was received or
+ * answered late already, late if it was lost; one
  * older than that history (≥ 64 deadlines back) is unmatched — its probe's fate is no
  * longer known, and calling it late could count a received probe late (`late` ⊆ `lost`).
  *
@@ -41,7 +43,7 @@ import { dtmeshVersion, hostInfo, SCHEMA_VERSION } from './context.js';
 import { Generator, type Pacing, spinForReply } from './generator.js';
 import { type IntervalFigures, Intervals } from './intervals.js';
 import type { ProbeReport, ReportContext } from './report.js';
-import { ProbeRing, ST_IN_FLIGHT, ST_LOST, ST_NOT_SENT, ST_RECEIVED } from './ring.js';
+import { ProbeRing, ST_IN_FLIGHT, ST_LATE, ST_LOST, ST_NOT_SENT, ST_RECEIVED } from './ring.js';
 import { Ipdv, OffsetDelay, Tally } from './tally.js';
 
 export type { ProbeReport, ReportContext } from './report.js';
@@ -348,13 +350,31 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
     if (it !== null) it.lost++;
   };
 
-  /** A second reply for probe `seq`, already received (MEASUREMENT.md §1 "Duplicate"). */
+  /**
+   * A second reply for probe `seq`, already received (MEASUREMENT.md §1 "Duplicate") or
+   * answered late (a probe is late once: PROTOCOL.md §4 "a second REPLY for the same probe
+   * is a duplicate").
+   */
   const duplicate = (seq: number): void => {
     const measured = seq >= measureFrom;
     (measured ? run : warm).total.duplicates++;
     if (measured) {
       const a = arrivalTally();
       if (a !== null) a.duplicates++;
+    }
+  };
+
+  /**
+   * The first reply for probe `seq` after its deadline (MEASUREMENT.md §1 "Late"): counted
+   * `late` — never received, never an RTT — and its probe marked {@link ST_LATE} (in the
+   * ring or its history), so a further reply is a duplicate, never late again.
+   */
+  const late = (seq: number, f: Figures, measured: boolean): void => {
+    ring.answeredLate(seq);
+    f.total.late++;
+    if (measured) {
+      const a = arrivalTally();
+      if (a !== null) a.late++;
     }
   };
 
@@ -381,13 +401,15 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
     // any other copy the engine dropped as replay: its first copy was counted already (late,
     // unmatched), or it is older than the whole replay window (PROTOCOL.md §5) — nothing to add
     if (r.replay) return;
+    if (st === ST_LATE) {
+      // a distinct REPLY (fresh nonce: it passed the replay check) for a probe answered late
+      // already — the responder or a relay sent it again: late once per probe, this one is a duplicate
+      duplicate(seq);
+      return;
+    }
     if (st === ST_LOST) {
       // after its probe was declared lost: late, never received, never an RTT
-      f.total.late++;
-      if (measured) {
-        const a = arrivalTally();
-        if (a !== null) a.late++;
-      }
+      late(seq, f, measured);
       return;
     }
     if (st !== ST_IN_FLIGHT) {
@@ -404,11 +426,7 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
     if (d > graceUs) {
       // After the deadline, before the sweep saw it: lost now, and late — never received, never an RTT.
       declareLost(seq, i);
-      f.total.late++;
-      if (measured) {
-        const a = arrivalTally();
-        if (a !== null) a.late++;
-      }
+      late(seq, f, measured);
       return;
     }
     ring.state[i] = ST_RECEIVED;

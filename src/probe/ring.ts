@@ -4,12 +4,14 @@
  * (deadline + settle) and grown only when an entry it would overwrite is still
  * undecided or younger than two deadlines — never by run length.
  *
- * An entry the ring reuses leaves its final state (received, lost, never sent) in a
- * history of 2 bits per probe covering the {@link HISTORY_PER_ENTRY} × capacity probes
- * before those the ring holds — at least 64 deadlines of sending at the rate the ring
- * was sized for — so a reply arriving long after its probe is still told apart
- * (MEASUREMENT.md §1): a duplicate if its probe was received, late if it was lost. Only
- * a reply older than that history finds its probe's fate forgotten ({@link fateOf}).
+ * An entry the ring reuses leaves its final state (received, lost, lost and answered
+ * late, never sent) in a history of 2 bits per probe covering the {@link HISTORY_PER_ENTRY}
+ * × capacity probes before those the ring holds — at least 64 deadlines of sending at the
+ * rate the ring was sized for — so a reply arriving long after its probe is still told
+ * apart (MEASUREMENT.md §1): a duplicate if its probe was received or already answered
+ * late, late if it was lost ({@link ProbeRing.answeredLate} then marks it, in the ring or
+ * the history: late once per probe). Only a reply older than that history finds its
+ * probe's fate forgotten ({@link fateOf}).
  * A 24 h run at 50 kpps with a 1 s deadline holds 2^17 entries (17 bytes each in the ring
  * plus 8 of history, ≈ 3.3 MB), not 4.3 G.
  *
@@ -24,8 +26,14 @@ export const ST_RECEIVED = 2;
 export const ST_LOST = 3;
 /** The send threw: the probe never left (never in `sent`, its probe_id never matched). */
 export const ST_NOT_SENT = 4;
+/**
+ * Lost, and a late reply for it was counted (MEASUREMENT.md §1 "Late"): a probe is late at
+ * most once, any further reply for it is a duplicate. History code 1 (`5 & 3`): the code of
+ * no other state that leaves the ring (in flight, 1, never does).
+ */
+export const ST_LATE = 5;
 /** Returned by {@link ProbeRing.fateOf} (never stored): the probe is older than the history, its fate no longer known. */
-export const ST_FORGOTTEN = 5;
+export const ST_FORGOTTEN = 6;
 
 /**
  * Probes of history per ring entry: 2 bits each, so 8 bytes per entry (the ring's own
@@ -35,9 +43,10 @@ export const ST_FORGOTTEN = 5;
 export const HISTORY_PER_ENTRY = 32;
 /**
  * A history code is the low two bits of the entry's final state: received 2, lost 3,
- * never sent 4 → 0 (in flight, 1, never leaves the ring). Back to the state by this table.
+ * never sent 4 → 0, answered late 5 → 1 (in flight, 1, never leaves the ring). Back to the
+ * state by this table.
  */
-const STATE_OF_CODE = [ST_NOT_SENT, ST_FORGOTTEN, ST_RECEIVED, ST_LOST] as const;
+const STATE_OF_CODE = [ST_NOT_SENT, ST_LATE, ST_RECEIVED, ST_LOST] as const;
 
 const TWO_32 = 4294967296;
 
@@ -52,7 +61,7 @@ function pow2(n: number): number {
 export class ProbeRing {
   /** Send time of each entry, µs (the prober's clock, taken right before the send). */
   sentAt: Float64Array;
-  /** {@link ST_IN_FLIGHT} … {@link ST_NOT_SENT}; 0 = never used. */
+  /** {@link ST_IN_FLIGHT} … {@link ST_LATE}; 0 = never used. */
   state: Uint8Array;
   /** RTT of a received entry, µs (for IPDV of consecutive pairs, RFC 5481), else -1. */
   rtt: Float64Array;
@@ -140,7 +149,7 @@ export class ProbeRing {
 
   /**
    * The final state of a probe the ring no longer holds: {@link ST_RECEIVED},
-   * {@link ST_LOST} or {@link ST_NOT_SENT} while it is in the history (the
+   * {@link ST_LOST}, {@link ST_LATE} or {@link ST_NOT_SENT} while it is in the history (the
    * {@link HISTORY_PER_ENTRY} × capacity probes before the ring's), else
    * {@link ST_FORGOTTEN} (older, or still in the ring: ask {@link holds} first).
    */
@@ -148,6 +157,24 @@ export class ProbeRing {
     if (!(seq < this.archived && seq >= this.historyFrom && seq >= this.archived - this.historyMask - 1)) return ST_FORGOTTEN;
     const h = seq & this.historyMask;
     return STATE_OF_CODE[(this.history[h >>> 4]! >>> ((h & 15) << 1)) & 3]!;
+  }
+
+  /**
+   * Lost probe `seq` got its late reply (MEASUREMENT.md §1 "Late"): it becomes
+   * {@link ST_LATE} where its state is kept — its ring entry, or its 2 bits of history — so
+   * a further reply for it is a duplicate, never late again. Nothing for a probe in neither
+   * or not lost. No allocation (the reply path calls it).
+   */
+  answeredLate(seq: number): void {
+    if (this.holds(seq)) {
+      const i = seq & this.mask;
+      if (this.state[i] === ST_LOST) this.state[i] = ST_LATE;
+      return;
+    }
+    if (this.fateOf(seq) !== ST_LOST) return;
+    const h = seq & this.historyMask;
+    const sh = (h & 15) << 1;
+    this.history[h >>> 4] = (this.history[h >>> 4]! & ~(3 << sh)) | ((ST_LATE & 3) << sh);
   }
 
   /**

@@ -108,14 +108,19 @@ async function scriptedResponder(
   return sock;
 }
 
-/** A responder that answers every probe at once but the 3rd, 6th and 10th of the run, which it answers `holdMs` later. */
-function holdingResponder(holdMs: number): ReturnType<typeof scriptedResponder> {
+/**
+ * A responder that answers every probe at once but the 3rd, 6th and 10th of the run, which it
+ * answers `holdMs` later — and, given `againMs`, a second time `againMs` after that: a
+ * distinct REPLY (signed when it leaves, fresh nonce), which no replay check drops.
+ */
+function holdingResponder(holdMs: number, againMs?: number): ReturnType<typeof scriptedResponder> {
   let first = -1;
   const held = new Set([2, 5, 9]);
   return scriptedResponder((id, send, _later, sendAfterMs) => {
     if (first < 0) first = id;
-    if (held.has((id - first) >>> 0)) sendAfterMs(holdMs);
-    else send();
+    if (!held.has((id - first) >>> 0)) return send();
+    sendAfterMs(holdMs);
+    if (againMs !== undefined) sendAfterMs(holdMs + againMs);
   });
 }
 
@@ -260,6 +265,33 @@ test('a reply after its deadline but inside the sweep\'s settle margin is late, 
   }
 });
 
+test('a probe is late at most once: a second, distinct REPLY for a probe answered late is a duplicate, never late again, never received, never an RTT — whether its first reply came before the sweep declared it lost (held 225 ms, grace 200) or after (held 700 ms, grace 400)', async () => {
+  for (const [holdMs, graceMs] of [
+    [225, 200],
+    [700, 400],
+  ] as const) {
+    const engine = await proberEngine();
+    // each held probe answered twice: at holdMs and 100 ms later, both past its deadline
+    const resp = await holdingResponder(holdMs, 100);
+    try {
+      const r = await within('probe run', RUN_MS, probe(engine, { agent: 'resp', host: '127.0.0.1', port: resp.address().port, count: 100, rate: 100, graceMs, intervalS: 0.25 }));
+      const books = JSON.stringify({ holdMs, sent: r.sent, received: r.received, lost: r.lost, late: r.late, duplicates: r.duplicates, unmatched: r.unmatched, rtt_max: r.rtt_us.max, dropped: r.dropped });
+      assert.equal(r.sent, 100);
+      assert.equal(r.late, 3, `each held probe is late once, however many replies it gets: ${books}`);
+      assert.equal(r.lost, 3, books);
+      assert.equal(r.duplicates, 3, `each held probe's second REPLY is a duplicate: ${books}`);
+      assert.equal(r.received, 97, books);
+      assert.equal(r.unmatched, 0, books);
+      assert.equal(r.dropped.replay, 0, `no copy: every second REPLY passed verification: ${books}`);
+      assert.ok(r.rtt_us.max < graceMs * 1000, `RTT max ${r.rtt_us.max} µs: no reply past the deadline enters the RTT figures`);
+      for (const k of ['late', 'duplicates'] as const) assert.equal(r.intervals.reduce((a, f) => a + f[k], 0), r[k], `Σ interval ${k} = ${k}`);
+    } finally {
+      resp.close();
+      await within('engine close', 10_000, engine.close());
+    }
+  }
+});
+
 test('the default deadline follows the RTT: every reply held 400 ms raises it above its 1000 ms floor, none is late', async () => {
   const engine = await proberEngine();
   const resp = await scriptedResponder((_id, send, _later, sendAfterMs) => sendAfterMs(400));
@@ -366,6 +398,33 @@ test('a reply for a probe older than the ring still counts as what it is (MEASUR
     assert.equal(r.received + r.lost, 5000);
     assert.equal(r.unmatched, 0);
     for (const k of ['late', 'duplicates'] as const) assert.equal(r.intervals.reduce((a, f) => a + f[k], 0), r[k], `Σ interval ${k} = ${k}`);
+  } finally {
+    resp.close();
+    await within('engine close', 10_000, engine.close());
+  }
+});
+
+test('a probe is late at most once also beyond the ring: a lost probe answered 2 s after its send and again 100 ms later (distinct REPLYs) is late once, then a duplicate — its late state kept in the ring\'s history', async () => {
+  const engine = await proberEngine();
+  let first = -1;
+  // 5000 probes at 2000 pps (2.5 s): probe 20 is answered only 2 s after its send and again
+  // 100 ms later, ~4000 probes on, where the ring (sized by rate × deadline) has long reused its entry
+  const resp = await scriptedResponder((id, send, _later, sendAfterMs) => {
+    if (first < 0) first = id;
+    if ((id - first) >>> 0 !== 20) return send();
+    sendAfterMs(2000);
+    sendAfterMs(2100);
+  });
+  try {
+    const r = await within('probe run', RUN_MS, probe(engine, { agent: 'resp', host: '127.0.0.1', port: resp.address().port, count: 5000, rate: 2000, graceMs: 100, warmupS: 0, intervalS: 0.5 }));
+    const books = JSON.stringify({ received: r.received, lost: r.lost, late: r.late, duplicates: r.duplicates, unmatched: r.unmatched, ring_entries: r.memory.ring_entries });
+    assert.ok(r.memory.ring_entries < 4000, `the ring (${r.memory.ring_entries} entries) no longer holds probes 4000 back: the test tests the history beyond it`);
+    assert.equal(r.sent, 5000);
+    assert.ok(r.lost >= 1, `probe 20, answered 2 s after its send, is lost: ${books}`);
+    assert.equal(r.late, r.lost, `every lost probe here is answered late once, probe 20 twice: late once per probe (late ⊆ lost): ${books}`);
+    assert.equal(r.duplicates, 1, `probe 20's second REPLY is a duplicate: ${books}`);
+    assert.equal(r.received + r.lost, 5000);
+    assert.equal(r.unmatched, 0, books);
   } finally {
     resp.close();
     await within('engine close', 10_000, engine.close());

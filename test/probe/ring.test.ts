@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { HISTORY_PER_ENTRY, ProbeRing, ST_FORGOTTEN, ST_IN_FLIGHT, ST_LOST, ST_NOT_SENT, ST_RECEIVED } from '../../src/probe/ring.js';
+import { HISTORY_PER_ENTRY, ProbeRing, ST_FORGOTTEN, ST_IN_FLIGHT, ST_LATE, ST_LOST, ST_NOT_SENT, ST_RECEIVED } from '../../src/probe/ring.js';
 
 test('a long run at a steady in-flight window keeps the ring at its first size (memory bounded by rate × deadline, not run length)', () => {
   const ring = new ProbeRing(1000); // 1000 in flight expected → 2048 entries
@@ -82,7 +82,7 @@ test('probe_id wraps at 2^32: a reply maps back to the latest seq with its id; i
   assert.equal(fresh.seqOf((base + 1) >>> 0, base), -(2 ** 32) + 1, 'an id ahead of the schedule is never sent (negative seq)');
 });
 
-const FATES = [ST_RECEIVED, ST_LOST, ST_NOT_SENT] as const;
+const FATES = [ST_RECEIVED, ST_LOST, ST_NOT_SENT, ST_LATE] as const;
 
 test('property: a probe the ring no longer holds keeps its final state in the history — exact for the last HISTORY_PER_ENTRY × (first capacity) probes, through wraps and growth, and never a wrong one (at worst ST_FORGOTTEN)', () => {
   let grew = 0;
@@ -97,7 +97,7 @@ test('property: a probe the ring no longer holds keeps its final state in the hi
       for (const [k, [sends, decide, seed]] of ops.entries()) {
         for (let i = 0; i < sends; i++) ring.next((t += 3), keepUs);
         for (let i = 0; i < decide && ring.oldest < ring.scheduled; i++) {
-          const st = FATES[(seed + i) % 3]!;
+          const st = FATES[(seed + i) % FATES.length]!;
           ring.state[ring.slot(ring.oldest)] = st;
           fate[ring.oldest] = st;
           ring.oldest++;
@@ -130,7 +130,7 @@ test('the history is bounded too: a steady run keeps ring and history at their f
   const bytes = ring.bytes;
   assert.equal(bytes, cap * 17 + cap * HISTORY_PER_ENTRY / 4, '17 bytes an entry in the ring, 2 bits a probe of history');
   const n = 3 * cap * HISTORY_PER_ENTRY;
-  const fate = (s: number): number => FATES[(s * 7) % 3]!;
+  const fate = (s: number): number => FATES[(s * 7) % FATES.length]!;
   for (let t = 0; t < n; t++) {
     ring.next(t, 2000);
     while (ring.oldest < ring.scheduled && ring.sentAt[ring.slot(ring.oldest)]! <= t - 500) {
@@ -168,7 +168,7 @@ test('a ring that grows late in a run keeps its whole history exact and answers 
   const ring = new ProbeRing(1);
   const cap = ring.capacity;
   const kept = cap * HISTORY_PER_ENTRY;
-  const fate = (s: number): number => FATES[(s * 5 + (s >> 7)) % 3]!;
+  const fate = (s: number): number => FATES[(s * 5 + (s >> 7)) % FATES.length]!;
   const decideUpTo = (n: number): void => {
     for (; ring.oldest < n; ring.oldest++) ring.state[ring.slot(ring.oldest)] = fate(ring.oldest);
   };
@@ -186,4 +186,29 @@ test('a ring that grows late in a run keeps its whole history exact and answers 
   assert.equal(ring.holds(left - 1), false);
   for (let s = left - kept; s < left; s++) assert.equal(ring.fateOf(s), fate(s), `seq ${s}, in the history when the ring grew`);
   for (let s = left - 2 * kept; s < left - kept; s++) assert.equal(ring.fateOf(s), ST_FORGOTTEN, `seq ${s}, older than the history when the ring grew`);
+});
+
+test('answeredLate: a lost probe answered late becomes ST_LATE where its state is kept — its ring entry, or its 2 bits of history (neighbours untouched) — and keeps it as it leaves the ring and as the ring grows; a probe not lost is left as it is', () => {
+  const ring = new ProbeRing(1); // 1024 entries
+  const fate = (s: number): number => [ST_RECEIVED, ST_LOST, ST_NOT_SENT][s % 3]!;
+  for (let t = 0; t < 1024; t++) ring.next(1e9 + t, 10);
+  for (; ring.oldest < 1024; ring.oldest++) ring.state[ring.slot(ring.oldest)] = fate(ring.oldest);
+  ring.answeredLate(4); // lost, in the ring
+  ring.answeredLate(3); // received: stays so
+  assert.equal(ring.state[ring.slot(4)], ST_LATE);
+  assert.equal(ring.state[ring.slot(3)], ST_RECEIVED);
+  for (let t = 1024; t < 2048; t++) ring.next(1e9 + t, 10); // seqs 0 … 1023 leave the ring for the history
+  assert.equal(ring.holds(4), false);
+  assert.equal(ring.fateOf(4), ST_LATE, 'seq 4 left the ring answered late');
+  for (const s of [7, 10, 1021]) {
+    assert.equal(ring.fateOf(s), ST_LOST);
+    ring.answeredLate(s); // lost, in the history
+    assert.equal(ring.fateOf(s), ST_LATE, `seq ${s}, answered late in the history`);
+  }
+  ring.answeredLate(9); // received
+  ring.answeredLate(11); // never sent
+  for (let s = 0; s < 1024; s++) assert.equal(ring.fateOf(s), [4, 7, 10, 1021].includes(s) ? ST_LATE : fate(s), `seq ${s}`);
+  ring.next(1e9 + 2048, 1e9); // seq 1024, too young to overwrite: the ring doubles, the history with it
+  assert.equal(ring.grown, 1);
+  for (const s of [4, 7, 10, 1021]) assert.equal(ring.fateOf(s), ST_LATE, `seq ${s} after the ring grew`);
 });
