@@ -6,7 +6,7 @@
  * in lock-step — and one rolling set of figures (MEASUREMENT.md §1 definitions: sent,
  * received, lost at the deadline, late, duplicate, reordered, unmatched; RTT in an HDR
  * histogram). Memory is bounded for any run length: per-probe state lives in a ring per
- * peer sized by the in-flight window, plus one bit per probe of final states for
+ * peer sized by the in-flight window, plus two bits per probe of final states for
  * {@link FINAL_HISTORY_RINGS} rings' worth of older probes; `probe_id` wraps.
  *
  * Each burst, once its last probe's deadline passed, becomes one interval record (the
@@ -72,6 +72,8 @@ const ST_FREE = 0;
 const ST_IN_FLIGHT = 1;
 const ST_RECEIVED = 2;
 const ST_LOST = 3;
+/** Lost, and its late reply counted: a probe is late at most once, a further reply is a duplicate (MEASUREMENT.md §1). */
+const ST_LATE = 4;
 /**
  * A peer's cumulative RTT histogram (µs, 3 significant digits: MEASUREMENT.md §2). One per
  * peer, ≈ 110 kB each; a burst's own figures come from its few samples instead (exact,
@@ -88,11 +90,12 @@ const ID_SPACE = PUNCH_PROBE_ID_BASE;
 
 /**
  * How far back a peer remembers its probes' final states after they left the ring, in
- * rings' worth of probes: one bit per probe (received, or not), so one byte per ring slot
- * per peer (≈ 1 kB for each of the 992 peers of test/e2e/mesh-scale; its RTT histogram is
- * ≈ 110 kB). With it a reply to a probe the ring has forgotten is still told apart
- * (MEASUREMENT.md §1): `duplicate` if its probe was received, `late` if it was lost. At
- * the agent's defaults (ring 274 probes, 10 a second per peer) that is 2192 probes, 219 s.
+ * rings' worth of probes: two bits per probe (received; answered late), so two bytes per
+ * ring slot per peer (≈ 2 kB for each of the 992 peers of test/e2e/mesh-scale; its RTT
+ * histogram is ≈ 110 kB). With them a reply to a probe the ring has forgotten is still told
+ * apart (MEASUREMENT.md §1): `duplicate` if its probe was received or answered late already
+ * (late once per probe), `late` if it was lost. At the agent's defaults (ring 274 probes,
+ * 10 a second per peer) that is 2192 probes, 219 s.
  */
 const FINAL_HISTORY_RINGS = 8;
 
@@ -110,6 +113,8 @@ class PeerState {
   readonly state: Uint8Array;
   /** Bit `seq mod (8 × length)`: probe `seq`, gone from the ring, had been received (see {@link FINAL_HISTORY_RINGS}). */
   readonly finals: Uint8Array;
+  /** Bit `seq mod (8 × length)`: probe `seq`, gone from the ring, was lost and its late reply counted (as {@link finals}). */
+  readonly lateFinals: Uint8Array;
   readonly total: Counts = new Counts();
   readonly rtt: hdr.Histogram = rttHistogram();
   /** RTT sample arrays of finished bursts, reused by the next ones (no garbage per burst). */
@@ -128,6 +133,7 @@ class PeerState {
     this.sentAt = new Float64Array(ringSize);
     this.state = new Uint8Array(ringSize);
     this.finals = new Uint8Array(Math.ceil((ringSize * FINAL_HISTORY_RINGS) / 8));
+    this.lateFinals = new Uint8Array(this.finals.length);
     this.nextBurstUs = firstBurstUs;
   }
 }
@@ -330,7 +336,7 @@ export class MeshProber extends EventEmitter {
     // full socket buffer) gives the time just before the call, as the prober does.
     const at = this.engine.lastSendUs();
     const gone = seq - this.ringSize; // the probe this one replaces in the ring: its final state goes to the history
-    if (gone >= 0) this.remember(p, gone, p.state[slot] === ST_RECEIVED);
+    if (gone >= 0) this.remember(p, gone, p.state[slot]!);
     p.sentAt[slot] = at >= before ? at : before;
     p.state[slot] = ST_IN_FLIGHT;
     p.inFlight++;
@@ -374,18 +380,22 @@ export class MeshProber extends EventEmitter {
     return p.seq - 1 - ((back + ID_SPACE) % ID_SPACE);
   }
 
-  /** Keep probe `seq`'s final state (received or not) as it leaves the ring: one bit, no allocation. */
-  private remember(p: PeerState, seq: number, received: boolean): void {
+  /** Keep probe `seq`'s final state `st` (received, answered late, or neither) as it leaves the ring: two bits, no allocation. */
+  private remember(p: PeerState, seq: number, st: number): void {
     const h = seq % this.historySize;
-    if (received) p.finals[h >> 3]! |= 1 << (h & 7);
-    else p.finals[h >> 3]! &= ~(1 << (h & 7));
+    const bit = 1 << (h & 7);
+    if (st === ST_RECEIVED) p.finals[h >> 3]! |= bit;
+    else p.finals[h >> 3]! &= ~bit;
+    if (st === ST_LATE) p.lateFinals[h >> 3]! |= bit;
+    else p.lateFinals[h >> 3]! &= ~bit;
   }
 
   /**
    * A reply to a probe this run sent (0 ≤ seq < p.seq) that has left the ring: its probe was
    * final long ago (MEASUREMENT.md §1). Within the history ({@link FINAL_HISTORY_RINGS}) it
-   * is a `duplicate` if its probe was received, else `late` (lost; a probe refused after its
-   * send never left, so no reply for it can come). Older than the history it is counted
+   * is a `duplicate` if its probe was received or answered late already, else `late` (lost;
+   * a probe refused after its send never left, so no reply for it can come) and the probe
+   * marked answered late: late once per probe. Older than the history it is counted
    * `unmatched`, as prober.ts does beyond its history: its probe's fate is no longer known,
    * and `late` (a subset of `lost`) or `duplicate` could each be false.
    */
@@ -395,15 +405,19 @@ export class MeshProber extends EventEmitter {
       return;
     }
     const h = seq % this.historySize;
-    const received = (p.finals[h >> 3]! & (1 << (h & 7))) !== 0;
+    const bit = 1 << (h & 7);
+    const received = (p.finals[h >> 3]! & bit) !== 0;
+    const answeredLate = (p.lateFinals[h >> 3]! & bit) !== 0;
     const b = this.burstOf(p, seq);
-    if (received) {
+    if (received || (answeredLate && !replay)) {
+      // received: any further reply, copy or not; answered late: a distinct REPLY (late once per probe)
       p.total.duplicate++;
       if (b !== null) b.counts.duplicate++;
-    } else if (!replay) {
+    } else if (!replay && !answeredLate) {
+      p.lateFinals[h >> 3]! |= bit; // late now, once: a further reply is a duplicate
       p.total.late++;
       if (b !== null) b.counts.late++;
-    }
+    } // else a copy of a late reply (its first copy was counted late): nothing to add
   }
 
   /** The burst probe `seq` belongs to, if it is not final yet. */
@@ -422,7 +436,10 @@ export class MeshProber extends EventEmitter {
    * but handled after the deadline, it is received (the sweep waits {@link VERIFY_SETTLE_US}).
    * A copy of a REPLY already accepted (`r.replay`: the network duplicated it) is a
    * `duplicate` when its probe was received, and nothing more otherwise: its first copy
-   * was counted (late, unmatched) already.
+   * was counted (late, unmatched) already. A probe is late at most once (`late` ⊆ `lost`):
+   * a distinct REPLY (fresh nonce, so no replay drop) for a probe answered late already —
+   * the responder or a relay sent it again — is a `duplicate`, as one for a probe received
+   * (PROTOCOL.md §4 "a second REPLY for the same probe is a duplicate").
    */
   private reply(r: ReplyEvent): void {
     const p = this.peers.get(r.from);
@@ -444,8 +461,12 @@ export class MeshProber extends EventEmitter {
       p.total.duplicate++;
       if (b !== null) b.counts.duplicate++;
     } else if (r.replay) return; // its first copy was counted (late), or it is older than the replay window (PROTOCOL.md §5)
-    else if (st === ST_LOST || (st === ST_IN_FLIGHT && d > this.schedule.graceMs * 1000)) {
+    else if (st === ST_LATE) {
+      p.total.duplicate++; // a further, distinct REPLY for a probe answered late: late once per probe
+      if (b !== null) b.counts.duplicate++;
+    } else if (st === ST_LOST || (st === ST_IN_FLIGHT && d > this.schedule.graceMs * 1000)) {
       if (st === ST_IN_FLIGHT) this.finish(p, seq, ST_LOST); // arrived after its deadline: lost, whenever the sweep would have said so
+      p.state[slot] = ST_LATE; // a further reply is a duplicate
       p.total.late++;
       if (b !== null) b.counts.late++;
     } else if (st === ST_IN_FLIGHT) {

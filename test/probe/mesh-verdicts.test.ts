@@ -127,6 +127,74 @@ test('a copy of a REPLY the engine dropped as replay (the network duplicated it)
   assert.deepEqual([f.rtt_us.min, f.rtt_us.max], [1000, 1000], 'a copy never moves the RTT figures');
 });
 
+test('a probe is late at most once: a second, distinct REPLY (fresh nonce: no replay drop) for a probe answered late is a duplicate, as one for a probe received in time is — never late again, never an RTT (MEASUREMENT.md §1, PROTOCOL.md §4)', async () => {
+  const { e, m, intervals, fig } = mesh({ burst: 3, rate: 1000, everyS: 60, size: 84, graceMs: 5 });
+  e.onSend = (id, at) => {
+    // probe 0 never answered (lost by the sweep); probe 1 answered in 1 ms, then again;
+    // probe 2 answered 8 ms after its send (past its 5 ms deadline: late), then again at 9 ms
+    if (id === 1)
+      process.nextTick(() => {
+        e.reply(1, at + 1000);
+        e.reply(1, at + 2000);
+      });
+    if (id === 2)
+      process.nextTick(() => {
+        e.reply(2, at + 8000);
+        e.reply(2, at + 9000);
+      });
+  };
+  try {
+    m.start();
+    await until(5000, () => intervals.length === 1, 'the burst final');
+    const i = intervals[0]!;
+    assert.deepEqual([i.sent, i.received, i.lost, i.late, i.duplicate, i.unmatched], [3, 1, 2, 1, 2, 0], `the burst's record: sent, received, lost, late, duplicate, unmatched (${JSON.stringify(i)})`);
+    // probe 0, declared lost by the sweep: answered late, then again (distinct REPLYs)
+    e.reply(0, nowUs());
+    e.reply(0, nowUs());
+  } finally {
+    await m.stop();
+  }
+  const f = fig();
+  assert.deepEqual([f.sent, f.received, f.lost, f.late, f.duplicate, f.unmatched], [3, 1, 2, 2, 3, 0], `sent, received, lost, late, duplicate, unmatched (${JSON.stringify(f)})`);
+  assert.ok(f.late <= f.lost, 'late stays a subset of lost');
+  assert.deepEqual([f.rtt_us.min, f.rtt_us.max], [1000, 1000], 'a further reply never moves the RTT figures');
+});
+
+test('a probe is late at most once after it left the ring too: its late state is kept in the history of final states, so a further distinct REPLY is a duplicate; a copy the engine dropped as replay still adds nothing', async () => {
+  // ring = 2 × max(burst, rate × (grace + settle)) + 64 = 764 probes; the history of final states 8 × 764 = 6112 more
+  const { e, m, fig } = mesh({ burst: 20, rate: 5000, everyS: 0.004, size: 84, graceMs: 20 });
+  e.onSend = (id, at) => {
+    // probe 0 never answered; probe 3 answered 30 ms after its send (past its 20 ms deadline: late, while the ring holds it); the rest at once
+    if (id === 3) process.nextTick(() => e.reply(3, at + 30_000));
+    else if (id !== 0) process.nextTick(() => e.reply(id, nowUs()));
+  };
+  const counts = (): number[] => [fig().late, fig().duplicate, fig().unmatched];
+  const delta = (before: number[]): number[] => counts().map((v, i) => v - before[i]!);
+  try {
+    m.start();
+    await until(20_000, () => e.sent.length >= 1500, '1500 probes sent: probes 0 and 3 left the ring');
+    let before = counts();
+    e.reply(0, nowUs());
+    assert.deepEqual(delta(before), [1, 0, 0], 'probe 0, lost long ago: its first reply is late');
+    before = counts();
+    e.reply(0, nowUs());
+    assert.deepEqual(delta(before), [0, 1, 0], 'probe 0 again, a distinct REPLY: a duplicate, not late a second time');
+    before = counts();
+    e.reply(3, nowUs());
+    assert.deepEqual(delta(before), [0, 1, 0], 'probe 3, answered late while in the ring: a further distinct REPLY is a duplicate');
+    before = counts();
+    e.reply(0, nowUs(), true);
+    e.reply(3, nowUs(), true);
+    assert.deepEqual(delta(before), [0, 0, 0], 'copies the engine dropped as replay of late-answered probes: nothing (their first copy was counted late)');
+  } finally {
+    await m.stop();
+  }
+  const f = fig();
+  assert.equal(f.late, 2, `probes 0 and 3, late once each (${JSON.stringify(f)})`);
+  assert.ok(f.late <= f.lost, `late stays a subset of lost (${JSON.stringify(f)})`);
+  assert.equal(f.sent, f.received + f.lost, `sent = received + lost at the end (${JSON.stringify(f)})`);
+});
+
 test('a reply to a probe the ring has forgotten is late (its probe was lost) or duplicate (it was received); older than the history of final states, unmatched (its fate unknown, as in the prober); an id this run never sent is unmatched', async () => {
   // ring = 2 × max(burst, rate × (grace + settle)) + 64 = 764 probes; the history of final states 8 × 764 = 6112 more
   const { e, m, fig } = mesh({ burst: 20, rate: 5000, everyS: 0.004, size: 84, graceMs: 20 });
