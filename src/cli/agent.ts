@@ -304,9 +304,10 @@ export async function agentCommand(argv: string[]): Promise<number> {
   }, 10_000);
   progress.unref();
   // the first signal (or --duration) stops; later signals during the drain are said and ignored
-  const signals = onStopSignals(async () => undefined, log);
-  const timer = durationS !== undefined ? new Promise<void>((r) => setTimeout(r, durationS * 1000).unref()) : null;
-  await (timer !== null ? Promise.race([signals.stopped, timer]) : signals.stopped);
+  const signals = onStopSignals(async (sig) => sig, log);
+  const timer = durationS !== undefined ? new Promise<null>((r) => setTimeout(() => r(null), durationS * 1000).unref()) : null;
+  // the end line's `interrupted`, as probe's report: the signal that stopped the run, null when --duration ran out
+  const interrupted = await (timer !== null ? Promise.race([signals.stopped, timer]) : signals.stopped);
   signals.stopping();
   clearInterval(progress);
   try {
@@ -321,7 +322,7 @@ export async function agentCommand(argv: string[]): Promise<number> {
       log(`${engine.agent} → ${f.peer}: sent ${f.sent}, received ${f.received}, lost ${f.lost}, late ${f.late}, duplicate ${f.duplicate}, reordered ${f.reordered}; ${f.received === 0 ? 'no replies' : `RTT µs p50 ${f.rtt_us.p50} p99 ${f.rtt_us.p99}`}`);
     }
     log(`stopped. ${summaryLine(stats)}`);
-    emit({ type: 'end', ...context, agent: engine.agent, end: new Date().toISOString(), peers: pairs.map((p) => p.figures), books: stats });
+    emit({ type: 'end', ...context, agent: engine.agent, end: new Date().toISOString(), interrupted, peers: pairs.map((p) => p.figures), books: stats });
     stream?.close();
     if (reportPath !== null) {
       writeAtomic('--report', reportPath, renderReport({ title: `dtmesh agent ${engine.agent} (tenant ${engine.tenant})`, generated: new Date().toISOString(), agents: [engine.agent, ...pairs.map((p) => p.to)], pairs }));

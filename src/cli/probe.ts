@@ -283,7 +283,7 @@ export async function probeCommand(argv: string[]): Promise<number> {
   const signals = onStopSignals(
     async (sig) => {
       stoppedBy = sig;
-      aborter.abort();
+      aborter.abort(sig); // the report's `interrupted` names it
     },
     (l) => process.stderr.write(`dtmesh probe: ${l}\n`),
   );
@@ -354,7 +354,11 @@ export async function probeCommand(argv: string[]): Promise<number> {
   if (histPath !== null) writeAtomic('--histogram', histPath, percentileDistribution(report));
   signals.done();
   if (stoppedBy !== null) {
-    process.stderr.write(`dtmesh probe: ${stoppedBy}: stopped sending early; the report covers the ${report.sent} probes sent, each waited out to its deadline\n`);
+    process.stderr.write(
+      report.interrupted !== null
+        ? `dtmesh probe: ${stoppedBy}: stopped sending early; the report covers the ${report.sent} probes sent, each waited out to its deadline\n`
+        : `dtmesh probe: ${stoppedBy}: came after the last probe was sent; the report is the whole run ("interrupted": null)\n`,
+    );
     return 128 + (stoppedBy === 'SIGINT' ? 2 : 15);
   }
   if (report.sent === 0 && report.send_errors > 0) {

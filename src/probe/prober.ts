@@ -116,7 +116,8 @@ export interface ProbeOptions {
   /**
    * Stop sending once aborted (the CLI's Ctrl-C): the probes already sent are waited out
    * to their deadlines and the report covers them, as at a normal end (MEASUREMENT.md §1:
-   * at the end `in_flight = 0`).
+   * at the end `in_flight = 0`); its `interrupted` holds the abort's reason when a string
+   * (e.g. `controller.abort('SIGINT')`), else `"aborted"`.
    */
   signal?: AbortSignal;
 }
@@ -523,12 +524,16 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
    * warm-up runs the whole expression, as the measured phase does.
    */
   const sendingOver = (t: number): boolean => ring.scheduled - countFrom >= count || t - durationFrom >= durationUs || (opts.signal?.aborted === true && stopEarly(t));
+  /** Why sending stopped before its course ran ({@link ProbeReport.interrupted}); null unless it did. */
+  let interrupted: string | null = null;
   /**
    * Stopped from outside ({@link ProbeOptions.signal}): in the warm-up, the measured phase
    * begins (empty) first, so the report holds no warm-up or rehearsal figure as measured.
    */
   const stopEarly = (t: number): true => {
     if (Number.isNaN(durationFrom)) beginPhase(ring.scheduled, t, true);
+    const reason: unknown = opts.signal!.reason;
+    interrupted = typeof reason === 'string' && reason !== '' ? reason : 'aborted';
     return true;
   };
   let pendingStep: NodeJS.Timeout | null = null;
@@ -637,6 +642,7 @@ export async function probe(engine: Engine, opts: ProbeOptions): Promise<ProbeRe
   return {
     ...context,
     type: 'end',
+    interrupted,
     sent,
     received: total.received,
     lost: total.lost,

@@ -29,6 +29,15 @@ export interface ReportContext {
 /** The report (`type: "end"` in a `--json-stream`). */
 export interface ProbeReport extends ReportContext {
   type: 'end';
+  /**
+   * Null when sending ran its course (the count was sent or the duration passed); else the
+   * run was cut short by `ProbeOptions.signal` and this says why: the abort's reason
+   * when it is a string (the CLI aborts with the signal's name, `"SIGINT"` or `"SIGTERM"`),
+   * else `"aborted"`. The figures then cover the probes sent before it, each waited out to
+   * its deadline. An abort while only the last probes are waited out cuts nothing short:
+   * null (the CLI still exits 130/143).
+   */
+  interrupted: string | null;
   /** Probes that left through the engine after the warm-up (a send that threw is in `send_errors`). */
   sent: number;
   /** Replies matched to a probe by its deadline; the only ones in the RTT figures. */

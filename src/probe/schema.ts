@@ -69,6 +69,7 @@ const interval = {
 };
 
 const report = {
+  interrupted: { type: ['string', 'null'], minLength: 1 },
   sent: uint,
   received: uint,
   lost: uint,

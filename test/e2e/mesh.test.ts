@@ -85,7 +85,7 @@ async function freePort(): Promise<number> {
   return p;
 }
 
-test('dtmesh agent: the heartbeat file is applied when it changes and on SIGHUP, an invalid one changes nothing; NDJSON intervals; report and metrics', async () => {
+test('dtmesh agent: the heartbeat file is applied when it changes and on SIGHUP, an invalid one changes nothing; NDJSON intervals, and an end line naming the signal that stopped it (interrupted); report and metrics', async () => {
   const dir = tempDir('dtmesh-agent-');
   const root = initRootKey(dir, false);
   const hbFile = path.join(dir, 'heartbeat.json');
@@ -142,7 +142,8 @@ test('dtmesh agent: the heartbeat file is applied when it changes and on SIGHUP,
   }
   const iv = lines.filter((l) => l.type === 'interval');
   assert.ok(iv.length >= 5, `intervals streamed (${iv.length})`);
-  const end = lines.at(-1) as unknown as { peers: Array<{ peer: string; sent: number; received: number; lost: number }> };
+  const end = lines.at(-1) as unknown as { interrupted: string | null; peers: Array<{ peer: string; sent: number; received: number; lost: number }> };
+  assert.equal(end.interrupted, 'SIGTERM', 'the end line names the signal that stopped the agent, as probe\'s report does');
   const sum = (k: 'sent' | 'received' | 'lost'): number => iv.filter((l) => l.peer === 'b').reduce((x, l) => x + l[k]!, 0);
   const tot = end.peers.find((p) => p.peer === 'b')!;
   assert.deepEqual([sum('sent'), sum('received') + sum('lost')], [tot.sent, tot.received + tot.lost], 'the intervals add up to the totals');
@@ -285,7 +286,7 @@ test('dtmesh agent --size above the default largest datagram (2048) runs: its en
   }
 });
 
-test('dtmesh agent --json-stream: a reader gone (EPIPE) or a full disk (/dev/full) ends the stream with one line, not a crash — the run goes on and ends normally; a second agent refused as already running leaves the first one\'s stream whole', async () => {
+test('dtmesh agent --json-stream: a reader gone (EPIPE) or a full disk (/dev/full) ends the stream with one line, not a crash — the run goes on and ends normally; a second agent refused as already running leaves the first one\'s stream whole, to its end line (interrupted: null, --duration ran out)', async () => {
   const dir = tempDir('dtmesh-agent-stream-');
   initRootKey(dir, false);
   const cli = path.join(repoRoot, 'dist', 'cli.js');
@@ -323,6 +324,8 @@ test('dtmesh agent --json-stream: a reader gone (EPIPE) or a full disk (/dev/ful
     assert.match(second.stderr, /already running/);
     assert.match(fs.readFileSync(file, 'utf8'), /"type":"start"/, 'the running agent\'s stream still has its start line');
     assert.equal(await within(30_000, first.exit, 'the first agent ends'), 0, first.out());
+    const end = JSON.parse(fs.readFileSync(file, 'utf8').trimEnd().split('\n').at(-1)!) as { type: string; interrupted: string | null };
+    assert.deepEqual([end.type, end.interrupted], ['end', null], '--duration ran out: nothing interrupted it');
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -83,6 +83,7 @@ test('--json - --json-stream FILE --histogram FILE --warmup --interval, 4000-byt
   const iv = lines.slice(1, -1);
   assert.ok(iv.length >= 3 && iv.every((l) => l.type === 'interval'), `${iv.length} interval lines`);
   assert.deepEqual(lines.at(-1), rep, 'the stream’s end object is the report');
+  assert.equal(rep.interrupted, null, 'a run that ran its course says so');
   for (const k of ['sent', 'received', 'lost', 'late', 'duplicates', 'reordered', 'unmatched']) {
     assert.equal(iv.reduce((a, l) => a + l[k], 0), rep[k], `Σ interval ${k} = ${k}`);
   }
@@ -285,9 +286,17 @@ test('a path that stops answering: an interval with no reply, and a run whose me
   }
 });
 
-/** `dtmesh probe` with `args`, SIGINT once its output matches `after` (and `settleMs` more): exit code, all its output, ms from the signal to the exit. */
-async function runUntilSigint(args: string[], after: RegExp, settleMs = 300): Promise<{ code: number | null; text: string; ms: number }> {
-  const c = spawn(process.execPath, [cliPath, ...base(), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * `dtmesh probe` with `args` (after `head`, by default {@link base}), `signal` (SIGINT unless
+ * said) once its output matches `after` (and `settleMs` more): exit code, all its output, ms
+ * from the signal to the exit.
+ */
+async function runUntilSignal(
+  args: string[],
+  after: RegExp,
+  { settleMs = 300, signal = 'SIGINT', head = base() }: { settleMs?: number; signal?: NodeJS.Signals; head?: string[] } = {},
+): Promise<{ code: number | null; text: string; ms: number }> {
+  const c = spawn(process.execPath, [cliPath, ...head, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let text = '';
   c.stdout.on('data', (d) => (text += d));
   c.stderr.on('data', (d) => (text += d));
@@ -297,18 +306,18 @@ async function runUntilSigint(args: string[], after: RegExp, settleMs = 300): Pr
     while (!after.test(text) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
     await new Promise((r) => setTimeout(r, settleMs));
     const t0 = Date.now();
-    c.kill('SIGINT');
-    const code = await within(30_000, exited, 'probe ends after SIGINT');
+    c.kill(signal);
+    const code = await within(30_000, exited, `probe ends after ${signal}`);
     return { code, text, ms: Date.now() - t0 };
   } finally {
     c.kill('SIGKILL');
   }
 }
 
-test('Ctrl-C mid-run: probe stops sending, waits out the probes in flight and writes the summary, --json, --histogram and the stream\'s end line, exit 130', async () => {
+test('Ctrl-C mid-run: probe stops sending, waits out the probes in flight and writes the summary, --json, --histogram and the stream\'s end line, exit 130; the report and the end line say "interrupted": "SIGINT"', async () => {
   const out = fs.mkdtempSync(path.join(dir, 'sigint-'));
   const [json, hist, ndjson] = ['p.json', 'p.hgrm', 'p.ndjson'].map((f) => path.join(out, f)) as [string, string, string];
-  const { code, text } = await runUntilSigint(['--duration', '60', '--rate', '1000', '--warmup', '0', '--grace-ms', '200', '--json', json, '--histogram', hist, '--json-stream', ndjson], /pps, sent \d+/, 0);
+  const { code, text } = await runUntilSignal(['--duration', '60', '--rate', '1000', '--warmup', '0', '--grace-ms', '200', '--json', json, '--histogram', hist, '--json-stream', ndjson], /pps, sent \d+/, { settleMs: 0 });
   assert.equal(code, 130, text);
   assert.match(text, /SIGINT: stopped sending early; the report covers the \d+ probes sent/);
   assert.match(text, /^sent \d+, received \d+, lost \d+/m, 'the summary');
@@ -317,22 +326,46 @@ test('Ctrl-C mid-run: probe stops sending, waits out the probes in flight and wr
   assert.ok(rep.sent > 0 && rep.sent < 60_000, `some probes, not the whole run (${rep.sent})`);
   assert.equal(rep.in_flight, 0);
   assert.equal(rep.sent, rep.received + rep.lost, 'every probe sent was waited out');
+  assert.equal(rep.interrupted, 'SIGINT', 'the report says it was cut short, and by what');
   const lines = fs.readFileSync(ndjson, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   assert.equal(lines.at(-1).type, 'end');
   assert.equal(lines.at(-1).sent, rep.sent);
+  assert.equal(lines.at(-1).interrupted, 'SIGINT', 'so does the stream\'s end line');
   assert.match(fs.readFileSync(hist, 'utf8'), /Value\s+Percentile/);
 });
 
-test('Ctrl-C in the warm-up gives a valid report with no probe measured; at 0.05 pps it ends the 20 s wait between sends at once', async () => {
+test('Ctrl-C in the warm-up gives a valid report with no probe measured ("interrupted": "SIGINT"); at 0.05 pps SIGTERM ends the 20 s wait between sends at once: exit 143, "interrupted": "SIGTERM"', async () => {
   const out = fs.mkdtempSync(path.join(dir, 'sigint-'));
   const json = path.join(out, 'warm.json');
-  const warm = await runUntilSigint(['--duration', '60', '--rate', '1000', '--warmup', '30', '--grace-ms', '200', '--json', json], /dtmesh probe: B → A/);
+  const warm = await runUntilSignal(['--duration', '60', '--rate', '1000', '--warmup', '30', '--grace-ms', '200', '--json', json], /dtmesh probe: B → A/);
   assert.equal(warm.code, 130, warm.text);
   const rep = JSON.parse(fs.readFileSync(json, 'utf8'));
   assertValidReport(rep, '--json after SIGINT in the warm-up');
   assert.deepEqual([rep.sent, rep.received, rep.lost], [0, 0, 0], 'nothing measured: the warm-up and its rehearsal are in no figure');
   assert.ok(rep.warmup.probes > 0, `the warm-up's probes are counted as such (${rep.warmup.probes})`);
-  const slow = await runUntilSigint(['--duration', '600', '--rate', '0.05', '--pacing', 'timer', '--warmup', '0', '--grace-ms', '200'], /dtmesh probe: B → A/);
-  assert.equal(slow.code, 130, slow.text);
-  assert.ok(slow.ms < 10_000, `ended ${slow.ms} ms after SIGINT, not at the next send 20 s later`);
+  assert.equal(rep.interrupted, 'SIGINT');
+  const slowJson = path.join(out, 'slow.json');
+  const slow = await runUntilSignal(['--duration', '600', '--rate', '0.05', '--pacing', 'timer', '--warmup', '0', '--grace-ms', '200', '--json', slowJson], /dtmesh probe: B → A/, { signal: 'SIGTERM' });
+  assert.equal(slow.code, 143, slow.text);
+  assert.ok(slow.ms < 10_000, `ended ${slow.ms} ms after SIGTERM, not at the next send 20 s later`);
+  assert.match(slow.text, /SIGTERM: stopped sending early/);
+  assert.equal(JSON.parse(fs.readFileSync(slowJson, 'utf8')).interrupted, 'SIGTERM');
+});
+
+test('a signal while only the last probes are waited out cuts nothing short: exit 130, but the report is the whole run ("interrupted": null) and the line says so', async () => {
+  // no reply ever (the relay drops every probe): the 20 probes are sent in ~20 ms, then waited out for 3 s
+  const relay = await startRelay(serve.port, () => ({ kind: 'drop' }));
+  try {
+    const json = path.join(fs.mkdtempSync(path.join(dir, 'sigint-')), 'p.json');
+    const head = [...base().slice(0, -1), `A@127.0.0.1:${relay.port}`];
+    const r = await runUntilSignal(['--count', '20', '--rate', '1000', '--warmup', '0', '--grace-ms', '3000', '--json', json], /pps, sent 20, received 0, lost 0 .* in flight 20/, { settleMs: 0, head });
+    assert.equal(r.code, 130, r.text);
+    assert.match(r.text, /SIGINT: came after the last probe was sent; the report is the whole run/);
+    assert.doesNotMatch(r.text, /stopped sending early/);
+    const rep = JSON.parse(fs.readFileSync(json, 'utf8'));
+    assertValidReport(rep, '--json after a SIGINT in the wait-out');
+    assert.deepEqual([rep.sent, rep.lost, rep.interrupted], [20, 20, null]);
+  } finally {
+    relay.close();
+  }
 });

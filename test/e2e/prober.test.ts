@@ -189,6 +189,37 @@ test('twelve probe() runs at once on one engine: each gets every reply, and Node
   }
 });
 
+test('an abort that cuts sending short is in the report: interrupted is its reason when a string, else "aborted"; a run that ran its course, or aborted only while its last probes are waited out, has null', async () => {
+  const engine = await proberEngine();
+  const resp = await scriptedResponder((_id, send) => send());
+  const silent = await scriptedResponder(() => undefined);
+  try {
+    const cut = async (reason?: unknown): Promise<ProbeReport> => {
+      const ac = new AbortController();
+      const run = probe(engine, { agent: 'resp', host: '127.0.0.1', port: resp.address().port, count: 100_000, rate: 1000, graceMs: NO_LATE_MS, signal: ac.signal });
+      setTimeout(() => (reason === undefined ? ac.abort() : ac.abort(reason)), 100);
+      return within('aborted probe run', RUN_MS, run);
+    };
+    for (const [reason, want] of [['SIGINT', 'SIGINT'], [undefined, 'aborted'], [new Error('x'), 'aborted'], ['', 'aborted']] as const) {
+      const r = await cut(reason);
+      assert.ok(r.sent > 0 && r.sent < 100_000, `cut short (${r.sent} sent)`);
+      assert.equal(r.interrupted, want, `reason ${String(reason)}`);
+      assertValidReport(r, `aborted with ${String(reason)}`);
+    }
+    const whole = await within('probe run', RUN_MS, probe(engine, { agent: 'resp', host: '127.0.0.1', port: resp.address().port, count: 50, rate: 1000, graceMs: NO_LATE_MS }));
+    assert.equal(whole.interrupted, null, 'ran its course');
+    // no reply: the 20 probes are waited out for 500 ms; the abort comes once all 20 were sent
+    const ac = new AbortController();
+    const late = await within('probe run', RUN_MS, probe(engine, { agent: 'resp', host: '127.0.0.1', port: silent.address().port, count: 20, rate: 1000, graceMs: 500, progressMs: 10, signal: ac.signal, onProgress: (p) => p.sent === 20 && ac.abort('SIGTERM') }));
+    assert.ok(ac.signal.aborted, 'the abort came');
+    assert.deepEqual([late.sent, late.lost, late.interrupted], [20, 20, null], 'every probe was sent: nothing was cut short');
+  } finally {
+    resp.close();
+    silent.close();
+    await within('engine close', 10_000, engine.close());
+  }
+});
+
 test('probe() refuses a bad port, host or durationS up front (RangeError), before any probe leaves — durationS also when a count is given', async () => {
   const engine = await proberEngine();
   try {
