@@ -121,7 +121,8 @@ export class Engine extends EventEmitter {
   /**
    * Validate options, load the root key, take the agent's lock on its state directory,
    * start the pool and bind the socket(s). Throws `TypeError`/`RangeError` for bad
-   * options and {@link DtmeshError} for key files, a second process of the same agent
+   * options (also a `DTMESH_LANE` that names no lane when `lane` is not given) and
+   * {@link DtmeshError} for key files, a second process of the same agent
    * and sockets (one line, no secret).
    */
   static async create(opts: EngineOptions): Promise<Engine> {

@@ -109,7 +109,8 @@ export interface EngineOptions {
    * `recvmmsg`/`sendmmsg` straight into and out of the batch ring, kernel receive
    * timestamps, `SO_REUSEPORT` on any Node (Linux, when the addon was built);
    * `'dgram'` — Node's `dgram`, portable; `'auto'` — native where it was built, else dgram
-   * (with one line in {@link Engine.laneNote}). Default {@link DEFAULT_LANE}.
+   * (with one line in {@link Engine.laneNote}). Default: `DTMESH_LANE` when set (one that
+   * names no lane is refused: {@link envLane}), else {@link DEFAULT_LANE}.
    */
   lane?: 'auto' | 'native' | 'dgram';
   /** IP TTL / IPv6 hop limit of every packet the engine sends, 1–255 (default: the system's). Both lanes. */
@@ -131,27 +132,39 @@ export interface EngineOptions {
 }
 
 /**
- * The lane when {@link EngineOptions.lane} is not given (ENGINE.md "Lanes"): `DTMESH_LANE`
- * from the environment (so a whole test or benchmark run can be put on one lane:
- * `DTMESH_LANE=native npm test`), else `'dgram'` — the lane every existing test and
- * benchmark was written against (e.g. `sockets` > 1 on Node 20 serving one socket).
+ * The engine's lane when neither {@link EngineOptions.lane} nor `DTMESH_LANE` names one
+ * (ENGINE.md "Lanes"): `'dgram'` — the lane every existing test and benchmark was written
+ * against (e.g. `sockets` > 1 on Node 20 serving one socket). `DTMESH_LANE` ({@link envLane},
+ * read when an engine is created) puts a whole test or benchmark run on one lane:
+ * `DTMESH_LANE=native npm test`.
  */
-export const DEFAULT_LANE = laneFromEnv('dgram');
-
-/** `DTMESH_LANE` when it names a lane, else `fallback`. */
-function laneFromEnv(fallback: 'auto' | 'native' | 'dgram'): 'auto' | 'native' | 'dgram' {
-  const v = process.env.DTMESH_LANE;
-  return v === 'auto' || v === 'native' || v === 'dgram' ? v : fallback;
-}
+export const DEFAULT_LANE = 'dgram';
 
 /**
- * The lane of the measuring commands (`dtmesh probe`, `dtmesh agent`) when `--lane` is not
- * given: `DTMESH_LANE` from the environment, else `'auto'` — the native lane wherever it is
- * built, because its receive times are the kernel's stamps and its sends leave at the send
- * call (MEASUREMENT.md §1–2: timestamps as close to the wire as the lane allows); the
- * dgram lane, with one line saying why, elsewhere.
+ * The lane of the measuring commands (`dtmesh probe`, `dtmesh agent`) when neither `--lane`
+ * nor `DTMESH_LANE` names one: `'auto'` — the native lane wherever it is built, because
+ * its receive times are the kernel's stamps and its sends leave at the send call
+ * (MEASUREMENT.md §1–2: timestamps as close to the wire as the lane allows); the dgram
+ * lane, with one line saying why, elsewhere.
  */
-export const MEASURE_DEFAULT_LANE = laneFromEnv('auto');
+export const MEASURE_DEFAULT_LANE = 'auto';
+
+/** The one line for a `DTMESH_LANE` that names no lane: the engine's `TypeError` and the CLI's usage error say it alike. */
+export const DTMESH_LANE_PROBLEM = 'DTMESH_LANE must be auto, native or dgram';
+
+/**
+ * The lane `DTMESH_LANE` names, or undefined when it is unset or empty (the default then
+ * applies). One that names no lane (`nativ`) is refused — a `TypeError` saying
+ * {@link DTMESH_LANE_PROBLEM} — rather than a silent run on the default lane. Read when it
+ * is needed (an engine created without {@link EngineOptions.lane}, a command without
+ * `--lane`), never at import.
+ */
+export function envLane(): 'auto' | 'native' | 'dgram' | undefined {
+  const v = process.env.DTMESH_LANE;
+  if (v === undefined || v === '') return undefined;
+  if (v === 'auto' || v === 'native' || v === 'dgram') return v;
+  throw new TypeError(DTMESH_LANE_PROBLEM);
+}
 
 /** Parse `HOST:PORT` / `[V6]:PORT`. Throws a `TypeError` naming `what`. */
 export function parseHostPort(s: string, what = 'listen address'): { host: string; port: number } {
@@ -214,7 +227,7 @@ export function resolveOptions(opts: EngineOptions): ResolvedOptions {
   const workers = intOption(opts.workers, 'workers', 1, 64, Math.max(1, Math.min(2, os.availableParallelism())));
   const replayWindow = opts.replayWindow ?? 0;
   assertReplayWindow(replayWindow);
-  const lane = opts.lane ?? DEFAULT_LANE;
+  const lane = opts.lane ?? envLane() ?? DEFAULT_LANE; // DTMESH_LANE only when the option is not given
   if (lane !== 'auto' && lane !== 'native' && lane !== 'dgram') throw new TypeError(`options.lane must be 'auto', 'native' or 'dgram'`);
   return {
     workers,

@@ -3,7 +3,7 @@
  */
 import * as http from 'node:http';
 import { Engine, parseHostPort, type EngineOptions } from '../engine.js';
-import { formatHostPort } from '../options.js';
+import { envLane, formatHostPort } from '../options.js';
 import { engineRegistry, serveMetrics } from '../observe/metrics.js';
 import { statsDocument, type EngineStats } from '../observe/stats.js';
 import { DROP_REASONS } from '../protocol/verdict.js';
@@ -75,15 +75,18 @@ export function parsePeers(command: string, s: string): string[] {
 }
 
 /**
- * `--lane`: auto, native or dgram (undefined: the default, `DTMESH_LANE` else the command's
- * own, ENGINE.md "Lanes"). Without `--lane`, a `DTMESH_LANE` that names no lane is the same
- * usage error as such a `--lane`, not a silent fall back to the default (empty: unset).
+ * `--lane`: auto, native or dgram; without it, the lane `DTMESH_LANE` names
+ * ({@link envLane}), else undefined (the command's own default, ENGINE.md "Lanes"). A
+ * `DTMESH_LANE` that names no lane is the same usage error as such a `--lane`, in the
+ * engine's words, not a silent fall back to the default (empty: unset).
  */
 export function laneFlag(command: string, x: string | boolean | undefined): EngineOptions['lane'] {
   if (x === undefined) {
-    const env = process.env.DTMESH_LANE;
-    if (env !== undefined && env !== '' && env !== 'auto' && env !== 'native' && env !== 'dgram') throw usage(command, 'DTMESH_LANE must be auto, native or dgram');
-    return undefined;
+    try {
+      return envLane(); // the engine reads it alike: refused here first, before anything runs
+    } catch (e) {
+      throw asUsage(command, e);
+    }
   }
   if (x === 'auto' || x === 'native' || x === 'dgram') return x;
   throw usage(command, `--lane must be auto, native or dgram`);

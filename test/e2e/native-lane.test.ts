@@ -380,6 +380,31 @@ test('lane options: one-line errors, auto falls back to dgram with one line, lan
   }
 });
 
+test('DTMESH_LANE naming no lane (nativ): Engine.create refuses it with a one-line TypeError naming DTMESH_LANE, in the CLI\'s words, never a silent default lane; read at creation, only when options.lane is not given; empty = unset', async () => {
+  const base = { rootKey: root, tenant, agent: 'resp', peers: ['p0'], workers: 1 };
+  const old = process.env.DTMESH_LANE;
+  const created: Engine[] = [];
+  try {
+    process.env.DTMESH_LANE = 'nativ';
+    // one created anyway (the silent default lane) is closed, so the test fails rather than hangs
+    await assert.rejects(Engine.create(base).then((e) => (created.push(e), e)), { name: 'TypeError', message: 'DTMESH_LANE must be auto, native or dgram' });
+    created.push(await Engine.create({ ...base, lane: 'dgram' }));
+    assert.equal(created.at(-1)!.lane, 'dgram', 'options.lane given: DTMESH_LANE is not read');
+    process.env.DTMESH_LANE = '';
+    created.push(await Engine.create(base));
+    assert.equal(created.at(-1)!.lane, 'dgram', 'empty: the default lane');
+    if (!skip) {
+      process.env.DTMESH_LANE = 'native';
+      created.push(await Engine.create(base));
+      assert.equal(created.at(-1)!.lane, 'native', 'a lane it names is the default, read when the engine is created');
+    }
+  } finally {
+    if (old === undefined) delete process.env.DTMESH_LANE;
+    else process.env.DTMESH_LANE = old;
+    for (const e of created) await e.close();
+  }
+});
+
 test('serve --lane native --sockets 2 --ttl --dscp: the lane in the start line; bad --lane and --dscp on dgram are one-line errors', { skip }, async () => {
   const dir = stateDir();
   const srv = await startServe(['--state-dir', dir, '--tenant', 't', '--agent', 'resp', '--peers', 'p0', '--listen', '127.0.0.1:0', '--lane', 'native', '--sockets', '2', '--ttl', '64', '--dscp', '46', '--workers', '1']);
